@@ -1,0 +1,5 @@
+import type { AgentSpec } from "@nexus/core";
+import { diagSpec } from "./diag/spec.js";
+
+/** Specs of the built-in agents: what the API registers. Light on purpose: no handler code. */
+export const builtinSpecs: AgentSpec[] = [diagSpec];

@@ -1,0 +1,72 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { z } from "@hono/zod-openapi";
+import { NexusError } from "@nexus/core";
+import type { Context, ErrorHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "validation_error" }),
+      message: z.string(),
+      details: z.unknown().optional(),
+      requestId: z.string().optional(),
+    }),
+  })
+  .openapi("Error");
+
+const HTTP_CODES: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
+export function errorResponse(c: Context, status: number, code: string, message: string, details?: unknown) {
+  const requestId = c.get("requestId") as string | undefined;
+  return c.json(
+    { error: { code, message, ...(details === undefined ? {} : { details }), ...(requestId ? { requestId } : {}) } },
+    status as ContentfulStatusCode,
+  );
+}
+
+/** Turns zod issues into `{path, message}` pairs that name the field. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], root?: string) {
+  return issues.map((issue) => ({
+    path: [...(root ? [root] : []), ...issue.path.map(String)].join(".") || "(body)",
+    message: issue.message,
+    code: issue.code,
+  }));
+}
+
+/** The one place where errors become responses: known errors keep their status; anything else is a logged 500. */
+export function onError(logger: Logger): ErrorHandler {
+  return (error, c) => {
+    if (error instanceof NexusError) {
+      return errorResponse(c, error.status, error.code, error.message, normalizeDetails(error.details));
+    }
+    if (error instanceof HTTPException) {
+      const status = error.status;
+      const message = status === 413 ? "request body is too large" : error.message || "bad request";
+      return errorResponse(c, status, HTTP_CODES[status] ?? "bad_request", message);
+    }
+    logger.error("unhandled error", { error, path: c.req.path, method: c.req.method });
+    return errorResponse(c, 500, "internal_error", "internal error; quote the request id when reporting it");
+  };
+}
+
+function normalizeDetails(details: unknown) {
+  if (Array.isArray(details) && details.every((d) => d && typeof d === "object" && "path" in d)) {
+    return details.map((d) => {
+      const { path, message, code } = d as { path: unknown; message: string; code?: string };
+      return { path: Array.isArray(path) ? path.map(String).join(".") || "(body)" : String(path), message, code };
+    });
+  }
+  return details;
+}

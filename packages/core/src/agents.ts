@@ -1,0 +1,153 @@
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { Context } from "./context.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { ConflictError, isConditionalCheckFailed, NotFoundError, ValidationError } from "./errors.js";
+import { checkParamsSchema } from "./params-schema.js";
+import { createAgentQueues } from "./queues.js";
+import { type ActionSpec, type Agent, type Page, type QueueRef, RegisterAgentInput } from "./schemas.js";
+import { gsiKeys, keys } from "./storage/table.js";
+
+/** A built-in agent's description: what the API registers under the agent's fixed id. */
+export interface AgentSpec {
+  id: string;
+  kind: string;
+  description: string;
+  actions: Array<RegisterAgentInput["actions"][number]>;
+}
+
+const ITEM_FIELDS = ["PK", "SK", "GSI1PK", "GSI1SK"] as const;
+
+function fromItem(item: Record<string, unknown>): Agent {
+  const agent = { ...item };
+  for (const field of ITEM_FIELDS) delete agent[field];
+  return agent as Agent;
+}
+
+function toItem(agent: Agent) {
+  return { ...keys.agent(agent.id), ...keys.agentsIndex(agent.name), ...agent };
+}
+
+function checkActions(actions: ActionSpec[]) {
+  actions.forEach((action, i) => {
+    checkParamsSchema(action.params, `actions.${i}.params`);
+  });
+}
+
+export async function get(ctx: Context, id: string): Promise<Agent> {
+  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keys.agent(id) }));
+  if (!out.Item) throw new NotFoundError("agent", id);
+  return fromItem(out.Item);
+}
+
+export async function find(ctx: Context, id: string): Promise<Agent | undefined> {
+  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keys.agent(id) }));
+  return out.Item ? fromItem(out.Item) : undefined;
+}
+
+/** Registers a custom agent: its record and its own queue + DLQ. The name is the id and must be free. */
+export async function register(ctx: Context, raw: unknown): Promise<Agent> {
+  const parsed = RegisterAgentInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("agent is not valid", parsed.error.issues);
+  const input = parsed.data;
+  checkActions(input.actions);
+  if (input.name in ctx.builtinQueues) {
+    throw new ConflictError("agent_exists", `'${input.name}' is the name of a built-in agent`);
+  }
+  if (await find(ctx, input.name)) throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
+  const queue = await createAgentQueues(ctx, input.name);
+  const now = ctx.now().toISOString();
+  const agent: Agent = {
+    id: input.name,
+    name: input.name,
+    kind: input.kind,
+    description: input.description,
+    builtin: false,
+    status: "active",
+    actions: input.actions,
+    queue,
+    createdAt: now,
+    updatedAt: now,
+    lastHeartbeatAt: null,
+  };
+  try {
+    await ctx.ddb.send(
+      new PutCommand({
+        TableName: ctx.tableName,
+        Item: toItem(agent),
+        ConditionExpression: "attribute_not_exists(PK)",
+      }),
+    );
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) {
+      throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
+    }
+    throw error;
+  }
+  return agent;
+}
+
+/**
+ * Registers or refreshes a built-in agent from its spec (idempotent: safe on every cold start). Its
+ * actions and queue follow the code; its status and timestamps are kept.
+ */
+export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agent> {
+  const queue = ctx.builtinQueues[spec.id];
+  if (!queue) throw new Error(`no queue is configured for built-in agent '${spec.id}'`);
+  const { id: _id, ...rest } = spec;
+  const input = RegisterAgentInput.parse({ ...rest, name: spec.id });
+  const existing = await find(ctx, spec.id);
+  const now = ctx.now().toISOString();
+  const agent: Agent = {
+    id: spec.id,
+    name: spec.id,
+    kind: input.kind,
+    description: input.description,
+    builtin: true,
+    status: existing?.status ?? "active",
+    actions: input.actions,
+    queue,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: existing ? existing.updatedAt : now,
+    lastHeartbeatAt: existing?.lastHeartbeatAt ?? null,
+  };
+  const unchanged = existing && JSON.stringify(existing) === JSON.stringify({ ...existing, ...agent });
+  if (unchanged) return existing;
+  if (existing) agent.updatedAt = now;
+  await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: toItem(agent) }));
+  return agent;
+}
+
+const AGENTS_SCOPE = "agents";
+
+export async function list(ctx: Context, query: { limit: number; cursor?: string | undefined }): Promise<Page<Agent>> {
+  const gsi = gsiKeys("GSI1");
+  const out = await ctx.ddb.send(
+    new QueryCommand({
+      TableName: ctx.tableName,
+      IndexName: "GSI1",
+      KeyConditionExpression: "#pk = :pk",
+      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
+      ExpressionAttributeValues: { ":pk": "AGENTS" },
+      Limit: query.limit,
+      ExclusiveStartKey: decodeCursor(AGENTS_SCOPE, query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
+    }),
+  );
+  return {
+    items: (out.Items ?? []).map(fromItem),
+    nextCursor: encodeCursor(AGENTS_SCOPE, out.LastEvaluatedKey),
+  };
+}
+
+/** Points an agent at (re-created) queues; the local runtime uses it because its queues live in memory. */
+export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promise<void> {
+  await ctx.ddb.send(
+    new UpdateCommand({
+      TableName: ctx.tableName,
+      Key: keys.agent(id),
+      UpdateExpression: "SET #queue = :queue",
+      ConditionExpression: "attribute_exists(PK)",
+      ExpressionAttributeNames: { "#queue": "queue" },
+      ExpressionAttributeValues: { ":queue": queue },
+    }),
+  );
+}

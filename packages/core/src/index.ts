@@ -1,0 +1,13 @@
+export type { AgentSpec } from "./agents.js";
+export * as Agents from "./agents.js";
+export * from "./context.js";
+export * from "./errors.js";
+export { newId } from "./ids.js";
+export { type ParamsSchema, validateParams } from "./params-schema.js";
+export * as Queues from "./queues.js";
+export * from "./schemas.js";
+export { createTableInput } from "./storage/table.js";
+export * as Sweeper from "./sweeper.js";
+export * as Tasks from "./tasks.js";
+export type { ActionContext, ActionHandler, AgentImplementation, InvocationLimits } from "./worker.js";
+export * as Worker from "./worker.js";

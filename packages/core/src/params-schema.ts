@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { ValidationError } from "./errors.js";
+
+/**
+ * The JSON-schema-like language an agent uses to describe an action's params: a bounded subset of
+ * JSON Schema (types, properties, required, additionalProperties, items, enum, const, numeric and length
+ * bounds, pattern). No `$ref`, no remote anything; nesting depth is capped.
+ */
+export interface ParamsSchema {
+  type?: "object" | "array" | "string" | "number" | "integer" | "boolean" | "null";
+  description?: string;
+  properties?: Record<string, ParamsSchema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  items?: ParamsSchema;
+  enum?: Array<string | number | boolean | null>;
+  const?: string | number | boolean | null;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  pattern?: string;
+  default?: unknown;
+}
+
+const MAX_DEPTH = 8;
+const propertyName = z.string().min(1).max(64);
+const scalar = z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
+const count = z.number().int().min(0).max(1_000_000);
+
+export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = z.lazy(() =>
+  z.strictObject({
+    type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
+    description: z.string().max(1000).optional(),
+    properties: z.record(propertyName, ParamsSchemaSchema).optional(),
+    required: z.array(propertyName).max(100).optional(),
+    additionalProperties: z.boolean().optional(),
+    items: ParamsSchemaSchema.optional(),
+    enum: z.array(scalar).min(1).max(100).optional(),
+    const: scalar.optional(),
+    minimum: z.number().optional(),
+    maximum: z.number().optional(),
+    minLength: count.optional(),
+    maxLength: count.optional(),
+    minItems: count.optional(),
+    maxItems: count.optional(),
+    pattern: z
+      .string()
+      .max(200)
+      .refine((p) => isValidRegex(p), "must be a valid regular expression")
+      .optional(),
+    default: z.unknown().optional(),
+  }),
+);
+
+function isValidRegex(pattern: string): boolean {
+  try {
+    new RegExp(pattern, "u");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function depth(schema: ParamsSchema): number {
+  const children = [...Object.values(schema.properties ?? {}), ...(schema.items ? [schema.items] : [])];
+  return 1 + Math.max(0, ...children.map(depth));
+}
+
+/** Checks that a schema is usable: known keywords, bounded depth, `required` names declared properties. */
+export function checkParamsSchema(schema: ParamsSchema, path = "params"): void {
+  if (depth(schema) > MAX_DEPTH) throw new ValidationError(`${path} nests deeper than ${MAX_DEPTH} levels`);
+  for (const name of schema.required ?? []) {
+    if (schema.properties && !(name in schema.properties)) {
+      throw new ValidationError(`${path}.required names '${name}', which is not in ${path}.properties`);
+    }
+  }
+}
+
+const compiled = new WeakMap<ParamsSchema, z.ZodType>();
+
+function compile(schema: ParamsSchema): z.ZodType {
+  let zod = compiled.get(schema);
+  if (!zod) {
+    zod = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+    compiled.set(schema, zod);
+  }
+  return zod;
+}
+
+export interface ParamsIssue {
+  path: string;
+  message: string;
+}
+
+/** Validates `params` against an action's schema; returns the issues (empty when valid). */
+export function validateParams(schema: ParamsSchema, params: unknown): ParamsIssue[] {
+  const result = compile(schema).safeParse(params);
+  if (result.success) return [];
+  return result.error.issues.map((issue) => ({
+    path: ["params", ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+}

@@ -1,0 +1,74 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import type { Context } from "./context.js";
+import type { QueueRef, TaskError } from "./schemas.js";
+
+/** A message on an agent queue names the task; everything else is read from the table. */
+export interface TaskMessage {
+  taskId: string;
+  /** The attempt this delivery is meant to run; lets the consumer claim the task with one conditional write. */
+  attempt?: number;
+}
+
+/** What lands in an agent's DLQ when a task's attempts run out or it fails for good. */
+export interface DeadLetter {
+  taskId: string;
+  agentId: string;
+  action: string;
+  attempts: number;
+  error: TaskError;
+  failedAt: string;
+}
+
+/** Consumer timeout for custom agents' queues; their visibility timeout is six times it, as for built-ins. */
+export const CUSTOM_AGENT_TIMEOUT_SECONDS = 60;
+export const MAX_RECEIVE_COUNT = 5;
+
+async function queueArn(ctx: Context, url: string): Promise<string> {
+  const out = await ctx.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  const arn = out.Attributes?.QueueArn;
+  if (!arn) throw new Error(`queue ${url} has no ARN`);
+  return arn;
+}
+
+/** Creates (or finds, CreateQueue is idempotent) a custom agent's queue and its DLQ. */
+export async function createAgentQueues(ctx: Context, agentId: string): Promise<QueueRef> {
+  const name = `${ctx.queuePrefix}${agentId}`;
+  const tags = { "nexus:agent": agentId };
+  const dlq = await ctx.sqs.send(
+    new CreateQueueCommand({
+      QueueName: `${name}-dlq`,
+      Attributes: { MessageRetentionPeriod: String(14 * 24 * 3600), SqsManagedSseEnabled: "true" },
+      tags,
+    }),
+  );
+  if (!dlq.QueueUrl) throw new Error(`CreateQueue returned no URL for ${name}-dlq`);
+  const dlqArn = await queueArn(ctx, dlq.QueueUrl);
+  const queue = await ctx.sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: String(6 * CUSTOM_AGENT_TIMEOUT_SECONDS),
+        MessageRetentionPeriod: String(4 * 24 * 3600),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: MAX_RECEIVE_COUNT }),
+        SqsManagedSseEnabled: "true",
+      },
+      tags,
+    }),
+  );
+  if (!queue.QueueUrl) throw new Error(`CreateQueue returned no URL for ${name}`);
+  return { url: queue.QueueUrl, arn: await queueArn(ctx, queue.QueueUrl), dlqUrl: dlq.QueueUrl, dlqArn };
+}
+
+export async function sendTaskMessage(ctx: Context, queueUrl: string, body: TaskMessage, delaySeconds = 0) {
+  await ctx.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: JSON.stringify(body),
+      DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
+    }),
+  );
+}
+
+export async function sendDeadLetter(ctx: Context, dlqUrl: string, letter: DeadLetter) {
+  await ctx.sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: JSON.stringify(letter) }));
+}

@@ -1,0 +1,319 @@
+import { createHash } from "node:crypto";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import * as Agents from "./agents.js";
+import type { Context } from "./context.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
+import { newId } from "./ids.js";
+import { validateParams } from "./params-schema.js";
+import { sendTaskMessage } from "./queues.js";
+import {
+  type ListTasksQuery,
+  type Page,
+  type RetryPolicy,
+  SubmitTaskInput,
+  type Task,
+  type TaskError,
+  type TaskEvent,
+  type TaskStatus,
+} from "./schemas.js";
+import { type GsiName, gsiKeys, keys } from "./storage/table.js";
+
+/** Params are stored in the task item (DynamoDB items are capped at 400 KB); results likewise. */
+export const MAX_PARAMS_BYTES = 64 * 1024;
+export const MAX_RESULT_BYTES = 256 * 1024;
+
+/** Fields kept on the task item that the API does not show. */
+interface TaskItemExtras {
+  retry: RetryPolicy;
+  timeoutSeconds: number;
+  leaseUntil?: string;
+  availableAt: string;
+}
+export type TaskRecord = Task & TaskItemExtras;
+
+const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "availableAt"];
+const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
+
+function recordFromItem(item: Record<string, unknown>): TaskRecord {
+  const record = { ...item };
+  for (const field of INDEX_FIELDS) delete record[field];
+  for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey"]) record[field] ??= null;
+  return record as unknown as TaskRecord;
+}
+
+export function toPublic(record: TaskRecord): Task {
+  const task: Record<string, unknown> = { ...record };
+  for (const field of HIDDEN) delete task[field];
+  return task as Task;
+}
+
+/** Nullable fields are stored absent, so `if_not_exists` and `attribute_exists` can see them. */
+function withoutNulls(record: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null));
+}
+
+const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value ?? null), "utf8");
+
+function fingerprint(input: { agentId: string; action: string; params: unknown }): string {
+  return createHash("sha256")
+    .update(JSON.stringify([input.agentId, input.action, input.params ?? null]))
+    .digest("hex");
+}
+
+export async function find(ctx: Context, id: string): Promise<TaskRecord | undefined> {
+  const out = await ctx.ddb.send(
+    new GetCommand({ TableName: ctx.tableName, Key: keys.task(id), ConsistentRead: true }),
+  );
+  return out.Item ? recordFromItem(out.Item) : undefined;
+}
+
+export async function get(ctx: Context, id: string): Promise<Task> {
+  const record = await find(ctx, id);
+  if (!record) throw new NotFoundError("task", id);
+  return toPublic(record);
+}
+
+/** Claims an idempotency key for a new task id, or returns the task id that already holds it. */
+async function claimIdempotencyKey(ctx: Context, key: string, taskId: string, print: string): Promise<string> {
+  try {
+    await ctx.ddb.send(
+      new PutCommand({
+        TableName: ctx.tableName,
+        Item: { ...keys.idempotency(key), taskId, fingerprint: print, createdAt: ctx.now().toISOString() },
+        ConditionExpression: "attribute_not_exists(PK)",
+      }),
+    );
+    return taskId;
+  } catch (error) {
+    if (!isConditionalCheckFailed(error)) throw error;
+  }
+  const out = await ctx.ddb.send(
+    new GetCommand({ TableName: ctx.tableName, Key: keys.idempotency(key), ConsistentRead: true }),
+  );
+  const held = out.Item as { taskId: string; fingerprint: string } | undefined;
+  if (!held) throw new ConflictError("idempotency_conflict", "idempotency key is being used; retry the request");
+  if (held.fingerprint !== print) {
+    throw new ConflictError(
+      "idempotency_conflict",
+      "idempotencyKey was already used for a different request (agentId, action or params differ)",
+      { field: "idempotencyKey" },
+    );
+  }
+  return held.taskId;
+}
+
+/**
+ * Submits a task: validates it against the agent's action, records it `queued` and puts it on the
+ * agent's queue. The same idempotencyKey with the same request returns the first task (`replayed`).
+ */
+export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; replayed: boolean }> {
+  const parsed = SubmitTaskInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("task is not valid", parsed.error.issues);
+  const input = parsed.data;
+  const params = input.params ?? {};
+  if (bytes(params) > MAX_PARAMS_BYTES) {
+    throw new NexusError("payload_too_large", 413, `params exceed ${MAX_PARAMS_BYTES} bytes`, {
+      details: { field: "params" },
+    });
+  }
+  const agent = await Agents.get(ctx, input.agentId);
+  const action = agent.actions.find((a) => a.name === input.action);
+  if (!action) {
+    throw new ValidationError(`agent '${agent.id}' has no action '${input.action}'`, {
+      field: "action",
+      available: agent.actions.map((a) => a.name),
+    });
+  }
+  const issues = validateParams(action.params, params);
+  if (issues.length > 0) throw new ValidationError(`params do not match the schema of '${action.name}'`, issues);
+  if (agent.status !== "active") {
+    throw new ConflictError("agent_inactive", `agent '${agent.id}' is inactive and accepts no new tasks`);
+  }
+
+  const now = ctx.now();
+  let id = newId("tsk", now);
+  if (input.idempotencyKey) {
+    const print = fingerprint({ agentId: agent.id, action: action.name, params });
+    const heldBy = await claimIdempotencyKey(ctx, input.idempotencyKey, id, print);
+    if (heldBy !== id) {
+      const existing = await find(ctx, heldBy);
+      if (existing) return { task: toPublic(existing), replayed: true };
+      id = heldBy; // the first request stopped between the key and the task: finish its work
+    }
+  }
+  const at = now.toISOString();
+  const record: TaskRecord = {
+    id,
+    agentId: agent.id,
+    action: action.name,
+    params,
+    status: "queued",
+    attempts: 0,
+    maxAttempts: action.retry.maxAttempts,
+    error: null,
+    idempotencyKey: input.idempotencyKey ?? null,
+    createdAt: at,
+    updatedAt: at,
+    startedAt: null,
+    finishedAt: null,
+    events: [{ at, type: "queued" }],
+    retry: action.retry,
+    timeoutSeconds: action.timeoutSeconds,
+    availableAt: at,
+  };
+  try {
+    await ctx.ddb.send(
+      new PutCommand({
+        TableName: ctx.tableName,
+        Item: { ...keys.task(id), ...keys.taskIndexes(id, agent.id, "queued"), ...withoutNulls(record) },
+        ConditionExpression: "attribute_not_exists(PK)",
+      }),
+    );
+  } catch (error) {
+    if (!isConditionalCheckFailed(error)) throw error;
+    return { task: await get(ctx, id), replayed: true };
+  }
+  // If this send is lost the task stays `queued` and the sweeper puts it back on the queue.
+  await sendTaskMessage(ctx, agent.queue.url, { taskId: id, attempt: 1 });
+  return { task: toPublic(record), replayed: false };
+}
+
+const LIST_INDEXES: Record<string, GsiName> = { none: "GSI1", agent: "GSI2", status: "GSI3", both: "GSI4" };
+
+function listPartition(query: { agentId?: string | undefined; status?: TaskStatus | undefined }) {
+  if (query.agentId && query.status) {
+    return { index: LIST_INDEXES.both as GsiName, pk: `TASKS#A#${query.agentId}#S#${query.status}` };
+  }
+  if (query.agentId) return { index: LIST_INDEXES.agent as GsiName, pk: `TASKS#A#${query.agentId}` };
+  if (query.status) return { index: LIST_INDEXES.status as GsiName, pk: `TASKS#S#${query.status}` };
+  return { index: LIST_INDEXES.none as GsiName, pk: "TASKS" };
+}
+
+/** Lists tasks newest first, by agent and/or status, one Query on the matching index. */
+export async function list(ctx: Context, query: ListTasksQuery): Promise<Page<Task>> {
+  const page = await listRecords(ctx, query);
+  return { items: page.items.map(toPublic), nextCursor: page.nextCursor };
+}
+
+export async function listRecords(
+  ctx: Context,
+  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
+): Promise<Page<TaskRecord>> {
+  const { index, pk } = listPartition(query);
+  const gsi = gsiKeys(index);
+  const scope = `tasks:${pk}`;
+  const out = await ctx.ddb.send(
+    new QueryCommand({
+      TableName: ctx.tableName,
+      IndexName: index,
+      KeyConditionExpression: "#pk = :pk",
+      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
+      ExpressionAttributeValues: { ":pk": pk },
+      ScanIndexForward: false,
+      Limit: query.limit,
+      ExclusiveStartKey: decodeCursor(scope, query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
+    }),
+  );
+  return { items: (out.Items ?? []).map(recordFromItem), nextCursor: encodeCursor(scope, out.LastEvaluatedKey) };
+}
+
+/** The status-dependent index keys of a task, set on every transition. */
+function statusKeys(record: Pick<Task, "id" | "agentId">, status: TaskStatus) {
+  const all = keys.taskIndexes(record.id, record.agentId, status);
+  return { GSI3PK: all.GSI3PK, GSI4PK: all.GSI4PK };
+}
+
+interface Transition {
+  task: Pick<Task, "id" | "agentId">;
+  to: TaskStatus;
+  /** Extra attributes to set. */
+  set: Record<string, unknown>;
+  /** Extra raw SET clauses, e.g. `#x = if_not_exists(#x, :x)`, using `names`/`values`. */
+  setExpressions?: string[];
+  remove?: string[];
+  events: TaskEvent[];
+  /** Condition on the current item, with its own names/values. */
+  condition: string;
+  names?: Record<string, string>;
+  values?: Record<string, unknown>;
+  incrementAttempts?: boolean;
+}
+
+/** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
+export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
+  const set: Record<string, unknown> = {
+    status: t.to,
+    updatedAt: ctx.now().toISOString(),
+    ...statusKeys(t.task, t.to),
+    ...t.set,
+  };
+  const names: Record<string, string> = { "#events": "events", ...t.names };
+  const values: Record<string, unknown> = { ":events": t.events, ...t.values };
+  const assignments = Object.entries(set).map(([name, value], i) => {
+    names[`#s${i}`] = name;
+    values[`:s${i}`] = value;
+    return `#s${i} = :s${i}`;
+  });
+  assignments.push("#events = list_append(#events, :events)", ...(t.setExpressions ?? []));
+  if (t.incrementAttempts) {
+    names["#attempts"] = "attempts";
+    values[":one"] = 1;
+    assignments.push("#attempts = #attempts + :one");
+  }
+  let expression = `SET ${assignments.join(", ")}`;
+  if (t.remove?.length) {
+    const removed = t.remove.map((name, i) => {
+      names[`#r${i}`] = name;
+      return `#r${i}`;
+    });
+    expression += ` REMOVE ${removed.join(", ")}`;
+  }
+  try {
+    const out = await ctx.ddb.send(
+      new UpdateCommand({
+        TableName: ctx.tableName,
+        Key: keys.task(t.task.id),
+        UpdateExpression: expression,
+        ConditionExpression: t.condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return out.Attributes ? recordFromItem(out.Attributes) : undefined;
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Cancels a task that has not finished. A running attempt's late result does not overwrite the cancellation. */
+export async function cancel(ctx: Context, id: string, reason = "cancelled by request"): Promise<Task> {
+  const record = await find(ctx, id);
+  if (!record) throw new NotFoundError("task", id);
+  const at = ctx.now().toISOString();
+  const updated = await transition(ctx, {
+    task: record,
+    to: "cancelled",
+    set: { finishedAt: at },
+    remove: ["leaseUntil"],
+    events: [{ at, type: "cancelled", message: reason }],
+    condition: "#st IN (:queued, :running)",
+    names: { "#st": "status" },
+    values: { ":queued": "queued", ":running": "running" },
+  });
+  if (!updated) {
+    const current = await get(ctx, id);
+    throw new ConflictError("task_finished", `task '${id}' is already ${current.status}`, { status: current.status });
+  }
+  return toPublic(updated);
+}
+
+/** Backoff before attempt `attempt + 1`: exponential from the policy's base, capped, with ±20 % jitter. */
+export function retryDelaySeconds(policy: RetryPolicy, attempt: number, random = Math.random): number {
+  const base = Math.min(policy.maxBackoffSeconds, policy.backoffSeconds * 2 ** (attempt - 1));
+  return Math.max(0, Math.round(base * (0.8 + 0.4 * random())));
+}
+
+export type { TaskError };

@@ -1,0 +1,286 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { z } from "zod";
+import type { AgentSpec } from "./agents.js";
+import type { Context } from "./context.js";
+import { ActionError } from "./errors.js";
+import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
+import type { QueueRef, TaskError } from "./schemas.js";
+import type { TaskRecord } from "./tasks.js";
+import * as Tasks from "./tasks.js";
+
+export interface ActionContext {
+  taskId: string;
+  attempt: number;
+  maxAttempts: number;
+  /** Aborted when the action's timeout passes. */
+  signal: AbortSignal;
+}
+
+export type ActionHandler = (params: unknown, context: ActionContext) => Promise<unknown>;
+
+/** The code side of an agent: its spec (what each action accepts) and what each action does. */
+export interface AgentImplementation {
+  spec: AgentSpec;
+  handlers: Record<string, ActionHandler>;
+}
+
+export interface ConsumerOptions {
+  ctx: Context;
+  agentId: string;
+  queue: QueueRef;
+  handlers: Record<string, ActionHandler>;
+  logger: Logger;
+}
+
+/** What one invocation may spend: the consumer's deadline (Lambda's remaining time, or the poller's). */
+export interface InvocationLimits {
+  getRemainingTimeInMillis(): number;
+}
+
+const TaskMessageSchema = z.object({
+  taskId: z.string().min(1).max(64),
+  attempt: z.number().int().min(1).optional(),
+});
+
+/** Time a lease outlives the invocation, so a slow final write is not mistaken for a dead worker. */
+const LEASE_MARGIN_MS = 30_000;
+
+const failedWith = (error: TaskError) => ({ error });
+
+const ownedBy = (attempt: number) => ({
+  condition: "#st = :running AND #n = :n",
+  names: { "#st": "status", "#n": "attempts" },
+  values: { ":running": "running", ":n": attempt },
+});
+
+/** queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition fails. */
+function startAttempt(ctx: Context, task: Pick<TaskRecord, "id" | "agentId">, attempts: number, leaseUntil: string) {
+  const now = ctx.now().toISOString();
+  return Tasks.transition(ctx, {
+    task,
+    to: "running",
+    set: { leaseUntil },
+    setExpressions: ["#started = if_not_exists(#started, :now)"],
+    incrementAttempts: true,
+    events: [{ at: now, type: "started", attempt: attempts + 1 }],
+    condition:
+      "attribute_exists(PK) AND #agent = :agent AND #n = :n AND #n < #max AND (#st = :queued OR (#st = :running AND #lease < :now))",
+    names: {
+      "#agent": "agentId",
+      "#n": "attempts",
+      "#max": "maxAttempts",
+      "#st": "status",
+      "#lease": "leaseUntil",
+      "#started": "startedAt",
+    },
+    values: { ":agent": task.agentId, ":n": attempts, ":queued": "queued", ":running": "running", ":now": now },
+  });
+}
+
+function toTaskError(error: unknown): TaskError {
+  if (error instanceof ActionError) return { code: error.code, message: error.message, retriable: error.retriable };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: "action_error", message: message.slice(0, 1000), retriable: true };
+}
+
+async function runWithTimeout(
+  handler: ActionHandler,
+  params: unknown,
+  context: Omit<ActionContext, "signal">,
+  timeoutMs: number,
+): Promise<unknown> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new ActionError("timeout", `action did not finish within ${Math.round(timeoutMs / 1000)}s`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([handler(params, { ...context, signal: controller.signal }), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, attempts: number, error: TaskError) {
+  await sendDeadLetter(ctx, queue.dlqUrl, {
+    taskId: record.id,
+    agentId: record.agentId,
+    action: record.action,
+    attempts,
+    error,
+    failedAt: ctx.now().toISOString(),
+  });
+}
+
+/** Ends a failed attempt: retry later through a delayed message, or fail the task for good and dead-letter it. */
+async function failAttempt(options: ConsumerOptions, record: TaskRecord, error: TaskError) {
+  const { ctx, queue, logger } = options;
+  const attempt = record.attempts;
+  const now = ctx.now();
+  const at = now.toISOString();
+  if (error.retriable && attempt < record.maxAttempts) {
+    const delay = Tasks.retryDelaySeconds(record.retry, attempt);
+    const updated = await Tasks.transition(ctx, {
+      task: record,
+      to: "queued",
+      set: { ...failedWith(error), availableAt: new Date(now.getTime() + delay * 1000).toISOString() },
+      remove: ["leaseUntil"],
+      events: [{ at, type: "attempt_failed", attempt, error, retryInSeconds: delay }],
+      ...ownedBy(attempt),
+    });
+    if (updated) await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
+    return;
+  }
+  const message = error.retriable ? `gave up after ${attempt} attempts` : "error is not retriable";
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "failed",
+    set: { ...failedWith(error), finishedAt: at },
+    remove: ["leaseUntil"],
+    events: [
+      { at, type: "attempt_failed", attempt, error },
+      { at, type: "failed", attempt, message, error },
+    ],
+    ...ownedBy(attempt),
+  });
+  if (updated) await deadLetter(ctx, queue, record, attempt, error);
+  logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
+}
+
+/** Fails a task whose last attempt's worker vanished: its lease ran out and no attempts are left. */
+export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskRecord): Promise<boolean> {
+  const at = ctx.now().toISOString();
+  const error: TaskError = {
+    code: "lease_expired",
+    message: `the worker of attempt ${record.attempts} stopped without reporting a result`,
+    retriable: true,
+  };
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "failed",
+    set: { ...failedWith(error), finishedAt: at },
+    remove: ["leaseUntil"],
+    events: [{ at, type: "failed", attempt: record.attempts, message: "no attempts left", error }],
+    condition: "#st IN (:queued, :running) AND #n = :n",
+    names: { "#st": "status", "#n": "attempts" },
+    values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
+  });
+  if (updated) await deadLetter(ctx, queue, record, record.attempts, error);
+  return Boolean(updated);
+}
+
+/**
+ * Claims the task for this delivery and returns the running record, or undefined when the message is to be
+ * acknowledged without running anything: unknown or finished task, or another delivery holds a live lease.
+ */
+async function claim(options: ConsumerOptions, message: TaskMessage, leaseUntil: string) {
+  const { ctx, logger } = options;
+  const task = { id: message.taskId, agentId: options.agentId };
+  if (message.attempt !== undefined) {
+    // The usual case: one conditional write, no read.
+    const started = await startAttempt(ctx, task, message.attempt - 1, leaseUntil);
+    if (started) return started;
+  }
+  const record = await Tasks.find(ctx, message.taskId);
+  if (!record || record.agentId !== options.agentId) {
+    logger.warn("message names no task of this agent; dropped", { taskId: message.taskId });
+    return undefined;
+  }
+  if (record.status !== "queued" && record.status !== "running") {
+    logger.info("task already finished; redelivery acknowledged", { taskId: record.id, status: record.status });
+    return undefined;
+  }
+  if (record.status === "running" && (record.leaseUntil ?? "") >= ctx.now().toISOString()) {
+    logger.info("task is running under another delivery; duplicate acknowledged", { taskId: record.id });
+    return undefined;
+  }
+  if (record.attempts >= record.maxAttempts) {
+    await failAbandoned(ctx, options.queue, record);
+    return undefined;
+  }
+  return startAttempt(ctx, record, record.attempts, leaseUntil);
+}
+
+/** Runs one delivery of one task. Throws only for infrastructure faults, so the message is redelivered. */
+export async function processMessage(options: ConsumerOptions, body: string, limits: InvocationLimits) {
+  const { ctx, logger } = options;
+  let message: TaskMessage;
+  try {
+    message = TaskMessageSchema.parse(JSON.parse(body));
+  } catch {
+    logger.error("malformed message dropped", { bodyBytes: body.length });
+    return;
+  }
+  const remainingMs = limits.getRemainingTimeInMillis();
+  const leaseUntil = new Date(ctx.now().getTime() + remainingMs + LEASE_MARGIN_MS).toISOString();
+  const record = await claim(options, message, leaseUntil);
+  if (!record) return;
+
+  const handler = options.handlers[record.action];
+  let outcome: { ok: true; result: unknown } | { ok: false; error: TaskError };
+  if (!handler) {
+    outcome = {
+      ok: false,
+      error: { code: "unknown_action", message: `this agent cannot run '${record.action}'`, retriable: false },
+    };
+  } else {
+    // Leave a little of the invocation for the final write.
+    const timeoutMs = Math.max(1000, Math.min(record.timeoutSeconds * 1000, limits.getRemainingTimeInMillis() - 5000));
+    try {
+      const result = await runWithTimeout(
+        handler,
+        record.params,
+        { taskId: record.id, attempt: record.attempts, maxAttempts: record.maxAttempts },
+        timeoutMs,
+      );
+      outcome = { ok: true, result: result ?? null };
+    } catch (error) {
+      outcome = { ok: false, error: toTaskError(error) };
+    }
+  }
+  if (outcome.ok && Buffer.byteLength(JSON.stringify(outcome.result), "utf8") > Tasks.MAX_RESULT_BYTES) {
+    outcome = {
+      ok: false,
+      error: { code: "result_too_large", message: `result exceeds ${Tasks.MAX_RESULT_BYTES} bytes`, retriable: false },
+    };
+  }
+  if (!outcome.ok) {
+    await failAttempt(options, record, outcome.error);
+    return;
+  }
+  const at = ctx.now().toISOString();
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "succeeded",
+    set: { result: outcome.result, finishedAt: at },
+    remove: ["leaseUntil", "error"],
+    events: [{ at, type: "succeeded", attempt: record.attempts }],
+    ...ownedBy(record.attempts),
+  });
+  if (!updated) logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
+}
+
+/**
+ * The SQS consumer of one agent: processes a batch (records concurrently) and reports partial batch failures,
+ * so one record's infrastructure fault never loses or repeats the others.
+ */
+export function createConsumer(options: ConsumerOptions) {
+  return async (event: SQSEvent, limits: InvocationLimits): Promise<SQSBatchResponse> => {
+    const processor = new BatchProcessor(EventType.SQS);
+    const recordHandler = async (record: SQSRecord) => {
+      try {
+        await processMessage(options, record.body, limits);
+      } catch (error) {
+        options.logger.error("record failed; it will be redelivered", { messageId: record.messageId, error });
+        throw error;
+      }
+    };
+    return processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false });
+  };
+}

@@ -1,0 +1,44 @@
+import { once } from "node:events";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import dynalite from "dynalite";
+import { createSqsServer } from "local-aws-sqs";
+
+export const LOOPBACK = "127.0.0.1";
+
+export interface Emulator {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function closeServer(server: Server) {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
+}
+
+/** DynamoDB: dynalite in-process, on disk under `path` (LevelDB) or in memory when no path is given. */
+export async function startDynamo(options: { path?: string; port?: number } = {}): Promise<Emulator> {
+  const server = dynalite({
+    ...(options.path ? { path: options.path } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  }) as Server;
+  server.listen(options.port ?? 0, LOOPBACK);
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://${LOOPBACK}:${port}`, port, stop: () => closeServer(server) };
+}
+
+/** SQS: local-aws-sqs in-process (in memory: the local runtime re-enqueues unfinished tasks at start). */
+export async function startSqs(options: { port?: number } = {}): Promise<Emulator> {
+  const server = await createSqsServer({
+    port: options.port ?? 0,
+    hostname: LOOPBACK,
+    emulateQueueCreationLifecycle: false,
+  });
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://${LOOPBACK}:${port}`, port, stop: () => closeServer(server) };
+}

@@ -1,0 +1,35 @@
+import { resolve } from "node:path";
+import { startLocal } from "./runtime.js";
+
+/** `npm run dev`: the whole of Nexus on 127.0.0.1, data kept under NEXUS_DATA_DIR (default .nexus/). */
+async function main() {
+  const dataDir = resolve(process.env.NEXUS_DATA_DIR ?? ".nexus");
+  const port = Number(process.env.PORT ?? 3000);
+  const nexus = await startLocal({ dataDir, port, logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO" });
+  const lines = [
+    "Nexus is running locally.",
+    `  API          ${nexus.url}/v1/health`,
+    `  API docs     ${nexus.url}/docs`,
+    `  OpenAPI      ${nexus.url}/openapi.json`,
+    `  DynamoDB     ${nexus.endpoints.dynamodb}  (dynalite; data in ${dataDir})`,
+    `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
+    "Press Ctrl-C to stop.",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping Nexus…\n`);
+    await nexus.stop();
+    process.stdout.write("stopped.\n");
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Nexus failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

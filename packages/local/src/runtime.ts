@@ -1,0 +1,225 @@
+import { mkdirSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { serve } from "@hono/node-server";
+import { builtinAgents, builtinSpecs } from "@nexus/agents";
+import { createApp } from "@nexus/api";
+import {
+  type ActionHandler,
+  Agents,
+  type Context,
+  createClients,
+  createTableInput,
+  type QueueRef,
+  Queues,
+  Sweeper,
+  Worker,
+} from "@nexus/core";
+import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
+import { QueuePoller } from "./poller.js";
+
+export interface LocalOptions {
+  /** Where DynamoDB data is kept; omitted → in memory. */
+  dataDir?: string;
+  /** API port; 0 picks a free one. */
+  port?: number;
+  /** Queue prefix, as the stack derives it from app and stage. */
+  queuePrefix?: string;
+  /** Consumer timeout per batch (the Lambda function timeout). */
+  agentTimeoutSeconds?: number;
+  /** Concurrent batches per agent queue. */
+  concurrency?: number;
+  /** How often the sweeper runs, and how long a task may look stuck before it acts. */
+  sweepIntervalMs?: number;
+  sweepGraceMs?: number;
+  logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
+  now?: () => Date;
+}
+
+export interface LocalNexus {
+  url: string;
+  ctx: Context;
+  endpoints: { dynamodb: string; sqs: string };
+  /** Runs a worker for a custom agent on its queue, the way a Lambda consumer would. */
+  attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
+  /** Runs the sweeper once now. */
+  sweep(graceMs?: number): Promise<Sweeper.SweepResult>;
+  stop(): Promise<void>;
+}
+
+export const TABLE_NAME = "nexus-local";
+const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+
+async function ensureTable(ctx: Context) {
+  const client = ctx.ddb;
+  try {
+    await client.send(new DescribeTableCommand({ TableName: ctx.tableName }));
+  } catch (error) {
+    if ((error as Error).name !== "ResourceNotFoundException") throw error;
+    await client.send(new CreateTableCommand(createTableInput(ctx.tableName)));
+  }
+}
+
+/** The built-in agents' queues, configured like the stack's (visibility 6× timeout, redrive to a DLQ). */
+async function createBuiltinQueues(ctx: Context, prefix: string, timeoutSeconds: number) {
+  const refs: Record<string, QueueRef> = {};
+  for (const spec of builtinSpecs) {
+    const dlq = await ctx.sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${spec.id}-dlq` }));
+    const dlqArn = await arnOf(ctx, dlq.QueueUrl);
+    const queue = await ctx.sqs.send(
+      new CreateQueueCommand({
+        QueueName: `${prefix}${spec.id}`,
+        Attributes: {
+          VisibilityTimeout: String(6 * timeoutSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: Queues.MAX_RECEIVE_COUNT }),
+        },
+      }),
+    );
+    refs[spec.id] = {
+      url: queue.QueueUrl ?? "",
+      arn: await arnOf(ctx, queue.QueueUrl),
+      dlqUrl: dlq.QueueUrl ?? "",
+      dlqArn,
+    };
+  }
+  return refs;
+}
+
+async function arnOf(ctx: Context, url: string | undefined) {
+  const out = await ctx.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return out.Attributes?.QueueArn ?? "";
+}
+
+/** Lists every agent (paged Query). */
+async function allAgents(ctx: Context) {
+  const agents = [];
+  let cursor: string | undefined;
+  do {
+    const page = await Agents.list(ctx, { limit: 100, cursor });
+    agents.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return agents;
+}
+
+/**
+ * Starts Nexus on 127.0.0.1: dynalite, local-aws-sqs, the API, a poller per agent queue (in place of
+ * Lambda's event source mappings) and the sweeper (in place of its EventBridge schedule).
+ */
+export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus> {
+  const logger = new Logger({ serviceName: "nexus-local", logLevel: options.logLevel ?? "WARN" });
+  const prefix = options.queuePrefix ?? "nexus-local-agent-";
+  const timeoutSeconds = options.agentTimeoutSeconds ?? 60;
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+
+  try {
+    let dbPath: string | undefined;
+    if (options.dataDir) {
+      dbPath = join(options.dataDir, "dynamodb");
+      mkdirSync(dbPath, { recursive: true });
+    }
+    const dynamo: Emulator = await startDynamo(dbPath ? { path: dbPath } : {});
+    stops.push(dynamo.stop);
+    const sqsServer: Emulator = await startSqs();
+    stops.push(sqsServer.stop);
+
+    const clients = createClients({
+      region: "us-east-1",
+      dynamodbEndpoint: dynamo.endpoint,
+      sqsEndpoint: sqsServer.endpoint,
+      credentials: CREDENTIALS,
+    });
+    const ctx: Context = {
+      tableName: TABLE_NAME,
+      queuePrefix: prefix,
+      builtinQueues: {},
+      ...clients,
+      now: options.now ?? (() => new Date()),
+    };
+    stops.push(async () => {
+      clients.ddb.destroy();
+      clients.sqs.destroy();
+    });
+    await ensureTable(ctx);
+    ctx.builtinQueues = await createBuiltinQueues(ctx, prefix, timeoutSeconds);
+    for (const spec of builtinSpecs) await Agents.ensureBuiltin(ctx, spec);
+
+    // The local queues are new: give custom agents theirs again.
+    for (const agent of await allAgents(ctx)) {
+      if (agent.builtin) continue;
+      const queue = await Queues.createAgentQueues(ctx, agent.id);
+      await Agents.setQueue(ctx, agent.id, queue);
+    }
+
+    const pollers = new Map<string, QueuePoller>();
+    const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>) => {
+      const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agentId}` });
+      const consumer = Worker.createConsumer({ ctx, agentId, queue, handlers, logger: agentLogger });
+      const poller = new QueuePoller({
+        sqs: ctx.sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        handler: consumer,
+        logger: agentLogger,
+        timeoutSeconds,
+        concurrency: options.concurrency ?? 4,
+      });
+      pollers.get(agentId)?.stop();
+      pollers.set(agentId, poller);
+      poller.start();
+    };
+    for (const [id, agent] of Object.entries(builtinAgents)) {
+      const queue = ctx.builtinQueues[id];
+      if (queue) attach(id, queue, agent.handlers);
+    }
+    stops.push(async () => {
+      await Promise.all([...pollers.values()].map((p) => p.stop()));
+    });
+
+    // Every message from before this start is gone with the old in-memory queues.
+    const recovered = await Sweeper.sweep(ctx, { graceMs: 0 });
+    if (recovered.requeued + recovered.failed > 0) logger.info("recovered unfinished tasks", { ...recovered });
+
+    const interval = options.sweepIntervalMs ?? 60_000;
+    const graceMs = options.sweepGraceMs ?? 5 * 60_000;
+    const timer = setInterval(() => {
+      Sweeper.sweep(ctx, { graceMs }).catch((error) => logger.error("sweep failed", { error }));
+    }, interval);
+    timer.unref();
+    stops.push(async () => clearInterval(timer));
+
+    const app = createApp({ ctx, logger, builtinSpecs });
+    const server = await new Promise<Server>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
+    });
+    stops.push(async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+
+    return {
+      url: `http://${LOOPBACK}:${port}`,
+      ctx,
+      endpoints: { dynamodb: dynamo.endpoint, sqs: sqsServer.endpoint },
+      attachWorker: async (agentId, handlers) => {
+        const agent = await Agents.get(ctx, agentId);
+        attach(agentId, agent.queue, handlers);
+      },
+      sweep: (grace) => Sweeper.sweep(ctx, { graceMs: grace ?? graceMs }),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
