@@ -130,6 +130,41 @@ function builtinsReady(options: AppOptions): MiddlewareHandler {
   };
 }
 
+const tooLarge = (c: Parameters<MiddlewareHandler>[0]) =>
+  errorResponse(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+
+/** Reads and discards what is left of a refused body (up to a cap), so the client can read the 413. */
+async function drain(body: ReadableStream<Uint8Array> | null, cap = 16 * 1024 * 1024) {
+  if (!body) return;
+  const reader = body.getReader();
+  let read = 0;
+  try {
+    while (read < cap) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+  } catch {
+    // the client went away: nothing left to drain
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * 413 for bodies over {@link MAX_BODY_BYTES}: declared sizes are refused before reading, streamed ones as soon
+ * as they pass the limit.
+ */
+const limitBody: MiddlewareHandler = async (c, next) => {
+  const declared = Number(c.req.header("content-length") ?? Number.NaN);
+  if (declared > MAX_BODY_BYTES) {
+    await drain(c.req.raw.body);
+    c.header("Connection", "close");
+    return tooLarge(c);
+  }
+  return bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge })(c, next);
+};
+
 /** Bodies of writes must be JSON: anything else is a 415, not a confusing validation error. */
 const jsonOnly: MiddlewareHandler = async (c, next) => {
   if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
@@ -165,13 +200,7 @@ export function createApp(options: AppOptions) {
     c.header("Cache-Control", "no-store");
     c.header("X-Content-Type-Options", "nosniff");
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) => errorResponse(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`),
-    }),
-  );
+  app.use("/v1/*", limitBody);
   app.use("/v1/*", jsonOnly);
   app.use("/v1/*", builtinsReady(options));
   app.onError(onError(logger));

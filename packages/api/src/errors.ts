@@ -53,6 +53,9 @@ export function onError(logger: Logger): ErrorHandler {
     }
     if (error instanceof HTTPException) {
       const status = error.status;
+      if (status === 400 && /malformed json/i.test(error.message)) {
+        return errorResponse(c, 400, "malformed_json", "request body is not valid JSON");
+      }
       const message = status === 413 ? "request body is too large" : error.message || "bad request";
       return errorResponse(c, status, HTTP_CODES[status] ?? "bad_request", message);
     }

@@ -30,30 +30,32 @@ const propertyName = z.string().min(1).max(64);
 const scalar = z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
 const count = z.number().int().min(0).max(1_000_000);
 
-export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = z.lazy(() =>
-  z.strictObject({
-    type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
-    description: z.string().max(1000).optional(),
-    properties: z.record(propertyName, ParamsSchemaSchema).optional(),
-    required: z.array(propertyName).max(100).optional(),
-    additionalProperties: z.boolean().optional(),
-    items: ParamsSchemaSchema.optional(),
-    enum: z.array(scalar).min(1).max(100).optional(),
-    const: scalar.optional(),
-    minimum: z.number().optional(),
-    maximum: z.number().optional(),
-    minLength: count.optional(),
-    maxLength: count.optional(),
-    minItems: count.optional(),
-    maxItems: count.optional(),
-    pattern: z
-      .string()
-      .max(200)
-      .refine((p) => isValidRegex(p), "must be a valid regular expression")
-      .optional(),
-    default: z.unknown().optional(),
-  }),
-);
+export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = z
+  .lazy(() =>
+    z.strictObject({
+      type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
+      description: z.string().max(1000).optional(),
+      properties: z.record(propertyName, ParamsSchemaSchema).optional(),
+      required: z.array(propertyName).max(100).optional(),
+      additionalProperties: z.boolean().optional(),
+      items: ParamsSchemaSchema.optional(),
+      enum: z.array(scalar).min(1).max(100).optional(),
+      const: scalar.optional(),
+      minimum: z.number().optional(),
+      maximum: z.number().optional(),
+      minLength: count.optional(),
+      maxLength: count.optional(),
+      minItems: count.optional(),
+      maxItems: count.optional(),
+      pattern: z
+        .string()
+        .max(200)
+        .refine((p) => isValidRegex(p), "must be a valid regular expression")
+        .optional(),
+      default: z.unknown().optional(),
+    }),
+  )
+  .meta({ id: "ParamsSchema" });
 
 function isValidRegex(pattern: string): boolean {
   try {

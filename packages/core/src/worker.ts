@@ -95,8 +95,9 @@ async function runWithTimeout(
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      controller.abort();
+      // Settle first: whatever the action does when aborted comes too late to count.
       reject(new ActionError("timeout", `action did not finish within ${Math.round(timeoutMs / 1000)}s`));
+      controller.abort();
     }, timeoutMs);
   });
   try {

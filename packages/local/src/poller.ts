@@ -45,10 +45,19 @@ export class QueuePoller {
     this.loops = Array.from({ length: concurrency }, () => this.loop());
   }
 
-  async stop() {
+  /**
+   * Stops receiving. Batches in flight get `graceMs` to finish; past that they are abandoned, as a killed
+   * process would abandon them: their tasks stay `running` until the sweeper recovers them.
+   */
+  async stop(graceMs = 2000) {
     this.running = false;
     this.abort.abort();
-    await Promise.all(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.all(this.loops), grace]);
+    clearTimeout(timer);
     this.loops = [];
   }
 

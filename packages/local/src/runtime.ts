@@ -36,6 +36,8 @@ export interface LocalOptions {
   /** How often the sweeper runs, and how long a task may look stuck before it acts. */
   sweepIntervalMs?: number;
   sweepGraceMs?: number;
+  /** How long stop() waits for batches in flight before abandoning them (default 2 s). */
+  stopGraceMs?: number;
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   now?: () => Date;
 }
@@ -180,7 +182,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       if (queue) attach(id, queue, agent.handlers);
     }
     stops.push(async () => {
-      await Promise.all([...pollers.values()].map((p) => p.stop()));
+      await Promise.all([...pollers.values()].map((p) => p.stop(options.stopGraceMs)));
     });
 
     // Every message from before this start is gone with the old in-memory queues.

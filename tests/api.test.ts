@@ -1,0 +1,75 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { builtinSpecs } from "@nexus/agents/specs";
+import { createApp } from "@nexus/api";
+import type { Context } from "@nexus/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Json } from "./support/client.js";
+import { startTestContext } from "./support/context.js";
+
+let env: Awaited<ReturnType<typeof startTestContext>>;
+let app: ReturnType<typeof createApp>;
+const logger = new Logger({ logLevel: "SILENT" });
+
+beforeAll(async () => {
+  env = await startTestContext();
+  await env.addBuiltinQueue("diag");
+  app = createApp({ ctx: env.ctx, logger, builtinSpecs });
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+describe("API documents itself", () => {
+  it("serves an OpenAPI 3.1 document generated from the schemas", async () => {
+    const res = await app.request("/openapi.json");
+    expect(res.status).toBe(200);
+    const doc: Json = await res.json();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/v1/health", "/v1/agents", "/v1/agents/{id}", "/v1/tasks", "/v1/tasks/{id}"]),
+    );
+    expect(Object.keys(doc.paths["/v1/tasks"])).toEqual(expect.arrayContaining(["get", "post"]));
+    const submit = doc.components.schemas.SubmitTaskInput;
+    expect(submit.required).toEqual(expect.arrayContaining(["agentId", "action"]));
+    expect(submit.additionalProperties).toBe(false);
+    expect(doc.components.schemas.Task.properties.status.enum).toEqual([
+      "queued",
+      "running",
+      "succeeded",
+      "failed",
+      "cancelled",
+    ]);
+    expect(doc.components.schemas.ParamsSchema).toBeDefined();
+  });
+
+  it("serves interactive docs pointing at the document", async () => {
+    const res = await app.request("/docs");
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("swagger");
+    expect(html).toContain("/openapi.json");
+  });
+});
+
+describe("errors the client did not cause", () => {
+  it("become a generic 500 with a request id, no stack trace and no internal message", async () => {
+    const broken: Context = {
+      ...env.ctx,
+      ddb: {
+        send: () => Promise.reject(new Error("connect ECONNREFUSED 10.0.0.7:8000 secret-table-name")),
+      } as unknown as Context["ddb"],
+    };
+    const brokenApp = createApp({ ctx: broken, logger, builtinSpecs: [] });
+    const res = await brokenApp.request("/v1/tasks/tsk_1");
+    expect(res.status).toBe(500);
+    const body: Json = await res.json();
+    expect(body.error.code).toBe("internal_error");
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|secret-table-name|\.ts:\d+/);
+    expect(body.error.requestId).toBe(res.headers.get("x-request-id"));
+  });
+
+  it("keeps a caller's well-formed request id, for tracing across systems", async () => {
+    const res = await app.request("/v1/health", { headers: { "X-Request-Id": "trace-abc-123" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-abc-123");
+  });
+});

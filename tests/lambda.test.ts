@@ -1,0 +1,141 @@
+import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestContext } from "./support/context.js";
+import { sqsEvent, sqsRecordFactory } from "./support/events.js";
+
+/**
+ * The Lambda entry points, loaded the way Lambda loads them (configuration from the environment the stack
+ * sets), fed hand-built API Gateway and SQS events, against the emulators.
+ */
+let env: Awaited<ReturnType<typeof startTestContext>>;
+let api: (
+  event: APIGatewayProxyEventV2,
+  context: LambdaContext,
+) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
+let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
+let sweeper: () => Promise<{ scanned: number; requeued: number; failed: number }>;
+
+const lambdaContext = (remainingMs = 60_000) =>
+  ({
+    functionName: "nexus-test",
+    awsRequestId: crypto.randomUUID(),
+    getRemainingTimeInMillis: () => remainingMs,
+  }) as unknown as LambdaContext;
+
+function httpEvent(method: string, path: string, body?: unknown): APIGatewayProxyEventV2 {
+  const [rawPath, rawQueryString = ""] = path.split("?");
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: rawPath ?? path,
+    rawQueryString,
+    headers: { host: "api.example.com", "content-type": "application/json" },
+    requestContext: {
+      accountId: "123456789012",
+      apiId: "api",
+      domainName: "api.example.com",
+      domainPrefix: "api",
+      http: { method, path: rawPath ?? path, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "test" },
+      requestId: crypto.randomUUID(),
+      routeKey: "$default",
+      stage: "$default",
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+    isBase64Encoded: false,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  };
+}
+
+beforeAll(async () => {
+  env = await startTestContext({ prefix: "nexus-lambda-agent-" });
+  const diag = await env.addBuiltinQueue("diag");
+  Object.assign(process.env, {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_DYNAMODB: env.endpoints.dynamodb,
+    AWS_ENDPOINT_URL_SQS: env.endpoints.sqs,
+    NEXUS_TABLE: env.ctx.tableName,
+    NEXUS_QUEUE_PREFIX: env.ctx.queuePrefix,
+    NEXUS_BUILTIN_QUEUES: JSON.stringify({ diag }),
+    NEXUS_AGENT_ID: "diag",
+    POWERTOOLS_LOG_LEVEL: "SILENT",
+  });
+  api = (await import("../functions/api.js")).handler as unknown as typeof api;
+  agent = (await import("../functions/agent.js")).handler;
+  sweeper = (await import("../functions/sweeper.js")).handler;
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+async function receiveAll(queueUrl: string) {
+  const out = await env.ctx.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+  );
+  return out.Messages ?? [];
+}
+
+describe("Lambda entry points", () => {
+  it("serves the API through API Gateway v2 events, registering diag on first use", async () => {
+    const health = await api(httpEvent("GET", "/v1/health"), lambdaContext());
+    expect(health.statusCode).toBe(200);
+    expect(JSON.parse(health.body).status).toBe("ok");
+    const agents = await api(httpEvent("GET", "/v1/agents?limit=10"), lambdaContext());
+    expect(JSON.parse(agents.body).items.map((a: { id: string }) => a.id)).toContain("diag");
+    const bad = await api(
+      httpEvent("POST", "/v1/tasks", { agentId: "diag", action: "sleep", params: { ms: -5 } }),
+      lambdaContext(),
+    );
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.parse(bad.body).error.details[0].path).toBe("params.ms");
+  });
+
+  it("runs a submitted task when its queue message is handed to the agent function", async () => {
+    const submitted = await api(
+      httpEvent("POST", "/v1/tasks", { agentId: "diag", action: "echo", params: { x: 1 } }),
+      lambdaContext(),
+    );
+    expect(submitted.statusCode).toBe(202);
+    const task = JSON.parse(submitted.body);
+    const messages = await receiveAll(env.ctx.builtinQueues.diag?.url ?? "");
+    const mine = messages.find((m) => JSON.parse(m.Body ?? "{}").taskId === task.id);
+    expect(mine).toBeDefined();
+    const response = await agent(
+      sqsEvent(sqsRecordFactory(mine?.Body ?? "", { messageId: mine?.MessageId ?? "m1" })),
+      lambdaContext(),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    await env.ctx.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: env.ctx.builtinQueues.diag?.url, ReceiptHandle: mine?.ReceiptHandle }),
+    );
+    const after = JSON.parse((await api(httpEvent("GET", `/v1/tasks/${task.id}`), lambdaContext())).body);
+    expect(after).toMatchObject({ status: "succeeded", result: { x: 1 }, attempts: 1 });
+
+    // delivered again (at least once): acknowledged, not run again
+    const again = await agent(sqsEvent(sqsRecordFactory(mine?.Body ?? "")), lambdaContext());
+    expect(again.batchItemFailures).toEqual([]);
+    const still = JSON.parse((await api(httpEvent("GET", `/v1/tasks/${task.id}`), lambdaContext())).body);
+    expect(still.attempts).toBe(1);
+    expect(still.updatedAt).toBe(after.updatedAt);
+  });
+
+  it("drops malformed messages instead of failing the batch forever", async () => {
+    const response = await agent(
+      sqsEvent(
+        sqsRecordFactory("not json"),
+        sqsRecordFactory({ nope: true }),
+        sqsRecordFactory({ taskId: "tsk_unknown" }),
+      ),
+      lambdaContext(),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+  });
+
+  it("runs the sweeper on its schedule's event", async () => {
+    const result = await sweeper();
+    expect(result).toEqual({ scanned: expect.any(Number), requeued: 0, failed: 0 });
+  });
+});

@@ -1,0 +1,50 @@
+import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
+import { type Context, createClients, createTableInput, Queues } from "@nexus/core";
+import { startDynamo, startSqs } from "@nexus/local";
+
+/** Fresh in-memory emulators and a domain context on them; `stop` ends both. */
+export async function startTestContext(options: { now?: () => Date; prefix?: string } = {}) {
+  const dynamo = await startDynamo();
+  const sqs = await startSqs();
+  const clients = createClients({
+    region: "us-east-1",
+    dynamodbEndpoint: dynamo.endpoint,
+    sqsEndpoint: sqs.endpoint,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+  const ctx: Context = {
+    tableName: "nexus-test",
+    queuePrefix: options.prefix ?? "nexus-test-agent-",
+    builtinQueues: {},
+    ...clients,
+    now: options.now ?? (() => new Date()),
+  };
+  await ctx.ddb.send(new CreateTableCommand(createTableInput(ctx.tableName)));
+  /** Gives a built-in agent its queue pair, as the stack would. */
+  const addBuiltinQueue = async (agentId: string) => {
+    ctx.builtinQueues[agentId] = await Queues.createAgentQueues(ctx, agentId);
+    return ctx.builtinQueues[agentId];
+  };
+  return {
+    ctx,
+    endpoints: { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
+    addBuiltinQueue,
+    stop: async () => {
+      clients.ddb.destroy();
+      clients.sqs.destroy();
+      await sqs.stop();
+      await dynamo.stop();
+    },
+  };
+}
+
+/** A clock the test moves by hand. */
+export function manualClock(start = new Date("2026-01-01T00:00:00Z")) {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}

@@ -1,0 +1,194 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { ActionError, Agents, type Context, Sweeper, Tasks, Worker } from "@nexus/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { manualClock, startTestContext } from "./support/context.js";
+import { sqsEvent, sqsRecordFactory } from "./support/events.js";
+
+const logger = new Logger({ logLevel: "SILENT" });
+const clock = manualClock();
+let env: Awaited<ReturnType<typeof startTestContext>>;
+let ctx: Context;
+
+beforeAll(async () => {
+  env = await startTestContext({ now: clock.now });
+  ctx = env.ctx;
+  await Agents.register(ctx, {
+    name: "worker",
+    actions: [
+      { name: "ok", retry: { maxAttempts: 2, backoffSeconds: 0 } },
+      { name: "flaky", retry: { maxAttempts: 2, backoffSeconds: 0 } },
+      { name: "big" },
+      { name: "slow", timeoutSeconds: 1 },
+    ],
+  });
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+const limits = { getRemainingTimeInMillis: () => 60_000 };
+
+async function consumer(handlers: Record<string, Worker.ActionHandler>, context: Context = ctx) {
+  const agent = await Agents.get(ctx, "worker");
+  return Worker.createConsumer({ ctx: context, agentId: "worker", queue: agent.queue, handlers, logger });
+}
+
+/** Takes every visible message off the agent's queue: the messages are "lost". */
+async function drainQueue() {
+  const agent = await Agents.get(ctx, "worker");
+  for (;;) {
+    const out = await ctx.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: agent.queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    if (!out.Messages?.length) return;
+    await ctx.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: agent.queue.url,
+        Entries: out.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
+  }
+}
+
+async function receive(queueUrl: string) {
+  const out = await ctx.sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+  );
+  return (out.Messages ?? []).map((m) => JSON.parse(m.Body ?? "{}"));
+}
+
+const message = (taskId: string, attempt?: number) => sqsRecordFactory({ taskId, ...(attempt ? { attempt } : {}) });
+
+describe("agent consumer", () => {
+  it("reports only the record whose storage write failed, and completes the others", async () => {
+    const a = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    const b = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    // A DynamoDB outage for one task: a fault the emulator cannot produce on demand.
+    const faulty: Context = {
+      ...ctx,
+      ddb: {
+        send: (command: { input: { Key?: { PK?: string } } }) => {
+          if (command.input.Key?.PK === `TASK#${b.task.id}`) return Promise.reject(new Error("ServiceUnavailable"));
+          return ctx.ddb.send(command as never);
+        },
+      } as unknown as Context["ddb"],
+    };
+    const handle = await consumer({ ok: async () => "done" }, faulty);
+    const first = message(a.task.id, 1);
+    const second = message(b.task.id, 1);
+    const response = await handle(sqsEvent(first, second), limits);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: second.messageId }]);
+    expect((await Tasks.get(ctx, a.task.id)).status).toBe("succeeded");
+    expect((await Tasks.get(ctx, b.task.id)).status).toBe("queued");
+    // redelivered once storage is back: runs once
+    const retry = await (await consumer({ ok: async () => "done" }))(sqsEvent(second), limits);
+    expect(retry.batchItemFailures).toEqual([]);
+    expect(await Tasks.get(ctx, b.task.id)).toMatchObject({ status: "succeeded", attempts: 1, result: "done" });
+    await drainQueue();
+  });
+
+  it("schedules a retry as a delayed message for the next attempt", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "flaky" });
+    await drainQueue();
+    const handle = await consumer({
+      flaky: async () => {
+        throw new ActionError("upstream_busy", "try later");
+      },
+    });
+    await handle(sqsEvent(message(task.id, 1)), limits);
+    const after = await Tasks.get(ctx, task.id);
+    expect(after).toMatchObject({ status: "queued", attempts: 1, error: { code: "upstream_busy", retriable: true } });
+    const agent = await Agents.get(ctx, "worker");
+    expect(await receive(agent.queue.url)).toEqual([{ taskId: task.id, attempt: 2 }]);
+  });
+
+  it("fails oversized results without retrying, and times out slow actions", async () => {
+    const big = await Tasks.submit(ctx, { agentId: "worker", action: "big" });
+    const slow = await Tasks.submit(ctx, { agentId: "worker", action: "slow" });
+    const handle = await consumer({
+      big: async () => "x".repeat(Tasks.MAX_RESULT_BYTES + 10),
+      slow: (_params, { signal }) => new Promise((resolve) => signal.addEventListener("abort", () => resolve("late"))),
+    });
+    await handle(sqsEvent(message(big.task.id, 1), message(slow.task.id, 1)), limits);
+    expect(await Tasks.get(ctx, big.task.id)).toMatchObject({
+      status: "failed",
+      attempts: 1,
+      error: { code: "result_too_large", retriable: false },
+    });
+    expect(await Tasks.get(ctx, slow.task.id)).toMatchObject({ status: "queued", error: { code: "timeout" } });
+    await drainQueue();
+  });
+
+  it("does not let a late result overwrite a cancellation", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    const handle = await consumer({
+      ok: async () => {
+        await Tasks.cancel(ctx, task.id, "operator changed their mind");
+        return "too late";
+      },
+    });
+    await handle(sqsEvent(message(task.id, 1)), limits);
+    const after = await Tasks.get(ctx, task.id);
+    expect(after.status).toBe("cancelled");
+    expect(after.result).toBeUndefined();
+    await drainQueue();
+  });
+});
+
+describe("sweeper", () => {
+  it("re-sends a queued task whose message was lost, only after the grace period", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    await drainQueue(); // the message is lost
+    const grace = 5 * 60_000;
+    expect((await Sweeper.sweep(ctx, { graceMs: grace })).requeued).toBe(0);
+    clock.advance(grace + 1000);
+    const result = await Sweeper.sweep(ctx, { graceMs: grace });
+    expect(result.requeued).toBeGreaterThanOrEqual(1);
+    const agent = await Agents.get(ctx, "worker");
+    expect(await receive(agent.queue.url)).toContainEqual({ taskId: task.id, attempt: 1 });
+    const after = await Tasks.get(ctx, task.id);
+    expect(after.events.at(-1)).toMatchObject({ type: "requeued", message: "message lost; re-sent" });
+    // a second sweep right away does nothing more
+    expect((await Sweeper.sweep(ctx, { graceMs: grace })).requeued).toBe(0);
+    await Tasks.cancel(ctx, task.id);
+    await drainQueue();
+  });
+
+  it("puts a task back when its worker died, and fails it when no attempts are left", async () => {
+    const agent = await Agents.get(ctx, "worker");
+    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    await drainQueue();
+    // a worker claims the task and dies: the handler never returns within this test
+    const claimedBy = await consumer({ ok: () => new Promise(() => undefined) });
+    void claimedBy(sqsEvent(message(task.id, 1)), { getRemainingTimeInMillis: () => 10_000 });
+    await expect.poll(async () => (await Tasks.get(ctx, task.id)).status).toBe("running");
+    clock.advance(10 * 60_000);
+    expect((await Sweeper.sweep(ctx, { graceMs: 60_000 })).requeued).toBeGreaterThanOrEqual(1);
+    expect(await receive(agent.queue.url)).toContainEqual({ taskId: task.id, attempt: 2 });
+    const requeued = await Tasks.get(ctx, task.id);
+    expect(requeued).toMatchObject({ status: "queued", attempts: 1 });
+    expect(requeued.events.at(-1)).toMatchObject({
+      type: "requeued",
+      message: "worker lost; task put back on its queue",
+    });
+
+    // attempt 2 (the last for "ok") dies as well: the sweeper fails the task and dead-letters it
+    const again = await consumer({ ok: () => new Promise(() => undefined) });
+    void again(sqsEvent(message(task.id, 2)), { getRemainingTimeInMillis: () => 10_000 });
+    await expect.poll(async () => (await Tasks.get(ctx, task.id)).attempts).toBe(2);
+    clock.advance(10 * 60_000);
+    expect((await Sweeper.sweep(ctx, { graceMs: 60_000 })).failed).toBeGreaterThanOrEqual(1);
+    expect(await Tasks.get(ctx, task.id)).toMatchObject({
+      status: "failed",
+      error: { code: "lease_expired", retriable: true },
+    });
+    expect(await receive(agent.queue.dlqUrl)).toContainEqual(
+      expect.objectContaining({
+        taskId: task.id,
+        attempts: 2,
+        error: expect.objectContaining({ code: "lease_expired" }),
+      }),
+    );
+  });
+});
