@@ -1,0 +1,36 @@
+import { Aspects } from "aws-cdk-lib";
+import { LoggingFormat } from "aws-cdk-lib/aws-lambda";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { SSTConfig } from "sst";
+import { isEphemeralStage, Nexus } from "./stacks/Nexus.js";
+
+export default {
+  config(globals) {
+    return {
+      name: "nexus",
+      region: globals.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+    };
+  },
+  stacks(app) {
+    // Must run before any stack is added: SST copies the app defaults into each stack when it is created.
+    // Log retention is NOT set here: SST's `logRetention` makes CDK add its LogRetention custom-resource
+    // Lambda (nodejs22.x, logs:*RetentionPolicy on "*"). The stack gives every function its own LogGroup
+    // with a retention and a role that can write only to that group (see `nexusFunction` in stacks/Nexus.ts).
+    app.setDefaultFunctionProps({
+      runtime: "nodejs24.x",
+      architecture: "arm_64",
+      tracing: "active",
+      loggingFormat: LoggingFormat.JSON,
+    });
+    // Throwaway stages (dev-*, local-*, test-*) remove everything with the stack; other stages keep CDK's
+    // per-resource defaults, and the stack retains the table explicitly.
+    if (isEphemeralStage(app.stage)) app.setDefaultRemovalPolicy("destroy");
+
+    app.stack(Nexus);
+
+    // AWS Solutions checks; justified exceptions are suppressed next to the resource they concern
+    // (stacks/Nexus.ts), each with its reason. Results surface as error/warning annotations in the
+    // cloud assembly, and tests/stacks.test.ts fails on any unsuppressed error.
+    Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  },
+} satisfies SSTConfig;
