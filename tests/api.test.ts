@@ -10,8 +10,11 @@ let env: Awaited<ReturnType<typeof startTestContext>>;
 let app: ReturnType<typeof createApp>;
 const logger = new Logger({ logLevel: "SILENT" });
 
+const ADMIN = "test-admin-key-0123456789-0123456789";
+const auth = { headers: { authorization: `Bearer ${ADMIN}` } };
+
 beforeAll(async () => {
-  env = await startTestContext();
+  env = await startTestContext({ secrets: { "nexus/admin": ADMIN }, settings: { adminKeySecret: "nexus/admin" } });
   await env.addBuiltinQueue("diag");
   app = createApp({ ctx: env.ctx, logger, builtinSpecs });
 });
@@ -60,7 +63,7 @@ describe("errors the client did not cause", () => {
       } as unknown as Context["ddb"],
     };
     const brokenApp = createApp({ ctx: broken, logger, builtinSpecs: [] });
-    const res = await brokenApp.request("/v1/tasks/tsk_1");
+    const res = await brokenApp.request("/v1/tasks/tsk_1", auth);
     expect(res.status).toBe(500);
     const body: Json = await res.json();
     expect(body.error.code).toBe("internal_error");

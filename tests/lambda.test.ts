@@ -23,6 +23,8 @@ const lambdaContext = (remainingMs = 60_000) =>
     getRemainingTimeInMillis: () => remainingMs,
   }) as unknown as LambdaContext;
 
+const ADMIN = "lambda-admin-key-0123456789-0123456789";
+
 function httpEvent(method: string, path: string, body?: unknown): APIGatewayProxyEventV2 {
   const [rawPath, rawQueryString = ""] = path.split("?");
   return {
@@ -30,7 +32,7 @@ function httpEvent(method: string, path: string, body?: unknown): APIGatewayProx
     routeKey: "$default",
     rawPath: rawPath ?? path,
     rawQueryString,
-    headers: { host: "api.example.com", "content-type": "application/json" },
+    headers: { host: "api.example.com", "content-type": "application/json", authorization: `Bearer ${ADMIN}` },
     requestContext: {
       accountId: "123456789012",
       apiId: "api",
@@ -49,7 +51,7 @@ function httpEvent(method: string, path: string, body?: unknown): APIGatewayProx
 }
 
 beforeAll(async () => {
-  env = await startTestContext({ prefix: "nexus-lambda-agent-" });
+  env = await startTestContext({ prefix: "nexus-lambda-agent-", secrets: { "nexus/test/admin-key": ADMIN } });
   const diag = await env.addBuiltinQueue("diag");
   Object.assign(process.env, {
     AWS_REGION: "us-east-1",
@@ -57,6 +59,8 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: "test",
     AWS_ENDPOINT_URL_DYNAMODB: env.endpoints.dynamodb,
     AWS_ENDPOINT_URL_SQS: env.endpoints.sqs,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: env.endpoints.secretsManager,
+    NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key",
     NEXUS_TABLE: env.ctx.tableName,
     NEXUS_QUEUE_PREFIX: env.ctx.queuePrefix,
     NEXUS_BUILTIN_QUEUES: JSON.stringify({ diag }),

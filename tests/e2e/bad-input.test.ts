@@ -6,8 +6,8 @@ let nexus: LocalNexus;
 let api: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
-  nexus = await startLocal({ port: 0, logLevel: "SILENT" });
-  api = apiClient(nexus.url);
+  nexus = await startLocal({ port: 0, logLevel: "SILENT", settings: { rateLimitPerMinute: 1_000_000 } });
+  api = apiClient(nexus.url, nexus.adminKey);
   await api.post("/v1/agents", {
     name: "strict-agent",
     actions: [

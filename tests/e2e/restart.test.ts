@@ -9,9 +9,9 @@ const dataDir = mkdtempSync(join(tmpdir(), "nexus-restart-"));
 const running: LocalNexus[] = [];
 
 async function start() {
-  const nexus = await startLocal({ port: 0, dataDir, logLevel: "SILENT" });
+  const nexus = await startLocal({ port: 0, dataDir, logLevel: "SILENT", settings: { rateLimitPerMinute: 1_000_000 } });
   running.push(nexus);
-  return { nexus, api: apiClient(nexus.url) };
+  return { nexus, api: apiClient(nexus.url, nexus.adminKey) };
 }
 
 afterAll(async () => {

@@ -10,18 +10,24 @@ export interface Reply<T = Json> {
   body: T;
 }
 
-/** A small HTTP client for the Nexus API, as an operator's script would use it. */
-export function apiClient(baseUrl: string) {
+/** A small HTTP client for the Nexus API, as an operator's script would use it (with an API key when given). */
+export function apiClient(baseUrl: string, key?: string) {
   const call = async <T = Json>(
     method: string,
     path: string,
     body?: unknown,
     init: RequestInit = {},
   ): Promise<Reply<T>> => {
+    const headers: Record<string, string> = {
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(init.headers as Record<string, string> | undefined),
+    };
     const response = await fetch(`${baseUrl}${path}`, {
       method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       ...init,
+      headers,
     });
     const text = await response.text();
     let parsed: unknown = text;
@@ -35,6 +41,7 @@ export function apiClient(baseUrl: string) {
   return {
     get: <T = Json>(path: string) => call<T>("GET", path),
     post: <T = Json>(path: string, body?: unknown) => call<T>("POST", path, body),
+    delete: <T = Json>(path: string) => call<T>("DELETE", path),
     raw: call,
     /** Polls a task until it reaches one of `statuses` (default: any finished status). */
     async waitForTask(id: string, statuses = ["succeeded", "failed", "cancelled"], timeoutMs = 30_000) {

@@ -1,22 +1,37 @@
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
-import { type Context, createClients, createTableInput, Queues } from "@nexus/core";
-import { startDynamo, startSqs } from "@nexus/local";
+import {
+  type Context,
+  createClients,
+  createTableInput,
+  DEFAULT_SETTINGS,
+  Queues,
+  type Settings,
+  secretsManager,
+} from "@nexus/core";
+import { startDynamo, startSecrets, startSqs } from "@nexus/local";
 
 /** Fresh in-memory emulators and a domain context on them; `stop` ends both. */
-export async function startTestContext(options: { now?: () => Date; prefix?: string } = {}) {
+export async function startTestContext(
+  options: { now?: () => Date; prefix?: string; settings?: Partial<Settings>; secrets?: Record<string, string> } = {},
+) {
   const dynamo = await startDynamo();
   const sqs = await startSqs();
+  const secrets = await startSecrets({ secrets: options.secrets ?? {} });
   const clients = createClients({
     region: "us-east-1",
     dynamodbEndpoint: dynamo.endpoint,
     sqsEndpoint: sqs.endpoint,
+    secretsManagerEndpoint: secrets.endpoint,
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
   const ctx: Context = {
     tableName: "nexus-test",
     queuePrefix: options.prefix ?? "nexus-test-agent-",
     builtinQueues: {},
-    ...clients,
+    ddb: clients.ddb,
+    sqs: clients.sqs,
+    secrets: secretsManager(clients.secretsClient, 0),
+    settings: { ...DEFAULT_SETTINGS, ...options.settings },
     now: options.now ?? (() => new Date()),
   };
   await ctx.ddb.send(new CreateTableCommand(createTableInput(ctx.tableName)));
@@ -27,11 +42,14 @@ export async function startTestContext(options: { now?: () => Date; prefix?: str
   };
   return {
     ctx,
-    endpoints: { dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
+    endpoints: { dynamodb: dynamo.endpoint, sqs: sqs.endpoint, secretsManager: secrets.endpoint },
+    putSecret: secrets.put,
     addBuiltinQueue,
     stop: async () => {
       clients.ddb.destroy();
       clients.sqs.destroy();
+      clients.secretsClient.destroy();
+      await secrets.stop();
       await sqs.stop();
       await dynamo.stop();
     },

@@ -5,20 +5,26 @@ import {
   Agent,
   type AgentSpec,
   Agents,
+  Audit,
+  Keys,
   ListAgentsQuery,
   ListTasksQuery,
   type Context as NexusContext,
+  NotFoundError,
+  PageLimit,
   RegisterAgentInput,
   SubmitTaskInput,
   Task,
   Tasks,
 } from "@nexus/core";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
+import type { RouteKey } from "./access.js";
 import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
+import { audit, authenticate, type Env, guard, jsonOnly, limitBody } from "./middleware.js";
 
-export const MAX_BODY_BYTES = 256 * 1024;
+export { ACCESS, type RouteKey } from "./access.js";
+export { MAX_BODY_BYTES } from "./middleware.js";
 export const VERSION = "0.1.0";
 
 export interface AppOptions {
@@ -28,18 +34,20 @@ export interface AppOptions {
   builtinSpecs: AgentSpec[];
 }
 
-type Env = { Variables: { requestId: string } };
-
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
   description,
 });
 const errors = {
   400: json(ErrorBody, "Bad input; the error names the field"),
+  401: json(ErrorBody, "No valid API key"),
+  403: json(ErrorBody, "The key's role does not allow this"),
   404: json(ErrorBody, "Not found"),
   409: json(ErrorBody, "Conflict with the current state"),
   413: json(ErrorBody, "Body too large"),
+  429: json(ErrorBody, "Rate limit or daily cap reached; see Retry-After"),
 };
+const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 const PageOf = <T extends z.ZodType>(item: T, name: string) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
 const IdParam = z.object({
@@ -49,17 +57,16 @@ const IdParam = z.object({
     .max(64)
     .openapi({ param: { name: "id", in: "path" } }),
 });
+const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
+const security = [{ bearer: [] }];
+
+/** A route definition whose access rule comes from the ACCESS table. */
+function route<const R extends Parameters<typeof createRoute>[0]>(key: RouteKey, definition: R) {
+  return createRoute({ ...definition, security, middleware: [guard(key)] as const });
+}
 
 const routes = {
-  health: createRoute({
-    method: "get",
-    path: "/v1/health",
-    tags: ["system"],
-    responses: {
-      200: json(z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }), "Nexus is up"),
-    },
-  }),
-  registerAgent: createRoute({
+  registerAgent: route("POST /v1/agents", {
     method: "post",
     path: "/v1/agents",
     tags: ["agents"],
@@ -67,21 +74,21 @@ const routes = {
     request: { body: { ...json(RegisterAgentInput, "The agent"), required: true } },
     responses: { 201: json(Agent, "Registered"), ...errors },
   }),
-  listAgents: createRoute({
+  listAgents: route("GET /v1/agents", {
     method: "get",
     path: "/v1/agents",
     tags: ["agents"],
     request: { query: ListAgentsQuery },
-    responses: { 200: json(PageOf(Agent, "AgentPage"), "A page of agents, by name"), 400: errors[400] },
+    responses: { 200: json(PageOf(Agent, "AgentPage"), "A page of agents, by name"), 400: errors[400], ...denied },
   }),
-  getAgent: createRoute({
+  getAgent: route("GET /v1/agents/{id}", {
     method: "get",
     path: "/v1/agents/{id}",
     tags: ["agents"],
     request: { params: IdParam },
-    responses: { 200: json(Agent, "The agent"), 404: errors[404] },
+    responses: { 200: json(Agent, "The agent"), 404: errors[404], ...denied },
   }),
-  submitTask: createRoute({
+  submitTask: route("POST /v1/tasks", {
     method: "post",
     path: "/v1/tasks",
     tags: ["tasks"],
@@ -89,29 +96,75 @@ const routes = {
     request: { body: { ...json(SubmitTaskInput, "The task"), required: true } },
     responses: { 202: json(Task, "Queued (or the earlier task for a replayed idempotencyKey)"), ...errors },
   }),
-  listTasks: createRoute({
+  listTasks: route("GET /v1/tasks", {
     method: "get",
     path: "/v1/tasks",
     tags: ["tasks"],
     summary: "List tasks newest first, by agent and/or status",
     request: { query: ListTasksQuery },
-    responses: { 200: json(PageOf(Task, "TaskPage"), "A page of tasks"), 400: errors[400] },
+    responses: { 200: json(PageOf(Task, "TaskPage"), "A page of tasks"), 400: errors[400], ...denied },
   }),
-  getTask: createRoute({
+  getTask: route("GET /v1/tasks/{id}", {
     method: "get",
     path: "/v1/tasks/{id}",
     tags: ["tasks"],
     summary: "A task with its result, error, attempts and events",
     request: { params: IdParam },
-    responses: { 200: json(Task, "The task"), 404: errors[404] },
+    responses: { 200: json(Task, "The task"), 404: errors[404], ...denied },
   }),
-  cancelTask: createRoute({
+  cancelTask: route("POST /v1/tasks/{id}/cancel", {
     method: "post",
     path: "/v1/tasks/{id}/cancel",
     tags: ["tasks"],
     summary: "Cancel a queued or running task",
     request: { params: IdParam },
-    responses: { 200: json(Task, "Cancelled"), 404: errors[404], 409: errors[409] },
+    responses: { 200: json(Task, "Cancelled"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+  createKey: route("POST /v1/keys", {
+    method: "post",
+    path: "/v1/keys",
+    tags: ["keys"],
+    summary: "Create an API key; the key itself is in this response only",
+    request: { body: { ...json(Keys.CreateKeyInput, "The key"), required: true } },
+    responses: {
+      201: json(Keys.ApiKey.extend({ key: z.string().describe("The secret key: shown once") }), "Created"),
+      ...errors,
+    },
+  }),
+  listKeys: route("GET /v1/keys", {
+    method: "get",
+    path: "/v1/keys",
+    tags: ["keys"],
+    summary: "API keys, newest first (never their secrets)",
+    request: { query: PageQuery },
+    responses: { 200: json(PageOf(Keys.ApiKey, "ApiKeyPage"), "A page of keys"), 400: errors[400], ...denied },
+  }),
+  getKey: route("GET /v1/keys/{id}", {
+    method: "get",
+    path: "/v1/keys/{id}",
+    tags: ["keys"],
+    request: { params: IdParam },
+    responses: { 200: json(Keys.ApiKey, "The key"), 404: errors[404], ...denied },
+  }),
+  revokeKey: route("DELETE /v1/keys/{id}", {
+    method: "delete",
+    path: "/v1/keys/{id}",
+    tags: ["keys"],
+    summary: "Revoke a key for good",
+    request: { params: IdParam },
+    responses: { 200: json(Keys.ApiKey, "Revoked"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+  listAudit: route("GET /v1/audit", {
+    method: "get",
+    path: "/v1/audit",
+    tags: ["audit"],
+    summary: "The audit trail of mutating requests, newest first",
+    request: { query: PageQuery },
+    responses: {
+      200: json(PageOf(Audit.AuditRecord, "AuditPage"), "A page of records"),
+      400: errors[400],
+      ...denied,
+    },
   }),
 };
 
@@ -130,65 +183,22 @@ function builtinsReady(options: AppOptions): MiddlewareHandler {
   };
 }
 
-const tooLarge = (c: Parameters<MiddlewareHandler>[0]) =>
-  errorResponse(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
-
-/** Reads and discards what is left of a refused body (up to a cap), so the client can read the 413. */
-async function drain(body: ReadableStream<Uint8Array> | null, cap = 16 * 1024 * 1024) {
-  if (!body) return;
-  const reader = body.getReader();
-  let read = 0;
-  try {
-    while (read < cap) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-  } catch {
-    // the client went away: nothing left to drain
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-/**
- * 413 for bodies over {@link MAX_BODY_BYTES}: declared sizes are refused before reading, streamed ones as soon
- * as they pass the limit.
- */
-const limitBody: MiddlewareHandler = async (c, next) => {
-  const declared = Number(c.req.header("content-length") ?? Number.NaN);
-  if (declared > MAX_BODY_BYTES) {
-    await drain(c.req.raw.body);
-    c.header("Connection", "close");
-    return tooLarge(c);
-  }
-  return bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge })(c, next);
-};
-
-/** Bodies of writes must be JSON: anything else is a 415, not a confusing validation error. */
-const jsonOnly: MiddlewareHandler = async (c, next) => {
-  if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
-    const type = c.req.header("content-type") ?? "";
-    const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || type !== "");
-    if (hasBody && !/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
-      return errorResponse(c, 415, "unsupported_media_type", "send the body as application/json");
-    }
-  }
-  await next();
-};
+/** The agent a key with role `agent` is bound to; undefined for other roles. */
+const boundAgent = (actor: Keys.Actor | undefined) => (actor?.role === "agent" ? (actor.agentId ?? "") : undefined);
 
 export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
   const app = new OpenAPIHono<Env>({
     defaultHook: (result, c) => {
       if (!result.success) {
-        const where = result.target === "json" ? "" : result.target;
+        const target = result.target === "json" ? "body" : result.target;
+        const root = result.target === "json" ? undefined : target;
         return errorResponse(
           c,
           400,
           "validation_error",
-          `request ${result.target} is not valid`,
-          describeIssues(result.error.issues, where),
+          `request ${target} is not valid`,
+          describeIssues(result.error.issues, root),
         );
       }
     },
@@ -200,30 +210,86 @@ export function createApp(options: AppOptions) {
     c.header("Cache-Control", "no-store");
     c.header("X-Content-Type-Options", "nosniff");
   });
+  app.use("/v1/*", audit(ctx, logger));
   app.use("/v1/*", limitBody);
   app.use("/v1/*", jsonOnly);
+  app.use("/v1/*", authenticate(ctx));
   app.use("/v1/*", builtinsReady(options));
   app.onError(onError(logger));
   app.notFound((c) => errorResponse(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));
 
-  app.openapi(routes.health, (c) =>
-    c.json({ status: "ok" as const, version: VERSION, time: ctx.now().toISOString() }, 200),
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/health",
+      tags: ["system"],
+      summary: "Liveness; needs no key",
+      responses: {
+        200: json(z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }), "Nexus is up"),
+      },
+    }),
+    (c) => c.json({ status: "ok" as const, version: VERSION, time: ctx.now().toISOString() }, 200),
   );
 
-  app.openapi(routes.registerAgent, async (c) => c.json(await Agents.register(ctx, c.req.valid("json")), 201));
+  app.openapi(routes.registerAgent, async (c) => {
+    const agent = await Agents.register(ctx, c.req.valid("json"));
+    c.set("auditTarget", agent.id);
+    return c.json(agent, 201);
+  });
   app.openapi(routes.listAgents, async (c) => c.json(await Agents.list(ctx, c.req.valid("query")), 200));
-  app.openapi(routes.getAgent, async (c) => c.json(await Agents.get(ctx, c.req.valid("param").id), 200));
+  app.openapi(routes.getAgent, async (c) => {
+    const { id } = c.req.valid("param");
+    const own = boundAgent(c.get("actor"));
+    if (own !== undefined && own !== id) throw new NotFoundError("agent", id);
+    return c.json(await Agents.get(ctx, id), 200);
+  });
 
   app.openapi(routes.submitTask, async (c) => {
     const { task, replayed } = await Tasks.submit(ctx, c.req.valid("json"));
+    c.set("auditTarget", task.id);
     if (replayed) c.header("Idempotent-Replayed", "true");
     c.header("Location", `/v1/tasks/${task.id}`);
     return c.json(task, 202);
   });
-  app.openapi(routes.listTasks, async (c) => c.json(await Tasks.list(ctx, c.req.valid("query")), 200));
-  app.openapi(routes.getTask, async (c) => c.json(await Tasks.get(ctx, c.req.valid("param").id), 200));
+  app.openapi(routes.listTasks, async (c) => {
+    const query = c.req.valid("query");
+    const own = boundAgent(c.get("actor"));
+    if (own !== undefined) {
+      if (query.agentId !== undefined && query.agentId !== own) {
+        throw new Keys.ForbiddenError("an agent key may list only its own agent's tasks");
+      }
+      query.agentId = own;
+    }
+    return c.json(await Tasks.list(ctx, query), 200);
+  });
+  app.openapi(routes.getTask, async (c) => {
+    const { id } = c.req.valid("param");
+    const task = await Tasks.get(ctx, id);
+    const own = boundAgent(c.get("actor"));
+    if (own !== undefined && task.agentId !== own) throw new NotFoundError("task", id);
+    return c.json(task, 200);
+  });
   app.openapi(routes.cancelTask, async (c) => c.json(await Tasks.cancel(ctx, c.req.valid("param").id), 200));
 
+  app.openapi(routes.createKey, async (c) => {
+    const { key, token } = await Keys.create(ctx, c.req.valid("json"), c.get("actor")?.keyId ?? "unknown");
+    c.set("auditTarget", key.id);
+    return c.json({ ...key, key: token }, 201);
+  });
+  app.openapi(routes.listKeys, async (c) => c.json(await Keys.list(ctx, c.req.valid("query")), 200));
+  app.openapi(routes.getKey, async (c) => c.json(await Keys.get(ctx, c.req.valid("param").id), 200));
+  app.openapi(routes.revokeKey, async (c) => {
+    const actor = c.get("actor");
+    if (!actor) throw new Keys.UnauthorizedError();
+    return c.json(await Keys.revoke(ctx, c.req.valid("param").id, actor), 200);
+  });
+  app.openapi(routes.listAudit, async (c) => c.json(await Audit.list(ctx, c.req.valid("query")), 200));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key: Authorization: Bearer nxk_…",
+  });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Nexus API", version: VERSION, description: "Serverless agent orchestrator" },

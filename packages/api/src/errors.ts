@@ -1,6 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { z } from "@hono/zod-openapi";
-import { NexusError } from "@nexus/core";
+import { Keys, Limits, NexusError } from "@nexus/core";
 import type { Context, ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -48,6 +48,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], root?: strin
 /** The one place where errors become responses: known errors keep their status; anything else is a logged 500. */
 export function onError(logger: Logger): ErrorHandler {
   return (error, c) => {
+    if (error instanceof Limits.RateLimitedError) c.header("Retry-After", String(error.retryAfterSeconds));
+    if (error instanceof Keys.UnauthorizedError) c.header("WWW-Authenticate", 'Bearer realm="nexus"');
     if (error instanceof NexusError) {
       return errorResponse(c, error.status, error.code, error.message, normalizeDetails(error.details));
     }

@@ -1,8 +1,11 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
+import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { QueueRef } from "./schemas.js";
+import { type Secrets, secretsManager } from "./secrets.js";
 
 /** Everything the domain needs from its surroundings; built from the environment in Lambda, explicitly locally. */
 export interface Context {
@@ -13,13 +16,27 @@ export interface Context {
   queuePrefix: string;
   /** Queues of the built-in agents, created by the stack (or the local runtime). */
   builtinQueues: Record<string, QueueRef>;
+  secrets: Secrets;
+  settings: Settings;
   now: () => Date;
 }
+
+export interface Settings {
+  /** Name (or ARN) of the secret holding the bootstrap admin key; none → no bootstrap key. */
+  adminKeySecret?: string;
+  /** Requests per minute per API key, unless the key says otherwise. */
+  rateLimitPerMinute: number;
+  /** Tasks per UTC day for costly actions, by `<agentId>.<action>`. */
+  dailyCaps: DailyCaps;
+}
+
+export const DEFAULT_SETTINGS: Settings = { rateLimitPerMinute: 600, dailyCaps: DEFAULT_DAILY_CAPS };
 
 export interface ClientOptions {
   region?: string;
   dynamodbEndpoint?: string;
   sqsEndpoint?: string;
+  secretsManagerEndpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
@@ -33,7 +50,11 @@ export function createClients(options: ClientOptions = {}) {
     { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false } },
   );
   const sqs = new SQSClient({ ...common, ...(options.sqsEndpoint ? { endpoint: options.sqsEndpoint } : {}) });
-  return { ddb, sqs };
+  const secretsClient = new SecretsManagerClient({
+    ...common,
+    ...(options.secretsManagerEndpoint ? { endpoint: options.secretsManagerEndpoint } : {}),
+  });
+  return { ddb, sqs, secretsClient };
 }
 
 const EnvSchema = z.object({
@@ -43,16 +64,33 @@ const EnvSchema = z.object({
     .string()
     .default("{}")
     .transform((raw) => z.record(z.string(), QueueRef).parse(JSON.parse(raw))),
+  NEXUS_ADMIN_KEY_SECRET: z.string().min(1).optional(),
+  NEXUS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(DEFAULT_SETTINGS.rateLimitPerMinute),
+  NEXUS_DAILY_CAPS: z
+    .string()
+    .optional()
+    .transform((raw) => ({
+      ...DEFAULT_DAILY_CAPS,
+      ...(raw ? z.record(z.string(), z.number().int().min(0)).parse(JSON.parse(raw)) : {}),
+    })),
 });
 
 /** The context of a Lambda function, from the environment the stack sets. */
 export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
   const parsed = EnvSchema.parse(env);
+  const { ddb, sqs, secretsClient } = createClients();
   return {
     tableName: parsed.NEXUS_TABLE,
     queuePrefix: parsed.NEXUS_QUEUE_PREFIX,
     builtinQueues: parsed.NEXUS_BUILTIN_QUEUES,
-    ...createClients(),
+    ddb,
+    sqs,
+    secrets: secretsManager(secretsClient),
+    settings: {
+      ...(parsed.NEXUS_ADMIN_KEY_SECRET ? { adminKeySecret: parsed.NEXUS_ADMIN_KEY_SECRET } : {}),
+      rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE,
+      dailyCaps: parsed.NEXUS_DAILY_CAPS,
+    },
     now: () => new Date(),
   };
 }

@@ -1,11 +1,15 @@
 export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
+export * as Audit from "./audit.js";
 export * from "./context.js";
 export * from "./errors.js";
 export { newId } from "./ids.js";
+export * as Keys from "./keys.js";
+export * as Limits from "./limits.js";
 export { type ParamsSchema, validateParams } from "./params-schema.js";
 export * as Queues from "./queues.js";
 export * from "./schemas.js";
+export { type Secrets, secretsManager } from "./secrets.js";
 export { createTableInput } from "./storage/table.js";
 export * as Sweeper from "./sweeper.js";
 export * as Tasks from "./tasks.js";

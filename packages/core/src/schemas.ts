@@ -6,7 +6,8 @@ export const AgentId = z
   .string()
   .min(2)
   .max(40)
-  .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, "must be a lower-case slug: letters, digits and dashes, starting with a letter");
+  .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, "must be a lower-case slug: letters, digits and dashes, starting with a letter")
+  .refine((id) => !id.endsWith("-dlq"), "must not end in -dlq (reserved for dead-letter queues)");
 
 export const ActionName = z
   .string()

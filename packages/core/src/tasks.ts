@@ -5,6 +5,7 @@ import type { Context } from "./context.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
+import * as Limits from "./limits.js";
 import { validateParams } from "./params-schema.js";
 import { sendTaskMessage } from "./queues.js";
 import {
@@ -74,6 +75,24 @@ export async function get(ctx: Context, id: string): Promise<Task> {
   return toPublic(record);
 }
 
+/** The task id an idempotency key already stands for, if any; a different request with it is a 409. */
+async function heldIdempotencyKey(ctx: Context, key: string, print: string): Promise<string | undefined> {
+  const out = await ctx.ddb.send(
+    new GetCommand({ TableName: ctx.tableName, Key: keys.idempotency(key), ConsistentRead: true }),
+  );
+  const held = out.Item as { taskId: string; fingerprint: string } | undefined;
+  if (!held) return undefined;
+  if (held.fingerprint !== print) throw idempotencyConflict();
+  return held.taskId;
+}
+
+const idempotencyConflict = () =>
+  new ConflictError(
+    "idempotency_conflict",
+    "idempotencyKey was already used for a different request (agentId, action or params differ)",
+    { field: "idempotencyKey" },
+  );
+
 /** Claims an idempotency key for a new task id, or returns the task id that already holds it. */
 async function claimIdempotencyKey(ctx: Context, key: string, taskId: string, print: string): Promise<string> {
   try {
@@ -93,13 +112,7 @@ async function claimIdempotencyKey(ctx: Context, key: string, taskId: string, pr
   );
   const held = out.Item as { taskId: string; fingerprint: string } | undefined;
   if (!held) throw new ConflictError("idempotency_conflict", "idempotency key is being used; retry the request");
-  if (held.fingerprint !== print) {
-    throw new ConflictError(
-      "idempotency_conflict",
-      "idempotencyKey was already used for a different request (agentId, action or params differ)",
-      { field: "idempotencyKey" },
-    );
-  }
+  if (held.fingerprint !== print) throw idempotencyConflict();
   return held.taskId;
 }
 
@@ -133,13 +146,22 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
 
   const now = ctx.now();
   let id = newId("tsk", now);
-  if (input.idempotencyKey) {
-    const print = fingerprint({ agentId: agent.id, action: action.name, params });
-    const heldBy = await claimIdempotencyKey(ctx, input.idempotencyKey, id, print);
-    if (heldBy !== id) {
-      const existing = await find(ctx, heldBy);
-      if (existing) return { task: toPublic(existing), replayed: true };
-      id = heldBy; // the first request stopped between the key and the task: finish its work
+  const print = fingerprint({ agentId: agent.id, action: action.name, params });
+  // A replay costs no daily cap: look for the key's task before spending.
+  const earlier = input.idempotencyKey ? await heldIdempotencyKey(ctx, input.idempotencyKey, print) : undefined;
+  if (earlier) {
+    const existing = await find(ctx, earlier);
+    if (existing) return { task: toPublic(existing), replayed: true };
+    id = earlier; // the first request stopped between the key and the task: finish its work
+  } else {
+    await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, agent.id, action.name);
+    if (input.idempotencyKey) {
+      const heldBy = await claimIdempotencyKey(ctx, input.idempotencyKey, id, print);
+      if (heldBy !== id) {
+        const existing = await find(ctx, heldBy);
+        if (existing) return { task: toPublic(existing), replayed: true };
+        id = heldBy;
+      }
     }
   }
   const at = now.toISOString();

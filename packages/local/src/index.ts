@@ -1,3 +1,11 @@
 export { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 export { QueuePoller } from "./poller.js";
-export { type LocalNexus, type LocalOptions, startLocal, TABLE_NAME } from "./runtime.js";
+export {
+  ADMIN_KEY_SECRET,
+  type LocalNexus,
+  type LocalOptions,
+  RUNTIME_FILE,
+  startLocal,
+  TABLE_NAME,
+} from "./runtime.js";
+export { type SecretsEmulator, startSecrets } from "./secrets-server.js";

@@ -5,7 +5,12 @@ import { startLocal } from "./runtime.js";
 async function main() {
   const dataDir = resolve(process.env.NEXUS_DATA_DIR ?? ".nexus");
   const port = Number(process.env.PORT ?? 3000);
-  const nexus = await startLocal({ dataDir, port, logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO" });
+  const nexus = await startLocal({
+    dataDir,
+    port,
+    logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
+    ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
+  });
   const lines = [
     "Nexus is running locally.",
     `  API          ${nexus.url}/v1/health`,
@@ -13,6 +18,10 @@ async function main() {
     `  OpenAPI      ${nexus.url}/openapi.json`,
     `  DynamoDB     ${nexus.endpoints.dynamodb}  (dynalite; data in ${dataDir})`,
     `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
+    `  Secrets      ${nexus.endpoints.secretsManager}  (local Secrets Manager endpoint)`,
+    nexus.adminKeyCreated
+      ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
+      : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,
     "Press Ctrl-C to stop.",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -14,13 +14,18 @@ import {
   type Context,
   createClients,
   createTableInput,
+  DEFAULT_SETTINGS,
+  Keys,
   type QueueRef,
   Queues,
+  type Settings,
   Sweeper,
+  secretsManager,
   Worker,
 } from "@nexus/core";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { QueuePoller } from "./poller.js";
+import { startSecrets } from "./secrets-server.js";
 
 export interface LocalOptions {
   /** Where DynamoDB data is kept; omitted → in memory. */
@@ -40,12 +45,23 @@ export interface LocalOptions {
   stopGraceMs?: number;
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
   now?: () => Date;
+  /** The bootstrap admin key. Omitted: the one kept in the data directory, or a new one. */
+  adminKey?: string;
+  /** Rate limits and daily caps (defaults as in AWS). */
+  settings?: Partial<Omit<Settings, "adminKeySecret">>;
+  /** Further secrets for the local Secrets Manager endpoint (provider credentials). */
+  secrets?: Record<string, string>;
 }
 
 export interface LocalNexus {
   url: string;
   ctx: Context;
-  endpoints: { dynamodb: string; sqs: string };
+  endpoints: { dynamodb: string; sqs: string; secretsManager: string };
+  /** The bootstrap admin key, and whether this start created it (it is shown once). */
+  adminKey: string;
+  adminKeyCreated: boolean;
+  /** Sets a secret in the local Secrets Manager endpoint. */
+  putSecret(name: string, value: string): void;
   /** Runs a worker for a custom agent on its queue, the way a Lambda consumer would. */
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
   /** Runs the sweeper once now. */
@@ -54,6 +70,9 @@ export interface LocalNexus {
 }
 
 export const TABLE_NAME = "nexus-local";
+export const ADMIN_KEY_SECRET = "nexus/admin-key";
+/** Written while the runtime runs, so the CLI can reach its emulators. */
+export const RUNTIME_FILE = "runtime.json";
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 
 async function ensureTable(ctx: Context) {
@@ -96,6 +115,16 @@ async function arnOf(ctx: Context, url: string | undefined) {
   return out.Attributes?.QueueArn ?? "";
 }
 
+/** The bootstrap admin key: given, kept in the data directory, or new (then kept there, readable by its owner only). */
+function resolveAdminKey(given: string | undefined, dataDir: string | undefined) {
+  if (given) return { key: given, created: false };
+  const file = dataDir ? join(dataDir, "admin-key") : undefined;
+  if (file && existsSync(file)) return { key: readFileSync(file, "utf8").trim(), created: false };
+  const key = Keys.generate().token;
+  if (file) writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return { key, created: true };
+}
+
 /** Lists every agent (paged Query). */
 async function allAgents(ctx: Context) {
   const agents = [];
@@ -132,22 +161,32 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const sqsServer: Emulator = await startSqs();
     stops.push(sqsServer.stop);
 
+    if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+    const admin = resolveAdminKey(options.adminKey, options.dataDir);
+    const secretsServer = await startSecrets({ secrets: { ...options.secrets, [ADMIN_KEY_SECRET]: admin.key } });
+    stops.push(secretsServer.stop);
+
     const clients = createClients({
       region: "us-east-1",
       dynamodbEndpoint: dynamo.endpoint,
       sqsEndpoint: sqsServer.endpoint,
+      secretsManagerEndpoint: secretsServer.endpoint,
       credentials: CREDENTIALS,
     });
     const ctx: Context = {
       tableName: TABLE_NAME,
       queuePrefix: prefix,
       builtinQueues: {},
-      ...clients,
+      ddb: clients.ddb,
+      sqs: clients.sqs,
+      secrets: secretsManager(clients.secretsClient, 5),
+      settings: { ...DEFAULT_SETTINGS, ...options.settings, adminKeySecret: ADMIN_KEY_SECRET },
       now: options.now ?? (() => new Date()),
     };
     stops.push(async () => {
       clients.ddb.destroy();
       clients.sqs.destroy();
+      clients.secretsClient.destroy();
     });
     await ensureTable(ctx);
     ctx.builtinQueues = await createBuiltinQueues(ctx, prefix, timeoutSeconds);
@@ -208,11 +247,21 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       });
     });
     const { port } = server.address() as AddressInfo;
+    const url = `http://${LOOPBACK}:${port}`;
+    const endpoints = { dynamodb: dynamo.endpoint, sqs: sqsServer.endpoint, secretsManager: secretsServer.endpoint };
+    if (options.dataDir) {
+      const file = join(options.dataDir, RUNTIME_FILE);
+      writeFileSync(file, JSON.stringify({ pid: process.pid, url, endpoints, tableName: TABLE_NAME }, null, 2));
+      stops.push(async () => rmSync(file, { force: true }));
+    }
 
     return {
-      url: `http://${LOOPBACK}:${port}`,
+      url,
       ctx,
-      endpoints: { dynamodb: dynamo.endpoint, sqs: sqsServer.endpoint },
+      endpoints,
+      adminKey: admin.key,
+      adminKeyCreated: admin.created,
+      putSecret: secretsServer.put,
       attachWorker: async (agentId, handlers) => {
         const agent = await Agents.get(ctx, agentId);
         attach(agentId, agent.queue, handlers);

@@ -1,0 +1,31 @@
+import type { Keys } from "@nexus/core";
+
+type Role = Keys.Role;
+
+/**
+ * Who may call what: every route and the roles allowed on it. `agent` keys are further limited to their
+ * own agent's objects (checked in the handlers). The README's route × role table and the matrix test are
+ * built from this one table.
+ */
+export const ACCESS = {
+  "GET /v1/health": "public",
+  "POST /v1/agents": ["admin", "operator"],
+  "GET /v1/agents": ["admin", "operator", "viewer"],
+  "GET /v1/agents/{id}": ["admin", "operator", "viewer", "agent"],
+  "POST /v1/tasks": ["admin", "operator"],
+  "GET /v1/tasks": ["admin", "operator", "viewer", "agent"],
+  "GET /v1/tasks/{id}": ["admin", "operator", "viewer", "agent"],
+  "POST /v1/tasks/{id}/cancel": ["admin", "operator"],
+  "POST /v1/keys": ["admin"],
+  "GET /v1/keys": ["admin"],
+  "GET /v1/keys/{id}": ["admin"],
+  "DELETE /v1/keys/{id}": ["admin"],
+  "GET /v1/audit": ["admin"],
+} as const satisfies Record<string, "public" | readonly Role[]>;
+
+export type RouteKey = keyof typeof ACCESS;
+
+export function allowed(route: RouteKey, role: Role): boolean {
+  const rule = ACCESS[route];
+  return rule === "public" || (rule as readonly Role[]).includes(role);
+}

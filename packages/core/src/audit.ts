@@ -1,0 +1,70 @@
+import { PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import type { Context } from "./context.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { newId } from "./ids.js";
+import type { Page } from "./schemas.js";
+import { gsiKeys } from "./storage/table.js";
+
+/** One mutating request: who, what, when, and how it ended. Written once; the API offers no way to change it. */
+export const AuditRecord = z
+  .object({
+    id: z.string(),
+    at: z.string(),
+    keyId: z.string().nullable().describe("null when no valid key was presented"),
+    role: z.string().nullable(),
+    method: z.string(),
+    route: z.string().describe("The route pattern, e.g. /v1/tasks/{id}/cancel"),
+    path: z.string(),
+    targetId: z.string().nullable(),
+    status: z.number().int(),
+    outcome: z.enum(["success", "denied", "rejected", "error"]),
+    requestId: z.string(),
+    sourceIp: z.string().nullable(),
+  })
+  .meta({ id: "AuditRecord" });
+export type AuditRecord = z.output<typeof AuditRecord>;
+
+export function outcomeOf(status: number): AuditRecord["outcome"] {
+  if (status < 400) return "success";
+  if (status === 401 || status === 403) return "denied";
+  if (status < 500) return "rejected";
+  return "error";
+}
+
+export async function record(ctx: Context, entry: Omit<AuditRecord, "id" | "at">): Promise<AuditRecord> {
+  const now = ctx.now();
+  const full: AuditRecord = { id: newId("aud", now), at: now.toISOString(), ...entry };
+  await ctx.ddb.send(
+    new PutCommand({
+      TableName: ctx.tableName,
+      Item: { PK: `AUDIT#${full.id}`, SK: "AUDIT", GSI1PK: "AUDIT", GSI1SK: full.id, ...full },
+      ConditionExpression: "attribute_not_exists(PK)",
+    }),
+  );
+  return full;
+}
+
+export async function list(
+  ctx: Context,
+  query: { limit: number; cursor?: string | undefined },
+): Promise<Page<AuditRecord>> {
+  const gsi = gsiKeys("GSI1");
+  const out = await ctx.ddb.send(
+    new QueryCommand({
+      TableName: ctx.tableName,
+      IndexName: "GSI1",
+      KeyConditionExpression: "#pk = :pk",
+      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
+      ExpressionAttributeValues: { ":pk": "AUDIT" },
+      ScanIndexForward: false,
+      Limit: query.limit,
+      ExclusiveStartKey: decodeCursor("audit", query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
+    }),
+  );
+  const items = (out.Items ?? []).map((item) => {
+    const { PK: _pk, SK: _sk, GSI1PK: _g, GSI1SK: _s, ...rest } = item;
+    return rest as AuditRecord;
+  });
+  return { items, nextCursor: encodeCursor("audit", out.LastEvaluatedKey) };
+}

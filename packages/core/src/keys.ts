@@ -1,0 +1,229 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { z } from "zod";
+import * as Agents from "./agents.js";
+import type { Context } from "./context.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
+import { AgentId, type Page } from "./schemas.js";
+import { gsiKeys } from "./storage/table.js";
+
+/**
+ * API keys: `nxk_<id>_<secret>`, where the secret is 32 random bytes (base64url). Only a SHA-256 hash of the
+ * whole key is stored (a fast hash is right for 256-bit random secrets: there is nothing to brute-force);
+ * the id is the non-secret prefix that names the key in lists, logs and the audit trail.
+ */
+export const Role = z.enum(["admin", "operator", "viewer", "agent"]);
+export type Role = z.output<typeof Role>;
+
+export const ApiKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: Role,
+    agentId: z.string().nullable().describe("For role agent: the one agent this key acts for"),
+    prefix: z.string().describe("The start of the key, to recognise it; not secret"),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    rateLimitPerMinute: z.number().int().nullable(),
+  })
+  .meta({ id: "ApiKey" });
+export type ApiKey = z.output<typeof ApiKey>;
+
+export const CreateKeyInput = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100),
+    role: Role,
+    agentId: AgentId.optional().describe("Required for role agent, refused otherwise"),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    rateLimitPerMinute: z.number().int().min(1).max(100_000).optional(),
+  })
+  .meta({ id: "CreateKeyInput" });
+export type CreateKeyInput = z.output<typeof CreateKeyInput>;
+
+/** Who is calling: the key's identity, held for the request and stamped on the audit trail. */
+export interface Actor {
+  keyId: string;
+  role: Role;
+  agentId: string | null;
+  rateLimitPerMinute: number | null;
+}
+
+const KEY_PATTERN = /^nxk_([0-9a-z]{12})_([A-Za-z0-9_-]{43})$/;
+const BOOTSTRAP_ID = "bootstrap";
+
+const hash = (token: string) => createHash("sha256").update(token, "utf8").digest();
+
+const keyItem = (id: string) => ({ PK: `KEY#${id}`, SK: "KEY" });
+
+function fromItem(item: Record<string, unknown>): ApiKey {
+  const key = { ...item };
+  for (const field of ["PK", "SK", "GSI1PK", "GSI1SK", "hash"]) delete key[field];
+  for (const field of ["agentId", "lastUsedAt", "expiresAt", "revokedAt", "rateLimitPerMinute"]) key[field] ??= null;
+  return key as ApiKey;
+}
+
+/** A new random key. */
+export function generate(): { id: string; token: string } {
+  const id = randomBytes(8).toString("hex").slice(0, 12);
+  const token = `nxk_${id}_${randomBytes(32).toString("base64url")}`;
+  return { id, token };
+}
+
+export function isWellFormed(token: string): boolean {
+  return KEY_PATTERN.test(token);
+}
+
+/** Creates a key; the token is in the return value only, never stored and never shown again. */
+export async function create(ctx: Context, raw: unknown, createdBy: string): Promise<{ key: ApiKey; token: string }> {
+  const parsed = CreateKeyInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("key is not valid", parsed.error.issues);
+  const input = parsed.data;
+  if (input.role === "agent" && !input.agentId) {
+    throw new ValidationError("a key with role agent needs the agentId it acts for", { field: "agentId" });
+  }
+  if (input.role !== "agent" && input.agentId) {
+    throw new ValidationError("only keys with role agent are bound to an agent", { field: "agentId" });
+  }
+  if (input.agentId) await Agents.get(ctx, input.agentId);
+  const now = ctx.now();
+  if (input.expiresAt && Date.parse(input.expiresAt) <= now.getTime()) {
+    throw new ValidationError("expiresAt must be in the future", { field: "expiresAt" });
+  }
+  const { id, token } = generate();
+  const key: ApiKey = {
+    id,
+    name: input.name,
+    role: input.role,
+    agentId: input.agentId ?? null,
+    prefix: token.slice(0, 16),
+    createdBy,
+    createdAt: now.toISOString(),
+    lastUsedAt: null,
+    expiresAt: input.expiresAt ? new Date(input.expiresAt).toISOString() : null,
+    revokedAt: null,
+    rateLimitPerMinute: input.rateLimitPerMinute ?? null,
+  };
+  const item = Object.fromEntries(Object.entries(key).filter(([, v]) => v !== null));
+  await ctx.ddb.send(
+    new PutCommand({
+      TableName: ctx.tableName,
+      Item: {
+        ...keyItem(id),
+        GSI1PK: "KEYS",
+        GSI1SK: `${key.createdAt}#${id}`,
+        ...item,
+        hash: hash(token).toString("hex"),
+      },
+      ConditionExpression: "attribute_not_exists(PK)",
+    }),
+  );
+  return { key, token };
+}
+
+export async function get(ctx: Context, id: string): Promise<ApiKey> {
+  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(id) }));
+  if (!out.Item) throw new NotFoundError("key", id);
+  return fromItem(out.Item);
+}
+
+export async function list(ctx: Context, query: { limit: number; cursor?: string | undefined }): Promise<Page<ApiKey>> {
+  const gsi = gsiKeys("GSI1");
+  const out = await ctx.ddb.send(
+    new QueryCommand({
+      TableName: ctx.tableName,
+      IndexName: "GSI1",
+      KeyConditionExpression: "#pk = :pk",
+      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
+      ExpressionAttributeValues: { ":pk": "KEYS" },
+      ScanIndexForward: false,
+      Limit: query.limit,
+      ExclusiveStartKey: decodeCursor("keys", query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
+    }),
+  );
+  return { items: (out.Items ?? []).map(fromItem), nextCursor: encodeCursor("keys", out.LastEvaluatedKey) };
+}
+
+/** Revokes a key for good. Revoking a revoked key is a 409; the bootstrap key is revoked by rotating its secret. */
+export async function revoke(ctx: Context, id: string, by: Actor): Promise<ApiKey> {
+  if (id === by.keyId) throw new ConflictError("key_in_use", "a key cannot revoke itself; use another admin key");
+  try {
+    const out = await ctx.ddb.send(
+      new UpdateCommand({
+        TableName: ctx.tableName,
+        Key: keyItem(id),
+        UpdateExpression: "SET revokedAt = :now, revokedBy = :by",
+        ConditionExpression: "attribute_exists(PK) AND attribute_not_exists(revokedAt)",
+        ExpressionAttributeValues: { ":now": ctx.now().toISOString(), ":by": by.keyId },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return fromItem(out.Attributes ?? {});
+  } catch (error) {
+    if (!isConditionalCheckFailed(error)) throw error;
+    await get(ctx, id); // 404 when it does not exist
+    throw new ConflictError("key_revoked", `key '${id}' is already revoked`);
+  }
+}
+
+export class UnauthorizedError extends NexusError {
+  constructor() {
+    super("unauthorized", 401, "a valid API key is required: send Authorization: Bearer <key>");
+  }
+}
+
+export class ForbiddenError extends NexusError {
+  constructor(message = "this key's role does not allow this request") {
+    super("forbidden", 403, message);
+  }
+}
+
+const DUMMY_HASH = hash("nxk_000000000000_not-a-key-not-a-key-not-a-key-not-a-key-0000");
+
+function sameHash(a: Buffer, b: Buffer) {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** How often lastUsedAt is written at most per key (a write per request would double the API's writes). */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * The actor a bearer token stands for. Unknown, malformed, revoked and expired keys all end in the same
+ * {@link UnauthorizedError}, after the same work (a lookup and a constant-time comparison).
+ */
+export async function authenticate(ctx: Context, token: string | undefined, bootstrapToken?: string): Promise<Actor> {
+  const presented = hash(token ?? "");
+  if (bootstrapToken && sameHash(presented, hash(bootstrapToken))) {
+    return { keyId: BOOTSTRAP_ID, role: "admin", agentId: null, rateLimitPerMinute: null };
+  }
+  const match = token ? KEY_PATTERN.exec(token) : null;
+  const out = match
+    ? await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(match[1] ?? "") }))
+    : undefined;
+  const item = out?.Item as (Record<string, unknown> & { hash?: string }) | undefined;
+  const stored = item?.hash ? Buffer.from(item.hash, "hex") : DUMMY_HASH;
+  const matches = sameHash(presented, stored) && Boolean(item);
+  if (!item || !matches) throw new UnauthorizedError();
+  const key = fromItem(item);
+  const now = ctx.now();
+  if (key.revokedAt || (key.expiresAt && Date.parse(key.expiresAt) <= now.getTime())) throw new UnauthorizedError();
+  if (!key.lastUsedAt || now.getTime() - Date.parse(key.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
+    await touch(ctx, key.id, now).catch(() => undefined);
+  }
+  return { keyId: key.id, role: key.role, agentId: key.agentId, rateLimitPerMinute: key.rateLimitPerMinute };
+}
+
+async function touch(ctx: Context, id: string, now: Date) {
+  await ctx.ddb.send(
+    new UpdateCommand({
+      TableName: ctx.tableName,
+      Key: keyItem(id),
+      UpdateExpression: "SET lastUsedAt = :now",
+      ConditionExpression: "attribute_exists(PK)",
+      ExpressionAttributeValues: { ":now": now.toISOString() },
+    }),
+  );
+}
