@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lower case
+const RANDOM_LENGTH = 16; // 80 bits
 
 function encodeTime(ms: number, length: number): string {
   let out = "";
@@ -12,17 +13,37 @@ function encodeTime(ms: number, length: number): string {
   return out;
 }
 
-function encodeRandom(length: number): string {
-  const bytes = randomBytes(length);
-  let out = "";
-  for (const byte of bytes) out += ALPHABET[byte % 32];
-  return out;
+function randomDigits(): number[] {
+  return [...randomBytes(RANDOM_LENGTH)].map((byte) => byte % 32);
 }
 
+/** Adds one to a base-32 number held as digits (most significant first). */
+function increment(digits: number[]): number[] {
+  const next = [...digits];
+  for (let i = next.length - 1; i >= 0; i--) {
+    const digit = (next[i] ?? 0) + 1;
+    next[i] = digit % 32;
+    if (digit < 32) return next;
+  }
+  return randomDigits(); // overflow of 80 bits within one millisecond: cannot happen in practice
+}
+
+let lastTime = -1;
+let lastRandom: number[] = [];
+
 /**
- * A ULID-like id: 10 characters of millisecond time then 16 random characters (80 bits), so ids
- * sort by creation time, which is what "newest first" queries use as their sort key.
+ * A ULID-like id: 10 characters of millisecond time then 16 random characters (80 bits), so ids sort by
+ * creation time, which is what "newest first" queries use as their sort key. Monotonic within a process:
+ * ids made in the same millisecond (or with a clock that stepped back) still sort in the order made.
  */
 export function newId(prefix: string, now: Date = new Date()): string {
-  return `${prefix}_${encodeTime(now.getTime(), 10)}${encodeRandom(16)}`;
+  let time = now.getTime();
+  if (time <= lastTime) {
+    time = lastTime;
+    lastRandom = increment(lastRandom);
+  } else {
+    lastRandom = randomDigits();
+  }
+  lastTime = time;
+  return `${prefix}_${encodeTime(time, 10)}${lastRandom.map((d) => ALPHABET[d]).join("")}`;
 }

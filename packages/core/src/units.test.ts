@@ -11,8 +11,14 @@ describe("ids", () => {
     const late = newId("tsk", new Date("2026-01-01T00:00:00.001Z"));
     expect(early < late).toBe(true);
     expect(early).toMatch(/^tsk_[0-9a-z]{26}$/);
-    const many = new Set(Array.from({ length: 5000 }, () => newId("tsk")));
-    expect(many.size).toBe(5000);
+    const many = Array.from({ length: 5000 }, () => newId("tsk"));
+    expect(new Set(many).size).toBe(5000);
+    expect([...many].sort()).toEqual(many); // monotonic, even within one millisecond
+    const frozen = new Date("2030-01-01T00:00:00Z");
+    const a = newId("x", frozen);
+    const b = newId("x", frozen);
+    const stepBack = newId("x", new Date("2020-01-01T00:00:00Z"));
+    expect(a < b && b < stepBack).toBe(true);
   });
 });
 

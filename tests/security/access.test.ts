@@ -1,0 +1,178 @@
+import { ACCESS, type RouteKey } from "@nexus/api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { manualClock } from "../support/context.js";
+import { ADMIN_KEY, startSecured } from "./harness.js";
+
+const clock = manualClock(new Date());
+let h: Awaited<ReturnType<typeof startSecured>>;
+const keys: Record<string, string> = {};
+let ownTaskId = "";
+let otherTaskId = "";
+let n = 0;
+
+beforeAll(async () => {
+  h = await startSecured({ now: clock.now });
+  for (const name of ["own-agent", "other-agent"]) {
+    const r = await h.call("POST", "/v1/agents", ADMIN_KEY, { name, actions: [{ name: "work" }] });
+    expect(r.status).toBe(201);
+  }
+  ownTaskId = (await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" })).body.id;
+  otherTaskId = (await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "other-agent", action: "work" })).body.id;
+  keys.admin = (await h.createKey("admin")).token;
+  keys.operator = (await h.createKey("operator")).token;
+  keys.viewer = (await h.createKey("viewer")).token;
+  keys.agent = (await h.createKey("agent", { agentId: "own-agent" })).token;
+});
+afterAll(async () => {
+  await h?.env.stop();
+});
+
+/** A fresh, valid request for each route (as the agent key's own objects where one is bound). */
+async function requestFor(route: RouteKey): Promise<{ method: string; path: string; body?: unknown }> {
+  n++;
+  switch (route) {
+    case "GET /v1/health":
+      return { method: "GET", path: "/v1/health" };
+    case "POST /v1/agents":
+      return { method: "POST", path: "/v1/agents", body: { name: `matrix-${n}`, actions: [{ name: "a" }] } };
+    case "GET /v1/agents":
+      return { method: "GET", path: "/v1/agents" };
+    case "GET /v1/agents/{id}":
+      return { method: "GET", path: "/v1/agents/own-agent" };
+    case "POST /v1/tasks":
+      return { method: "POST", path: "/v1/tasks", body: { agentId: "own-agent", action: "work" } };
+    case "GET /v1/tasks":
+      return { method: "GET", path: "/v1/tasks" };
+    case "GET /v1/tasks/{id}":
+      return { method: "GET", path: `/v1/tasks/${ownTaskId}` };
+    case "POST /v1/tasks/{id}/cancel": {
+      const task = await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" });
+      return { method: "POST", path: `/v1/tasks/${task.body.id}/cancel` };
+    }
+    case "POST /v1/keys":
+      return { method: "POST", path: "/v1/keys", body: { name: `k-${n}`, role: "viewer" } };
+    case "GET /v1/keys":
+      return { method: "GET", path: "/v1/keys" };
+    case "GET /v1/keys/{id}": {
+      const key = await h.createKey("viewer");
+      return { method: "GET", path: `/v1/keys/${key.id}` };
+    }
+    case "DELETE /v1/keys/{id}": {
+      const key = await h.createKey("viewer");
+      return { method: "DELETE", path: `/v1/keys/${key.id}` };
+    }
+    case "GET /v1/audit":
+      return { method: "GET", path: "/v1/audit" };
+  }
+}
+
+const ROLES = ["admin", "operator", "viewer", "agent"] as const;
+
+describe("route × role matrix", () => {
+  const routes = Object.keys(ACCESS) as RouteKey[];
+
+  it("covers every route the API serves", async () => {
+    const doc = (await h.call("GET", "/openapi.json")).body;
+    const served = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect([...served].sort()).toEqual([...routes].sort());
+  });
+
+  for (const route of Object.keys(ACCESS) as RouteKey[]) {
+    const rule = ACCESS[route];
+    it(`${route}: no key → ${rule === "public" ? "200 (public)" : "401"}; allowed roles → 2xx; others → 403`, async () => {
+      const anonymous = await requestFor(route);
+      const reply = await h.call(anonymous.method, anonymous.path, undefined, anonymous.body);
+      if (rule === "public") {
+        expect(reply.status).toBe(200);
+        return;
+      }
+      expect(reply.status).toBe(401);
+      expect(reply.headers.get("www-authenticate")).toContain("Bearer");
+      for (const role of ROLES) {
+        const request = await requestFor(route);
+        const result = await h.call(request.method, request.path, keys[role], request.body);
+        const label = `${role} on ${route}: ${result.status} ${result.text.slice(0, 200)}`;
+        if ((rule as readonly string[]).includes(role)) {
+          expect(result.status, label).toBeGreaterThanOrEqual(200);
+          expect(result.status, label).toBeLessThan(300);
+        } else {
+          expect(result.status, label).toBe(403);
+          expect(result.body.error.code, label).toBe("forbidden");
+        }
+      }
+    });
+  }
+});
+
+describe("object-level checks for agent keys (BOLA)", () => {
+  it("never reads another agent's task or agent record", async () => {
+    expect((await h.call("GET", `/v1/tasks/${otherTaskId}`, keys.agent)).status).toBe(404);
+    expect((await h.call("GET", `/v1/tasks/${ownTaskId}`, keys.agent)).status).toBe(200);
+    expect((await h.call("GET", "/v1/agents/other-agent", keys.agent)).status).toBe(404);
+    expect((await h.call("GET", "/v1/agents/diag", keys.agent)).status).toBe(404);
+  });
+
+  it("lists only its own agent's tasks", async () => {
+    const mine = await h.call("GET", "/v1/tasks?limit=100", keys.agent);
+    expect(mine.status).toBe(200);
+    expect(mine.body.items.length).toBeGreaterThan(0);
+    expect(mine.body.items.every((t: { agentId: string }) => t.agentId === "own-agent")).toBe(true);
+    const theirs = await h.call("GET", "/v1/tasks?agentId=other-agent", keys.agent);
+    expect(theirs.status).toBe(403);
+    const byStatus = await h.call("GET", "/v1/tasks?status=queued&limit=100", keys.agent);
+    expect(byStatus.body.items.map((t: { id: string }) => t.id)).not.toContain(otherTaskId);
+  });
+
+  it("cannot complete, cancel or create work, nor mint keys", async () => {
+    expect((await h.call("POST", `/v1/tasks/${ownTaskId}/cancel`, keys.agent)).status).toBe(403);
+    expect((await h.call("POST", "/v1/tasks", keys.agent, { agentId: "own-agent", action: "work" })).status).toBe(403);
+    expect((await h.call("POST", "/v1/keys", keys.agent, { name: "x", role: "admin" })).status).toBe(403);
+    expect((await h.call("GET", `/v1/tasks/${ownTaskId}`, ADMIN_KEY)).body.status).toBe("queued");
+  });
+});
+
+describe("server-owned fields cannot be written (mass assignment)", () => {
+  const cases: Array<[string, string, Record<string, unknown>]> = [
+    ["POST", "/v1/tasks", { agentId: "own-agent", action: "work", status: "succeeded" }],
+    ["POST", "/v1/tasks", { agentId: "own-agent", action: "work", attempts: 0 }],
+    ["POST", "/v1/tasks", { agentId: "own-agent", action: "work", id: "tsk_mine" }],
+    ["POST", "/v1/tasks", { agentId: "own-agent", action: "work", createdAt: "2000-01-01T00:00:00Z" }],
+    ["POST", "/v1/tasks", { agentId: "own-agent", action: "work", result: { ok: true } }],
+    ["POST", "/v1/agents", { name: "masspush", actions: [{ name: "a" }], builtin: true }],
+    ["POST", "/v1/agents", { name: "masspush", actions: [{ name: "a" }], status: "inactive" }],
+    ["POST", "/v1/agents", { name: "masspush", actions: [{ name: "a" }], queue: { url: "http://evil" } }],
+    ["POST", "/v1/agents", { name: "masspush", actions: [{ name: "a" }], id: "diag" }],
+    ["POST", "/v1/keys", { name: "k", role: "viewer", id: "chosen" }],
+    ["POST", "/v1/keys", { name: "k", role: "viewer", hash: "00" }],
+    ["POST", "/v1/keys", { name: "k", role: "viewer", createdBy: "someone-else" }],
+    ["POST", "/v1/keys", { name: "k", role: "viewer", revokedAt: null, lastUsedAt: "2000-01-01T00:00:00Z" }],
+    ["POST", "/v1/keys", { name: "k", role: "viewer", key: "nxk_chosen_secret" }],
+  ];
+
+  it("refuses each with a 400 naming the field, and stores nothing", async () => {
+    const before = {
+      tasks: (await h.call("GET", "/v1/tasks?limit=100", ADMIN_KEY)).body,
+      agents: (await h.call("GET", "/v1/agents?limit=100", ADMIN_KEY)).body,
+      keys: (await h.call("GET", "/v1/keys?limit=100", ADMIN_KEY)).body,
+    };
+    for (const [method, path, body] of cases) {
+      const reply = await h.call(method, path, ADMIN_KEY, body);
+      const extra = Object.keys(body).find((k) => !["agentId", "action", "name", "actions", "role"].includes(k));
+      expect(reply.status, `${path} ${JSON.stringify(body)}`).toBe(400);
+      expect(JSON.stringify(reply.body.error), path).toContain(extra ?? "");
+    }
+    const after = {
+      tasks: (await h.call("GET", "/v1/tasks?limit=100", ADMIN_KEY)).body,
+      agents: (await h.call("GET", "/v1/agents?limit=100", ADMIN_KEY)).body,
+      keys: (await h.call("GET", "/v1/keys?limit=100", ADMIN_KEY)).body,
+    };
+    expect(after).toEqual(before);
+  });
+
+  it("does not let an operator raise its own role or mint an admin key", async () => {
+    const reply = await h.call("POST", "/v1/keys", keys.operator, { name: "escalate", role: "admin" });
+    expect(reply.status).toBe(403);
+  });
+});
