@@ -4,6 +4,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { NagSuppressions } from "cdk-nag";
 import { Api, Cron, type FunctionProps, Function as SstFunction, type Stack, type StackContext } from "sst/constructs";
@@ -37,6 +38,65 @@ export function isEphemeralStage(stage: string): boolean {
 /** Queue name prefix shared by built-in and custom agents: `<prefix><agentId>` and `<prefix><agentId>-dlq`. */
 export function queuePrefix(appName: string, stage: string): string {
   return `${appName}-${stage}-agent-`;
+}
+
+/**
+ * HTTP API access log line: who called what and how it went. Deliberately no request header values
+ * (Authorization, User-Agent, or the Host header behind `$context.domainName`), no query string and no body.
+ * SST's default format includes `$context.identity.userAgent`, a request header, so the stack sets its own.
+ */
+export const ACCESS_LOG_FORMAT = `{${[
+  '"requestId":"$context.requestId"',
+  '"requestTime":"$context.requestTime"',
+  '"ip":"$context.identity.sourceIp"',
+  '"httpMethod":"$context.httpMethod"',
+  '"path":"$context.path"',
+  '"routeKey":"$context.routeKey"',
+  '"protocol":"$context.protocol"',
+  // Always numbers, so unquoted (as in SST's default); the rest may be "-" when absent.
+  '"status":$context.status',
+  '"responseLatency":$context.responseLatency',
+  '"responseLength":"$context.responseLength"',
+  '"integrationStatus":"$context.integration.status"',
+  '"integrationLatency":"$context.integration.latency"',
+  '"integrationError":"$context.integrationErrorMessage"',
+].join(",")}}`;
+
+/**
+ * Optional API settings passed through from the deploying shell (`NEXUS_RATE_LIMIT_PER_MINUTE`, `NEXUS_DAILY_CAPS`),
+ * checked here so that a bad value fails the deploy instead of every API cold start
+ * (packages/core/src/context.ts parses the same variables). Unset or empty → absent (the API's defaults apply).
+ */
+export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const rate = env.NEXUS_RATE_LIMIT_PER_MINUTE?.trim();
+  if (rate) {
+    if (!/^[1-9][0-9]*$/.test(rate)) {
+      throw new Error(`NEXUS_RATE_LIMIT_PER_MINUTE must be a positive integer, got ${JSON.stringify(rate)}`);
+    }
+    out.NEXUS_RATE_LIMIT_PER_MINUTE = rate;
+  }
+  const caps = env.NEXUS_DAILY_CAPS?.trim();
+  if (caps) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(caps);
+    } catch {
+      throw new Error(`NEXUS_DAILY_CAPS must be JSON, got ${JSON.stringify(caps)}`);
+    }
+    const valid =
+      typeof parsed === "object" &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
+    if (!valid) {
+      throw new Error(
+        `NEXUS_DAILY_CAPS must be a JSON object of non-negative integers by "<agentId>.<action>", got ${caps}`,
+      );
+    }
+    out.NEXUS_DAILY_CAPS = JSON.stringify(parsed);
+  }
+  return out;
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
@@ -174,12 +234,39 @@ export function Nexus({ app, stack }: StackContext) {
     return fn;
   });
 
+  // ── Bootstrap admin key ──────────────────────────────────────────────────────────────────────────
+  // A generated value that never appears in the template, the outputs or any function environment:
+  // the API function gets the secret's ARN and reads the value at runtime.
+  const adminKeySecret = new secretsmanager.Secret(stack, "AdminKeySecret", {
+    secretName: `${app.name}/${app.stage}/admin-key`,
+    description: `Bootstrap admin API key of ${app.name} (${app.stage}). Send it as "Authorization: Bearer <value>". Rotate by putting a new value (aws secretsmanager put-secret-value); the API re-reads it within 5 minutes.`,
+    generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+  });
+  NagSuppressions.addResourceSuppressions(adminKeySecret, [
+    {
+      id: "AwsSolutions-SMG4",
+      reason:
+        "Rotation is manual by design: an operator puts a new value and the API re-reads it within 5 minutes (cached Powertools SecretsProvider, maxAge 300 s). An automatic rotation Lambda would invalidate the key operators hold without telling them. Every other API key is created through the API and stored hashed in DynamoDB.",
+    },
+  ]);
+
   // ── API ──────────────────────────────────────────────────────────────────────────────────────────
   const apiFunction = nexusFunction(stack, "ApiFunction", {
     handler: "functions/api.handler",
     memorySize: 512,
     timeout: 29,
+    environment: {
+      NEXUS_ADMIN_KEY_SECRET: adminKeySecret.secretArn,
+      // Read at synth time from the deploying shell; absent unless set.
+      ...apiSettingsEnv(process.env),
+    },
   });
+  // Not `grantRead`: that also adds secretsmanager:DescribeSecret, which the API does not call (Powertools'
+  // SecretsProvider only calls GetSecretValue). The secret uses the AWS managed key, so no kms:Decrypt grant.
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [adminKeySecret.secretArn] }),
+  );
   apiFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources: builtinQueueArns }),
@@ -209,7 +296,7 @@ export function Nexus({ app, stack }: StackContext) {
 
   const api = new Api(stack, "Api", {
     routes: { $default: { function: apiFunction } },
-    accessLog: { retention: "one_month" },
+    accessLog: { retention: "one_month", format: ACCESS_LOG_FORMAT },
     defaults: { throttle: { burst: 100, rate: 50 } },
   });
   NagSuppressions.addResourceSuppressions(
@@ -257,6 +344,8 @@ export function Nexus({ app, stack }: StackContext) {
   stack.addOutputs({
     ApiUrl: api.url,
     TableName: table.tableName,
+    // The ARN, not the value: `aws secretsmanager get-secret-value --secret-id <AdminKeySecretArn>`.
+    AdminKeySecretArn: adminKeySecret.secretArn,
     ...Object.fromEntries(
       agents.flatMap(({ cid, queue, dlq }) => [
         [`${cid}QueueUrl`, queue.queueUrl],
@@ -265,5 +354,5 @@ export function Nexus({ app, stack }: StackContext) {
     ),
   });
 
-  return { api, table, sweeper, apiFunction, sweeperFunction, agentFunctions, agents };
+  return { api, table, adminKeySecret, sweeper, apiFunction, sweeperFunction, agentFunctions, agents };
 }

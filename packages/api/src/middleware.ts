@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -53,13 +53,25 @@ export const limitBody: MiddlewareHandler = async (c, next) => {
   return bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge })(c, next);
 };
 
-/** Bodies of writes must be JSON: anything else is a 415, not a confusing validation error. */
+/** Deepest nesting of a request body; deeper bodies are refused before any (recursive) validation sees them. */
+export const MAX_BODY_DEPTH = 40;
+
+/**
+ * Bodies of writes must be JSON (anything else is a 415, not a confusing validation error), and not nested
+ * absurdly deep (400). The parsed body is cached by Hono for the route's validator.
+ */
 export const jsonOnly: MiddlewareHandler = async (c, next) => {
   if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
     const type = c.req.header("content-type") ?? "";
     const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || type !== "");
     if (hasBody && !/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
       return errorResponse(c, 415, "unsupported_media_type", "send the body as application/json");
+    }
+    if (hasBody) {
+      const body: unknown = await c.req.json().catch(() => undefined); // malformed: the validator says so
+      if (jsonDepth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
+        return errorResponse(c, 400, "validation_error", `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
+      }
     }
   }
   await next();

@@ -4,6 +4,7 @@ export * as Audit from "./audit.js";
 export * from "./context.js";
 export * from "./errors.js";
 export { newId } from "./ids.js";
+export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
 export * as Limits from "./limits.js";
 export { type ParamsSchema, validateParams } from "./params-schema.js";

@@ -35,7 +35,10 @@ export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = z
     z.strictObject({
       type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
       description: z.string().max(1000).optional(),
-      properties: z.record(propertyName, ParamsSchemaSchema).optional(),
+      properties: z
+        .record(propertyName, ParamsSchemaSchema)
+        .refine((properties) => Object.keys(properties).length <= 100, "at most 100 properties")
+        .optional(),
       required: z.array(propertyName).max(100).optional(),
       additionalProperties: z.boolean().optional(),
       items: ParamsSchemaSchema.optional(),

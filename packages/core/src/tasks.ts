@@ -5,6 +5,7 @@ import type { Context } from "./context.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import * as Limits from "./limits.js";
 import { validateParams } from "./params-schema.js";
 import { sendTaskMessage } from "./queues.js";
@@ -129,6 +130,9 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
     throw new NexusError("payload_too_large", 413, `params exceed ${MAX_PARAMS_BYTES} bytes`, {
       details: { field: "params" },
     });
+  }
+  if (jsonDepth(params, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new ValidationError(`params nest deeper than ${MAX_JSON_DEPTH} levels`, { field: "params" });
   }
   const agent = await Agents.get(ctx, input.agentId);
   const action = agent.actions.find((a) => a.name === input.action);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
+import { jsonDepth } from "./json-depth.js";
 import { checkParamsSchema, ParamsSchemaSchema, validateParams } from "./params-schema.js";
 import { retryDelaySeconds } from "./tasks.js";
 
@@ -89,5 +90,17 @@ describe("retry backoff", () => {
     expect(retryDelaySeconds(policy, 4, () => 0.5)).toBe(10);
     expect(retryDelaySeconds(policy, 3, () => 0)).toBe(6);
     expect(retryDelaySeconds(policy, 3, () => 1)).toBe(10);
+  });
+});
+
+describe("jsonDepth", () => {
+  it("measures nesting without recursion, even for hostile depths", () => {
+    expect(jsonDepth(5)).toBe(0);
+    expect(jsonDepth({})).toBe(1);
+    expect(jsonDepth({ a: [1, { b: null }] })).toBe(3);
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(jsonDepth(deep)).toBe(200_000);
+    expect(jsonDepth(deep, 10)).toBe(11);
   });
 });

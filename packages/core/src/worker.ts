@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { AgentSpec } from "./agents.js";
 import type { Context } from "./context.js";
 import { ActionError } from "./errors.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -208,6 +209,27 @@ async function claim(options: ConsumerOptions, message: TaskMessage, leaseUntil:
   return startAttempt(ctx, record, record.attempts, leaseUntil);
 }
 
+/** A result must fit the task item: bounded size and nesting (DynamoDB's limits), plain JSON. */
+function checkResult(result: unknown): { ok: true; result: unknown } | { ok: false; error: TaskError } {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result);
+  } catch (error) {
+    const message = `result is not JSON: ${(error as Error).message}`;
+    return { ok: false, error: { code: "result_invalid", message, retriable: false } };
+  }
+  if (Buffer.byteLength(text ?? "null", "utf8") > Tasks.MAX_RESULT_BYTES) {
+    const message = `result exceeds ${Tasks.MAX_RESULT_BYTES} bytes`;
+    return { ok: false, error: { code: "result_too_large", message, retriable: false } };
+  }
+  const plain: unknown = JSON.parse(text ?? "null");
+  if (jsonDepth(plain, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    const message = `result nests deeper than ${MAX_JSON_DEPTH} levels`;
+    return { ok: false, error: { code: "result_too_deep", message, retriable: false } };
+  }
+  return { ok: true, result: plain };
+}
+
 /** Runs one delivery of one task. Throws only for infrastructure faults, so the message is redelivered. */
 export async function processMessage(options: ConsumerOptions, body: string, limits: InvocationLimits) {
   const { ctx, logger } = options;
@@ -245,12 +267,7 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
       outcome = { ok: false, error: toTaskError(error) };
     }
   }
-  if (outcome.ok && Buffer.byteLength(JSON.stringify(outcome.result), "utf8") > Tasks.MAX_RESULT_BYTES) {
-    outcome = {
-      ok: false,
-      error: { code: "result_too_large", message: `result exceeds ${Tasks.MAX_RESULT_BYTES} bytes`, retriable: false },
-    };
-  }
+  if (outcome.ok) outcome = checkResult(outcome.result);
   if (!outcome.ok) {
     await failAttempt(options, record, outcome.error);
     return;
