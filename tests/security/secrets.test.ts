@@ -28,6 +28,7 @@ function capture(stream: NodeJS.WriteStream) {
 /** Also console.* (the test runner routes it around the process streams). */
 function captureConsole() {
   for (const method of ["log", "info", "warn", "error", "debug", "trace"] as const) {
+    // biome-ignore lint/suspicious/noConsole: the test wraps console to capture what product code might print
     const original = console[method];
     console[method] = (...args: unknown[]) => {
       captured.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));

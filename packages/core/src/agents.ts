@@ -1,11 +1,11 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "./context.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, isConditionalCheckFailed, NotFoundError, ValidationError } from "./errors.js";
 import { checkParamsSchema } from "./params-schema.js";
 import { createAgentQueues } from "./queues.js";
 import { type ActionSpec, type Agent, type Page, type QueueRef, RegisterAgentInput } from "./schemas.js";
-import { gsiKeys, keys } from "./storage/table.js";
+import { type PageQuery, queryPage } from "./storage/query.js";
+import { keys } from "./storage/table.js";
 
 /** A built-in agent's description: what the API registers under the agent's fixed id. */
 export interface AgentSpec {
@@ -117,25 +117,8 @@ export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agen
   return agent;
 }
 
-const AGENTS_SCOPE = "agents";
-
-export async function list(ctx: Context, query: { limit: number; cursor?: string | undefined }): Promise<Page<Agent>> {
-  const gsi = gsiKeys("GSI1");
-  const out = await ctx.ddb.send(
-    new QueryCommand({
-      TableName: ctx.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "#pk = :pk",
-      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
-      ExpressionAttributeValues: { ":pk": "AGENTS" },
-      Limit: query.limit,
-      ExclusiveStartKey: decodeCursor(AGENTS_SCOPE, query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
-    }),
-  );
-  return {
-    items: (out.Items ?? []).map(fromItem),
-    nextCursor: encodeCursor(AGENTS_SCOPE, out.LastEvaluatedKey),
-  };
+export function list(ctx: Context, query: PageQuery): Promise<Page<Agent>> {
+  return queryPage(ctx, { index: "GSI1", partition: "AGENTS", newestFirst: false, map: fromItem }, query);
 }
 
 /** Points an agent at (re-created) queues; the local runtime uses it because its queues live in memory. */

@@ -1,10 +1,9 @@
-import { PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import type { Context } from "./context.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
 import { newId } from "./ids.js";
 import type { Page } from "./schemas.js";
-import { gsiKeys } from "./storage/table.js";
+import { type PageQuery, queryPage } from "./storage/query.js";
 
 /** One mutating request: who, what, when, and how it ended. Written once; the API offers no way to change it. */
 export const AuditRecord = z
@@ -45,26 +44,11 @@ export async function record(ctx: Context, entry: Omit<AuditRecord, "id" | "at">
   return full;
 }
 
-export async function list(
-  ctx: Context,
-  query: { limit: number; cursor?: string | undefined },
-): Promise<Page<AuditRecord>> {
-  const gsi = gsiKeys("GSI1");
-  const out = await ctx.ddb.send(
-    new QueryCommand({
-      TableName: ctx.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "#pk = :pk",
-      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
-      ExpressionAttributeValues: { ":pk": "AUDIT" },
-      ScanIndexForward: false,
-      Limit: query.limit,
-      ExclusiveStartKey: decodeCursor("audit", query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
-    }),
-  );
-  const items = (out.Items ?? []).map((item) => {
-    const { PK: _pk, SK: _sk, GSI1PK: _g, GSI1SK: _s, ...rest } = item;
-    return rest as AuditRecord;
-  });
-  return { items, nextCursor: encodeCursor("audit", out.LastEvaluatedKey) };
+export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {
+  return queryPage(ctx, { index: "GSI1", partition: "AUDIT", newestFirst: true, map: fromItem }, query);
+}
+
+function fromItem(item: Record<string, unknown>): AuditRecord {
+  const { PK: _pk, SK: _sk, GSI1PK: _g, GSI1SK: _s, ...rest } = item;
+  return rest as AuditRecord;
 }

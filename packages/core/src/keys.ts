@@ -1,12 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { AgentId, type Page } from "./schemas.js";
-import { gsiKeys } from "./storage/table.js";
+import { type PageQuery, queryPage } from "./storage/query.js";
 
 /**
  * API keys: `nxk_<id>_<secret>`, where the secret is 32 random bytes (base64url). Only a SHA-256 hash of the
@@ -130,21 +129,8 @@ export async function get(ctx: Context, id: string): Promise<ApiKey> {
   return fromItem(out.Item);
 }
 
-export async function list(ctx: Context, query: { limit: number; cursor?: string | undefined }): Promise<Page<ApiKey>> {
-  const gsi = gsiKeys("GSI1");
-  const out = await ctx.ddb.send(
-    new QueryCommand({
-      TableName: ctx.tableName,
-      IndexName: "GSI1",
-      KeyConditionExpression: "#pk = :pk",
-      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
-      ExpressionAttributeValues: { ":pk": "KEYS" },
-      ScanIndexForward: false,
-      Limit: query.limit,
-      ExclusiveStartKey: decodeCursor("keys", query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
-    }),
-  );
-  return { items: (out.Items ?? []).map(fromItem), nextCursor: encodeCursor("keys", out.LastEvaluatedKey) };
+export function list(ctx: Context, query: PageQuery): Promise<Page<ApiKey>> {
+  return queryPage(ctx, { index: "GSI1", partition: "KEYS", newestFirst: true, map: fromItem }, query);
 }
 
 /** Revokes a key for good. Revoking a revoked key is a 409; the bootstrap key is revoked by rotating its secret. */

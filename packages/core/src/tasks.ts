@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
@@ -19,7 +18,8 @@ import {
   type TaskEvent,
   type TaskStatus,
 } from "./schemas.js";
-import { type GsiName, gsiKeys, keys } from "./storage/table.js";
+import { queryPage } from "./storage/query.js";
+import { type GsiName, keys } from "./storage/table.js";
 
 /** Params are stored in the task item (DynamoDB items are capped at 400 KB); results likewise. */
 export const MAX_PARAMS_BYTES = 64 * 1024;
@@ -227,21 +227,7 @@ export async function listRecords(
   query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
 ): Promise<Page<TaskRecord>> {
   const { index, pk } = listPartition(query);
-  const gsi = gsiKeys(index);
-  const scope = `tasks:${pk}`;
-  const out = await ctx.ddb.send(
-    new QueryCommand({
-      TableName: ctx.tableName,
-      IndexName: index,
-      KeyConditionExpression: "#pk = :pk",
-      ExpressionAttributeNames: { "#pk": gsi.partitionKey },
-      ExpressionAttributeValues: { ":pk": pk },
-      ScanIndexForward: false,
-      Limit: query.limit,
-      ExclusiveStartKey: decodeCursor(scope, query.cursor, ["PK", "SK", gsi.partitionKey, gsi.sortKey]),
-    }),
-  );
-  return { items: (out.Items ?? []).map(recordFromItem), nextCursor: encodeCursor(scope, out.LastEvaluatedKey) };
+  return queryPage(ctx, { index, partition: pk, newestFirst: true, map: recordFromItem }, query);
 }
 
 /** The status-dependent index keys of a task, set on every transition. */
