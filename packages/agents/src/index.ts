@@ -3,5 +3,5 @@ import { diag } from "./diag/handlers.js";
 
 export { builtinSpecs } from "./specs.js";
 
-/** The built-in agents, by id. */
-export const builtinAgents: Record<string, AgentImplementation> = { diag };
+/** The built-in agents (their order is the registry's). */
+export const builtinAgents: AgentImplementation[] = [diag];

@@ -14,5 +14,11 @@ export { type Secrets, secretsManager } from "./secrets.js";
 export { createTableInput } from "./storage/table.js";
 export * as Sweeper from "./sweeper.js";
 export * as Tasks from "./tasks.js";
-export type { ActionContext, ActionHandler, AgentImplementation, InvocationLimits } from "./worker.js";
+export type {
+  ActionContext,
+  ActionHandler,
+  AgentEnvironment,
+  AgentImplementation,
+  InvocationLimits,
+} from "./worker.js";
 export * as Worker from "./worker.js";

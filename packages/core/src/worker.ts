@@ -21,10 +21,23 @@ export interface ActionContext {
 
 export type ActionHandler = (params: unknown, context: ActionContext) => Promise<unknown>;
 
+/** What an agent's handlers get to work with. */
+export interface AgentEnvironment {
+  /** Clients and secrets (Secrets Manager in AWS, the local endpoint locally). */
+  ctx: Context;
+  /**
+   * The agent's settings, `NEXUS_*` names: the function's environment in Lambda, the local runtime's
+   * stand-in endpoints and directories locally.
+   */
+  config: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+}
+
 /** The code side of an agent: its spec (what each action accepts) and what each action does. */
 export interface AgentImplementation {
   spec: AgentSpec;
-  handlers: Record<string, ActionHandler>;
+  /** Builds the action handlers, once per process (a Lambda cold start); providers may start lazily. */
+  handlers(env: AgentEnvironment): Record<string, ActionHandler>;
 }
 
 export interface ConsumerOptions {

@@ -9,3 +9,4 @@ export {
   TABLE_NAME,
 } from "./runtime.js";
 export { type SecretsEmulator, startSecrets } from "./secrets-server.js";
+export type { StandIn, StandInContext, StandInFactory } from "./standins/index.js";

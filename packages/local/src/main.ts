@@ -22,6 +22,7 @@ async function main() {
     nexus.adminKeyCreated
       ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
       : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,
+    ...Object.values(nexus.standIns).flatMap((standIn) => standIn.describe.map((line) => `  ${line}`)),
     "Press Ctrl-C to stop.",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

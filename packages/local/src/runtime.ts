@@ -6,10 +6,11 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
-import { builtinAgents, builtinSpecs } from "@nexus/agents";
+import { builtinAgents } from "@nexus/agents";
 import { createApp } from "@nexus/api";
 import {
   type ActionHandler,
+  type AgentImplementation,
   Agents,
   type Context,
   createClients,
@@ -26,6 +27,7 @@ import {
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { QueuePoller } from "./poller.js";
 import { startSecrets } from "./secrets-server.js";
+import { builtinStandIns, type StandIn, type StandInFactory } from "./standins/index.js";
 
 export interface LocalOptions {
   /** Where DynamoDB data is kept; omitted → in memory. */
@@ -51,6 +53,12 @@ export interface LocalOptions {
   settings?: Partial<Omit<Settings, "adminKeySecret">>;
   /** Further secrets for the local Secrets Manager endpoint (provider credentials). */
   secrets?: Record<string, string>;
+  /** The built-in agents to run (default: all of them). */
+  agents?: AgentImplementation[];
+  /** Local stand-ins for outside services (default: those of the built-in agents). */
+  standIns?: StandInFactory[];
+  /** Extra `NEXUS_*` settings for the agents; they win over the stand-ins'. */
+  agentConfig?: Record<string, string>;
 }
 
 export interface LocalNexus {
@@ -62,6 +70,10 @@ export interface LocalNexus {
   adminKeyCreated: boolean;
   /** Sets a secret in the local Secrets Manager endpoint. */
   putSecret(name: string, value: string): void;
+  /** The running stand-ins, by name. */
+  standIns: Record<string, StandIn>;
+  /** The settings the agents run with. */
+  agentConfig: Readonly<Record<string, string>>;
   /** Runs a worker for a custom agent on its queue, the way a Lambda consumer would. */
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
   /** Runs the sweeper once now. */
@@ -86,9 +98,14 @@ async function ensureTable(ctx: Context) {
 }
 
 /** The built-in agents' queues, configured like the stack's (visibility 6× timeout, redrive to a DLQ). */
-async function createBuiltinQueues(ctx: Context, prefix: string, timeoutSeconds: number) {
+async function createBuiltinQueues(
+  ctx: Context,
+  agents: AgentImplementation[],
+  prefix: string,
+  timeoutSeconds: number,
+) {
   const refs: Record<string, QueueRef> = {};
-  for (const spec of builtinSpecs) {
+  for (const { spec } of agents) {
     const dlq = await ctx.sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${spec.id}-dlq` }));
     const dlqArn = await arnOf(ctx, dlq.QueueUrl);
     const queue = await ctx.sqs.send(
@@ -162,8 +179,24 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     stops.push(sqsServer.stop);
 
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+    const standIns: Record<string, StandIn> = {};
+    for (const start of options.standIns ?? builtinStandIns) {
+      const standIn = await start(options.dataDir ? { dataDir: options.dataDir } : {});
+      standIns[standIn.name] = standIn;
+      stops.push(standIn.stop);
+    }
+    const agentConfig: Record<string, string> = {
+      ...Object.assign({}, ...Object.values(standIns).map((s) => s.config)),
+      ...options.agentConfig,
+    };
     const admin = resolveAdminKey(options.adminKey, options.dataDir);
-    const secretsServer = await startSecrets({ secrets: { ...options.secrets, [ADMIN_KEY_SECRET]: admin.key } });
+    const secretsServer = await startSecrets({
+      secrets: {
+        ...Object.assign({}, ...Object.values(standIns).map((s) => s.secrets)),
+        ...options.secrets,
+        [ADMIN_KEY_SECRET]: admin.key,
+      },
+    });
     stops.push(secretsServer.stop);
 
     const clients = createClients({
@@ -189,8 +222,10 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       clients.secretsClient.destroy();
     });
     await ensureTable(ctx);
-    ctx.builtinQueues = await createBuiltinQueues(ctx, prefix, timeoutSeconds);
-    for (const spec of builtinSpecs) await Agents.ensureBuiltin(ctx, spec);
+    const agents = options.agents ?? builtinAgents;
+    const specs = agents.map((agent) => agent.spec);
+    ctx.builtinQueues = await createBuiltinQueues(ctx, agents, prefix, timeoutSeconds);
+    for (const spec of specs) await Agents.ensureBuiltin(ctx, spec);
 
     // The local queues are new: give custom agents theirs again.
     for (const agent of await allAgents(ctx)) {
@@ -216,9 +251,11 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       pollers.set(agentId, poller);
       poller.start();
     };
-    for (const [id, agent] of Object.entries(builtinAgents)) {
-      const queue = ctx.builtinQueues[id];
-      if (queue) attach(id, queue, agent.handlers);
+    for (const agent of agents) {
+      const queue = ctx.builtinQueues[agent.spec.id];
+      const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` });
+      const handlers = agent.handlers({ ctx, config: agentConfig, logger: agentLogger });
+      if (queue) attach(agent.spec.id, queue, handlers);
     }
     stops.push(async () => {
       await Promise.all([...pollers.values()].map((p) => p.stop(options.stopGraceMs)));
@@ -236,7 +273,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     timer.unref();
     stops.push(async () => clearInterval(timer));
 
-    const app = createApp({ ctx, logger, builtinSpecs });
+    const app = createApp({ ctx, logger, builtinSpecs: specs });
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
     });
@@ -262,6 +299,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       adminKey: admin.key,
       adminKeyCreated: admin.created,
       putSecret: secretsServer.put,
+      standIns,
+      agentConfig,
       attachWorker: async (agentId, handlers) => {
         const agent = await Agents.get(ctx, agentId);
         attach(agentId, agent.queue, handlers);

@@ -4,7 +4,7 @@ import { diagSpec, EchoParams, FailParams, SleepParams } from "./spec.js";
 
 export const diag: AgentImplementation = {
   spec: diagSpec,
-  handlers: {
+  handlers: () => ({
     echo: async (params) => EchoParams.parse(params),
     sleep: async (params, { signal }) => {
       const { ms } = SleepParams.parse(params);
@@ -18,5 +18,5 @@ export const diag: AgentImplementation = {
       }
       return { attempt, failedBefore: times };
     },
-  },
+  }),
 };

@@ -1,0 +1,6 @@
+import type { StandInFactory } from "./types.js";
+
+export type { StandIn, StandInContext, StandInFactory } from "./types.js";
+
+/** The stand-ins `npm run dev` starts for the built-in agents. */
+export const builtinStandIns: StandInFactory[] = [];
