@@ -1,0 +1,285 @@
+/**
+ * `npm run bench`: Nexus against raw baselines, side by side, in one process.
+ *
+ * 1. Task throughput and submit-to-finish latency of `diag echo`: the full local path (HTTP API with an
+ *    operator key → Tasks.submit → SQS → poller → Worker consumer, via startLocal) against the same emulators
+ *    driven with only the SDK calls one task needs (PutItem, SendMessage, ReceiveMessage×10, UpdateItem,
+ *    DeleteMessage): same N, same submitters in flight, same receive loops per queue. Order per round:
+ *    baseline, then full path, each on its own fresh emulators after an untimed warm-up. With --rounds R the
+ *    two alternate; each figure is the median over rounds, each ratio the median of the per-round ratios.
+ *    Throughput = N / (first submit → last stored finishedAt). Also printed: process CPU per task and the
+ *    SDK commands each task cost, by command and item kind.
+ * 2. API bundle (functions/api.ts, bundled as SST v2 does for ESM, minified, SDK included) against bare
+ *    Hono + the same SDK clients: bytes, gzip bytes, and the median time to import each in a fresh node.
+ *
+ * Options (`npm run bench -- --tasks 500`):
+ *   --tasks N          tasks per phase (or BENCH_TASKS; default 2000)
+ *   --warmup N         untimed tasks first, per phase (default min(200, N/10))
+ *   --submitters N     client requests in flight (default 32)
+ *   --rounds R         baseline/full pairs (default 1; 3 steadies the ratios on a busy machine)
+ *   --plain-baseline   baseline task item without the product's index keys (default: same item shape)
+ *   --phase P          baseline | full | both (default both); one alone is for profiling, e.g.
+ *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
+ *   --skip-throughput, --skip-bundle, --import-samples N (default 5)
+ *   --json             one JSON object on stdout instead of the tables
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BundleResult, runBundles } from "./bundle.js";
+import { median, type ThroughputResult } from "./stats.js";
+import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The local runtime's default receive loops per queue (packages/local/src/runtime.ts, `concurrency ?? 4`). */
+const LOCAL_CONSUMER_LOOPS = 4;
+
+interface Args {
+  tasks: number;
+  warmup: number;
+  submitters: number;
+  rounds: number;
+  plainBaseline: boolean;
+  phases: { baseline: boolean; full: boolean };
+  throughput: boolean;
+  bundle: boolean;
+  json: boolean;
+  importSamples: number;
+}
+
+function phasesOf(raw: string | undefined): Args["phases"] {
+  if (raw === undefined || raw === "both") return { baseline: true, full: true };
+  if (raw === "baseline" || raw === "full") return { baseline: raw === "baseline", full: raw === "full" };
+  throw new Error(`--phase must be baseline, full or both (got ${raw})`);
+}
+
+function parseArgs(argv: string[]): Args {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    if (i >= 0) return argv[i + 1];
+    const inline = argv.find((a) => a.startsWith(`${name}=`));
+    return inline?.slice(name.length + 1);
+  };
+  const int = (name: string, fallback: number, min = 1): number => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${raw})`);
+    return n;
+  };
+  const tasks = int("--tasks", Number(process.env.BENCH_TASKS ?? 2000));
+  return {
+    tasks,
+    warmup: int("--warmup", Math.min(200, Math.ceil(tasks / 10)), 0),
+    submitters: int("--submitters", 32),
+    rounds: int("--rounds", 1),
+    plainBaseline: argv.includes("--plain-baseline"),
+    phases: phasesOf(value("--phase")),
+    throughput: !argv.includes("--skip-throughput"),
+    bundle: !argv.includes("--skip-bundle"),
+    json: argv.includes("--json"),
+    importSamples: int("--import-samples", 5),
+  };
+}
+
+const progress = (args: Args, line: string) => {
+  if (!args.json) process.stderr.write(`· ${line}\n`);
+};
+
+function medianPhase(results: PhaseResult[]): PhaseResult {
+  const pick = (key: keyof ThroughputResult | "clientP50Ms" | "clientP99Ms" | "submitMs" | "cpuMsPerTask") =>
+    median(results.map((r) => r[key]));
+  return {
+    tasks: pick("tasks"),
+    wallMs: pick("wallMs"),
+    tasksPerSecond: pick("tasksPerSecond"),
+    p50Ms: pick("p50Ms"),
+    p99Ms: pick("p99Ms"),
+    clientP50Ms: pick("clientP50Ms"),
+    clientP99Ms: pick("clientP99Ms"),
+    submitMs: pick("submitMs"),
+    cpuMsPerTask: pick("cpuMsPerTask"),
+    notSucceeded: results.length > 0 ? results.reduce((sum, r) => sum + r.notSucceeded, 0) : Number.NaN,
+    callsPerTask: results[results.length - 1]?.callsPerTask ?? {},
+  };
+}
+
+function phaseRow(name: string, r: PhaseResult): string[] {
+  return [
+    name,
+    num(r.tasksPerSecond),
+    num(r.p50Ms),
+    num(r.p99Ms),
+    num(r.clientP50Ms),
+    num(r.clientP99Ms),
+    num(r.cpuMsPerTask, 1),
+    num(r.notSucceeded),
+  ];
+}
+
+/** "Update 2 · Put 1 · …" */
+const callsLine = (calls: Record<string, number>) =>
+  Object.entries(calls)
+    .filter(([name]) => name !== "total")
+    .map(([name, n]) => `${name} ${n}`)
+    .join(" · ");
+
+async function throughput(args: Args) {
+  const options: ThroughputOptions = {
+    tasks: args.tasks,
+    warmup: args.warmup,
+    submitters: args.submitters,
+    consumers: LOCAL_CONSUMER_LOOPS,
+  };
+  const baselineRuns: PhaseResult[] = [];
+  const fullRuns: PhaseResult[] = [];
+  for (let round = 1; round <= args.rounds; round++) {
+    if (args.phases.baseline) {
+      progress(args, `round ${round}/${args.rounds}: raw SDK baseline, ${args.tasks} tasks`);
+      baselineRuns.push(await runBaseline({ ...options, plain: args.plainBaseline }));
+    }
+    if (args.phases.full) {
+      progress(args, `round ${round}/${args.rounds}: nexus full path, ${args.tasks} tasks`);
+      fullRuns.push(await runFullPath(options));
+    }
+  }
+  const baseline = medianPhase(baselineRuns);
+  const full = medianPhase(fullRuns);
+  return {
+    config: {
+      tasks: args.tasks,
+      warmup: args.warmup,
+      submitters: args.submitters,
+      consumerLoops: LOCAL_CONSUMER_LOOPS,
+      receiveBatch: 10,
+      rounds: args.rounds,
+      order: "baseline then full path, per round",
+      baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 GSIs)",
+    },
+    baseline,
+    full,
+    rounds: { baseline: baselineRuns, full: fullRuns },
+    // Each round pairs a baseline run with the full-path run right after it; ratios are the median of the
+    // per-round ratios (with one round, simply the ratio).
+    ratio: {
+      throughput: pairedRatio(fullRuns, baselineRuns, "tasksPerSecond"),
+      p50: pairedRatio(fullRuns, baselineRuns, "p50Ms"),
+      p99: pairedRatio(fullRuns, baselineRuns, "p99Ms"),
+      clientP50: pairedRatio(fullRuns, baselineRuns, "clientP50Ms"),
+      clientP99: pairedRatio(fullRuns, baselineRuns, "clientP99Ms"),
+      cpuPerTask: pairedRatio(fullRuns, baselineRuns, "cpuMsPerTask"),
+    },
+  };
+}
+
+function pairedRatio(
+  full: PhaseResult[],
+  baseline: PhaseResult[],
+  key: "tasksPerSecond" | "p50Ms" | "p99Ms" | "clientP50Ms" | "clientP99Ms" | "cpuMsPerTask",
+): number {
+  const ratios = full.flatMap((f, i) => {
+    const b = baseline[i];
+    return b ? [f[key] / b[key]] : [];
+  });
+  return median(ratios);
+}
+
+async function bundles(
+  args: Args,
+): Promise<BundleResult & { ratio: { bytes: number; gzip: number; importMs: number } }> {
+  const outDir = mkdtempSync(join(tmpdir(), "nexus-bench-"));
+  try {
+    progress(args, "bundling functions/api.ts and the bare hono + sdk baseline");
+    const result = await runBundles(ROOT, outDir, args.importSamples);
+    return {
+      ...result,
+      ratio: {
+        bytes: result.api.bytes / result.baseline.bytes,
+        gzip: result.api.gzipBytes / result.baseline.gzipBytes,
+        importMs: result.api.importMs / result.baseline.importMs,
+      },
+    };
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+const num = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "-";
+const ratio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : "-");
+
+function table(rows: string[][], widths: number[]): string {
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const out: Record<string, unknown> = { node: process.version, cpus: (await import("node:os")).cpus().length };
+  const lines: string[] = [];
+
+  if (args.throughput) {
+    const t = await throughput(args);
+    out.throughput = t;
+    lines.push(
+      `tasks: ${args.tasks} (warm-up ${args.warmup}, ${args.submitters} in flight, ${LOCAL_CONSUMER_LOOPS} receive loops x 10, ${t.config.order}${args.rounds > 1 ? `, median of ${args.rounds}` : ""})`,
+      table(
+        [
+          ["", "tasks/s", "p50 ms", "p99 ms", "post p50", "post p99", "cpu ms/task", "failed"],
+          phaseRow("raw SDK baseline", t.baseline),
+          phaseRow("nexus (full path)", t.full),
+          [
+            "ratio nexus/baseline",
+            ratio(t.ratio.throughput),
+            ratio(t.ratio.p50),
+            ratio(t.ratio.p99),
+            ratio(t.ratio.clientP50),
+            ratio(t.ratio.clientP99),
+            ratio(t.ratio.cpuPerTask),
+            "",
+          ],
+        ],
+        [22, 9, 9, 9, 10, 10, 13, 8],
+      ),
+      "  p50/p99: finishedAt - createdAt as stored on the task; post p50/p99: from the client's send of the POST",
+      "  (the baseline stamps createdAt right before its PutItem, so its two agree)",
+      `  SDK calls per task: baseline ${t.baseline.callsPerTask.total ?? "-"} (${callsLine(t.baseline.callsPerTask)})`,
+      `                      nexus    ${t.full.callsPerTask.total ?? "-"} (${callsLine(t.full.callsPerTask)})`,
+      `  throughput goal nexus/baseline >= 0.50x: ${Number.isFinite(t.ratio.throughput) ? (t.ratio.throughput >= 0.5 ? "met" : "NOT met") : "n/a"}`,
+      "",
+    );
+  }
+
+  if (args.bundle) {
+    const b = await bundles(args);
+    out.bundle = b;
+    lines.push(
+      table(
+        [
+          ["bundle", "bytes", "gzip", "import ms"],
+          ["bare hono+sdk", num(b.baseline.bytes), num(b.baseline.gzipBytes), num(b.baseline.importMs, 1)],
+          ["nexus api", num(b.api.bytes), num(b.api.gzipBytes), num(b.api.importMs, 1)],
+          ["ratio", ratio(b.ratio.bytes), ratio(b.ratio.gzip), ratio(b.ratio.importMs)],
+        ],
+        [22, 12, 10, 11],
+      ),
+      `  nexus api entry: ${b.api.entry}; esm, node20, minified, sdk bundled; import = median of ${args.importSamples} fresh node processes`,
+    );
+  }
+
+  process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${lines.join("\n")}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,405 @@
+import { Agent, request } from "node:http";
+import { CreateTableCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { createTableInput, Keys, Tasks } from "@nexus/core";
+import { startDynamo, startLocal, startSqs } from "@nexus/local";
+import { percentile, pool, sleep, summarize, type ThroughputResult } from "./stats.js";
+
+export interface ThroughputOptions {
+  /** Tasks measured. */
+  tasks: number;
+  /** Untimed tasks run first on the same emulators (JIT, sockets, table). */
+  warmup: number;
+  /** Client requests in flight (submitters). */
+  submitters: number;
+  /** Receive loops per queue: the local runtime's poller concurrency, passed to it explicitly. */
+  consumers: number;
+}
+
+export interface PhaseResult extends ThroughputResult {
+  /** p50/p99 from the client's submit time (before the POST) to the stored finish. */
+  clientP50Ms: number;
+  clientP99Ms: number;
+  /** First submit → last submit returned, ms. */
+  submitMs: number;
+  /** Process CPU time (user + system, all threads) over the measured window, per task. Everything runs in
+   * this one process, so this is the cost of a task end to end, emulators included. */
+  cpuMsPerTask: number;
+  /** SDK commands sent per measured task, by command, during the measured window. */
+  callsPerTask: Record<string, number>;
+}
+
+/**
+ * Counts the commands a client sends, by command name, while `counting` is on. Wraps the instance's `send`
+ * (DynamoDBDocumentClient commands run the inner client's middleware, so each call counts once).
+ */
+class CallCounter {
+  counting = false;
+  readonly counts = new Map<string, number>();
+
+  wrap(client: object) {
+    const target = client as { send: (command: object, ...rest: unknown[]) => Promise<unknown> };
+    const original = target.send.bind(client);
+    target.send = (command, ...rest) => {
+      if (this.counting) {
+        const name = `${command.constructor.name.replace(/Command$/, "")}${itemKind(command)}`;
+        this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+      }
+      return original(command, ...rest);
+    };
+  }
+
+  perTask(tasks: number): Record<string, number> {
+    const entries = [...this.counts.entries()].sort((a, b) => b[1] - a[1]);
+    const total = entries.reduce((sum, [, count]) => sum + count, 0);
+    return Object.fromEntries([
+      ...entries.map(([name, count]) => [name, round2(count / tasks)]),
+      ["total", round2(total / tasks)],
+    ]);
+  }
+}
+
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
+/** " TASK", " KEY", " RATE"…: the kind of item a DynamoDB command reads or writes (its PK up to the first `#`). */
+function itemKind(command: object): string {
+  const input = (command as { input?: { Key?: { PK?: unknown }; Item?: { PK?: unknown } } }).input;
+  const pk = input?.Key?.PK ?? input?.Item?.PK;
+  const text = typeof pk === "string" ? pk : (pk as { S?: string } | undefined)?.S;
+  return text ? ` ${text.split("#")[0]}` : "";
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+const REGION = "us-east-1";
+const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+const AGENT_ID = "diag";
+const ACTION = "echo";
+
+// ── Full path: HTTP API → Tasks.submit → queue → poller → Worker consumer ───────────────────────────────
+
+interface HttpReply {
+  status: number;
+  body: string;
+}
+
+/** Where the API is and the key the bench calls it with. */
+interface Api {
+  agent: Agent;
+  base: string;
+  authorization: string;
+}
+
+function call(api: Api, method: string, path: string, body?: unknown): Promise<HttpReply> {
+  const { agent, base } = api;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${base}${path}`,
+      {
+        method,
+        agent,
+        headers: {
+          authorization: api.authorization,
+          ...(payload
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+            : { "content-length": 0 }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+async function submitOverHttp(api: Api, i: number): Promise<string> {
+  const reply = await call(api, "POST", "/v1/tasks", { agentId: AGENT_ID, action: ACTION, params: { i } });
+  if (reply.status !== 202) throw new Error(`POST /v1/tasks → ${reply.status}: ${reply.body.slice(0, 300)}`);
+  const { id } = JSON.parse(reply.body) as { id: string };
+  return id;
+}
+
+/** True when no diag task is queued or running: two `limit=1` list queries on the (agent, status) index. */
+async function drained(api: Api): Promise<boolean> {
+  for (const status of ["queued", "running"]) {
+    const reply = await call(api, "GET", `/v1/tasks?agentId=${AGENT_ID}&status=${status}&limit=1`);
+    if (reply.status !== 200) throw new Error(`GET /v1/tasks → ${reply.status}: ${reply.body.slice(0, 300)}`);
+    if ((JSON.parse(reply.body) as { items: unknown[] }).items.length > 0) return false;
+  }
+  return true;
+}
+
+async function waitDrained(api: Api, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await drained(api))) {
+    if (Date.now() > deadline) throw new Error(`tasks still queued/running after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+export async function runFullPath(options: ThroughputOptions): Promise<PhaseResult> {
+  const nexus = await startLocal({ port: 0, logLevel: "ERROR", concurrency: options.consumers });
+  const calls = new CallCounter();
+  calls.wrap(nexus.ctx.ddb);
+  calls.wrap(nexus.ctx.sqs);
+  const agent = new Agent({ keepAlive: true, maxSockets: options.submitters });
+  try {
+    // An operator key, as a client would hold (authenticated by lookup, rate-limited, audited). Its limit is
+    // set high enough for the run: the limiter's write happens on every request all the same.
+    const { token } = await Keys.create(
+      nexus.ctx,
+      { name: "bench", role: "operator", rateLimitPerMinute: 100_000 },
+      "bench",
+    );
+    const api: Api = { agent, base: nexus.url, authorization: `Bearer ${token}` };
+    if (options.warmup > 0) {
+      await pool(options.warmup, options.submitters, async (i) => {
+        await submitOverHttp(api, -1 - i);
+      });
+      await waitDrained(api, 120_000);
+    }
+
+    const n = options.tasks;
+    const ids: string[] = new Array<string>(n);
+    const submittedAt: number[] = new Array<number>(n);
+    calls.counting = true;
+    const cpu = process.cpuUsage();
+    const startedAt = Date.now();
+    await pool(n, options.submitters, async (i) => {
+      submittedAt[i] = Date.now();
+      ids[i] = await submitOverHttp(api, i);
+    });
+    const submitMs = Date.now() - startedAt;
+    // Nothing can be finished for sure before the last submit returns; from then on poll cheaply.
+    await waitDrained(api, 300_000);
+    const cpuMsPerTask = cpuMs(cpu) / n;
+    calls.counting = false;
+
+    // Untimed: read every task as stored (its own createdAt / finishedAt).
+    const spans: Array<{ createdAt: number; finishedAt: number }> = [];
+    const clientLatencies: number[] = [];
+    let notSucceeded = 0;
+    await pool(n, options.submitters, async (i) => {
+      const task = await Tasks.get(nexus.ctx, ids[i] ?? "");
+      if (task.status !== "succeeded" || !task.finishedAt) {
+        notSucceeded++;
+        return;
+      }
+      const finishedAt = Date.parse(task.finishedAt);
+      spans.push({ createdAt: Date.parse(task.createdAt), finishedAt });
+      clientLatencies.push(finishedAt - (submittedAt[i] ?? startedAt));
+    });
+    clientLatencies.sort((a, b) => a - b);
+    const summary = summarize(startedAt, spans, notSucceeded);
+    return {
+      ...summary,
+      clientP50Ms: percentile(clientLatencies, 50),
+      clientP99Ms: percentile(clientLatencies, 99),
+      submitMs,
+      cpuMsPerTask,
+      callsPerTask: calls.perTask(n),
+    };
+  } finally {
+    agent.destroy();
+    await nexus.stop();
+  }
+}
+
+// ── Baseline: the same emulators driven with only the SDK calls one task needs ────────────────────────
+
+const s = (value: string) => ({ S: value });
+
+/**
+ * One task's record, shaped like the product's (same table, same index keys, so both phases maintain the
+ * same four GSIs) unless `plain`, which writes only the key and the fields the bench reads.
+ */
+function taskItem(id: string, at: string, i: number, plain: boolean) {
+  const base = {
+    PK: s(`TASK#${id}`),
+    SK: s("TASK"),
+    id: s(id),
+    status: s("queued"),
+    createdAt: s(at),
+  };
+  if (plain) return base;
+  return {
+    ...base,
+    agentId: s(AGENT_ID),
+    action: s(ACTION),
+    params: { M: { i: { N: String(i) } } },
+    attempts: { N: "0" },
+    maxAttempts: { N: "3" },
+    updatedAt: s(at),
+    availableAt: s(at),
+    timeoutSeconds: { N: "10" },
+    events: { L: [{ M: { at: s(at), type: s("queued") } }] },
+    GSI1PK: s("TASKS"),
+    GSI1SK: s(id),
+    GSI2PK: s(`TASKS#A#${AGENT_ID}`),
+    GSI2SK: s(id),
+    GSI3PK: s("TASKS#S#queued"),
+    GSI3SK: s(id),
+    GSI4PK: s(`TASKS#A#${AGENT_ID}#S#queued`),
+    GSI4SK: s(id),
+  };
+}
+
+export async function runBaseline(options: ThroughputOptions & { plain: boolean }): Promise<PhaseResult> {
+  const dynamo = await startDynamo();
+  const sqsServer = await startSqs();
+  const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamo.endpoint, credentials: CREDENTIALS });
+  const sqs = new SQSClient({ region: REGION, endpoint: sqsServer.endpoint, credentials: CREDENTIALS });
+  const calls = new CallCounter();
+  calls.wrap(ddb);
+  calls.wrap(sqs);
+  const tableName = "bench-baseline";
+  const abort = new AbortController();
+  let running = true;
+  let loops: Promise<void>[] = [];
+  try {
+    await ddb.send(new CreateTableCommand(createTableInput(tableName)));
+    const queue = await sqs.send(new CreateQueueCommand({ QueueName: "bench-baseline" }));
+    const queueUrl = queue.QueueUrl ?? "";
+
+    const createdAt = new Map<string, number>();
+    const finishedAt = new Map<string, number>();
+    let waiting: { count: number; resolve: () => void } | undefined;
+    const finish = (id: string, at: number) => {
+      finishedAt.set(id, at);
+      if (waiting && finishedAt.size >= waiting.count) waiting.resolve();
+    };
+    const allFinished = (count: number) =>
+      new Promise<void>((resolve) => {
+        if (finishedAt.size >= count) resolve();
+        else waiting = { count, resolve };
+      });
+
+    const handle = async (message: Message) => {
+      const { taskId } = JSON.parse(message.Body ?? "{}") as { taskId: string };
+      const now = Date.now();
+      const at = new Date(now).toISOString();
+      await ddb.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: { PK: s(`TASK#${taskId}`), SK: s("TASK") },
+          UpdateExpression: options.plain
+            ? "SET #st = :done, #fin = :at"
+            : "SET #st = :done, #fin = :at, #upd = :at, #res = :res, #g3 = :g3, #g4 = :g4, #ev = list_append(#ev, :ev)",
+          ConditionExpression: "#st = :queued",
+          ExpressionAttributeNames: {
+            "#st": "status",
+            "#fin": "finishedAt",
+            ...(options.plain
+              ? {}
+              : { "#upd": "updatedAt", "#res": "result", "#g3": "GSI3PK", "#g4": "GSI4PK", "#ev": "events" }),
+          },
+          ExpressionAttributeValues: {
+            ":done": s("succeeded"),
+            ":queued": s("queued"),
+            ":at": s(at),
+            ...(options.plain
+              ? {}
+              : {
+                  ":res": { M: {} },
+                  ":g3": s("TASKS#S#succeeded"),
+                  ":g4": s(`TASKS#A#${AGENT_ID}#S#succeeded`),
+                  ":ev": { L: [{ M: { at: s(at), type: s("succeeded") } }] },
+                }),
+          },
+        }),
+      );
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+      finish(taskId, now);
+    };
+
+    const consume = async () => {
+      while (running) {
+        let messages: Message[];
+        try {
+          const out = await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+            { abortSignal: abort.signal },
+          );
+          messages = out.Messages ?? [];
+        } catch (error) {
+          if (!running) return;
+          throw error;
+        }
+        await Promise.all(messages.map(handle));
+      }
+    };
+    loops = Array.from({ length: options.consumers }, consume);
+
+    const submit = async (id: string, i: number) => {
+      const now = Date.now();
+      createdAt.set(id, now);
+      const at = new Date(now).toISOString();
+      await ddb.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: taskItem(id, at, i, options.plain),
+          ConditionExpression: "attribute_not_exists(PK)",
+        }),
+      );
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ taskId: id, attempt: 1 }) }),
+      );
+    };
+
+    if (options.warmup > 0) {
+      await pool(options.warmup, options.submitters, (i) => submit(`warm-${i}`, -1 - i));
+      await allFinished(options.warmup);
+    }
+    const before = finishedAt.size;
+    const n = options.tasks;
+    calls.counting = true;
+    const cpu = process.cpuUsage();
+    const startedAt = Date.now();
+    await pool(n, options.submitters, (i) => submit(`task-${i}`, i));
+    const submitMs = Date.now() - startedAt;
+    await allFinished(before + n);
+    const cpuMsPerTask = cpuMs(cpu) / n;
+    calls.counting = false;
+
+    const spans: Array<{ createdAt: number; finishedAt: number }> = [];
+    for (let i = 0; i < n; i++) {
+      const id = `task-${i}`;
+      const start = createdAt.get(id);
+      const end = finishedAt.get(id);
+      if (start !== undefined && end !== undefined) spans.push({ createdAt: start, finishedAt: end });
+    }
+    const summary = summarize(startedAt, spans, n - spans.length);
+    return {
+      ...summary,
+      clientP50Ms: summary.p50Ms,
+      clientP99Ms: summary.p99Ms,
+      submitMs,
+      cpuMsPerTask,
+      callsPerTask: calls.perTask(n),
+    };
+  } finally {
+    running = false;
+    abort.abort();
+    await Promise.allSettled(loops);
+    ddb.destroy();
+    sqs.destroy();
+    await sqsServer.stop();
+    await dynamo.stop();
+  }
+}
