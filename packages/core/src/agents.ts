@@ -1,4 +1,5 @@
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
 import { ConflictError, isConditionalCheckFailed, NotFoundError, ValidationError } from "./errors.js";
 import { checkParamsSchema } from "./params-schema.js";
@@ -31,6 +32,37 @@ function checkActions(actions: ActionSpec[]) {
   actions.forEach((action, i) => {
     checkParamsSchema(action.params, `actions.${i}.params`);
   });
+}
+
+/**
+ * Agents as the submit path sees them, per context, for {@link AGENT_CACHE_MS}: a submit does not read the
+ * agent each time. Changes made in this process clear the entry at once; other instances see them within
+ * that time.
+ */
+export const AGENT_CACHE_MS = 10_000;
+const recent = new WeakMap<Context, TtlCache<Agent>>();
+const recentOf = (ctx: Context) => {
+  let cache = recent.get(ctx);
+  if (!cache) {
+    cache = new TtlCache(AGENT_CACHE_MS);
+    recent.set(ctx, cache);
+  }
+  return cache;
+};
+
+/** The agent, possibly as read a few seconds ago (see {@link AGENT_CACHE_MS}). */
+export async function getRecent(ctx: Context, id: string): Promise<Agent> {
+  const now = ctx.now().getTime();
+  const cached = recentOf(ctx).get(id, now);
+  if (cached) return cached;
+  const agent = await get(ctx, id);
+  recentOf(ctx).set(id, agent, now);
+  return agent;
+}
+
+/** Forgets what this process remembers of an agent (after changing it). */
+export function forget(ctx: Context, id: string): void {
+  recentOf(ctx).delete(id);
 }
 
 export async function get(ctx: Context, id: string): Promise<Agent> {
@@ -114,6 +146,7 @@ export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agen
   if (unchanged) return existing;
   if (existing) agent.updatedAt = now;
   await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: toItem(agent) }));
+  forget(ctx, agent.id);
   return agent;
 }
 
@@ -133,4 +166,5 @@ export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promi
       ExpressionAttributeValues: { ":queue": queue },
     }),
   );
+  forget(ctx, id);
 }

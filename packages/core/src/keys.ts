@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import * as Agents from "./agents.js";
+import { TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { AgentId, type Page } from "./schemas.js";
@@ -147,6 +148,7 @@ export async function revoke(ctx: Context, id: string, by: Actor): Promise<ApiKe
         ReturnValues: "ALL_NEW",
       }),
     );
+    cacheOf(ctx).deleteWhere((entry) => entry.key.id === id);
     return fromItem(out.Attributes ?? {});
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
@@ -180,23 +182,52 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * The actor a bearer token stands for. Unknown, malformed, revoked and expired keys all end in the same
  * {@link UnauthorizedError}, after the same work (a lookup and a constant-time comparison).
  */
+/**
+ * Verified keys, per context, by the hash of the token: a Lambda instance looks a key up once per
+ * {@link KEY_CACHE_MS}. Revocation clears the entry at once in the revoking instance; other instances
+ * honour it within that time.
+ */
+export const KEY_CACHE_MS = 15_000;
+const verified = new WeakMap<Context, TtlCache<{ key: ApiKey; touchedAt: number }>>();
+const cacheOf = (ctx: Context) => {
+  let cache = verified.get(ctx);
+  if (!cache) {
+    cache = new TtlCache(KEY_CACHE_MS);
+    verified.set(ctx, cache);
+  }
+  return cache;
+};
+
+/**
+ * The actor a bearer token stands for. Unknown, malformed, revoked and expired keys all end in the same
+ * {@link UnauthorizedError}, after the same work (a lookup and a constant-time comparison).
+ */
 export async function authenticate(ctx: Context, token: string | undefined, bootstrapToken?: string): Promise<Actor> {
   const presented = hash(token ?? "");
   if (bootstrapToken && sameHash(presented, hash(bootstrapToken))) {
     return { keyId: BOOTSTRAP_ID, role: "admin", agentId: null, rateLimitPerMinute: null };
   }
-  const match = token ? KEY_PATTERN.exec(token) : null;
-  const out = match
-    ? await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(match[1] ?? "") }))
-    : undefined;
-  const item = out?.Item as (Record<string, unknown> & { hash?: string }) | undefined;
-  const stored = item?.hash ? Buffer.from(item.hash, "hex") : DUMMY_HASH;
-  const matches = sameHash(presented, stored) && Boolean(item);
-  if (!item || !matches) throw new UnauthorizedError();
-  const key = fromItem(item);
   const now = ctx.now();
+  const cache = cacheOf(ctx);
+  const cacheKey = presented.toString("hex");
+  let entry = cache.get(cacheKey, now.getTime());
+  if (!entry) {
+    const match = token ? KEY_PATTERN.exec(token) : null;
+    const out = match
+      ? await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(match[1] ?? "") }))
+      : undefined;
+    const item = out?.Item as (Record<string, unknown> & { hash?: string }) | undefined;
+    const stored = item?.hash ? Buffer.from(item.hash, "hex") : DUMMY_HASH;
+    const matches = sameHash(presented, stored) && Boolean(item);
+    if (!item || !matches) throw new UnauthorizedError();
+    const key = fromItem(item);
+    entry = { key, touchedAt: key.lastUsedAt ? Date.parse(key.lastUsedAt) : 0 };
+    cache.set(cacheKey, entry, now.getTime());
+  }
+  const { key } = entry;
   if (key.revokedAt || (key.expiresAt && Date.parse(key.expiresAt) <= now.getTime())) throw new UnauthorizedError();
-  if (!key.lastUsedAt || now.getTime() - Date.parse(key.lastUsedAt) > LAST_USED_RESOLUTION_MS) {
+  if (now.getTime() - entry.touchedAt > LAST_USED_RESOLUTION_MS) {
+    entry.touchedAt = now.getTime();
     await touch(ctx, key.id, now).catch(() => undefined);
   }
   return { keyId: key.id, role: key.role, agentId: key.agentId, rateLimitPerMinute: key.rateLimitPerMinute };

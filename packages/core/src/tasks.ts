@@ -134,7 +134,7 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
   if (jsonDepth(params, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
     throw new ValidationError(`params nest deeper than ${MAX_JSON_DEPTH} levels`, { field: "params" });
   }
-  const agent = await Agents.get(ctx, input.agentId);
+  const agent = await Agents.getRecent(ctx, input.agentId);
   const action = agent.actions.find((a) => a.name === input.action);
   if (!action) {
     throw new ValidationError(`agent '${agent.id}' has no action '${input.action}'`, {
@@ -254,6 +254,16 @@ interface Transition {
 
 /** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
 export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
+  const out = await write(ctx, t, "ALL_NEW");
+  return out?.Attributes ? recordFromItem(out.Attributes) : undefined;
+}
+
+/** {@link transition} for callers that need only to know whether it happened (nothing is read back). */
+export async function transitioned(ctx: Context, t: Transition): Promise<boolean> {
+  return (await write(ctx, t, "NONE")) !== undefined;
+}
+
+async function write(ctx: Context, t: Transition, returnValues: "ALL_NEW" | "NONE") {
   const set: Record<string, unknown> = {
     status: t.to,
     updatedAt: ctx.now().toISOString(),
@@ -282,7 +292,7 @@ export async function transition(ctx: Context, t: Transition): Promise<TaskRecor
     expression += ` REMOVE ${removed.join(", ")}`;
   }
   try {
-    const out = await ctx.ddb.send(
+    return await ctx.ddb.send(
       new UpdateCommand({
         TableName: ctx.tableName,
         Key: keys.task(t.task.id),
@@ -290,10 +300,9 @@ export async function transition(ctx: Context, t: Transition): Promise<TaskRecor
         ConditionExpression: t.condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
-        ReturnValues: "ALL_NEW",
+        ReturnValues: returnValues,
       }),
     );
-    return out.Attributes ? recordFromItem(out.Attributes) : undefined;
   } catch (error) {
     if (isConditionalCheckFailed(error)) return undefined;
     throw error;

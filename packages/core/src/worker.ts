@@ -286,7 +286,7 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
     return;
   }
   const at = ctx.now().toISOString();
-  const updated = await Tasks.transition(ctx, {
+  const updated = await Tasks.transitioned(ctx, {
     task: record,
     to: "succeeded",
     set: { result: outcome.result, finishedAt: at },

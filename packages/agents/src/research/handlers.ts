@@ -1,0 +1,110 @@
+import { tmpdir } from "node:os";
+import type { ActionContext, AgentEnvironment, AgentImplementation } from "@nexus/core";
+import { artifactStoreFromConfig } from "./artifacts.js";
+import { renderPage } from "./browser.js";
+import { capBytes, extractHtml, LIMITS } from "./extract.js";
+import { decodeBody, safeFetch } from "./http.js";
+import { lookup } from "./lookup.js";
+import {
+  DEFAULT_FETCH_BYTES,
+  FetchPageParams,
+  LookupParams,
+  parseParams,
+  RenderPageParams,
+  researchSpec,
+} from "./spec.js";
+import { parseAllowList, type Resolver, type SsrfPolicy, systemResolver } from "./ssrf.js";
+
+/** Time cap of one fetch_page (all hops), inside the action's timeout. */
+export const FETCH_TIMEOUT_MS = 30_000;
+
+export interface ResearchOptions {
+  /**
+   * How host names are resolved for the SSRF guard (default: the system resolver). Tests give names
+   * addresses with it; whatever it answers is checked and then connected to.
+   */
+  resolve?: Resolver;
+}
+
+const HTML = /^(text\/html|application\/xhtml\+xml)\b/i;
+
+/** The agent's settings, read once per process. */
+function settings(config: AgentEnvironment["config"], options: ResearchOptions) {
+  let allow: SsrfPolicy["allow"];
+  try {
+    allow = parseAllowList(config.NEXUS_SSRF_ALLOW);
+  } catch (error) {
+    throw new Error(`research agent: ${(error as Error).message}`);
+  }
+  return {
+    policy: { allow, resolve: options.resolve ?? systemResolver } satisfies SsrfPolicy,
+    store: artifactStoreFromConfig(config),
+    browser: {
+      ...(config.NEXUS_CHROMIUM_PATH ? { executablePath: config.NEXUS_CHROMIUM_PATH } : {}),
+      tmpDir: config.NEXUS_RESEARCH_TMPDIR || tmpdir(),
+    },
+    lookupSecret: config.NEXUS_LOOKUP_SECRET,
+  };
+}
+
+async function fetchPage(params: FetchPageParams, policy: SsrfPolicy, { signal }: ActionContext) {
+  const response = await safeFetch(params.url, {
+    policy,
+    signal: AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]),
+    maxBytes: params.maxBytes ?? DEFAULT_FETCH_BYTES,
+  });
+  const contentType = response.contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  const body = decodeBody(response.body, response.contentType);
+  const common = {
+    url: params.url,
+    finalUrl: response.finalUrl,
+    status: response.status,
+    contentType: contentType || null,
+    bytes: response.body.length,
+    redirects: response.redirects,
+  };
+  if (HTML.test(contentType) || (!contentType && /^\s*<(!doctype html|html)/i.test(body))) {
+    const page = extractHtml(body, response.finalUrl);
+    return { ...common, ...page, truncated: { ...page.truncated, body: response.truncated } };
+  }
+  const text = capBytes(body, LIMITS.textBytes);
+  return {
+    ...common,
+    title: null,
+    byline: null,
+    excerpt: null,
+    text: text.text,
+    links: [],
+    truncated: { text: text.truncated, links: false, body: response.truncated },
+  };
+}
+
+/** Builds the research agent; `research` is the one with the defaults. */
+export function createResearchAgent(options: ResearchOptions = {}): AgentImplementation {
+  return {
+    spec: researchSpec,
+    handlers: (env) => {
+      const { policy, store, browser, lookupSecret } = settings(env.config, options);
+      return {
+        fetch_page: (params, context) => fetchPage(parseParams(FetchPageParams, params), policy, context),
+        render_page: async (params, context) => {
+          const parsed = parseParams(RenderPageParams, params);
+          return renderPage(parsed, {
+            policy,
+            browser,
+            signal: context.signal,
+            ...(store ? { store } : {}),
+            artifactKey: context.taskId.replace(/[^\w-]/g, "_"),
+          });
+        },
+        lookup: async (params, { signal }) => {
+          const parsed = parseParams(LookupParams, params);
+          return lookup(parsed, { secrets: env.ctx.secrets, secretName: lookupSecret, policy, signal });
+        },
+      };
+    },
+  };
+}
+
+/** `research`: fetch_page, render_page and lookup, behind the SSRF guard. */
+export const research: AgentImplementation = createResearchAgent();
