@@ -1,5 +1,7 @@
 import type { AgentSpec } from "@nexus/core";
 import { diagSpec } from "./diag/spec.js";
+import { opsSpec } from "./ops/spec.js";
+import { researchSpec } from "./research/spec.js";
 
 /** Specs of the built-in agents: what the API registers. Light on purpose: no handler code. */
-export const builtinSpecs: AgentSpec[] = [diagSpec];
+export const builtinSpecs: AgentSpec[] = [diagSpec, opsSpec, researchSpec];

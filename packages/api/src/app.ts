@@ -168,11 +168,20 @@ const routes = {
   }),
 };
 
+/** The built-in agents this deployment runs: those with a queue (a stack may deploy only some). */
+function deployedBuiltins(options: AppOptions) {
+  return options.builtinSpecs.filter((spec) => {
+    if (spec.id in options.ctx.builtinQueues) return true;
+    options.logger.warn("built-in agent has no queue configured; not registered", { agentId: spec.id });
+    return false;
+  });
+}
+
 /** Registers the built-in agents once per process; a failure is retried by the next request. */
 function builtinsReady(options: AppOptions): MiddlewareHandler {
   let ready: Promise<unknown> | undefined;
   return async (_c, next) => {
-    ready ??= Promise.all(options.builtinSpecs.map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
+    ready ??= Promise.all(deployedBuiltins(options).map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
       (error: unknown) => {
         ready = undefined;
         throw error;

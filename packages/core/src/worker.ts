@@ -95,6 +95,10 @@ function startAttempt(ctx: Context, task: Pick<TaskRecord, "id" | "agentId">, at
 
 function toTaskError(error: unknown): TaskError {
   if (error instanceof ActionError) return { code: error.code, message: error.message, retriable: error.retriable };
+  if (error instanceof Error && error.name === "ZodError") {
+    // the handler's own parse refused the params: retrying cannot help
+    return { code: "invalid_params", message: error.message.slice(0, 1000), retriable: false };
+  }
   const message = error instanceof Error ? error.message : String(error);
   return { code: "action_error", message: message.slice(0, 1000), retriable: true };
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ActionError, RegisterAgentInput, type Secrets, validateParams } from "@nexus/core";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { ActionError, type Context, RegisterAgentInput, type Secrets, validateParams } from "@nexus/core";
 import twilio from "twilio";
 import { afterEach, describe, expect, it } from "vitest";
 import { ParamsSchemaSchema } from "../../../core/src/params-schema.js";
@@ -8,6 +9,7 @@ import { createChatPoster, slackPayload, teamsPayload } from "./chat.js";
 import { ChatSecret, parseSender, readJsonSecret, TwilioSecret } from "./config.js";
 import { createEmailSender } from "./email.js";
 import { networkError, twilioError, webhookError } from "./errors.js";
+import { comms } from "./handlers.js";
 import { commsSpec, E164, EMAIL_ADDRESS, SendEmailParams } from "./spec.js";
 
 const schemaOf = (name: string) => {
@@ -338,5 +340,53 @@ describe("chat payloads and webhook calls", () => {
     expect(error.message).toContain("'ops'");
     expect(error.message).not.toContain("very-secret");
     expect(error.message).not.toContain(silent);
+  });
+});
+
+describe("configuration", () => {
+  const handlersWith = (config: Record<string, string>, secrets: Record<string, string> = {}) =>
+    comms.handlers({
+      ctx: { secrets: secretsOf(secrets) } as unknown as Context,
+      config,
+      logger: new Logger({ logLevel: "SILENT" }),
+    });
+  const context = { taskId: "tsk_1", attempt: 1, maxAttempts: 4, signal: new AbortController().signal };
+  const call = (handlers: ReturnType<typeof handlersWith>, action: string, params: unknown) => {
+    const handler = handlers[action];
+    if (!handler) throw new Error(`no handler ${action}`);
+    return caught(handler(params, context));
+  };
+
+  it("fails an action whose setting is missing, not retriable, and names the setting", async () => {
+    const handlers = handlersWith({});
+    expect(await call(handlers, "send_email", email())).toMatchObject({
+      code: "not_configured",
+      retriable: false,
+      message: expect.stringContaining("NEXUS_EMAIL_FROM"),
+    });
+    expect(await call(handlers, "send_sms", { to: "+14155550100", body: "x" })).toMatchObject({
+      code: "not_configured",
+      message: expect.stringContaining("NEXUS_TWILIO_SECRET"),
+    });
+    expect(await call(handlers, "post_chat", { channel: "ops", text: "x" })).toMatchObject({
+      code: "not_configured",
+      message: expect.stringContaining("NEXUS_CHAT_SECRET"),
+    });
+  });
+
+  it("sends Twilio credentials nowhere but https (or this machine)", async () => {
+    const handlers = handlersWith({ NEXUS_TWILIO_SECRET: "t", NEXUS_TWILIO_BASE_URL: "http://twilio.example.com" });
+    expect(await call(handlers, "send_sms", { to: "+14155550100", body: "x" })).toMatchObject({
+      code: "not_configured",
+      message: expect.stringContaining("NEXUS_TWILIO_BASE_URL"),
+    });
+  });
+
+  it("refuses params the registry's looser schema let through, without retrying", async () => {
+    const handlers = handlersWith({ NEXUS_EMAIL_FROM: "n@example.com" });
+    expect(await call(handlers, "send_email", { to: ["a@example.com"], subject: "s" })).toMatchObject({
+      code: "invalid_params",
+      retriable: false,
+    });
   });
 });

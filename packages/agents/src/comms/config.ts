@@ -63,13 +63,18 @@ export type TwilioSecret = z.output<typeof TwilioSecret>;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-/** https, or http to this machine (the local webhook receiver); no credentials in the URL. */
-const WebhookUrl = z.string().refine((raw) => {
+/**
+ * Where credentials or secret URLs may go: https, or plain http to this machine only (the local stand-ins);
+ * no credentials in the URL itself.
+ */
+export function isSafeEndpoint(raw: string): boolean {
   if (!URL.canParse(raw)) return false;
   const url = new URL(raw);
   if (url.username || url.password) return false;
   return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
-}, "must be an https URL");
+}
+
+const WebhookUrl = z.string().refine(isSafeEndpoint, "must be an https URL");
 
 export const ChatChannel = z.object({ type: z.enum(["slack", "teams"]), url: WebhookUrl });
 export type ChatChannel = z.output<typeof ChatChannel>;

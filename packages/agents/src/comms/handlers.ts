@@ -1,7 +1,7 @@
 import type { AgentEnvironment, AgentImplementation } from "@nexus/core";
 import type { z } from "zod";
 import { type ChatPoster, createChatPoster } from "./chat.js";
-import { COMMS_CONFIG, optional, parseSender, required } from "./config.js";
+import { COMMS_CONFIG, isSafeEndpoint, optional, parseSender, required } from "./config.js";
 import { createEmailSender, type EmailSender } from "./email.js";
 import { fatal } from "./errors.js";
 import { createSmsSender, type SmsSender } from "./sms.js";
@@ -45,6 +45,10 @@ function providers(env: AgentEnvironment) {
     }),
     sms: lazy<SmsSender>(() => {
       const baseUrl = optional(config, COMMS_CONFIG.twilioBaseUrl);
+      if (baseUrl && !isSafeEndpoint(baseUrl)) {
+        // The Twilio credentials go there in every request.
+        throw fatal("not_configured", `${COMMS_CONFIG.twilioBaseUrl} must be an https URL (or http to 127.0.0.1)`);
+      }
       return createSmsSender({
         secrets: ctx.secrets,
         secretName: required(config, COMMS_CONFIG.twilioSecret, "send SMS without Twilio credentials"),

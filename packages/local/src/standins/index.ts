@@ -1,6 +1,8 @@
+import { startOpsStandIn } from "./ops.js";
+import { startResearchStandIn } from "./research.js";
 import type { StandInFactory } from "./types.js";
 
 export type { StandIn, StandInContext, StandInFactory } from "./types.js";
 
 /** The stand-ins `npm run dev` starts for the built-in agents. */
-export const builtinStandIns: StandInFactory[] = [];
+export const builtinStandIns: StandInFactory[] = [startOpsStandIn, startResearchStandIn];
