@@ -1,3 +1,4 @@
+import { commsStandIns } from "./comms.js";
 import { startOpsStandIn } from "./ops.js";
 import { startResearchStandIn } from "./research.js";
 import type { StandInFactory } from "./types.js";
@@ -5,4 +6,4 @@ import type { StandInFactory } from "./types.js";
 export type { StandIn, StandInContext, StandInFactory } from "./types.js";
 
 /** The stand-ins `npm run dev` starts for the built-in agents. */
-export const builtinStandIns: StandInFactory[] = [startOpsStandIn, startResearchStandIn];
+export const builtinStandIns: StandInFactory[] = [...commsStandIns, startOpsStandIn, startResearchStandIn];
