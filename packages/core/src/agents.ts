@@ -21,11 +21,18 @@ const ITEM_FIELDS = ["PK", "SK", "GSI1PK", "GSI1SK"] as const;
 function fromItem(item: Record<string, unknown>): Agent {
   const agent = { ...item };
   for (const field of ITEM_FIELDS) delete agent[field];
+  if (typeof item.actions === "string") agent.actions = JSON.parse(item.actions);
   return agent as Agent;
 }
 
+/** Actions (with their params schemas) are stored as JSON text, kept exactly whatever they hold. */
 function toItem(agent: Agent) {
-  return { ...keys.agent(agent.id), ...keys.agentsIndex(agent.name), ...agent };
+  return {
+    ...keys.agent(agent.id),
+    ...keys.agentsIndex(agent.name),
+    ...agent,
+    actions: JSON.stringify(agent.actions),
+  };
 }
 
 function checkActions(actions: ActionSpec[]) {
@@ -82,7 +89,7 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
   if (!parsed.success) throw new ValidationError("agent is not valid", parsed.error.issues);
   const input = parsed.data;
   checkActions(input.actions);
-  if (input.name in ctx.builtinQueues) {
+  if (Object.hasOwn(ctx.builtinQueues, input.name)) {
     throw new ConflictError("agent_exists", `'${input.name}' is the name of a built-in agent`);
   }
   if (await find(ctx, input.name)) throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);

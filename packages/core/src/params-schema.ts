@@ -26,7 +26,13 @@ export interface ParamsSchema {
 }
 
 const MAX_DEPTH = 8;
-const propertyName = z.string().min(1).max(64);
+/** Names that mean something to JavaScript objects are refused: they would be dropped or misread. */
+const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
+const propertyName = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((name) => !RESERVED_NAMES.has(name), "__proto__, constructor and prototype are reserved names");
 const scalar = z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
 const count = z.number().int().min(0).max(1_000_000);
 
@@ -78,7 +84,7 @@ function depth(schema: ParamsSchema): number {
 export function checkParamsSchema(schema: ParamsSchema, path = "params"): void {
   if (depth(schema) > MAX_DEPTH) throw new ValidationError(`${path} nests deeper than ${MAX_DEPTH} levels`);
   for (const name of schema.required ?? []) {
-    if (schema.properties && !(name in schema.properties)) {
+    if (schema.properties && !Object.hasOwn(schema.properties, name)) {
       throw new ValidationError(`${path}.required names '${name}', which is not in ${path}.properties`);
     }
   }

@@ -37,10 +37,18 @@ export type TaskRecord = Task & TaskItemExtras;
 const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "availableAt"];
 const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
 
+/**
+ * Params and results are stored as JSON text, not as DynamoDB maps: any JSON a client or an action produces
+ * (numbers beyond DynamoDB's range or precision, deep nesting, keys such as `__proto__`) is kept exactly.
+ */
+export const storedJson = (value: unknown): string => JSON.stringify(value ?? null);
+
 function recordFromItem(item: Record<string, unknown>): TaskRecord {
   const record = { ...item };
   for (const field of INDEX_FIELDS) delete record[field];
   for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey"]) record[field] ??= null;
+  if (typeof item.params === "string") record.params = JSON.parse(item.params);
+  if (typeof item.result === "string") record.result = JSON.parse(item.result);
   return record as unknown as TaskRecord;
 }
 
@@ -192,7 +200,12 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
     await ctx.ddb.send(
       new PutCommand({
         TableName: ctx.tableName,
-        Item: { ...keys.task(id), ...keys.taskIndexes(id, agent.id, "queued"), ...withoutNulls(record) },
+        Item: {
+          ...keys.task(id),
+          ...keys.taskIndexes(id, agent.id, "queued"),
+          ...withoutNulls(record),
+          params: storedJson(record.params),
+        },
         ConditionExpression: "attribute_not_exists(PK)",
       }),
     );

@@ -293,7 +293,7 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
   const updated = await Tasks.transitioned(ctx, {
     task: record,
     to: "succeeded",
-    set: { result: outcome.result, finishedAt: at },
+    set: { result: Tasks.storedJson(outcome.result), finishedAt: at },
     remove: ["leaseUntil", "error"],
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...ownedBy(record.attempts),
