@@ -3,6 +3,8 @@ import { startLocal } from "./runtime.js";
 
 /** `npm run dev`: the whole of Nexus on 127.0.0.1, data kept under NEXUS_DATA_DIR (default .nexus/). */
 async function main() {
+  // The SDK warns once per process that its releases after January 2027 need Node 22; the locked ones run here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const dataDir = resolve(process.env.NEXUS_DATA_DIR ?? ".nexus");
   const port = Number(process.env.PORT ?? 3000);
   const nexus = await startLocal({

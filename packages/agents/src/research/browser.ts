@@ -50,6 +50,11 @@ const MAX_BLOCKED_SHOWN = 20;
 export interface BrowserConfig {
   /** A system Chromium (`NEXUS_CHROMIUM_PATH`); otherwise @sparticuz/chromium's binary, unpacked to /tmp. */
   executablePath?: string;
+  /**
+   * Where @sparticuz/chromium's compressed binaries are (`NEXUS_CHROMIUM_BIN_DIR`): in Lambda, the layer the
+   * stack builds from the package's `bin/` (mounted at /opt); unset, the package's own `bin/`.
+   */
+  binDir?: string;
   /** Where per-task profile directories are made (`NEXUS_RESEARCH_TMPDIR`, default the OS temp directory). */
   tmpDir: string;
 }
@@ -138,17 +143,22 @@ async function launchOptions(config: BrowserConfig, userDataDir: string, proxyUr
   };
   if (config.executablePath) return { ...common, executablePath: config.executablePath, headless: true, args: own };
   const args = chromium.args.filter((flag) => !REFUSED_FLAGS.includes(flag) && !flag.startsWith("--headless"));
-  return { ...common, executablePath: await sparticuzExecutable(), headless: "shell", args: [...args, ...own] };
+  return {
+    ...common,
+    executablePath: await sparticuzExecutable(config.binDir),
+    headless: "shell",
+    args: [...args, ...own],
+  };
 }
 
 let unpacked: Promise<string> | undefined;
 
 /** @sparticuz/chromium's binary, unpacked to /tmp once per process (concurrent first tasks share the unpacking). */
-function sparticuzExecutable(): Promise<string> {
+function sparticuzExecutable(binDir?: string): Promise<string> {
   if (!unpacked) {
     // no WebGL: the swiftshader libraries are not unpacked, and pages get no GPU surface to probe
     chromium.setGraphicsMode = false;
-    unpacked = chromium.executablePath().catch((error: unknown) => {
+    unpacked = chromium.executablePath(binDir).catch((error: unknown) => {
       unpacked = undefined;
       throw new ActionError("browser_unavailable", `Chromium could not be unpacked: ${String(error).slice(0, 300)}`);
     });

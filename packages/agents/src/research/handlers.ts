@@ -41,6 +41,7 @@ function settings(config: AgentEnvironment["config"], options: ResearchOptions) 
     store: artifactStoreFromConfig(config),
     browser: {
       ...(config.NEXUS_CHROMIUM_PATH ? { executablePath: config.NEXUS_CHROMIUM_PATH } : {}),
+      ...(config.NEXUS_CHROMIUM_BIN_DIR ? { binDir: config.NEXUS_CHROMIUM_BIN_DIR } : {}),
       tmpDir: config.NEXUS_RESEARCH_TMPDIR || tmpdir(),
     },
     lookupSecret: config.NEXUS_LOOKUP_SECRET,
