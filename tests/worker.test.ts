@@ -137,6 +137,22 @@ describe("agent consumer", () => {
 });
 
 describe("sweeper", () => {
+  it("keeps a task the queue refused and re-sends it later", async () => {
+    // An SQS outage at submit time: a fault the emulator cannot produce on demand.
+    const outage: Context = {
+      ...ctx,
+      sqs: { send: () => Promise.reject(new Error("ServiceUnavailable")) } as unknown as Context["sqs"],
+    };
+    const submitted = await Tasks.submit(outage, { agentId: "worker", action: "ok" });
+    expect(submitted).toMatchObject({ enqueued: false, task: { status: "queued" } });
+    clock.advance(10 * 60_000);
+    expect((await Sweeper.sweep(ctx, { graceMs: 5 * 60_000 })).requeued).toBeGreaterThanOrEqual(1);
+    const agent = await Agents.get(ctx, "worker");
+    expect(await receive(agent.queue.url)).toContainEqual({ taskId: submitted.task.id, attempt: 1 });
+    await Tasks.cancel(ctx, submitted.task.id);
+    await drainQueue();
+  });
+
   it("re-sends a queued task whose message was lost, only after the grace period", async () => {
     const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
     await drainQueue(); // the message is lost

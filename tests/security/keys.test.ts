@@ -176,6 +176,19 @@ describe("audit trail", () => {
     expect(Date.parse(r4.at)).toBeGreaterThanOrEqual(Date.parse(r1.at));
     expect(page.body.nextCursor).toEqual(expect.any(String));
 
+    const task = await h.call("POST", "/v1/tasks", operator.token, { agentId: "audited", action: "a" });
+    expect(task.status).toBe(202);
+    const latest = (await h.call("GET", "/v1/audit?limit=1", ADMIN_KEY)).body.items[0];
+    expect(latest).toMatchObject({
+      keyId: operator.id,
+      role: "operator",
+      route: "/v1/tasks",
+      targetId: task.body.id,
+      status: 202,
+      outcome: "success",
+      requestId: task.headers.get("x-request-id"),
+    });
+
     expect((await h.call("GET", "/v1/audit", operator.token)).status).toBe(403);
     expect((await h.call("GET", "/v1/audit", viewer.token)).status).toBe(403);
   });

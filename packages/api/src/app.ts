@@ -21,7 +21,7 @@ import type { MiddlewareHandler } from "hono";
 import { requestId } from "hono/request-id";
 import type { RouteKey } from "./access.js";
 import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
-import { audit, authenticate, type Env, guard, jsonOnly, limitBody } from "./middleware.js";
+import { audit, auditEntry, authenticate, type Env, guard, jsonOnly, limitBody } from "./middleware.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
 export { MAX_BODY_BYTES } from "./middleware.js";
@@ -254,8 +254,12 @@ export function createApp(options: AppOptions) {
   });
 
   app.openapi(routes.submitTask, async (c) => {
-    const { task, replayed } = await Tasks.submit(ctx, c.req.valid("json"));
+    const { task, replayed, audited, enqueued } = await Tasks.submit(ctx, c.req.valid("json"), {
+      audit: auditEntry(c),
+    });
     c.set("auditTarget", task.id);
+    if (audited) c.set("audited", true);
+    if (!enqueued) logger.warn("task stored but not enqueued; the sweeper will re-send it", { taskId: task.id });
     if (replayed) c.header("Idempotent-Replayed", "true");
     c.header("Location", `/v1/tasks/${task.id}`);
     return c.json(task, 202);

@@ -15,6 +15,8 @@ export type Env = {
     route?: string;
     /** The object a mutating request acted on, for the audit trail. */
     auditTarget?: string;
+    /** Set when the handler wrote the request's audit record itself (batched with its change). */
+    audited?: boolean;
   };
 };
 
@@ -106,25 +108,32 @@ export function guard(route: RouteKey): MiddlewareHandler<Env> {
 
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/** Who made this request and what it was, for its audit record. */
+export function auditEntry(c: Context<Env>) {
+  const actor = c.get("actor");
+  return {
+    keyId: actor?.keyId ?? null,
+    role: actor?.role ?? null,
+    method: c.req.method,
+    route: c.get("route") ?? "(unmatched)",
+    path: c.req.path.slice(0, 512),
+    requestId: c.get("requestId"),
+    sourceIp: c.req.header("x-forwarded-for")?.split(",")[0]?.trim().slice(0, 64) ?? null,
+  };
+}
+
 /** Records every mutating request (who, what, when, outcome) once its response is known. */
 export function audit(ctx: NexusContext, logger: Logger): MiddlewareHandler<Env> {
   return async (c, next) => {
     await next();
-    if (!MUTATING.has(c.req.method)) return;
-    const actor = c.get("actor");
+    if (!MUTATING.has(c.req.method) || c.get("audited")) return;
     const status = c.res.status;
     try {
       await Audit.record(ctx, {
-        keyId: actor?.keyId ?? null,
-        role: actor?.role ?? null,
-        method: c.req.method,
-        route: c.get("route") ?? "(unmatched)",
-        path: c.req.path.slice(0, 512),
+        ...auditEntry(c),
         targetId: c.get("auditTarget") ?? null,
         status,
         outcome: Audit.outcomeOf(status),
-        requestId: c.get("requestId"),
-        sourceIp: c.req.header("x-forwarded-for")?.split(",")[0]?.trim().slice(0, 64) ?? null,
       });
     } catch (error) {
       logger.error("audit record could not be written", { error, requestId: c.get("requestId") });

@@ -31,17 +31,23 @@ export function outcomeOf(status: number): AuditRecord["outcome"] {
   return "error";
 }
 
-export async function record(ctx: Context, entry: Omit<AuditRecord, "id" | "at">): Promise<AuditRecord> {
+export type AuditEntry = Omit<AuditRecord, "id" | "at">;
+
+/** The stored form of an audit record (for writes that batch it with the change it records). */
+export function toItem(ctx: Context, entry: AuditEntry): Record<string, unknown> {
   const now = ctx.now();
   const full: AuditRecord = { id: newId("aud", now), at: now.toISOString(), ...entry };
+  return { PK: `AUDIT#${full.id}`, SK: "AUDIT", GSI1PK: "AUDIT", GSI1SK: full.id, ...full };
+}
+
+export async function record(ctx: Context, entry: AuditEntry): Promise<void> {
   await ctx.ddb.send(
     new PutCommand({
       TableName: ctx.tableName,
-      Item: { PK: `AUDIT#${full.id}`, SK: "AUDIT", GSI1PK: "AUDIT", GSI1SK: full.id, ...full },
+      Item: toItem(ctx, entry),
       ConditionExpression: "attribute_not_exists(PK)",
     }),
   );
-  return full;
 }
 
 export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import * as Agents from "./agents.js";
+import * as Audit from "./audit.js";
 import type { Context } from "./context.js";
 import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
@@ -129,7 +130,25 @@ async function claimIdempotencyKey(ctx: Context, key: string, taskId: string, pr
  * Submits a task: validates it against the agent's action, records it `queued` and puts it on the
  * agent's queue. The same idempotencyKey with the same request returns the first task (`replayed`).
  */
-export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; replayed: boolean }> {
+export interface SubmitOptions {
+  /**
+   * The audit record of this request, when the caller wants it written together with a new task (one
+   * batched write instead of two). Its status is 202 and its target the task.
+   */
+  audit?: Omit<Audit.AuditEntry, "status" | "outcome" | "targetId">;
+}
+
+export interface Submitted {
+  task: Task;
+  replayed: boolean;
+  /** Whether the audit record given in the options was written. */
+  audited: boolean;
+  /** False when the queue did not take the message; the sweeper re-sends it. */
+  enqueued: boolean;
+}
+
+export async function submit(ctx: Context, raw: unknown, options: SubmitOptions = {}): Promise<Submitted> {
+  const replay = (task: Task): Submitted => ({ task, replayed: true, audited: false, enqueued: true });
   const parsed = SubmitTaskInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError("task is not valid", parsed.error.issues);
   const input = parsed.data;
@@ -158,21 +177,24 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
 
   const now = ctx.now();
   let id = newId("tsk", now);
+  let takenOver = false;
   const print = fingerprint({ agentId: agent.id, action: action.name, params });
   // A replay costs no daily cap: look for the key's task before spending.
   const earlier = input.idempotencyKey ? await heldIdempotencyKey(ctx, input.idempotencyKey, print) : undefined;
   if (earlier) {
     const existing = await find(ctx, earlier);
-    if (existing) return { task: toPublic(existing), replayed: true };
-    id = earlier; // the first request stopped between the key and the task: finish its work
+    if (existing) return replay(toPublic(existing));
+    id = earlier;
+    takenOver = true; // the first request stopped between the key and the task: finish its work
   } else {
     await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, agent.id, action.name);
     if (input.idempotencyKey) {
       const heldBy = await claimIdempotencyKey(ctx, input.idempotencyKey, id, print);
       if (heldBy !== id) {
         const existing = await find(ctx, heldBy);
-        if (existing) return { task: toPublic(existing), replayed: true };
+        if (existing) return replay(toPublic(existing));
         id = heldBy;
+        takenOver = true;
       }
     }
   }
@@ -196,26 +218,47 @@ export async function submit(ctx: Context, raw: unknown): Promise<{ task: Task; 
     timeoutSeconds: action.timeoutSeconds,
     availableAt: at,
   };
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: {
-          ...keys.task(id),
-          ...keys.taskIndexes(id, agent.id, "queued"),
-          ...withoutNulls(record),
-          params: storedJson(record.params),
-        },
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    );
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-    return { task: await get(ctx, id), replayed: true };
+  const item = {
+    ...keys.task(id),
+    ...keys.taskIndexes(id, agent.id, "queued"),
+    ...withoutNulls(record),
+    params: storedJson(record.params),
+  };
+  // A new id is fresh (time plus 80 random bits), so the task and its audit record can go in one batch;
+  // an id taken over from an interrupted earlier request keeps the conditional write.
+  const audit = options.audit
+    ? Audit.toItem(ctx, { ...options.audit, status: 202, outcome: "success", targetId: id })
+    : undefined;
+  if (!takenOver && audit) {
+    await batchPut(ctx, [item, audit]);
+  } else {
+    try {
+      await ctx.ddb.send(
+        new PutCommand({ TableName: ctx.tableName, Item: item, ConditionExpression: "attribute_not_exists(PK)" }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      return replay(await get(ctx, id));
+    }
+    if (audit) await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: audit }));
   }
-  // If this send is lost the task stays `queued` and the sweeper puts it back on the queue.
-  await sendTaskMessage(ctx, agent.queue.url, { taskId: id, attempt: 1 });
-  return { task: toPublic(record), replayed: false };
+  // The task is stored: if the queue refuses the message now, the sweeper re-sends it later.
+  const enqueued = await sendTaskMessage(ctx, agent.queue.url, { taskId: id, attempt: 1 }).then(
+    () => true,
+    () => false,
+  );
+  return { task: toPublic(record), replayed: false, audited: Boolean(audit), enqueued };
+}
+
+/** Puts items in one BatchWriteItem, retrying what DynamoDB leaves unprocessed (throttling) a few times. */
+async function batchPut(ctx: Context, items: Record<string, unknown>[]) {
+  let requests = items.map((Item) => ({ PutRequest: { Item } }));
+  for (let attempt = 0; requests.length > 0; attempt++) {
+    if (attempt === 5) throw new Error(`${requests.length} items stayed unprocessed after ${attempt} batch writes`);
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    const out = await ctx.ddb.send(new BatchWriteCommand({ RequestItems: { [ctx.tableName]: requests } }));
+    requests = (out.UnprocessedItems?.[ctx.tableName] ?? []) as typeof requests;
+  }
 }
 
 const LIST_INDEXES: Record<string, GsiName> = { none: "GSI1", agent: "GSI2", status: "GSI3", both: "GSI4" };
