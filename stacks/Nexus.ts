@@ -1,16 +1,23 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
-import { NagSuppressions } from "cdk-nag";
+import { type NagPackSuppression, NagSuppressions } from "cdk-nag";
 import { Api, Cron, type FunctionProps, Function as SstFunction, type Stack, type StackContext } from "sst/constructs";
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 
-/** A built-in agent: one queue (+ DLQ) and one consumer function each. Append comms/ops/research/strategy here. */
+/**
+ * A built-in agent: one queue (+ DLQ) and one consumer function each (functions/agent.ts, `NEXUS_AGENT_ID`).
+ * An entry holds what differs per agent; `provision` creates what only that agent may use.
+ */
 export interface BuiltinAgent {
   /** Lower-case id; also the queue name suffix and `NEXUS_AGENT_ID`. */
   readonly id: string;
@@ -18,10 +25,62 @@ export interface BuiltinAgent {
   readonly timeout: number;
   /** Consumer function memory, MB. */
   readonly memorySize: number;
+  /** Default: the app's (arm_64, sst.config.ts). */
+  readonly architecture?: "arm_64" | "x86_64";
+  /** Ephemeral storage (/tmp), MB. Default: Lambda's 512. */
+  readonly diskSize?: number;
+  /** Messages per invocation. Default: {@link DEFAULT_BATCH_SIZE}. */
+  readonly batchSize?: number;
+  /** Resources of this agent alone, and the environment, statements and layers its function gets for them. */
+  readonly provision?: (scope: AgentScope) => AgentResources;
 }
 
-export const BUILTIN_AGENTS: readonly BuiltinAgent[] = [{ id: "diag", timeout: 60, memorySize: 512 }];
+/** What an agent's `provision` works with. */
+export interface AgentScope {
+  readonly stack: Stack;
+  readonly ephemeral: boolean;
+  /** The deploying shell's environment (read at synth time). */
+  readonly env: NodeJS.ProcessEnv;
+  /** A construct id in this agent's namespace: `Agent<Id><name>`. */
+  id(name: string): string;
+  /**
+   * A secret named `<app>/<stage>/<name>` that the operator fills in with `aws secretsmanager put-secret-value`
+   * (created holding `{}`, a placeholder), retained unless the stage is ephemeral. Its ARN is a stack output.
+   */
+  providerSecret(name: string, description: string): secretsmanager.Secret;
+}
 
+/** Given to the agent's function and role only. */
+export interface AgentResources {
+  /** Settings, resource names and ARNs; never a secret's value. */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Extra statements of its role, each on named resources. */
+  readonly statements?: readonly iam.PolicyStatement[];
+  readonly layers?: readonly lambda.ILayerVersion[];
+  /** cdk-nag suppressions on its role, each with its specific reason. */
+  readonly roleSuppressions?: readonly NagPackSuppression[];
+}
+
+export const BUILTIN_AGENTS: readonly BuiltinAgent[] = [
+  { id: "diag", timeout: 60, memorySize: 512 },
+  { id: "comms", timeout: 60, memorySize: 512, provision: commsResources },
+  { id: "ops", timeout: 60, memorySize: 512, provision: opsResources },
+  {
+    id: "research",
+    timeout: 120,
+    memorySize: 2048,
+    // @sparticuz/chromium ships an x64 binary only.
+    architecture: "x86_64",
+    // Chromium unpacks to /tmp (~190 MB, plus its libraries and fonts), and each task gets a profile directory.
+    diskSize: 1024,
+    // One browser per container: one task per invocation.
+    batchSize: 1,
+    provision: researchResources,
+  },
+];
+
+/** Messages per invocation unless the agent says otherwise. */
+export const DEFAULT_BATCH_SIZE = 10;
 /** Receives before SQS moves a message to the DLQ (the agent dead-letters exhausted tasks itself before that). */
 export const MAX_RECEIVE_COUNT = 5;
 /** AWS guidance for SQS event sources: visibility timeout at least 6x the function timeout. */
@@ -99,6 +158,50 @@ export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
+/**
+ * The comms agent's settings from the deploying shell: `NEXUS_EMAIL_FROM`, the sender of every email (an SES-verified
+ * identity, `name@example.com` or `Display Name <name@example.com>`), and `NEXUS_SES_REGION` when SES is used in
+ * another region. Unset or empty → absent: email actions then fail with `not_configured`, and the role gets no
+ * SES permission. Malformed → the synth fails (packages/agents/src/comms/config.ts checks the sender again).
+ */
+export function commsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const from = env.NEXUS_EMAIL_FROM?.trim();
+  if (from) {
+    senderAddress(from); // throws when malformed
+    out.NEXUS_EMAIL_FROM = from;
+  }
+  const region = env.NEXUS_SES_REGION?.trim();
+  if (region) {
+    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+      throw new Error(`NEXUS_SES_REGION must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}`);
+    }
+    out.NEXUS_SES_REGION = region;
+  }
+  return out;
+}
+
+/** The address of a `NEXUS_EMAIL_FROM` value without its display name: what SES's `ses:FromAddress` key compares. */
+export function senderAddress(from: string): string {
+  const match = /^(?:(.*?)\s*<([^<>\s]+)>|([^<>\s]+))$/.exec(from.trim());
+  const address = match?.[2] ?? match?.[3] ?? "";
+  if (!/^[^@\s"]+@[^@\s"]+\.[^@\s"]+$/.test(address)) {
+    throw new Error(
+      `NEXUS_EMAIL_FROM must be 'name@example.com' or 'Display Name <name@example.com>', got ${JSON.stringify(from)}`,
+    );
+  }
+  return address;
+}
+
+/**
+ * The ops agent's settings from the deploying shell: `NEXUS_HTTP_ALLOW`, the comma-separated `host[:port]` entries
+ * http_check may reach (unset → none). Entries the agent cannot parse are ignored by it, with a warning.
+ */
+export function opsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const allow = env.NEXUS_HTTP_ALLOW?.trim();
+  return allow ? { NEXUS_HTTP_ALLOW: allow } : {};
+}
+
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 const pascal = (s: string) =>
@@ -133,6 +236,154 @@ function nexusFunction(stack: Stack, id: string, props: FunctionProps & { handle
     true,
   );
   return fn;
+}
+
+// ── Built-in agents' own resources ─────────────────────────────────────────────────────────────────
+
+const readSecrets = (...secrets: secretsmanager.ISecret[]) =>
+  // Not `grantRead`: that also adds secretsmanager:DescribeSecret, which Powertools' SecretsProvider does not call.
+  // The secrets use the AWS managed key, so no kms:Decrypt grant either.
+  new iam.PolicyStatement({
+    actions: ["secretsmanager:GetSecretValue"],
+    resources: secrets.map((secret) => secret.secretArn),
+  });
+
+/** comms: SES email from the configured sender; Twilio credentials and chat webhooks from its own secrets. */
+function commsResources({ stack, env, providerSecret }: AgentScope): AgentResources {
+  const settings = commsSettingsEnv(env);
+  const twilio = providerSecret(
+    "twilio",
+    'Twilio credentials of the comms agent: {"accountSid":"AC...","authToken":"...","from":"+1..."} ("messagingServiceSid" may replace "from").',
+  );
+  const chat = providerSecret(
+    "chat",
+    'Chat webhooks of the comms agent by channel: {"<channel>":{"type":"slack" or "teams","url":"https://..."}}.',
+  );
+  const from = settings.NEXUS_EMAIL_FROM;
+  // Sending identities and, in the SES sandbox, recipient identities are checked: no narrower resource works.
+  const identities = stack.formatArn({
+    service: "ses",
+    region: settings.NEXUS_SES_REGION ?? stack.region,
+    resource: "identity",
+    resourceName: "*",
+  });
+  return {
+    environment: { ...settings, NEXUS_TWILIO_SECRET: twilio.secretArn, NEXUS_CHAT_SECRET: chat.secretArn },
+    statements: [
+      readSecrets(twilio, chat),
+      // No sender, no email (the agent fails those tasks with not_configured before calling SES): no grant.
+      // SendEmail only: packages/agents/src/comms/email.ts sends no raw email.
+      ...(from
+        ? [
+            new iam.PolicyStatement({
+              actions: ["ses:SendEmail"],
+              resources: [identities],
+              conditions: { StringEquals: { "ses:FromAddress": senderAddress(from) } },
+            }),
+          ]
+        : []),
+    ],
+    roleSuppressions: [
+      {
+        id: "AwsSolutions-IAM5",
+        reason:
+          'SES authorizes SendEmail against the sender identity and, while the account is in the SES sandbox, every recipient identity too, so the statement names "identity/*" in one region; it is conditioned on ses:FromAddress being the configured NEXUS_EMAIL_FROM address.',
+        appliesTo: [{ regex: "/^Resource::arn:<AWS::Partition>:ses:[^:]+:[^:]+:identity\\/\\*$/" }],
+      },
+    ],
+  };
+}
+
+/** Where the ops agent's file actions and commands work (Lambda's writable /tmp). */
+export const OPS_WORKSPACE_DIR = "/tmp/nexus-workspace";
+
+/** ops: a workspace under /tmp and the hosts http_check may reach. No AWS access beyond its queue and the table. */
+function opsResources({ env }: AgentScope): AgentResources {
+  return { environment: { NEXUS_WORKSPACE_DIR: OPS_WORKSPACE_DIR, ...opsSettingsEnv(env) } };
+}
+
+/** Where the research agent's layer is mounted. */
+export const CHROMIUM_LAYER_DIR = "/opt";
+/**
+ * Key prefix of the research agent's screenshots: render_page names them `screenshots/<taskId>.png`
+ * (packages/agents/src/research/browser.ts), so NEXUS_ARTIFACTS_PREFIX stays unset (it would double the prefix).
+ */
+export const SCREENSHOTS_PREFIX = "screenshots/";
+/** Screenshot links are presigned for an hour; the objects go after this many days. */
+export const ARTIFACT_RETENTION_DAYS = 7;
+
+/**
+ * @sparticuz/chromium's compressed binaries (chromium.br, al2023.tar.br, fonts.tar.br, swiftshader.tar.br), as npm
+ * installed them: the research agent's layer, so the synth needs no download. Its JS is bundled with the function.
+ */
+export function chromiumBinDir(): string {
+  // <package>/build/cjs/index.cjs → <package>/bin
+  const entry = createRequire(import.meta.url).resolve("@sparticuz/chromium");
+  const dir = path.resolve(path.dirname(entry), "..", "..", "bin");
+  if (!existsSync(path.join(dir, "chromium.br"))) {
+    throw new Error(`@sparticuz/chromium's binaries are missing from ${dir}: run npm ci`);
+  }
+  return dir;
+}
+
+/** research: Chromium as a layer, a bucket for screenshots, and lookup providers from its own secret. */
+function researchResources({ stack, ephemeral, id, providerSecret }: AgentScope): AgentResources {
+  const chromium = new lambda.LayerVersion(stack, id("ChromiumLayer"), {
+    code: lambda.Code.fromAsset(chromiumBinDir()),
+    compatibleArchitectures: [lambda.Architecture.X86_64],
+    description: "@sparticuz/chromium binaries (x86_64), unpacked by the research agent from /opt",
+    license: "MIT",
+  });
+  // Set on the L1 resource: CDK checks a layer's runtimes against the function's when it is attached, and SST builds
+  // functions on a nodejs22.x placeholder until their code is bundled (then sets nodejs24.x, the app's runtime).
+  (chromium.node.defaultChild as lambda.CfnLayerVersion).compatibleRuntimes = [lambda.Runtime.NODEJS_24_X.name];
+  const artifacts = new s3.Bucket(stack, id("Artifacts"), {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    lifecycleRules: [
+      { expiration: Duration.days(ARTIFACT_RETENTION_DAYS), abortIncompleteMultipartUploadAfter: Duration.days(1) },
+    ],
+    // SST would turn auto-deletion on for ephemeral stages anyway (their default removal policy is destroy).
+    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    autoDeleteObjects: ephemeral,
+  });
+  NagSuppressions.addResourceSuppressions(artifacts, [
+    {
+      id: "AwsSolutions-S1",
+      reason:
+        "Holds only render_page screenshots, written by the research role and expired after 7 days; they are read through presigned URLs. Object-level auditing is CloudTrail S3 data events (enable them on the account trail where required) rather than a second, log-holding bucket.",
+    },
+  ]);
+  const lookup = providerSecret(
+    "lookup",
+    'Lookup providers of the research agent: {"<provider>":{"url":"https://...?q={query}","apiKey":"...","apiKeyHeader":"X-Api-Key","resultPath":"..."}}.',
+  );
+  return {
+    environment: {
+      NEXUS_CHROMIUM_BIN_DIR: CHROMIUM_LAYER_DIR,
+      NEXUS_ARTIFACTS_BUCKET: artifacts.bucketName,
+      NEXUS_LOOKUP_SECRET: lookup.secretArn,
+    },
+    statements: [
+      readSecrets(lookup),
+      // PutObject to store a screenshot, GetObject for the presigned link to it (signed with this role).
+      new iam.PolicyStatement({
+        actions: ["s3:PutObject", "s3:GetObject"],
+        resources: [artifacts.arnForObjects(`${SCREENSHOTS_PREFIX}*`)],
+      }),
+    ],
+    layers: [chromium],
+    roleSuppressions: [
+      {
+        id: "AwsSolutions-IAM5",
+        reason: `Screenshot objects are named per task at runtime (${SCREENSHOTS_PREFIX}<taskId>.png), so the role may put and get objects under that prefix of its own bucket only.`,
+        appliesTo: [
+          { regex: `/^Resource::<${id("Artifacts")}[0-9A-F]{8}\\.Arn>\\/${escapeRegex(`${SCREENSHOTS_PREFIX}*`)}$/` },
+        ],
+      },
+    ],
+  };
 }
 
 export function Nexus({ app, stack }: StackContext) {
@@ -211,18 +462,49 @@ export function Nexus({ app, stack }: StackContext) {
   });
 
   // ── Agent consumers ──────────────────────────────────────────────────────────────────────────────
+  const providerSecretArns: Record<string, string> = {};
+  const agentScope = (cid: string): AgentScope => ({
+    stack,
+    ephemeral,
+    env: process.env,
+    id: (name) => `${cid}${name}`,
+    providerSecret: (name, description) => {
+      const secret = new secretsmanager.Secret(stack, `${cid}${pascal(name)}Secret`, {
+        secretName: `${app.name}/${app.stage}/${name}`,
+        description,
+        // A placeholder, not a credential: the operator puts the real JSON.
+        secretObjectValue: {},
+        removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      });
+      NagSuppressions.addResourceSuppressions(secret, [
+        {
+          id: "AwsSolutions-SMG4",
+          reason:
+            "Holds third-party provider credentials (API tokens, webhook URLs), which are rotated at the provider: the operator puts the new JSON (aws secretsmanager put-secret-value) and the agent re-reads it within 5 minutes. A rotation Lambda cannot issue provider credentials.",
+        },
+      ]);
+      providerSecretArns[`${cid}${pascal(name)}SecretArn`] = secret.secretArn;
+      return secret;
+    },
+  });
   const agentFunctions = agents.map(({ agent, cid, queue, dlq }) => {
+    const own: AgentResources = agent.provision?.(agentScope(cid)) ?? {};
+    const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
     const fn = nexusFunction(stack, `${cid}Function`, {
       handler: "functions/agent.handler",
       timeout: agent.timeout,
       memorySize: agent.memorySize,
-      environment: { NEXUS_AGENT_ID: agent.id },
+      ...(agent.architecture ? { architecture: agent.architecture } : {}),
+      ...(agent.diskSize ? { diskSize: agent.diskSize } : {}),
+      ...(own.layers?.length ? { layers: [...own.layers] } : {}),
+      environment: { ...own.environment, NEXUS_AGENT_ID: agent.id },
     });
     // Also grants receive/delete/change-visibility on this queue only.
     fn.addEventSource(
       new SqsEventSource(queue, {
-        batchSize: 10,
-        maxBatchingWindow: Duration.seconds(1),
+        batchSize,
+        // Gathering a batch is pointless when a batch is one message.
+        ...(batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
         reportBatchItemFailures: true,
       }),
     );
@@ -231,6 +513,10 @@ export function Nexus({ app, stack }: StackContext) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn, dlq.queueArn] }),
     );
+    for (const statement of own.statements ?? []) fn.addToRolePolicy(statement);
+    if (own.roleSuppressions?.length) {
+      NagSuppressions.addResourceSuppressions(fn.role ?? fn, [...own.roleSuppressions], true);
+    }
     return fn;
   });
 
@@ -346,6 +632,8 @@ export function Nexus({ app, stack }: StackContext) {
     TableName: table.tableName,
     // The ARN, not the value: `aws secretsmanager get-secret-value --secret-id <AdminKeySecretArn>`.
     AdminKeySecretArn: adminKeySecret.secretArn,
+    // Where operators put provider credentials (aws secretsmanager put-secret-value --secret-id <arn>).
+    ...providerSecretArns,
     ...Object.fromEntries(
       agents.flatMap(({ cid, queue, dlq }) => [
         [`${cid}QueueUrl`, queue.queueUrl],
