@@ -15,7 +15,7 @@ import { Api, Cron, type FunctionProps, Function as SstFunction, type Stack, typ
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 
 /**
- * A built-in agent: one queue (+ DLQ) and one consumer function each (functions/agent.ts, `NEXUS_AGENT_ID`).
+ * A built-in agent: one queue (+ DLQ) and one consumer function each (functions/agents/<id>.ts).
  * An entry holds what differs per agent; `provision` creates what only that agent may use.
  */
 export interface BuiltinAgent {
@@ -491,7 +491,7 @@ export function Nexus({ app, stack }: StackContext) {
     const own: AgentResources = agent.provision?.(agentScope(cid)) ?? {};
     const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
     const fn = nexusFunction(stack, `${cid}Function`, {
-      handler: "functions/agent.handler",
+      handler: `functions/agents/${agent.id}.handler`,
       timeout: agent.timeout,
       memorySize: agent.memorySize,
       ...(agent.architecture ? { architecture: agent.architecture } : {}),

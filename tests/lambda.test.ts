@@ -68,7 +68,7 @@ beforeAll(async () => {
     POWERTOOLS_LOG_LEVEL: "SILENT",
   });
   api = (await import("../functions/api.js")).handler as unknown as typeof api;
-  agent = (await import("../functions/agent.js")).handler;
+  agent = (await import("../functions/agents/diag.js")).handler;
   sweeper = (await import("../functions/sweeper.js")).handler;
 });
 afterAll(async () => {

@@ -322,7 +322,7 @@ describe("functions", () => {
   it("are the api, the sweeper and one consumer per built-in agent", () => {
     expect(functionByHandler("functions/api.handler")).toHaveLength(1);
     expect(functionByHandler("functions/sweeper.handler")).toHaveLength(1);
-    expect(functionByHandler("functions/agent.handler")).toHaveLength(BUILTIN_AGENTS.length);
+    for (const { id } of BUILTIN_AGENTS) expect(functionByHandler(`functions/agents/${id}.handler`)).toHaveLength(1);
     expect(nexusFunctions()).toHaveLength(2 + BUILTIN_AGENTS.length);
   });
 
@@ -419,7 +419,7 @@ describe("built-in agent queues", () => {
 
       const fn = refOf(mapping.FunctionName);
       if (!fn) throw new Error("event source mapping has no function");
-      expect(props(fn).Handler).toBe("functions/agent.handler");
+      expect(props(fn).Handler).toBe(`functions/agents/${id}.handler`);
       expect(env(fn).NEXUS_AGENT_ID).toBe(id);
       expect(fn).toBe(agentFunction(id));
       expect(props(fn).MemorySize).toBe(agent.memorySize);

@@ -6,6 +6,7 @@ export * from "./errors.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
+export { agentLambda } from "./lambda.js";
 export * as Limits from "./limits.js";
 export { type ParamsSchema, validateParams } from "./params-schema.js";
 export * as Queues from "./queues.js";
