@@ -48,6 +48,18 @@ const DATE_STRING = /^[\w :+\-.,@/]{1,100}$/;
  * (`-rin`), flags that take a value may not (`-n 5`, not `-n5`). Path operands and path values must resolve
  * inside the workspace (symlinks followed). There is no shell: no globbing, pipes, redirection or expansion.
  */
+/** head and tail take the same flags (tail's following flags are left out on purpose). */
+const HEAD_TAIL_FLAGS = {
+  "-n": LINES,
+  "--lines": LINES,
+  "-c": LINES,
+  "--bytes": LINES,
+  "-q": null,
+  "--quiet": null,
+  "-v": null,
+  "--verbose": null,
+} as const;
+
 export const COMMAND_RULES: Readonly<Record<Exclude<AllowedCommand, "find">, CommandRule>> = {
   grep: {
     // Not: -R (follows every symlink), -d/-D, --exclude-from, --devices, -P, context as -NUM.
@@ -164,31 +176,13 @@ export const COMMAND_RULES: Readonly<Record<Exclude<AllowedCommand, "find">, Com
     doubleDash: true,
   },
   head: {
-    flags: {
-      "-n": LINES,
-      "--lines": LINES,
-      "-c": LINES,
-      "--bytes": LINES,
-      "-q": null,
-      "--quiet": null,
-      "-v": null,
-      "--verbose": null,
-    },
+    flags: HEAD_TAIL_FLAGS,
     operands: "paths",
     doubleDash: true,
   },
   tail: {
     // Not: -f/-F/--follow/--pid/--retry/-s (would wait for the timeout).
-    flags: {
-      "-n": LINES,
-      "--lines": LINES,
-      "-c": LINES,
-      "--bytes": LINES,
-      "-q": null,
-      "--quiet": null,
-      "-v": null,
-      "--verbose": null,
-    },
+    flags: HEAD_TAIL_FLAGS,
     operands: "paths",
     doubleDash: true,
   },
