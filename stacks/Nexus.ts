@@ -487,6 +487,8 @@ export function Nexus({ app, stack }: StackContext) {
       return secret;
     },
   });
+  // Each agent's event source mapping: the API turns it off and on when the agent is deactivated/reactivated.
+  const consumers: Array<{ agentId: string; eventSource: SqsEventSource }> = [];
   const agentFunctions = agents.map(({ agent, cid, queue, dlq }) => {
     const own: AgentResources = agent.provision?.(agentScope(cid)) ?? {};
     const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -500,14 +502,14 @@ export function Nexus({ app, stack }: StackContext) {
       environment: { ...own.environment, NEXUS_AGENT_ID: agent.id },
     });
     // Also grants receive/delete/change-visibility on this queue only.
-    fn.addEventSource(
-      new SqsEventSource(queue, {
-        batchSize,
-        // Gathering a batch is pointless when a batch is one message.
-        ...(batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
-        reportBatchItemFailures: true,
-      }),
-    );
+    const eventSource = new SqsEventSource(queue, {
+      batchSize,
+      // Gathering a batch is pointless when a batch is one message.
+      ...(batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
+      reportBatchItemFailures: true,
+    });
+    fn.addEventSource(eventSource);
+    consumers.push({ agentId: agent.id, eventSource });
     fn.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
     // Delayed retries go back on its own queue; exhausted tasks go to its own DLQ.
     fn.addToRolePolicy(
@@ -544,6 +546,9 @@ export function Nexus({ app, stack }: StackContext) {
     timeout: 29,
     environment: {
       NEXUS_ADMIN_KEY_SECRET: adminKeySecret.secretArn,
+      NEXUS_BUILTIN_CONSUMERS: stack.toJsonString(
+        Object.fromEntries(consumers.map(({ agentId, eventSource }) => [agentId, eventSource.eventSourceMappingId])),
+      ),
       // Read at synth time from the deploying shell; absent unless set.
       ...apiSettingsEnv(process.env),
     },
@@ -570,12 +575,21 @@ export function Nexus({ app, stack }: StackContext) {
       resources: [customQueueArns],
     }),
   );
+  // Deleting a custom agent deletes its queues.
+  apiFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:DeleteQueue"], resources: [customQueueArns] }));
   // The prefix pattern above also matches the built-in queues: keep their CloudFormation-owned settings safe.
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({
       effect: iam.Effect.DENY,
-      actions: ["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"],
+      actions: ["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue"],
       resources: builtinQueueAndDlqArns,
+    }),
+  );
+  // Deactivating a built-in agent turns its consumer (event source mapping) off; reactivating, on.
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["lambda:UpdateEventSourceMapping"],
+      resources: consumers.map(({ eventSource }) => eventSource.eventSourceMappingArn),
     }),
   );
   NagSuppressions.addResourceSuppressions(apiFunction.role ?? apiFunction, [customQueueSuppression], true);

@@ -857,7 +857,7 @@ describe("iam", () => {
       const handler = props(fn).Handler;
       const expected =
         handler === "functions/api.handler"
-          ? [...base, "secretsmanager"]
+          ? [...base, "secretsmanager", "lambda"]
           : typeof agentId === "string"
             ? [...base, ...(extra[agentId] ?? [])]
             : base;
@@ -918,6 +918,11 @@ describe("iam", () => {
     const statements = roleStatements(roleOf(onlyFunction("functions/api.handler")));
     const pattern = `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`;
     const custom = statements.filter((s) => s.Resource.some((r) => render(r) === pattern));
+    // one statement to create and use custom queues, one to delete them (with a deleted agent)
+    const deletes = custom.filter((s) => s.Action.includes("sqs:DeleteQueue"));
+    expect(deletes).toHaveLength(1);
+    expect((deletes[0] as Statement).Action).toEqual(["sqs:DeleteQueue"]);
+    custom.splice(custom.indexOf(deletes[0] as Statement), 1);
     expect(custom).toHaveLength(1);
     expect((custom[0] as Statement).Effect).toBe("Allow");
     expect(new Set((custom[0] as Statement).Action)).toEqual(
@@ -937,8 +942,23 @@ describe("iam", () => {
     expect(builtinSend.flatMap((s) => s.Resource.map(refOf)).sort()).toEqual([...builtinQueues].sort());
     const deny = statements.filter((s) => s.Effect === "Deny");
     expect(deny.flatMap((s) => s.Action)).toEqual(
-      expect.arrayContaining(["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"]),
+      expect.arrayContaining(["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue"]),
     );
+  });
+
+  it("lets the api switch exactly the built-in agents' event source mappings on and off", () => {
+    const fn = onlyFunction("functions/api.handler");
+    const statements = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("lambda:")));
+    expect(statements).toHaveLength(1);
+    expect((statements[0] as Statement).Action).toEqual(["lambda:UpdateEventSourceMapping"]);
+    const mappings = ofType("AWS::Lambda::EventSourceMapping").map(([id]) => id);
+    expect(mappings).toHaveLength(BUILTIN_AGENTS.length);
+    expect(JSON.stringify((statements[0] as Statement).Resource)).toSatisfy((text: string) =>
+      mappings.every((id) => text.includes(id)),
+    );
+    const consumers = JSON.stringify(env(fn).NEXUS_BUILTIN_CONSUMERS);
+    for (const id of mappings) expect(consumers).toContain(id);
+    for (const { id } of BUILTIN_AGENTS) expect(consumers).toMatch(new RegExp(`\\W${id}\\W`));
   });
 
   it("lets the sweeper send to built-in and custom agent queues only", () => {

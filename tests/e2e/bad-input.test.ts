@@ -1,14 +1,10 @@
-import { type LocalNexus, startLocal } from "@nexus/local";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiClient } from "../support/client.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useLocalNexus } from "../support/local.js";
 
-let nexus: LocalNexus;
-let api: ReturnType<typeof apiClient>;
+const local = useLocalNexus();
 
 beforeAll(async () => {
-  nexus = await startLocal({ port: 0, logLevel: "SILENT", settings: { rateLimitPerMinute: 1_000_000 } });
-  api = apiClient(nexus.url, nexus.adminKey);
-  await api.post("/v1/agents", {
+  await local.api.post("/v1/agents", {
     name: "strict-agent",
     actions: [
       {
@@ -22,9 +18,6 @@ beforeAll(async () => {
       },
     ],
   });
-});
-afterAll(async () => {
-  await nexus?.stop();
 });
 
 const deep = (levels: number): unknown =>
@@ -204,8 +197,8 @@ const cases: Case[] = [
 ];
 
 async function snapshot() {
-  const agents = await api.get("/v1/agents?limit=100");
-  const tasks = await api.get("/v1/tasks?limit=100");
+  const agents = await local.api.get("/v1/agents?limit=100");
+  const tasks = await local.api.get("/v1/tasks?limit=100");
   return { agents: agents.body, tasks: tasks.body };
 }
 
@@ -217,7 +210,7 @@ describe("bad input never yields a 5xx or changes stored data", () => {
       const headers: Record<string, string> = {};
       const type = c.type === undefined ? "application/json" : c.type;
       if (c.body !== undefined && type) headers["content-type"] = type;
-      const reply = await api.raw(method, c.path, undefined, {
+      const reply = await local.api.raw(method, c.path, undefined, {
         headers,
         ...(c.body === undefined ? {} : { body: c.body }),
       });

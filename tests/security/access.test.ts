@@ -41,6 +41,20 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       return { method: "GET", path: "/v1/agents/own-agent" };
     case "POST /v1/tasks":
       return { method: "POST", path: "/v1/tasks", body: { agentId: "own-agent", action: "work" } };
+    case "POST /v1/agents/{id}/deactivate":
+    case "POST /v1/agents/{id}/reactivate": {
+      const name = `life-${n}`;
+      await h.call("POST", "/v1/agents", ADMIN_KEY, { name, actions: [{ name: "a" }] });
+      return {
+        method: "POST",
+        path: `/v1/agents/${name}/${route.endsWith("deactivate") ? "deactivate" : "reactivate"}`,
+      };
+    }
+    case "DELETE /v1/agents/{id}": {
+      const name = `gone-${n}`;
+      await h.call("POST", "/v1/agents", ADMIN_KEY, { name, actions: [{ name: "a" }] });
+      return { method: "DELETE", path: `/v1/agents/${name}` };
+    }
     case "GET /v1/tasks":
       return { method: "GET", path: "/v1/tasks" };
     case "GET /v1/tasks/{id}":

@@ -57,6 +57,9 @@ const IdParam = z.object({
     .max(64)
     .openapi({ param: { name: "id", in: "path" } }),
 });
+const DeleteAgentQuery = z.strictObject({
+  force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
+});
 const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
@@ -87,6 +90,35 @@ const routes = {
     tags: ["agents"],
     request: { params: IdParam },
     responses: { 200: json(Agent, "The agent"), 404: errors[404], ...denied },
+  }),
+  deactivateAgent: route("POST /v1/agents/{id}/deactivate", {
+    method: "post",
+    path: "/v1/agents/{id}/deactivate",
+    tags: ["agents"],
+    summary: "Take an agent out of service: no new tasks (409); its queued tasks wait, untouched",
+    request: { params: IdParam },
+    responses: { 200: json(Agent, "The agent, inactive"), 404: errors[404], ...denied },
+  }),
+  reactivateAgent: route("POST /v1/agents/{id}/reactivate", {
+    method: "post",
+    path: "/v1/agents/{id}/reactivate",
+    tags: ["agents"],
+    summary: "Put an agent back in service; its queued tasks run",
+    request: { params: IdParam },
+    responses: { 200: json(Agent, "The agent, active"), 404: errors[404], ...denied },
+  }),
+  deleteAgent: route("DELETE /v1/agents/{id}", {
+    method: "delete",
+    path: "/v1/agents/{id}",
+    tags: ["agents"],
+    summary: "Delete a custom agent and its queues; its task history stays readable",
+    request: { params: IdParam, query: DeleteAgentQuery },
+    responses: {
+      200: json(z.object({ id: z.string(), deleted: z.literal(true), cancelledTasks: z.number().int() }), "Deleted"),
+      404: errors[404],
+      409: json(ErrorBody, "A built-in agent, or queued/running tasks without force=true"),
+      ...denied,
+    },
   }),
   submitTask: route("POST /v1/tasks", {
     method: "post",
@@ -251,6 +283,18 @@ export function createApp(options: AppOptions) {
     const own = boundAgent(c.get("actor"));
     if (own !== undefined && own !== id) throw new NotFoundError("agent", id);
     return c.json(await Agents.get(ctx, id), 200);
+  });
+
+  app.openapi(routes.deactivateAgent, async (c) =>
+    c.json(await Agents.setStatus(ctx, c.req.valid("param").id, "inactive"), 200),
+  );
+  app.openapi(routes.reactivateAgent, async (c) =>
+    c.json(await Agents.setStatus(ctx, c.req.valid("param").id, "active"), 200),
+  );
+  app.openapi(routes.deleteAgent, async (c) => {
+    const { id } = c.req.valid("param");
+    const { cancelled } = await Agents.remove(ctx, id, { force: c.req.valid("query").force === "true" });
+    return c.json({ id, deleted: true as const, cancelledTasks: cancelled }, 200);
   });
 
   app.openapi(routes.submitTask, async (c) => {

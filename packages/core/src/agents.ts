@@ -1,12 +1,13 @@
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
 import { ConflictError, isConditionalCheckFailed, NotFoundError, ValidationError } from "./errors.js";
 import { checkParamsSchema } from "./params-schema.js";
-import { createAgentQueues } from "./queues.js";
+import { createAgentQueues, deleteAgentQueues } from "./queues.js";
 import { type ActionSpec, type Agent, type Page, type QueueRef, RegisterAgentInput } from "./schemas.js";
 import { type PageQuery, queryPage } from "./storage/query.js";
 import { keys } from "./storage/table.js";
+import * as Tasks from "./tasks.js";
 
 /** A built-in agent's description: what the API registers under the agent's fixed id. */
 export interface AgentSpec {
@@ -174,4 +175,75 @@ export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promi
     }),
   );
   forget(ctx, id);
+}
+
+/**
+ * Takes an agent out of service (`inactive`: no new tasks, its queue's consumer off, queued tasks wait
+ * untouched) or back in. Setting the status it already has is fine.
+ */
+export async function setStatus(ctx: Context, id: string, status: Agent["status"]): Promise<Agent> {
+  try {
+    const out = await ctx.ddb.send(
+      new UpdateCommand({
+        TableName: ctx.tableName,
+        Key: keys.agent(id),
+        UpdateExpression: "SET #status = :status, updatedAt = :now",
+        ConditionExpression: "attribute_exists(PK)",
+        ExpressionAttributeNames: { "#status": "status" },
+        ExpressionAttributeValues: { ":status": status, ":now": ctx.now().toISOString() },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    forget(ctx, id);
+    await ctx.consumers?.setEnabled(id, status === "active");
+    return fromItem(out.Attributes ?? {});
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) throw new NotFoundError("agent", id);
+    throw error;
+  }
+}
+
+/**
+ * Deletes a custom agent: its record and its queues. Refused while it has queued or running tasks unless
+ * `force`, which cancels them first. Built-in agents can only be deactivated. Its tasks stay readable.
+ */
+export async function remove(ctx: Context, id: string, options: { force: boolean }): Promise<{ cancelled: number }> {
+  const agent = await get(ctx, id);
+  if (agent.builtin) {
+    throw new ConflictError("builtin_agent", `'${id}' is a built-in agent: deactivate it instead of deleting it`);
+  }
+  let cancelled = 0;
+  for (const status of ["queued", "running"] as const) {
+    let cursor: string | undefined;
+    do {
+      const page = await Tasks.listRecords(ctx, { agentId: id, status, limit: options.force ? 100 : 1, cursor });
+      if (page.items.length > 0 && !options.force) {
+        throw new ConflictError(
+          "agent_busy",
+          `agent '${id}' has ${status} tasks; wait for them, cancel them, or delete with ?force=true`,
+          { status },
+        );
+      }
+      for (const task of page.items) {
+        await Tasks.cancel(ctx, task.id, `agent '${id}' was deleted`).then(
+          () => cancelled++,
+          (error: unknown) => {
+            if (!(error instanceof ConflictError)) throw error; // it finished meanwhile
+          },
+        );
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+  await ctx.consumers?.setEnabled(id, false);
+  await deleteAgentQueues(ctx, agent.queue);
+  await ctx.ddb
+    .send(
+      new DeleteCommand({ TableName: ctx.tableName, Key: keys.agent(id), ConditionExpression: "attribute_exists(PK)" }),
+    )
+    .catch((error: unknown) => {
+      if (!isConditionalCheckFailed(error)) throw error; // deleted meanwhile by another request
+    });
+  forget(ctx, id);
+  return { cancelled };
 }

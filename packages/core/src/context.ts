@@ -3,6 +3,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
+import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { QueueRef } from "./schemas.js";
 import { type Secrets, secretsManager } from "./secrets.js";
@@ -18,6 +19,8 @@ export interface Context {
   builtinQueues: Record<string, QueueRef>;
   secrets: Secrets;
   settings: Settings;
+  /** Switches agents' queue consumers on and off (absent where nothing consumes, e.g. a CLI). */
+  consumers?: Consumers;
   now: () => Date;
 }
 
@@ -65,6 +68,10 @@ const EnvSchema = z.object({
     .default("{}")
     .transform((raw) => z.record(z.string(), QueueRef).parse(JSON.parse(raw))),
   NEXUS_ADMIN_KEY_SECRET: z.string().min(1).optional(),
+  NEXUS_BUILTIN_CONSUMERS: z
+    .string()
+    .default("{}")
+    .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
   NEXUS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(DEFAULT_SETTINGS.rateLimitPerMinute),
   NEXUS_DAILY_CAPS: z
     .string()
@@ -86,6 +93,7 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
     ddb,
     sqs,
     secrets: secretsManager(secretsClient),
+    consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
     settings: {
       ...(parsed.NEXUS_ADMIN_KEY_SECRET ? { adminKeySecret: parsed.NEXUS_ADMIN_KEY_SECRET } : {}),
       rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE,

@@ -1,6 +1,7 @@
 export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
 export * as Audit from "./audit.js";
+export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./errors.js";
 export { newId } from "./ids.js";

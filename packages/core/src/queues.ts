@@ -1,5 +1,11 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+} from "@aws-sdk/client-sqs";
 import type { Context } from "./context.js";
+import { ConflictError } from "./errors.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 
 /** A message on an agent queue names the task; everything else is read from the table. */
@@ -30,8 +36,33 @@ async function queueArn(ctx: Context, url: string): Promise<string> {
   return arn;
 }
 
+/** Deletes a custom agent's queue and DLQ (gone already is fine). */
+export async function deleteAgentQueues(ctx: Context, queue: QueueRef): Promise<void> {
+  for (const url of [queue.url, queue.dlqUrl]) {
+    try {
+      await ctx.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+    } catch (error) {
+      if (!/NonExistentQueue|QueueDoesNotExist/.test((error as Error).name)) throw error;
+    }
+  }
+}
+
 /** Creates (or finds, CreateQueue is idempotent) a custom agent's queue and its DLQ. */
 export async function createAgentQueues(ctx: Context, agentId: string): Promise<QueueRef> {
+  try {
+    return await createQueues(ctx, agentId);
+  } catch (error) {
+    if ((error as Error).name === "QueueDeletedRecently") {
+      throw new ConflictError(
+        "queue_recently_deleted",
+        `the queues of a deleted agent named '${agentId}' are still being removed; register it again in a minute`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function createQueues(ctx: Context, agentId: string): Promise<QueueRef> {
   const name = `${ctx.queuePrefix}${agentId}`;
   const tags = { "nexus:agent": agentId };
   const dlq = await ctx.sqs.send(

@@ -28,13 +28,23 @@ export interface PollerOptions {
  */
 export class QueuePoller {
   private running = false;
+  private paused = false;
   private loops: Promise<void>[] = [];
   private abort = new AbortController();
 
   constructor(private readonly options: PollerOptions) {}
 
   get active() {
-    return this.running;
+    return this.running && !this.paused;
+  }
+
+  /** Stops taking messages (a batch in flight finishes); the queue keeps the rest, untouched. */
+  pause() {
+    this.paused = true;
+  }
+
+  resume() {
+    this.paused = false;
   }
 
   start() {
@@ -64,6 +74,10 @@ export class QueuePoller {
   private async loop() {
     const { sqs, queueUrl, logger } = this.options;
     while (this.running) {
+      if (this.paused) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       let records: SQSRecord[];
       try {
         const out = await sqs.send(

@@ -235,7 +235,15 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     }
 
     const pollers = new Map<string, QueuePoller>();
-    const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>) => {
+    // What Lambda's event source mappings do when an agent is deactivated: its poller pauses.
+    ctx.consumers = {
+      setEnabled: async (agentId, enabled) => {
+        const poller = pollers.get(agentId);
+        if (enabled) poller?.resume();
+        else poller?.pause();
+      },
+    };
+    const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>, active: boolean) => {
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agentId}` });
       const consumer = Worker.createConsumer({ ctx, agentId, queue, handlers, logger: agentLogger });
       const poller = new QueuePoller({
@@ -249,13 +257,15 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       });
       pollers.get(agentId)?.stop();
       pollers.set(agentId, poller);
+      if (!active) poller.pause();
       poller.start();
     };
     for (const agent of agents) {
       const queue = ctx.builtinQueues[agent.spec.id];
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` });
       const handlers = agent.handlers({ ctx, config: agentConfig, logger: agentLogger });
-      if (queue) attach(agent.spec.id, queue, handlers);
+      const status = (await Agents.find(ctx, agent.spec.id))?.status;
+      if (queue) attach(agent.spec.id, queue, handlers, status !== "inactive");
     }
     stops.push(async () => {
       await Promise.all([...pollers.values()].map((p) => p.stop(options.stopGraceMs)));
@@ -303,7 +313,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       agentConfig,
       attachWorker: async (agentId, handlers) => {
         const agent = await Agents.get(ctx, agentId);
-        attach(agentId, agent.queue, handlers);
+        attach(agentId, agent.queue, handlers, agent.status === "active");
       },
       sweep: (grace) => Sweeper.sweep(ctx, { graceMs: grace ?? graceMs }),
       stop: stopAll,

@@ -1,0 +1,20 @@
+import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
+
+/**
+ * Turns an agent's queue consumer on and off: in AWS the agent function's SQS event source mapping, locally
+ * the runtime's poller. While off, the agent's messages wait in its queue, untouched.
+ */
+export interface Consumers {
+  setEnabled(agentId: string, enabled: boolean): Promise<void>;
+}
+
+/** The event source mappings of the built-in agents' functions, by agent id (set by the stack). */
+export function lambdaConsumers(mappings: Record<string, string>, client = new LambdaClient({})): Consumers {
+  return {
+    async setEnabled(agentId, enabled) {
+      const uuid = mappings[agentId];
+      if (!uuid) return; // a custom agent: its workers run elsewhere and ask before they take work
+      await client.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enabled }));
+    },
+  };
+}
