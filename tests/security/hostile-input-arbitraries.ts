@@ -1,3 +1,4 @@
+import { PARAMS_SCHEMA_KEYWORDS } from "@nexus/core";
 /**
  * Generators of hostile requests for the write routes of the API. Every request they make is invalid by
  * construction (a wrong or missing credential, a refused content type, a malformed, oversized or
@@ -643,24 +644,7 @@ function commonBreakers(known: readonly string[], serverOwned: readonly string[]
 const AGENT_KEYS = ["name", "kind", "description", "actions"];
 const AGENT_SERVER_OWNED = ["id", "status", "builtin", "queue", "createdAt", "updatedAt", "lastHeartbeatAt"];
 const ACTION_KEYS = ["name", "description", "params", "retry", "timeoutSeconds"];
-const SCHEMA_KEYWORDS = [
-  "type",
-  "description",
-  "properties",
-  "required",
-  "additionalProperties",
-  "items",
-  "enum",
-  "const",
-  "minimum",
-  "maximum",
-  "minLength",
-  "maxLength",
-  "minItems",
-  "maxItems",
-  "pattern",
-  "default",
-];
+const SCHEMA_KEYWORDS: readonly string[] = PARAMS_SCHEMA_KEYWORDS;
 
 const validParamsSchema: fc.Arbitrary<Json> = fc.constantFrom<Json>(
   { type: "object" },

@@ -9,7 +9,12 @@ export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
 export { agentLambda } from "./lambda.js";
 export * as Limits from "./limits.js";
-export { type ParamsSchema, validateParams } from "./params-schema.js";
+export {
+  PARAMS_SCHEMA_KEYWORDS,
+  type ParamsSchema,
+  parseParams,
+  validateParams,
+} from "./params-schema.js";
 export * as Queues from "./queues.js";
 export * from "./schemas.js";
 export { type Secrets, secretsManager } from "./secrets.js";

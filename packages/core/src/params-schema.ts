@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ValidationError } from "./errors.js";
+import { NonRetriableError, ValidationError } from "./errors.js";
 
 /**
  * The JSON-schema-like language an agent uses to describe an action's params: a bounded subset of
@@ -24,6 +24,26 @@ export interface ParamsSchema {
   pattern?: string;
   default?: unknown;
 }
+
+/** The keywords the language has (what ParamsSchemaSchema accepts). */
+export const PARAMS_SCHEMA_KEYWORDS: ReadonlyArray<keyof ParamsSchema> = [
+  "type",
+  "description",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "enum",
+  "const",
+  "minimum",
+  "maximum",
+  "minLength",
+  "maxLength",
+  "minItems",
+  "maxItems",
+  "pattern",
+  "default",
+];
 
 const MAX_DEPTH = 8;
 /** Names that mean something to JavaScript objects are refused: they would be dropped or misread. */
@@ -114,4 +134,22 @@ export function validateParams(schema: ParamsSchema, params: unknown): ParamsIss
     path: ["params", ...issue.path.map(String)].join("."),
     message: issue.message,
   }));
+}
+
+/** `params.<path>: <message>` for each issue, joined: how a refused params object is described. */
+export function describeParamsIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .map((issue) => `${["params", ...issue.path.map(String)].join(".")}: ${issue.message}`)
+    .join("; ")
+    .slice(0, 1000);
+}
+
+/**
+ * An action handler's parse of its params. The registry's schema may be looser than the handler's zod
+ * schema (object-level rules it cannot express), so a mismatch here is the caller's doing: not retriable.
+ */
+export function parseParams<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
+  const result = schema.safeParse(params);
+  if (result.success) return result.data;
+  throw new NonRetriableError("invalid_params", describeParamsIssues(result.error.issues));
 }

@@ -6,6 +6,7 @@ import type { AgentSpec } from "./agents.js";
 import type { Context } from "./context.js";
 import { ActionError } from "./errors.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import { describeParamsIssues } from "./params-schema.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -95,9 +96,9 @@ function startAttempt(ctx: Context, task: Pick<TaskRecord, "id" | "agentId">, at
 
 function toTaskError(error: unknown): TaskError {
   if (error instanceof ActionError) return { code: error.code, message: error.message, retriable: error.retriable };
-  if (error instanceof Error && error.name === "ZodError") {
+  if (error instanceof z.ZodError) {
     // the handler's own parse refused the params: retrying cannot help
-    return { code: "invalid_params", message: error.message.slice(0, 1000), retriable: false };
+    return { code: "invalid_params", message: describeParamsIssues(error.issues), retriable: false };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { code: "action_error", message: message.slice(0, 1000), retriable: true };

@@ -1,5 +1,4 @@
-import type { AgentEnvironment, AgentImplementation } from "@nexus/core";
-import type { z } from "zod";
+import { type AgentEnvironment, type AgentImplementation, parseParams as parse } from "@nexus/core";
 import { type ChatPoster, createChatPoster } from "./chat.js";
 import { COMMS_CONFIG, isSafeEndpoint, optional, parseSender, required } from "./config.js";
 import { createEmailSender, type EmailSender } from "./email.js";
@@ -9,17 +8,6 @@ import { commsSpec, PostChatParams, SendEmailParams, SendSmsParams } from "./spe
 
 /** Provider requests give up before the action's timeout (30 s), so their error is the one reported. */
 const PROVIDER_TIMEOUT_MS = 20_000;
-
-/**
- * The registry checked the params already, but its schema is looser than zod's (text-or-html, the total
- * of recipients): what fails here is the caller's doing, so it is not retried.
- */
-function parse<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
-  const result = schema.safeParse(params);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((i) => `params.${i.path.map(String).join(".")}: ${i.message}`);
-  throw fatal("invalid_params", issues.join("; ").slice(0, 1000));
-}
 
 /** Builds a provider on first use; a missing setting fails that action only, and is checked again next time. */
 function lazy<T>(build: () => T): () => T {

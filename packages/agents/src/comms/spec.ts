@@ -1,4 +1,4 @@
-import type { AgentSpec, ParamsSchema } from "@nexus/core";
+import type { AgentSpec } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -87,47 +87,6 @@ export const PostChatParams = z.strictObject({
 });
 export type PostChatParams = z.output<typeof PostChatParams>;
 
-const ALLOWED_KEYWORDS = new Set([
-  "type",
-  "description",
-  "properties",
-  "required",
-  "additionalProperties",
-  "items",
-  "enum",
-  "const",
-  "minimum",
-  "maximum",
-  "minLength",
-  "maxLength",
-  "minItems",
-  "maxItems",
-  "pattern",
-  "default",
-]);
-
-/**
- * The registry's schema of an action, derived from the zod schema its handler parses with, reduced to the
- * registry's JSON-schema subset. Whatever the subset cannot say (object-level refinements, open objects'
- * `additionalProperties: {}`) is left out: the registry's check is looser, the handler's zod parse exact.
- */
-export function registrySchemaOf(schema: z.ZodType): ParamsSchema {
-  const reduce = (node: Record<string, unknown>): Record<string, unknown> => {
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) {
-      if (!ALLOWED_KEYWORDS.has(key)) continue;
-      if (key === "additionalProperties" && typeof value !== "boolean") continue;
-      if (key === "items") out[key] = reduce(value as Record<string, unknown>);
-      else if (key === "properties") {
-        const properties = value as Record<string, Record<string, unknown>>;
-        out[key] = Object.fromEntries(Object.entries(properties).map(([name, child]) => [name, reduce(child)]));
-      } else out[key] = value;
-    }
-    return out;
-  };
-  return reduce(paramsSchemaOf(schema) as Record<string, unknown>) as ParamsSchema;
-}
-
 /**
  * Quick retries: providers throttle per second (SES's send rate, Slack's 1 message/s per webhook), and a
  * message late by minutes is usually worse than a failed task an operator can see and resubmit.
@@ -144,21 +103,21 @@ export const commsSpec: AgentSpec = {
     {
       name: "send_email",
       description: "Sends one email from the configured sender (NEXUS_EMAIL_FROM); text, html or both",
-      params: registrySchemaOf(SendEmailParams),
+      params: paramsSchemaOf(SendEmailParams),
       retry: RETRY,
       timeoutSeconds: TIMEOUT_SECONDS,
     },
     {
       name: "send_sms",
       description: "Sends one SMS to an E.164 number from the configured Twilio sender",
-      params: registrySchemaOf(SendSmsParams),
+      params: paramsSchemaOf(SendSmsParams),
       retry: RETRY,
       timeoutSeconds: TIMEOUT_SECONDS,
     },
     {
       name: "post_chat",
       description: "Posts a message to a configured Slack or Teams channel (incoming webhook)",
-      params: registrySchemaOf(PostChatParams),
+      params: paramsSchemaOf(PostChatParams),
       retry: RETRY,
       timeoutSeconds: TIMEOUT_SECONDS,
     },

@@ -1,18 +1,18 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ActionError, type AgentImplementation } from "@nexus/core";
+import { ActionError, type AgentImplementation, parseParams } from "@nexus/core";
 import { diagSpec, EchoParams, FailParams, SleepParams } from "./spec.js";
 
 export const diag: AgentImplementation = {
   spec: diagSpec,
   handlers: () => ({
-    echo: async (params) => EchoParams.parse(params),
+    echo: async (params) => parseParams(EchoParams, params),
     sleep: async (params, { signal }) => {
-      const { ms } = SleepParams.parse(params);
+      const { ms } = parseParams(SleepParams, params);
       await sleep(ms, undefined, { signal });
       return { sleptMs: ms };
     },
     fail: async (params, { attempt }) => {
-      const { times, retriable } = FailParams.parse(params);
+      const { times, retriable } = parseParams(FailParams, params);
       if (attempt <= times) {
         throw new ActionError("drill_failure", `attempt ${attempt} fails on purpose (${times} to fail)`, { retriable });
       }

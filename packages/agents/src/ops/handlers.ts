@@ -1,5 +1,4 @@
-import { type AgentImplementation, NonRetriableError } from "@nexus/core";
-import type { z } from "zod";
+import { type AgentImplementation, parseParams } from "@nexus/core";
 import { runCommand } from "./commands.js";
 import { readOpsConfig } from "./config.js";
 import { Workspace } from "./files.js";
@@ -13,17 +12,6 @@ import {
   RunCommandParams,
   WriteFileParams,
 } from "./spec.js";
-
-/** Params the API let through are valid; anything else (a message written by hand) fails for good. */
-function parse<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
-  const result = schema.safeParse(params);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? `params.${issue.path.join(".")}: ` : "";
-    throw new NonRetriableError("params_invalid", `${where}${issue?.message ?? "params are not valid"}`);
-  }
-  return result.data;
-}
 
 /**
  * `ops`: allow-listed read-only commands and file actions confined to one workspace directory
@@ -43,18 +31,18 @@ export const ops: AgentImplementation = {
     });
     return {
       run_command: async (params, { signal }) =>
-        runCommand(parse(RunCommandParams, params), {
+        runCommand(parseParams(RunCommandParams, params), {
           root: await workspace.root(),
           defaultTimeoutMs: settings.commandTimeoutMs,
           outputBytes: settings.outputBytes,
           signal,
         }),
-      read_file: async (params) => workspace.read(parse(ReadFileParams, params)),
-      write_file: async (params) => workspace.write(parse(WriteFileParams, params)),
-      list_files: async (params) => workspace.list(parse(ListFilesParams, params)),
-      delete_file: async (params) => workspace.delete(parse(DeleteFileParams, params)),
+      read_file: async (params) => workspace.read(parseParams(ReadFileParams, params)),
+      write_file: async (params) => workspace.write(parseParams(WriteFileParams, params)),
+      list_files: async (params) => workspace.list(parseParams(ListFilesParams, params)),
+      delete_file: async (params) => workspace.delete(parseParams(DeleteFileParams, params)),
       http_check: async (params, { signal }) =>
-        httpCheck(parse(HttpCheckParams, params), {
+        httpCheck(parseParams(HttpCheckParams, params), {
           allow: allow.entries,
           defaultTimeoutMs: settings.httpTimeoutMs,
           signal,

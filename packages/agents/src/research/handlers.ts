@@ -1,18 +1,11 @@
 import { tmpdir } from "node:os";
-import type { ActionContext, AgentEnvironment, AgentImplementation } from "@nexus/core";
+import { type ActionContext, type AgentEnvironment, type AgentImplementation, parseParams } from "@nexus/core";
 import { artifactStoreFromConfig } from "./artifacts.js";
 import { renderPage } from "./browser.js";
 import { capBytes, extractHtml, LIMITS } from "./extract.js";
 import { decodeBody, safeFetch } from "./http.js";
 import { lookup } from "./lookup.js";
-import {
-  DEFAULT_FETCH_BYTES,
-  FetchPageParams,
-  LookupParams,
-  parseParams,
-  RenderPageParams,
-  researchSpec,
-} from "./spec.js";
+import { DEFAULT_FETCH_BYTES, FetchPageParams, LookupParams, RenderPageParams, researchSpec } from "./spec.js";
 import { parseAllowList, type Resolver, type SsrfPolicy, systemResolver } from "./ssrf.js";
 
 /** Time cap of one fetch_page (all hops), inside the action's timeout. */

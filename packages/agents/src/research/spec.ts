@@ -1,4 +1,4 @@
-import { type AgentSpec, NonRetriableError, type ParamsSchema } from "@nexus/core";
+import type { AgentSpec, ParamsSchema } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -78,15 +78,6 @@ function renderPageSchema(): ParamsSchema {
       waitFor: { description: RenderPageParams.shape.waitFor.description ?? "" },
     },
   };
-}
-
-/** Parses an action's params; a mismatch is not retriable. */
-export function parseParams<T extends z.ZodType>(schema: T, params: unknown): z.output<T> {
-  const result = schema.safeParse(params);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = ["params", ...(issue?.path ?? []).map(String)].join(".");
-  throw new NonRetriableError("invalid_params", `${where}: ${issue?.message ?? "invalid"}`);
 }
 
 /** `research`: reads the web for the other agents, behind an SSRF guard. */
