@@ -117,13 +117,9 @@ async function claimIdempotencyKey(ctx: Context, key: string, taskId: string, pr
   } catch (error) {
     if (!isConditionalCheckFailed(error)) throw error;
   }
-  const out = await ctx.ddb.send(
-    new GetCommand({ TableName: ctx.tableName, Key: keys.idempotency(key), ConsistentRead: true }),
-  );
-  const held = out.Item as { taskId: string; fingerprint: string } | undefined;
+  const held = await heldIdempotencyKey(ctx, key, print);
   if (!held) throw new ConflictError("idempotency_conflict", "idempotency key is being used; retry the request");
-  if (held.fingerprint !== print) throw idempotencyConflict();
-  return held.taskId;
+  return held;
 }
 
 /**
@@ -178,9 +174,10 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
   const now = ctx.now();
   let id = newId("tsk", now);
   let takenOver = false;
-  const print = fingerprint({ agentId: agent.id, action: action.name, params });
+  const key = input.idempotencyKey;
+  const print = key ? fingerprint({ agentId: agent.id, action: action.name, params }) : "";
   // A replay costs no daily cap: look for the key's task before spending.
-  const earlier = input.idempotencyKey ? await heldIdempotencyKey(ctx, input.idempotencyKey, print) : undefined;
+  const earlier = key ? await heldIdempotencyKey(ctx, key, print) : undefined;
   if (earlier) {
     const existing = await find(ctx, earlier);
     if (existing) return replay(toPublic(existing));
@@ -188,8 +185,8 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     takenOver = true; // the first request stopped between the key and the task: finish its work
   } else {
     await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, agent.id, action.name);
-    if (input.idempotencyKey) {
-      const heldBy = await claimIdempotencyKey(ctx, input.idempotencyKey, id, print);
+    if (key) {
+      const heldBy = await claimIdempotencyKey(ctx, key, id, print);
       if (heldBy !== id) {
         const existing = await find(ctx, heldBy);
         if (existing) return replay(toPublic(existing));

@@ -225,7 +225,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const agents = options.agents ?? builtinAgents;
     const specs = agents.map((agent) => agent.spec);
     ctx.builtinQueues = await createBuiltinQueues(ctx, agents, prefix, timeoutSeconds);
-    for (const spec of specs) await Agents.ensureBuiltin(ctx, spec);
+    const registered = new Map<string, string>();
+    for (const spec of specs) registered.set(spec.id, (await Agents.ensureBuiltin(ctx, spec)).status);
 
     // The local queues are new: give custom agents theirs again.
     for (const agent of await allAgents(ctx)) {
@@ -264,7 +265,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       const queue = ctx.builtinQueues[agent.spec.id];
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` });
       const handlers = agent.handlers({ ctx, config: agentConfig, logger: agentLogger });
-      const status = (await Agents.find(ctx, agent.spec.id))?.status;
+      const status = registered.get(agent.spec.id);
       if (queue) attach(agent.spec.id, queue, handlers, status !== "inactive");
     }
     stops.push(async () => {
