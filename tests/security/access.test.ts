@@ -77,10 +77,47 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
     }
     case "GET /v1/audit":
       return { method: "GET", path: "/v1/audit" };
+    case "POST /v1/plans":
+      return { method: "POST", path: "/v1/plans", body: { steps: [GATE] } };
+    case "GET /v1/plans":
+      return { method: "GET", path: "/v1/plans" };
+    case "GET /v1/plans/{id}":
+      return { method: "GET", path: `/v1/plans/${await gatedPlan()}` };
+    case "POST /v1/plans/{id}/cancel":
+      return { method: "POST", path: `/v1/plans/${await gatedPlan()}/cancel` };
+    case "POST /v1/plans/{id}/retry": {
+      const id = await gatedPlan();
+      await h.call("POST", `/v1/plans/${id}/cancel`, ADMIN_KEY);
+      return { method: "POST", path: `/v1/plans/${id}/retry` };
+    }
+    case "POST /v1/plans/{id}/steps/{stepId}/approve":
+    case "POST /v1/plans/{id}/steps/{stepId}/reject": {
+      const id = await gatedPlan();
+      await waitForGate(id);
+      return { method: "POST", path: `/v1/plans/${id}/steps/gate/${route.endsWith("approve") ? "approve" : "reject"}` };
+    }
   }
 }
 
 const ROLES = ["admin", "operator", "viewer", "agent"] as const;
+
+const GATE = { id: "gate", kind: "approval", message: "Go on?" };
+
+/** A new plan that stops at an approval gate. */
+async function gatedPlan(): Promise<string> {
+  const reply = await h.call("POST", "/v1/plans", ADMIN_KEY, { steps: [GATE] });
+  if (reply.status !== 201) throw new Error(`plan creation failed: ${reply.status} ${reply.text}`);
+  return reply.body.id;
+}
+
+async function waitForGate(id: string) {
+  for (let i = 0; i < 100; i++) {
+    const plan = await h.call("GET", `/v1/plans/${id}`, ADMIN_KEY);
+    if (plan.body.status === "waiting_approval") return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`plan ${id} never reached its gate`);
+}
 
 describe("route × role matrix", () => {
   const routes = Object.keys(ACCESS) as RouteKey[];
@@ -163,6 +200,11 @@ describe("server-owned fields cannot be written (mass assignment)", () => {
     ["POST", "/v1/keys", { name: "k", role: "viewer", createdBy: "someone-else" }],
     ["POST", "/v1/keys", { name: "k", role: "viewer", revokedAt: null, lastUsedAt: "2000-01-01T00:00:00Z" }],
     ["POST", "/v1/keys", { name: "k", role: "viewer", key: "nxk_chosen_secret" }],
+    ["POST", "/v1/plans", { steps: [{ id: "gate", kind: "approval", message: "?" }], status: "succeeded" }],
+    ["POST", "/v1/plans", { steps: [{ id: "gate", kind: "approval", message: "?" }], id: "pln_mine" }],
+    ["POST", "/v1/plans", { steps: [{ id: "gate", kind: "approval", message: "?" }], run: 7 }],
+    ["POST", "/v1/plans", { steps: [{ id: "gate", kind: "approval", message: "?", status: "succeeded" }] }],
+    ["POST", "/v1/plans", { steps: [{ id: "gate", kind: "approval", message: "?", decidedBy: "me" }] }],
   ];
 
   it("refuses each with a 400 naming the field, and stores nothing", async () => {
@@ -170,10 +212,13 @@ describe("server-owned fields cannot be written (mass assignment)", () => {
       tasks: (await h.call("GET", "/v1/tasks?limit=100", ADMIN_KEY)).body,
       agents: (await h.call("GET", "/v1/agents?limit=100", ADMIN_KEY)).body,
       keys: (await h.call("GET", "/v1/keys?limit=100", ADMIN_KEY)).body,
+      plans: (await h.call("GET", "/v1/plans?limit=100", ADMIN_KEY)).body,
     };
     for (const [method, path, body] of cases) {
       const reply = await h.call(method, path, ADMIN_KEY, body);
-      const extra = Object.keys(body).find((k) => !["agentId", "action", "name", "actions", "role"].includes(k));
+      const extra = Object.keys(body).find(
+        (k) => !["agentId", "action", "name", "actions", "role", "steps"].includes(k),
+      );
       expect(reply.status, `${path} ${JSON.stringify(body)}`).toBe(400);
       expect(JSON.stringify(reply.body.error), path).toContain(extra ?? "");
     }
@@ -181,6 +226,7 @@ describe("server-owned fields cannot be written (mass assignment)", () => {
       tasks: (await h.call("GET", "/v1/tasks?limit=100", ADMIN_KEY)).body,
       agents: (await h.call("GET", "/v1/agents?limit=100", ADMIN_KEY)).body,
       keys: (await h.call("GET", "/v1/keys?limit=100", ADMIN_KEY)).body,
+      plans: (await h.call("GET", "/v1/plans?limit=100", ADMIN_KEY)).body,
     };
     expect(after).toEqual(before);
   });

@@ -20,6 +20,7 @@ export async function startSecured(options: { now?: () => Date; settings?: Parti
   const env = await startTestContext({
     ...(options.now ? { now: options.now } : {}),
     secrets: { [ADMIN_SECRET_NAME]: ADMIN_KEY },
+    plans: true,
     settings: { rateLimitPerMinute: 1_000_000, ...options.settings, adminKeySecret: ADMIN_SECRET_NAME },
   });
   await env.addBuiltinQueue("diag");

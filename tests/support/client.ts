@@ -10,6 +10,8 @@ export interface Reply<T = Json> {
   body: T;
 }
 
+const FINISHED = ["succeeded", "failed", "cancelled"];
+
 /** A small HTTP client for the Nexus API, as an operator's script would use it (with an API key when given). */
 export function apiClient(baseUrl: string, key?: string) {
   const call = async <T = Json>(
@@ -38,23 +40,30 @@ export function apiClient(baseUrl: string, key?: string) {
     }
     return { status: response.status, headers: response.headers, body: parsed as T };
   };
+  const waitUntil = async (path: string, done: (body: Json) => boolean, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = await call("GET", path);
+      if (reply.status !== 200) throw new Error(`GET ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
+      if (done(reply.body)) return reply.body;
+      if (Date.now() > deadline) {
+        throw new Error(`${path} not there after ${timeoutMs} ms: ${JSON.stringify(reply.body)}`);
+      }
+      await sleep(100);
+    }
+  };
   return {
     get: <T = Json>(path: string) => call<T>("GET", path),
     post: <T = Json>(path: string, body?: unknown) => call<T>("POST", path, body),
     delete: <T = Json>(path: string) => call<T>("DELETE", path),
     raw: call,
     /** Polls a task until it reaches one of `statuses` (default: any finished status). */
-    async waitForTask(id: string, statuses = ["succeeded", "failed", "cancelled"], timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const reply = await call("GET", `/v1/tasks/${id}`);
-        if (reply.status !== 200) throw new Error(`GET task ${id}: ${reply.status} ${JSON.stringify(reply.body)}`);
-        if (statuses.includes(reply.body.status)) return reply.body;
-        if (Date.now() > deadline) {
-          throw new Error(`task ${id} still ${reply.body.status} after ${timeoutMs} ms: ${JSON.stringify(reply.body)}`);
-        }
-        await sleep(100);
-      }
-    },
+    waitForTask: (id: string, statuses = FINISHED, timeoutMs = 30_000) =>
+      waitUntil(`/v1/tasks/${id}`, (body) => statuses.includes(body.status), timeoutMs),
+    /** Polls a plan until it reaches one of `statuses` (default: any finished status). */
+    waitForPlan: (id: string, statuses = FINISHED, timeoutMs = 30_000) =>
+      waitUntil(`/v1/plans/${id}`, (body) => statuses.includes(body.status), timeoutMs),
+    /** Polls a resource until `done(body)` holds. */
+    waitUntil: (path: string, done: (body: Json) => boolean, timeoutMs = 30_000) => waitUntil(path, done, timeoutMs),
   };
 }

@@ -1,27 +1,48 @@
+import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
   type Context,
   createClients,
   createTableInput,
   DEFAULT_SETTINGS,
+  Plans,
   Queues,
   type Settings,
   secretsManager,
+  stepFunctions,
 } from "@nexus/core";
-import { startDynamo, startSecrets, startSqs } from "@nexus/local";
+import { type LocalStepFunctions, startDynamo, startSecrets, startSqs, startStepFunctions } from "@nexus/local";
 
 /** Fresh in-memory emulators and a domain context on them; `stop` ends both. */
 export async function startTestContext(
-  options: { now?: () => Date; prefix?: string; settings?: Partial<Settings>; secrets?: Record<string, string> } = {},
+  options: {
+    now?: () => Date;
+    prefix?: string;
+    settings?: Partial<Settings>;
+    secrets?: Record<string, string>;
+    /** Also run the plan state machine (the local Step Functions endpoint, its tasks in-process). */
+    plans?: boolean;
+  } = {},
 ) {
   const dynamo = await startDynamo();
   const sqs = await startSqs();
   const secrets = await startSecrets({ secrets: options.secrets ?? {} });
+  let planContext: Context | undefined;
+  const logger = new Logger({ logLevel: "SILENT" });
+  const sfn: LocalStepFunctions | undefined = options.plans
+    ? await startStepFunctions({
+        definition: Plans.planDefinition({ PlanRunnerArn: "arn:aws:lambda:us-east-1:123456789012:function:plans" }),
+        stateMachineName: "nexus-test-plans",
+        logger,
+        invoke: async (payload) => Plans.handle(planContext as Context, payload, logger),
+      })
+    : undefined;
   const clients = createClients({
     region: "us-east-1",
     dynamodbEndpoint: dynamo.endpoint,
     sqsEndpoint: sqs.endpoint,
     secretsManagerEndpoint: secrets.endpoint,
+    ...(sfn ? { stepFunctionsEndpoint: sfn.endpoint } : {}),
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
   const ctx: Context = {
@@ -32,8 +53,10 @@ export async function startTestContext(
     sqs: clients.sqs,
     secrets: secretsManager(clients.secretsClient, 0),
     settings: { ...DEFAULT_SETTINGS, ...options.settings },
+    ...(sfn ? { workflows: stepFunctions(clients.sfn, sfn.stateMachineArn) } : {}),
     now: options.now ?? (() => new Date()),
   };
+  planContext = ctx;
   await ctx.ddb.send(new CreateTableCommand(createTableInput(ctx.tableName)));
   /** Gives a built-in agent its queue pair, as the stack would. */
   const addBuiltinQueue = async (agentId: string) => {
@@ -46,6 +69,8 @@ export async function startTestContext(
     putSecret: secrets.put,
     addBuiltinQueue,
     stop: async () => {
+      await sfn?.stop();
+      clients.sfn.destroy();
       clients.ddb.destroy();
       clients.sqs.destroy();
       clients.secretsClient.destroy();

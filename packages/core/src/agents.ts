@@ -162,6 +162,18 @@ export function list(ctx: Context, query: PageQuery): Promise<Page<Agent>> {
   return queryPage(ctx, { index: "GSI1", partition: "AGENTS", newestFirst: false, map: fromItem }, query);
 }
 
+/** Every registered agent, by name (paged Queries). */
+export async function all(ctx: Context): Promise<Agent[]> {
+  const agents: Agent[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(ctx, { limit: 100, cursor });
+    agents.push(...page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return agents;
+}
+
 /** Points an agent at (re-created) queues; the local runtime uses it because its queues live in memory. */
 export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promise<void> {
   await ctx.ddb.send(

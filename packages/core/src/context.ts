@@ -7,6 +7,7 @@ import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { QueueRef } from "./schemas.js";
 import { type Secrets, secretsManager } from "./secrets.js";
+import { SFNClient, stepFunctions, type Workflows } from "./workflows.js";
 
 /** Everything the domain needs from its surroundings; built from the environment in Lambda, explicitly locally. */
 export interface Context {
@@ -21,6 +22,8 @@ export interface Context {
   settings: Settings;
   /** Switches agents' queue consumers on and off (absent where nothing consumes, e.g. a CLI). */
   consumers?: Consumers;
+  /** The plan state machine (Step Functions, or its local endpoint); absent where plans are not used. */
+  workflows?: Workflows;
   now: () => Date;
 }
 
@@ -40,6 +43,7 @@ export interface ClientOptions {
   dynamodbEndpoint?: string;
   sqsEndpoint?: string;
   secretsManagerEndpoint?: string;
+  stepFunctionsEndpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
@@ -57,7 +61,11 @@ export function createClients(options: ClientOptions = {}) {
     ...common,
     ...(options.secretsManagerEndpoint ? { endpoint: options.secretsManagerEndpoint } : {}),
   });
-  return { ddb, sqs, secretsClient };
+  const sfn = new SFNClient({
+    ...common,
+    ...(options.stepFunctionsEndpoint ? { endpoint: options.stepFunctionsEndpoint } : {}),
+  });
+  return { ddb, sqs, secretsClient, sfn };
 }
 
 const EnvSchema = z.object({
@@ -72,6 +80,7 @@ const EnvSchema = z.object({
     .string()
     .default("{}")
     .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
+  NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
   NEXUS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(DEFAULT_SETTINGS.rateLimitPerMinute),
   NEXUS_DAILY_CAPS: z
     .string()
@@ -85,7 +94,7 @@ const EnvSchema = z.object({
 /** The context of a Lambda function, from the environment the stack sets. */
 export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
   const parsed = EnvSchema.parse(env);
-  const { ddb, sqs, secretsClient } = createClients();
+  const { ddb, sqs, secretsClient, sfn } = createClients();
   return {
     tableName: parsed.NEXUS_TABLE,
     queuePrefix: parsed.NEXUS_QUEUE_PREFIX,
@@ -94,6 +103,7 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
     sqs,
     secrets: secretsManager(secretsClient),
     consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
+    workflows: stepFunctions(sfn, parsed.NEXUS_STATE_MACHINE_ARN),
     settings: {
       ...(parsed.NEXUS_ADMIN_KEY_SECRET ? { adminKeySecret: parsed.NEXUS_ADMIN_KEY_SECRET } : {}),
       rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE,

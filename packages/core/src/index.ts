@@ -7,7 +7,7 @@ export * from "./errors.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
-export { agentLambda } from "./lambda.js";
+export { agentLambda, planRunnerLambda } from "./lambda.js";
 export * as Limits from "./limits.js";
 export {
   PARAMS_SCHEMA_KEYWORDS,
@@ -15,6 +15,7 @@ export {
   parseParams,
   validateParams,
 } from "./params-schema.js";
+export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
 export * from "./schemas.js";
 export { type Secrets, secretsManager } from "./secrets.js";
@@ -29,3 +30,4 @@ export type {
   InvocationLimits,
 } from "./worker.js";
 export * as Worker from "./worker.js";
+export { stepFunctions, type Workflows } from "./workflows.js";

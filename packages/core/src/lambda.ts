@@ -1,6 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { Context as LambdaContext, SQSEvent } from "aws-lambda";
 import { contextFromEnv } from "./context.js";
+import * as Runner from "./plans/runner.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
 
 /**
@@ -21,4 +22,11 @@ export function agentLambda(agent: AgentImplementation) {
     logger,
   });
   return (event: SQSEvent, context: LambdaContext) => consumer(event, context);
+}
+
+/** The Lambda handler of the plan state machine's tasks: one payload `{op, planId, run, …}` per invocation. */
+export function planRunnerLambda() {
+  const ctx = contextFromEnv();
+  const logger = new Logger({ serviceName: "nexus-plans" });
+  return (payload: Record<string, unknown>) => Runner.handle(ctx, payload, logger);
 }

@@ -120,6 +120,8 @@ export const Task = z
     result: z.unknown().optional(),
     error: TaskError.nullable(),
     idempotencyKey: z.string().nullable(),
+    planId: z.string().nullable().describe("The plan this task runs a step of"),
+    stepId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
     startedAt: z.string().nullable(),

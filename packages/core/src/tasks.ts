@@ -8,6 +8,7 @@ import { newId } from "./ids.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import * as Limits from "./limits.js";
 import { validateParams } from "./params-schema.js";
+import { reportToPlan } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
 import {
   type ListTasksQuery,
@@ -29,13 +30,15 @@ export const MAX_RESULT_BYTES = 256 * 1024;
 /** Fields kept on the task item that the API does not show. */
 interface TaskItemExtras {
   retry: RetryPolicy;
+  /** A plan step's task token: the task's outcome is reported through it, then it is removed. */
+  taskToken?: string;
   timeoutSeconds: number;
   leaseUntil?: string;
   availableAt: string;
 }
 export type TaskRecord = Task & TaskItemExtras;
 
-const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "availableAt"];
+const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "availableAt", "taskToken"];
 const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
 
 /**
@@ -44,10 +47,11 @@ const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"
  */
 export const storedJson = (value: unknown): string => JSON.stringify(value ?? null);
 
-function recordFromItem(item: Record<string, unknown>): TaskRecord {
+export function fromItem(item: Record<string, unknown>): TaskRecord {
   const record = { ...item };
   for (const field of INDEX_FIELDS) delete record[field];
-  for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey"]) record[field] ??= null;
+  for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey", "planId", "stepId"])
+    record[field] ??= null;
   if (typeof item.params === "string") record.params = JSON.parse(item.params);
   if (typeof item.result === "string") record.result = JSON.parse(item.result);
   return record as unknown as TaskRecord;
@@ -76,7 +80,7 @@ export async function find(ctx: Context, id: string): Promise<TaskRecord | undef
   const out = await ctx.ddb.send(
     new GetCommand({ TableName: ctx.tableName, Key: keys.task(id), ConsistentRead: true }),
   );
-  return out.Item ? recordFromItem(out.Item) : undefined;
+  return out.Item ? fromItem(out.Item) : undefined;
 }
 
 export async function get(ctx: Context, id: string): Promise<Task> {
@@ -132,6 +136,8 @@ export interface SubmitOptions {
    * batched write instead of two). Its status is 202 and its target the task.
    */
   audit?: Omit<Audit.AuditEntry, "status" | "outcome" | "targetId">;
+  /** The plan step this task runs, and the token its outcome is reported through. */
+  step?: { planId: string; stepId: string; taskToken: string; retry?: Partial<RetryPolicy> | null };
 }
 
 export interface Submitted {
@@ -171,6 +177,7 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     throw new ConflictError("agent_inactive", `agent '${agent.id}' is inactive and accepts no new tasks`);
   }
 
+  const retry = { ...action.retry, ...options.step?.retry };
   const now = ctx.now();
   let id = newId("tsk", now);
   let takenOver = false;
@@ -203,17 +210,20 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     params,
     status: "queued",
     attempts: 0,
-    maxAttempts: action.retry.maxAttempts,
+    maxAttempts: retry.maxAttempts,
     error: null,
     idempotencyKey: input.idempotencyKey ?? null,
+    planId: options.step?.planId ?? null,
+    stepId: options.step?.stepId ?? null,
     createdAt: at,
     updatedAt: at,
     startedAt: null,
     finishedAt: null,
     events: [{ at, type: "queued" }],
-    retry: action.retry,
+    retry,
     timeoutSeconds: action.timeoutSeconds,
     availableAt: at,
+    ...(options.step ? { taskToken: options.step.taskToken } : {}),
   };
   const item = {
     ...keys.task(id),
@@ -247,14 +257,19 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
   return { task: toPublic(record), replayed: false, audited: Boolean(audit), enqueued };
 }
 
-/** Puts items in one BatchWriteItem, retrying what DynamoDB leaves unprocessed (throttling) a few times. */
-async function batchPut(ctx: Context, items: Record<string, unknown>[]) {
-  let requests = items.map((Item) => ({ PutRequest: { Item } }));
-  for (let attempt = 0; requests.length > 0; attempt++) {
-    if (attempt === 5) throw new Error(`${requests.length} items stayed unprocessed after ${attempt} batch writes`);
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-    const out = await ctx.ddb.send(new BatchWriteCommand({ RequestItems: { [ctx.tableName]: requests } }));
-    requests = (out.UnprocessedItems?.[ctx.tableName] ?? []) as typeof requests;
+/**
+ * Puts items with BatchWriteItem (25 per request), retrying what DynamoDB leaves unprocessed (throttling) a
+ * few times.
+ */
+export async function batchPut(ctx: Context, items: Record<string, unknown>[]) {
+  for (let start = 0; start < items.length; start += 25) {
+    let requests = items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt === 5) throw new Error(`${requests.length} items stayed unprocessed after ${attempt} batch writes`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      const out = await ctx.ddb.send(new BatchWriteCommand({ RequestItems: { [ctx.tableName]: requests } }));
+      requests = (out.UnprocessedItems?.[ctx.tableName] ?? []) as typeof requests;
+    }
   }
 }
 
@@ -280,7 +295,7 @@ export async function listRecords(
   query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
 ): Promise<Page<TaskRecord>> {
   const { index, pk } = listPartition(query);
-  return queryPage(ctx, { index, partition: pk, newestFirst: true, map: recordFromItem }, query);
+  return queryPage(ctx, { index, partition: pk, newestFirst: true, map: fromItem }, query);
 }
 
 /** The status-dependent index keys of a task, set on every transition. */
@@ -308,7 +323,7 @@ interface Transition {
 /** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
 export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
   const out = await write(ctx, t, "ALL_NEW");
-  return out?.Attributes ? recordFromItem(out.Attributes) : undefined;
+  return out?.Attributes ? fromItem(out.Attributes) : undefined;
 }
 
 /** {@link transition} for callers that need only to know whether it happened (nothing is read back). */
@@ -381,6 +396,9 @@ export async function cancel(ctx: Context, id: string, reason = "cancelled by re
     const current = await get(ctx, id);
     throw new ConflictError("task_finished", `task '${id}' is already ${current.status}`, { status: current.status });
   }
+  // A plan step waiting on this task fails with it. If Step Functions cannot be told now, the step's own
+  // timeout ends the wait.
+  await reportToPlan(ctx, updated).catch(() => undefined);
   return toPublic(updated);
 }
 
@@ -391,3 +409,17 @@ export function retryDelaySeconds(policy: RetryPolicy, attempt: number, random =
 }
 
 export type { TaskError };
+
+/** Points a plan step's task at a newer task token (the step was dispatched again). */
+export async function setToken(ctx: Context, id: string, taskToken: string): Promise<void> {
+  await ctx.ddb.send(
+    new UpdateCommand({
+      TableName: ctx.tableName,
+      Key: keys.task(id),
+      UpdateExpression: "SET #token = :token",
+      ConditionExpression: "attribute_exists(PK)",
+      ExpressionAttributeNames: { "#token": "taskToken" },
+      ExpressionAttributeValues: { ":token": taskToken },
+    }),
+  );
+}

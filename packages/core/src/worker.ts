@@ -7,6 +7,7 @@ import type { Context } from "./context.js";
 import { ActionError } from "./errors.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import { describeParamsIssues } from "./params-schema.js";
+import { heartbeat, reportToPlan } from "./plans/report.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -169,7 +170,10 @@ async function failAttempt(options: ConsumerOptions, record: TaskRecord, error: 
     ],
     ...ownedBy(attempt),
   });
-  if (updated) await deadLetter(ctx, queue, record, attempt, error);
+  if (updated) {
+    await deadLetter(ctx, queue, record, attempt, error);
+    await reportToPlan(ctx, updated);
+  }
   logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
 }
 
@@ -191,7 +195,10 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
     names: { "#st": "status", "#n": "attempts" },
     values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
   });
-  if (updated) await deadLetter(ctx, queue, record, record.attempts, error);
+  if (updated) {
+    await deadLetter(ctx, queue, record, record.attempts, error);
+    await reportToPlan(ctx, updated);
+  }
   return Boolean(updated);
 }
 
@@ -214,6 +221,8 @@ async function claim(options: ConsumerOptions, message: TaskMessage, leaseUntil:
   }
   if (record.status !== "queued" && record.status !== "running") {
     logger.info("task already finished; redelivery acknowledged", { taskId: record.id, status: record.status });
+    // A plan step not yet told (the report failed before): tell it now.
+    await reportToPlan(ctx, record);
     return undefined;
   }
   if (record.status === "running" && (record.leaseUntil ?? "") >= ctx.now().toISOString()) {
@@ -262,6 +271,7 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
   const leaseUntil = new Date(ctx.now().getTime() + remainingMs + LEASE_MARGIN_MS).toISOString();
   const record = await claim(options, message, leaseUntil);
   if (!record) return;
+  await heartbeat(ctx, record.taskToken);
 
   const handler = options.handlers[record.action];
   let outcome: { ok: true; result: unknown } | { ok: false; error: TaskError };
@@ -299,7 +309,11 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...ownedBy(record.attempts),
   });
-  if (!updated) logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
+  if (!updated) {
+    logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
+    return;
+  }
+  await reportToPlan(ctx, { ...record, status: "succeeded" });
 }
 
 /**

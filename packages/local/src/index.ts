@@ -9,4 +9,5 @@ export {
   TABLE_NAME,
 } from "./runtime.js";
 export { type SecretsEmulator, startSecrets } from "./secrets-server.js";
+export { type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
 export type { StandIn, StandInContext, StandInFactory } from "./standins/index.js";

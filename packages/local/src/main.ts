@@ -21,6 +21,7 @@ async function main() {
     `  DynamoDB     ${nexus.endpoints.dynamodb}  (dynalite; data in ${dataDir})`,
     `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
     `  Secrets      ${nexus.endpoints.secretsManager}  (local Secrets Manager endpoint)`,
+    `  Plans        ${nexus.endpoints.stepFunctions}  (local Step Functions endpoint: the stack's plan state machine)`,
     nexus.adminKeyCreated
       ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
       : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,

@@ -17,16 +17,19 @@ import {
   createTableInput,
   DEFAULT_SETTINGS,
   Keys,
+  Plans,
   type QueueRef,
   Queues,
   type Settings,
   Sweeper,
   secretsManager,
+  stepFunctions,
   Worker,
 } from "@nexus/core";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { QueuePoller } from "./poller.js";
 import { startSecrets } from "./secrets-server.js";
+import { type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
 import { builtinStandIns, type StandIn, type StandInFactory } from "./standins/index.js";
 
 export interface LocalOptions {
@@ -64,7 +67,9 @@ export interface LocalOptions {
 export interface LocalNexus {
   url: string;
   ctx: Context;
-  endpoints: { dynamodb: string; sqs: string; secretsManager: string };
+  endpoints: { dynamodb: string; sqs: string; secretsManager: string; stepFunctions: string };
+  /** The local Step Functions endpoint running the plan state machine. */
+  stepFunctions: LocalStepFunctions;
   /** The bootstrap admin key, and whether this start created it (it is shown once). */
   adminKey: string;
   adminKeyCreated: boolean;
@@ -86,6 +91,8 @@ export const ADMIN_KEY_SECRET = "nexus/admin-key";
 /** Written while the runtime runs, so the CLI can reach its emulators. */
 export const RUNTIME_FILE = "runtime.json";
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
+/** Stands for the plan runner function in the definition; locally its tasks run in-process. */
+const LOCAL_PLAN_RUNNER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:nexus-local-plans";
 
 async function ensureTable(ctx: Context) {
   const client = ctx.ddb;
@@ -142,18 +149,6 @@ function resolveAdminKey(given: string | undefined, dataDir: string | undefined)
   return { key, created: true };
 }
 
-/** Lists every agent (paged Query). */
-async function allAgents(ctx: Context) {
-  const agents = [];
-  let cursor: string | undefined;
-  do {
-    const page = await Agents.list(ctx, { limit: 100, cursor });
-    agents.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return agents;
-}
-
 /**
  * Starts Nexus on 127.0.0.1: dynalite, local-aws-sqs, the API, a poller per agent queue (in place of
  * Lambda's event source mappings) and the sweeper (in place of its EventBridge schedule).
@@ -199,11 +194,26 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     });
     stops.push(secretsServer.stop);
 
+    // The plan state machine: the stack's definition, its Lambda tasks run in-process by the same handler.
+    const plansLogger = logger.createChild({ serviceName: "nexus-plans" });
+    let planContext: Context | undefined;
+    const sfnServer = await startStepFunctions({
+      definition: Plans.planDefinition({ PlanRunnerArn: LOCAL_PLAN_RUNNER_ARN }),
+      stateMachineName: "nexus-local-plans",
+      logger: plansLogger,
+      invoke: async (payload) => {
+        if (!planContext) throw new Error("the local runtime is not ready");
+        return Plans.handle(planContext, payload, plansLogger);
+      },
+    });
+    stops.push(sfnServer.stop);
+
     const clients = createClients({
       region: "us-east-1",
       dynamodbEndpoint: dynamo.endpoint,
       sqsEndpoint: sqsServer.endpoint,
       secretsManagerEndpoint: secretsServer.endpoint,
+      stepFunctionsEndpoint: sfnServer.endpoint,
       credentials: CREDENTIALS,
     });
     const ctx: Context = {
@@ -214,9 +224,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       sqs: clients.sqs,
       secrets: secretsManager(clients.secretsClient, 5),
       settings: { ...DEFAULT_SETTINGS, ...options.settings, adminKeySecret: ADMIN_KEY_SECRET },
+      workflows: stepFunctions(clients.sfn, sfnServer.stateMachineArn),
       now: options.now ?? (() => new Date()),
     };
+    planContext = ctx;
     stops.push(async () => {
+      clients.sfn.destroy();
       clients.ddb.destroy();
       clients.sqs.destroy();
       clients.secretsClient.destroy();
@@ -229,7 +242,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     for (const spec of specs) registered.set(spec.id, (await Agents.ensureBuiltin(ctx, spec)).status);
 
     // The local queues are new: give custom agents theirs again.
-    for (const agent of await allAgents(ctx)) {
+    for (const agent of await Agents.all(ctx)) {
       if (agent.builtin) continue;
       const queue = await Queues.createAgentQueues(ctx, agent.id);
       await Agents.setQueue(ctx, agent.id, queue);
@@ -296,7 +309,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     });
     const { port } = server.address() as AddressInfo;
     const url = `http://${LOOPBACK}:${port}`;
-    const endpoints = { dynamodb: dynamo.endpoint, sqs: sqsServer.endpoint, secretsManager: secretsServer.endpoint };
+    const endpoints = {
+      dynamodb: dynamo.endpoint,
+      sqs: sqsServer.endpoint,
+      secretsManager: secretsServer.endpoint,
+      stepFunctions: sfnServer.endpoint,
+    };
     if (options.dataDir) {
       const file = join(options.dataDir, RUNTIME_FILE);
       writeFileSync(file, JSON.stringify({ pid: process.pid, url, endpoints, tableName: TABLE_NAME }, null, 2));
@@ -307,6 +325,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       url,
       ctx,
       endpoints,
+      stepFunctions: sfnServer,
       adminKey: admin.key,
       adminKeyCreated: admin.created,
       putSecret: secretsServer.put,

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { type Emulator, LOOPBACK } from "./emulators.js";
+import { AwsProtocolError, startAwsJsonServer } from "./aws-json-server.js";
+import type { Emulator } from "./emulators.js";
 
 interface StoredSecret {
   name: string;
@@ -17,7 +16,6 @@ export interface SecretsEmulator extends Emulator {
 
 const ACCOUNT = "123456789012";
 const REGION = "us-east-1";
-const MAX_BODY = 64 * 1024;
 
 /**
  * A local endpoint that speaks the Secrets Manager JSON protocol for what Nexus uses (GetSecretValue, plus
@@ -38,66 +36,37 @@ export async function startSecrets(
     const name = id.startsWith("arn:") ? (id.split(":secret:")[1] ?? "") : id;
     return store.get(name);
   };
+  const save = (name: unknown, value: unknown, create: boolean) => {
+    if (typeof name !== "string" || typeof value !== "string") {
+      throw new AwsProtocolError("InvalidParameterException", "a name and a SecretString are required");
+    }
+    if (create && store.has(name)) throw new AwsProtocolError("ResourceExistsException", "the secret exists");
+    put(name, value);
+    return { ARN: arnOf(name), Name: name, VersionId: store.get(name)?.versionId };
+  };
 
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY) chunks.push(chunk);
-    });
-    req.on("end", () => {
-      const reply = (status: number, body: unknown, errorType?: string) => {
-        res.writeHead(status, {
-          "content-type": "application/x-amz-json-1.1",
-          ...(errorType ? { "x-amzn-errortype": errorType } : {}),
-        });
-        res.end(JSON.stringify(body));
-      };
-      const fail = (type: string, message: string) => reply(400, { __type: type, message }, type);
-      let input: Record<string, unknown>;
-      try {
-        input = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
-      } catch {
-        return fail("InvalidRequestException", "body is not JSON");
-      }
-      const action = String(req.headers["x-amz-target"] ?? "").replace(/^secretsmanager\./, "");
-      if (action === "GetSecretValue") {
+  const server = await startAwsJsonServer({
+    targetPrefix: "secretsmanager",
+    contentType: "application/x-amz-json-1.1",
+    ...(options.port === undefined ? {} : { port: options.port }),
+    actions: {
+      GetSecretValue: (input) => {
         const secret = find(input.SecretId);
-        if (!secret) return fail("ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
-        return reply(200, {
+        if (!secret) {
+          throw new AwsProtocolError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
+        }
+        return {
           ARN: arnOf(secret.name),
           Name: secret.name,
           SecretString: secret.value,
           VersionId: secret.versionId,
           VersionStages: ["AWSCURRENT"],
           CreatedDate: secret.createdAt,
-        });
-      }
-      if (action === "CreateSecret" || action === "PutSecretValue") {
-        const name = action === "CreateSecret" ? input.Name : (find(input.SecretId)?.name ?? input.SecretId);
-        if (typeof name !== "string" || typeof input.SecretString !== "string") {
-          return fail("InvalidParameterException", "a name and a SecretString are required");
-        }
-        if (action === "CreateSecret" && store.has(name)) return fail("ResourceExistsException", "the secret exists");
-        put(name, input.SecretString);
-        const stored = store.get(name);
-        return reply(200, { ARN: arnOf(name), Name: name, VersionId: stored?.versionId });
-      }
-      return fail("InvalidAction", `${action || "(none)"} is not supported by the local endpoint`);
-    });
+        };
+      },
+      CreateSecret: (input) => save(input.Name, input.SecretString, true),
+      PutSecretValue: (input) => save(find(input.SecretId)?.name ?? input.SecretId, input.SecretString, false),
+    },
   });
-  server.listen(options.port ?? 0, LOOPBACK);
-  await new Promise<void>((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://${LOOPBACK}:${port}`,
-    port,
-    put,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return { ...server, put };
 }

@@ -1,0 +1,70 @@
+import {
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from "@aws-sdk/client-sfn";
+
+/**
+ * The plan state machine, through the Step Functions API (in AWS, and locally the loopback endpoint that runs
+ * the same definition). Token calls for an execution that has ended are not errors here: a late report
+ * for a stopped plan has nobody to tell.
+ */
+export interface Workflows {
+  /** Absent where no plan may be started (an agent's function). */
+  stateMachineArn?: string;
+  start(name: string, input: unknown): Promise<string>;
+  stop(executionArn: string, error: string, cause: string): Promise<void>;
+  succeed(token: string, output: unknown): Promise<boolean>;
+  fail(token: string, error: string, cause: string): Promise<boolean>;
+  heartbeat(token: string): Promise<boolean>;
+}
+
+/** Errors that mean the token's task or execution is over. */
+const GONE = new Set(["TaskTimedOut", "TaskDoesNotExist", "InvalidToken", "ExecutionDoesNotExist"]);
+
+async function unlessGone(call: Promise<unknown>): Promise<boolean> {
+  try {
+    await call;
+    return true;
+  } catch (error) {
+    if (error instanceof Error && GONE.has(error.name)) return false;
+    throw error;
+  }
+}
+
+/** Step Functions limits `error` to 256 characters and `cause` to 32,768. */
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+export function stepFunctions(client: SFNClient, stateMachineArn?: string): Workflows {
+  return {
+    ...(stateMachineArn ? { stateMachineArn } : {}),
+    async start(name, input) {
+      if (!stateMachineArn) throw new Error("no plan state machine is configured (NEXUS_STATE_MACHINE_ARN)");
+      const out = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+      return out.executionArn ?? "";
+    },
+    async stop(executionArn, error, cause) {
+      try {
+        await client.send(
+          new StopExecutionCommand({ executionArn, error: clip(error, 256), cause: clip(cause, 32_768) }),
+        );
+      } catch (e) {
+        if (!(e instanceof Error && GONE.has(e.name))) throw e;
+      }
+    },
+    succeed: (token, output) =>
+      unlessGone(client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output ?? {}) }))),
+    fail: (token, error, cause) =>
+      unlessGone(
+        client.send(
+          new SendTaskFailureCommand({ taskToken: token, error: clip(error, 256), cause: clip(cause, 32_768) }),
+        ),
+      ),
+    heartbeat: (token) => unlessGone(client.send(new SendTaskHeartbeatCommand({ taskToken: token }))),
+  };
+}
+
+export { SFNClient };

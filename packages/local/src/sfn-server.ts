@@ -1,0 +1,286 @@
+import { randomBytes } from "node:crypto";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { AwsProtocolError, startAwsJsonServer } from "./aws-json-server.js";
+import type { Emulator } from "./emulators.js";
+
+// aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22); Node 20 lacks it.
+if (!("withResolvers" in Promise)) {
+  Object.defineProperty(Promise, "withResolvers", {
+    configurable: true,
+    writable: true,
+    value: <T>() => {
+      let resolve!: (value: T | PromiseLike<T>) => void;
+      let reject!: (reason?: unknown) => void;
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    },
+  });
+}
+const { StateMachine } = await import("aws-local-stepfunctions");
+type Definition = ConstructorParameters<typeof StateMachine>[0];
+
+const ACCOUNT = "123456789012";
+const REGION = "us-east-1";
+/** What `$$.Task.Token` resolves to in Parameters; each waiting state swaps in a token of its own. */
+const TOKEN_PLACEHOLDER = "local-task-token";
+
+type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT";
+
+interface Execution {
+  arn: string;
+  name: string;
+  input: string;
+  status: ExecutionStatus;
+  startDate: number;
+  stopDate?: number;
+  output?: string;
+  error?: string;
+  cause?: string;
+  /** States entered, nested Map iterations included: what Standard workflows bill. */
+  transitions: number;
+  abort: () => void;
+  done: Promise<void>;
+}
+
+interface Waiter {
+  executionArn: string;
+  resolve: (output: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+export interface LocalStepFunctions extends Emulator {
+  stateMachineArn: string;
+  /** State transitions of an execution so far (for benchmarks). */
+  transitions(executionArn: string): number | undefined;
+  /** Resolves when the execution has ended. */
+  settled(executionArn: string): Promise<void>;
+}
+
+/** A named error as Step Functions reports it to Catch: `Error` is the name, `Cause` the message. */
+class TaskFailure extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+/** Every Task state of a definition (nested Map and Parallel ones too), by name. */
+function taskStates(definition: Definition): Array<[string, { Resource: string }]> {
+  const found: Array<[string, { Resource: string }]> = [];
+  const walk = (states: Record<string, unknown>) => {
+    for (const [name, raw] of Object.entries(states)) {
+      const state = raw as {
+        Type: string;
+        Resource?: string;
+        ItemProcessor?: { States: Record<string, unknown> };
+        Iterator?: { States: Record<string, unknown> };
+        Branches?: Array<{ States: Record<string, unknown> }>;
+      };
+      if (state.Type === "Task" && state.Resource) found.push([name, { Resource: state.Resource }]);
+      const nested = state.ItemProcessor ?? state.Iterator;
+      if (nested) walk(nested.States);
+      for (const branch of state.Branches ?? []) walk(branch.States);
+    }
+  };
+  walk(definition.States as Record<string, unknown>);
+  return found;
+}
+
+/**
+ * Step Functions on 127.0.0.1: a loopback endpoint speaking its JSON protocol (StartExecution,
+ * StopExecution, DescribeExecution, SendTaskSuccess/Failure/Heartbeat) over `aws-local-stepfunctions`, which
+ * runs the very ASL the stack deploys. Its Lambda tasks are overridden by state name with `invoke`, the same
+ * handler the stack's function runs; `.waitForTaskToken` states wait for a token of their own.
+ */
+export async function startStepFunctions(options: {
+  /** The state machine's definition (ASL), placeholders substituted. */
+  definition: Record<string, unknown>;
+  stateMachineName: string;
+  /** What the state machine's Lambda function does with a payload. */
+  invoke: (payload: Record<string, unknown>) => Promise<unknown>;
+  logger: Logger;
+}): Promise<LocalStepFunctions> {
+  const stateMachineArn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
+  const executions = new Map<string, Execution>();
+  const waiters = new Map<string, Waiter>();
+  const definition = options.definition as unknown as Definition;
+  const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
+
+  const overridesFor = (executionArn: string) => {
+    const handlers: Record<string, (input: unknown) => Promise<never>> = {};
+    for (const [name, state] of taskStates(definition)) {
+      const waits = state.Resource.endsWith(".waitForTaskToken");
+      handlers[name] = async (input: unknown) => {
+        const payload = { ...((input as { Payload?: Record<string, unknown> }).Payload ?? {}) };
+        if (!waits) return { Payload: (await options.invoke(payload)) ?? null, StatusCode: 200 } as never;
+        const token = `${executionArn.split(":").pop()}.${randomBytes(24).toString("base64url")}`;
+        const outcome = new Promise<never>((resolve, reject) => {
+          waiters.set(token, { executionArn, resolve: resolve as (output: unknown) => void, reject });
+        });
+        try {
+          await options.invoke({ ...payload, token: payload.token === TOKEN_PLACEHOLDER ? token : payload.token });
+        } catch (error) {
+          waiters.delete(token);
+          throw error;
+        }
+        return outcome;
+      };
+    }
+    return handlers;
+  };
+
+  const start = (name: string, input: string): Execution => {
+    const arn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:${options.stateMachineName}:${name}`;
+    const run = machine.run(JSON.parse(input), {
+      overrides: { taskResourceLocalHandlers: overridesFor(arn) },
+      context: {
+        Execution: { Id: arn, Name: name },
+        StateMachine: { Id: stateMachineArn, Name: options.stateMachineName },
+        Task: { Token: TOKEN_PLACEHOLDER },
+      },
+    });
+    const execution: Execution = {
+      arn,
+      name,
+      input,
+      status: "RUNNING",
+      startDate: Date.now() / 1000,
+      transitions: 0,
+      abort: run.abort,
+      done: Promise.resolve(),
+    };
+    void (async () => {
+      for await (const event of run.eventLogs) {
+        if (event.type === "StateEntered") execution.transitions++;
+      }
+    })().catch(() => undefined);
+    execution.done = run.result.then(
+      (output) => {
+        if (execution.status === "RUNNING") {
+          execution.status = "SUCCEEDED";
+          execution.output = JSON.stringify(output);
+        }
+      },
+      (error: unknown) => {
+        if (execution.status !== "RUNNING") return;
+        const failure = (error as { cause?: unknown }).cause ?? error;
+        const name = (error as Error).name;
+        execution.status = name === "ExecutionTimeoutError" ? "TIMED_OUT" : "FAILED";
+        execution.error = (failure as Error).name;
+        execution.cause = (failure as Error).message;
+      },
+    );
+    void execution.done.finally(() => {
+      execution.stopDate ??= Date.now() / 1000;
+      for (const [token, waiter] of waiters) {
+        if (waiter.executionArn === arn) waiters.delete(token);
+      }
+      options.logger.debug("execution ended", { executionArn: arn, status: execution.status });
+    });
+    executions.set(arn, execution);
+    return execution;
+  };
+
+  const executionOf = (arn: unknown) => {
+    const execution = typeof arn === "string" ? executions.get(arn) : undefined;
+    if (!execution) throw new AwsProtocolError("ExecutionDoesNotExist", `execution does not exist: ${String(arn)}`);
+    return execution;
+  };
+  const waiterOf = (token: unknown) => {
+    const waiter = typeof token === "string" ? waiters.get(token) : undefined;
+    if (waiter) return { token: token as string, waiter };
+    if (typeof token !== "string" || !token.includes(".")) throw new AwsProtocolError("InvalidToken", "invalid token");
+    throw new AwsProtocolError("TaskTimedOut", "Task Timed Out: the task or its execution has ended");
+  };
+
+  const server = await startAwsJsonServer({
+    targetPrefix: "AWSStepFunctions",
+    contentType: "application/x-amz-json-1.0",
+    actions: {
+      StartExecution: (input) => {
+        if (input.stateMachineArn !== stateMachineArn) {
+          throw new AwsProtocolError(
+            "StateMachineDoesNotExist",
+            `state machine does not exist: ${input.stateMachineArn}`,
+          );
+        }
+        const name = typeof input.name === "string" ? input.name : randomBytes(16).toString("hex");
+        const text = typeof input.input === "string" ? input.input : "{}";
+        const arn = `arn:aws:states:${REGION}:${ACCOUNT}:execution:${options.stateMachineName}:${name}`;
+        const earlier = executions.get(arn);
+        if (earlier) {
+          // Standard workflows: the same name and input while it runs is the same execution.
+          if (earlier.status === "RUNNING" && earlier.input === text) {
+            return { executionArn: arn, startDate: earlier.startDate };
+          }
+          throw new AwsProtocolError("ExecutionAlreadyExists", `execution already exists: ${arn}`);
+        }
+        const execution = start(name, text);
+        return { executionArn: execution.arn, startDate: execution.startDate };
+      },
+      StopExecution: (input) => {
+        const execution = executionOf(input.executionArn);
+        if (execution.status === "RUNNING") {
+          execution.status = "ABORTED";
+          execution.error = typeof input.error === "string" ? input.error : undefined;
+          execution.cause = typeof input.cause === "string" ? input.cause : undefined;
+          execution.stopDate = Date.now() / 1000;
+          execution.abort();
+        }
+        return { stopDate: execution.stopDate };
+      },
+      DescribeExecution: (input) => {
+        const e = executionOf(input.executionArn);
+        return {
+          executionArn: e.arn,
+          stateMachineArn,
+          name: e.name,
+          status: e.status,
+          startDate: e.startDate,
+          stopDate: e.stopDate,
+          input: e.input,
+          output: e.output,
+          error: e.error,
+          cause: e.cause,
+        };
+      },
+      SendTaskSuccess: (input) => {
+        const { token, waiter } = waiterOf(input.taskToken);
+        waiters.delete(token);
+        waiter.resolve(JSON.parse(typeof input.output === "string" ? input.output : "null"));
+        return {};
+      },
+      SendTaskFailure: (input) => {
+        const { token, waiter } = waiterOf(input.taskToken);
+        waiters.delete(token);
+        const error = typeof input.error === "string" && input.error ? input.error : "States.TaskFailed";
+        waiter.reject(new TaskFailure(error, typeof input.cause === "string" ? input.cause : ""));
+        return {};
+      },
+      SendTaskHeartbeat: (input) => {
+        waiterOf(input.taskToken);
+        return {};
+      },
+    },
+  });
+
+  return {
+    ...server,
+    stateMachineArn,
+    transitions: (arn) => executions.get(arn)?.transitions,
+    settled: (arn) => executions.get(arn)?.done ?? Promise.resolve(),
+    stop: async () => {
+      for (const execution of executions.values()) {
+        if (execution.status === "RUNNING") {
+          execution.status = "ABORTED";
+          execution.abort();
+        }
+      }
+      await Promise.all([...executions.values()].map((e) => e.done.catch(() => undefined)));
+      await server.stop();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { Plans } from "@nexus/core";
+import validator from "asl-validator";
+import { describe, expect, it } from "vitest";
+
+const RUNNER = "arn:aws:lambda:us-east-1:123456789012:function:nexus-plans";
+const text = readFileSync(Plans.PLAN_DEFINITION_FILE, "utf8");
+const definition = Plans.planDefinition({ PlanRunnerArn: RUNNER });
+
+type State = Record<string, unknown> & { Type: string };
+type Machine = { StartAt: string; States: Record<string, State> };
+
+/** Every state of the definition, nested ones too, with the machine it belongs to. */
+function allStates(machine: Machine, out: Array<[string, State]> = []) {
+  for (const [name, state] of Object.entries(machine.States)) {
+    out.push([name, state]);
+    const nested = state.ItemProcessor as Machine | undefined;
+    if (nested) allStates(nested, out);
+  }
+  return out;
+}
+const states = allStates(definition as unknown as Machine);
+const tasks = states.filter(([, s]) => s.Type === "Task");
+
+/**
+ * Events a state adds to a Standard execution's history, worst case: entered/exited, plus for a Lambda task
+ * scheduled/started/(submitted)/succeeded and, per retry, scheduled/started/(submitted)/failed again.
+ */
+function eventsOf(state: State): number {
+  if (state.Type === "Choice" || state.Type === "Wait" || state.Type === "Pass") return 2;
+  if (state.Type === "Fail" || state.Type === "Succeed") return 1;
+  if (state.Type !== "Task") throw new Error(`no event count for ${state.Type}`);
+  const waits = String(state.Resource).endsWith(".waitForTaskToken");
+  const perTry = waits ? 4 : 3;
+  const retries = ((state.Retry as Array<{ MaxAttempts?: number }> | undefined) ?? []).reduce(
+    (sum, r) => sum + (r.MaxAttempts ?? 3),
+    0,
+  );
+  return 2 + perTry + retries * perTry;
+}
+
+/** The most events any path through a machine can add (the graph is acyclic; Catch targets included). */
+function worstPath(machine: Machine): number {
+  const memo = new Map<string, number>();
+  const from = (name: string): number => {
+    const known = memo.get(name);
+    if (known !== undefined) return known;
+    const state = machine.States[name] as State;
+    const next = [
+      state.Next,
+      state.Default,
+      ...((state.Choices as Array<{ Next: string }> | undefined) ?? []).map((c) => c.Next),
+      ...((state.Catch as Array<{ Next: string }> | undefined) ?? []).map((c) => c.Next),
+    ].filter((n): n is string => typeof n === "string");
+    const total = eventsOf(state) + Math.max(0, ...next.map(from));
+    memo.set(name, total);
+    return total;
+  };
+  return from(machine.StartAt);
+}
+
+describe("the plan state machine definition (one ASL file for the stack and the local runtime)", () => {
+  it("is valid ASL, paths and ARNs checked", () => {
+    const result = validator(definition, { checkPaths: true, checkArn: true });
+    expect(result.errorsText("\n")).toBe("");
+    expect(result.isValid).toBe(true);
+  });
+
+  it("is JSONPath only: no JSONata, variables or Arguments", () => {
+    expect(text).not.toMatch(/"(QueryLanguage|Arguments|Assign|Output)"\s*:/);
+    expect(text).not.toContain("{%");
+    expect([...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1])).toEqual(Array(tasks.length).fill("PlanRunnerArn"));
+  });
+
+  it("calls only the plan runner, retries Lambda service faults, and passes waiting states their token", () => {
+    for (const [name, state] of tasks) {
+      const parameters = state.Parameters as { FunctionName: string; Payload: Record<string, string> };
+      expect(parameters.FunctionName, name).toBe(RUNNER);
+      expect(String(state.Resource), name).toMatch(/^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/);
+      const retried = (state.Retry as Array<{ ErrorEquals: string[] }>).flatMap((r) => r.ErrorEquals);
+      expect(retried, name).toContain("Lambda.ServiceException");
+      expect(retried, name).not.toContain("States.ALL");
+      if (String(state.Resource).endsWith(".waitForTaskToken")) {
+        expect(parameters.Payload["token.$"], name).toBe("$$.Task.Token");
+        // Read from the state input by Step Functions and from the parameters by the local runtime: the same path.
+        expect(state.TimeoutSecondsPath, name).toBe("$.Payload.timeoutSeconds");
+        expect(parameters.Payload["timeoutSeconds.$"], name).toMatch(/^\$\.Payload\./);
+        expect((state.Catch as Array<{ Next: string }>)[0]?.Next, name).toBe("StepFailed");
+      }
+    }
+  });
+
+  it(`keeps a plan of ${Plans.MAX_PLAN_STEPS} steps far below the 25,000-event history limit`, () => {
+    const top = definition as unknown as Machine;
+    const map = top.States.RunSteps as State & { ItemProcessor: Machine; MaxConcurrency: number };
+    expect(map.MaxConcurrency).toBeGreaterThanOrEqual(Plans.MAX_PLAN_STEPS);
+    const perStep = worstPath(map.ItemProcessor) + 2; // + MapIterationStarted / MapIterationSucceeded|Failed
+    const outside = worstPath({ ...top, States: { ...top.States, RunSteps: { ...map, Type: "Pass" } } }) + 4;
+    const worst = Plans.MAX_PLAN_STEPS * perStep + outside;
+    process.stdout.write(
+      `plan history bound: ${perStep} events per step (worst case, every Lambda retry used), ${worst} for ${Plans.MAX_PLAN_STEPS} steps (limit 25,000)\n`,
+    );
+    expect(worst).toBeLessThan(25_000 / 5);
+  });
+});

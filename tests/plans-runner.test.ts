@@ -1,0 +1,183 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Agents, type Context, Plans, Tasks, type Workflows } from "@nexus/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestContext } from "./support/context.js";
+
+/**
+ * Step Functions and Lambda may run a task state's invocation twice, late, or for a run that was replaced.
+ * These faults cannot be provoked on the local endpoint at will, so the runner's ops are called directly
+ * here (on the real emulated table and queues), with a Workflows that records what it was told.
+ */
+const logger = new Logger({ logLevel: "SILENT" });
+let env: Awaited<ReturnType<typeof startTestContext>>;
+let ctx: Context;
+const told: Array<{ call: string; token: string; detail?: unknown }> = [];
+const started: string[] = [];
+
+const workflows: Workflows = {
+  stateMachineArn: "arn:aws:states:us-east-1:123456789012:stateMachine:test",
+  start: async (name) => {
+    started.push(name);
+    return `arn:aws:states:us-east-1:123456789012:execution:test:${name}`;
+  },
+  stop: async () => undefined,
+  succeed: async (token, output) => {
+    told.push({ call: "succeed", token, detail: output });
+    return true;
+  },
+  fail: async (token, error) => {
+    told.push({ call: "fail", token, detail: error });
+    return true;
+  },
+  heartbeat: async () => true,
+};
+
+beforeAll(async () => {
+  env = await startTestContext();
+  await env.addBuiltinQueue("diag");
+  ctx = { ...env.ctx, workflows };
+  await Agents.ensureBuiltin(ctx, {
+    id: "diag",
+    kind: "diag",
+    description: "",
+    actions: [
+      {
+        name: "echo",
+        description: "",
+        params: { type: "object" },
+        retry: { maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 30 },
+        timeoutSeconds: 10,
+      },
+    ],
+  });
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+const op = (payload: Record<string, unknown>) => Plans.handle(ctx, payload, logger);
+
+async function newPlan() {
+  const created = await Plans.create(ctx, {
+    steps: [
+      { id: "a", agentId: "diag", action: "echo", params: { v: 1 } },
+      { id: "b", agentId: "diag", action: "echo", params: { from: "{{steps.a.result.v}}" }, dependsOn: ["a"] },
+    ],
+  });
+  if (created.dryRun) throw new Error("not a dry run");
+  return created.plan;
+}
+
+describe("plan runner ops are idempotent under duplicate and stale invocations", () => {
+  it("start twice: one running plan, the same steps to run", async () => {
+    const plan = await newPlan();
+    const first = (await op({ op: "start", planId: plan.id, run: 1 })) as { steps: Plans.StepPayload[] };
+    const second = (await op({ op: "start", planId: plan.id, run: 1 })) as { steps: Plans.StepPayload[] };
+    expect(second).toEqual(first);
+    expect(first.steps.map((s) => [s.stepId, s.waits])).toEqual([
+      ["a", false],
+      ["b", true],
+    ]);
+    const events = (await Plans.get(ctx, plan.id)).events.filter((e) => e.type === "started");
+    expect(events).toHaveLength(1);
+  });
+
+  it("dispatch twice: one task, which reports to the newest token", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    const one = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "t1" })) as { taskId: string };
+    const two = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "t2" })) as { taskId: string };
+    expect(two.taskId).toBe(one.taskId);
+    const tasks = await Tasks.list(ctx, { agentId: "diag", limit: 100 });
+    expect(tasks.items.filter((t) => t.planId === plan.id)).toHaveLength(1);
+    expect((await Tasks.find(ctx, one.taskId))?.taskToken).toBe("t2");
+  });
+
+  it("a step that already succeeded releases its dependents once per call and stays succeeded", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    await op({ op: "ready", planId: plan.id, run: 1, stepId: "b", token: "ready-b" });
+    expect(told.filter((t) => t.token === "ready-b")).toHaveLength(0); // a has not succeeded
+    await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "run-a" });
+    await op({ op: "stepSucceeded", planId: plan.id, run: 1, stepId: "a" });
+    await op({ op: "stepSucceeded", planId: plan.id, run: 1, stepId: "a" });
+    expect(told.filter((t) => t.token === "ready-b" && t.call === "succeed").length).toBeGreaterThanOrEqual(1);
+    const after = await Plans.get(ctx, plan.id);
+    expect(after.steps.find((s) => s.id === "a")?.status).toBe("succeeded");
+    expect(after.events.filter((e) => e.type === "step_succeeded")).toHaveLength(1);
+  });
+
+  it("a stale run changes nothing", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    expect(await op({ op: "start", planId: plan.id, run: 7 })).toEqual({ steps: [] });
+    await op({ op: "dispatch", planId: plan.id, run: 7, stepId: "a", token: "stale" });
+    expect(told.find((t) => t.token === "stale")).toMatchObject({ call: "fail", detail: "step_not_runnable" });
+    await op({ op: "finish", planId: plan.id, run: 7, outcome: "succeeded" });
+    expect((await Plans.get(ctx, plan.id)).status).toBe("running");
+  });
+
+  it("a reference that does not resolve fails the step instead of sending a wrong value", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    const a = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "a-tok" })) as {
+      taskId: string;
+    };
+    // Step a's task finished without the field b refers to.
+    await Tasks.transition(ctx, {
+      task: { id: a.taskId, agentId: "diag" },
+      to: "succeeded",
+      set: { result: Tasks.storedJson({ other: true }) },
+      events: [],
+      condition: "attribute_exists(PK)",
+    });
+    await op({ op: "stepSucceeded", planId: plan.id, run: 1, stepId: "a" });
+    await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "b", token: "b-tok" });
+    expect(told.find((t) => t.token === "b-tok")).toMatchObject({ call: "fail", detail: "reference_unresolved" });
+  });
+});
+
+describe("references", () => {
+  const results = new Map<string, unknown>([
+    ["fetch", { title: "T", n: 3, list: [1, 2], nested: { deep: { x: null } } }],
+  ]);
+
+  it("a whole-string reference keeps the value's type; an embedded one becomes text", () => {
+    expect(
+      Plans.resolveReferences(
+        {
+          n: "{{steps.fetch.result.n}}",
+          list: "{{ steps.fetch.result.list }}",
+          whole: "{{steps.fetch.result}}",
+          text: "Title: {{steps.fetch.result.title}} ({{steps.fetch.result.n}}) {{steps.fetch.result.list}}",
+          second: "{{steps.fetch.result.list.1}}",
+          x: "{{steps.fetch.result.nested.deep.x}}",
+          untouched: ["plain", 1, true, null],
+        },
+        results,
+      ),
+    ).toEqual({
+      n: 3,
+      list: [1, 2],
+      whole: results.get("fetch"),
+      text: "Title: T (3) [1,2]",
+      second: 2,
+      x: null,
+      untouched: ["plain", 1, true, null],
+    });
+  });
+
+  it("refuses a missing path or step, and never walks the prototype", () => {
+    expect(() => Plans.resolveReferences("{{steps.fetch.result.nope}}", results)).toThrow(/has no 'nope'/);
+    expect(() => Plans.resolveReferences("{{steps.other.result}}", results)).toThrow(/has no result/);
+    expect(() => Plans.resolveReferences("{{steps.fetch.result.constructor}}", results)).toThrow(/has no/);
+    expect(() => Plans.resolveReferences("{{steps.fetch.result.__proto__}}", results)).toThrow(/has no/);
+  });
+
+  it("keeps keys such as __proto__ as plain data", () => {
+    const params = JSON.parse('{"__proto__": {"polluted": "{{steps.fetch.result.title}}"}}');
+    const resolved = Plans.resolveReferences(params, results) as Record<string, unknown>;
+    expect(Object.hasOwn(resolved, "__proto__")).toBe(true);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
