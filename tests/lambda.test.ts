@@ -1,4 +1,7 @@
+import { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { Plans } from "@nexus/core";
+import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
@@ -15,6 +18,8 @@ let api: (
 ) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
 let sweeper: () => Promise<{ scanned: number; requeued: number; failed: number }>;
+let plans: (payload: Record<string, unknown>) => Promise<unknown>;
+let sfn: LocalStepFunctions;
 
 const lambdaContext = (remainingMs = 60_000) =>
   ({
@@ -53,6 +58,13 @@ function httpEvent(method: string, path: string, body?: unknown): APIGatewayProx
 beforeAll(async () => {
   env = await startTestContext({ prefix: "nexus-lambda-agent-", secrets: { "nexus/test/admin-key": ADMIN } });
   const diag = await env.addBuiltinQueue("diag");
+  // Step Functions plays its part through its API; its Lambda tasks invoke the plan runner's entry point.
+  sfn = await startStepFunctions({
+    definition: Plans.planDefinition({ PlanRunnerArn: "arn:aws:lambda:us-east-1:123456789012:function:plans" }),
+    stateMachineName: "nexus-lambda-plans",
+    logger: new Logger({ logLevel: "SILENT" }),
+    invoke: (payload) => plans(payload),
+  });
   Object.assign(process.env, {
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "test",
@@ -60,6 +72,8 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_DYNAMODB: env.endpoints.dynamodb,
     AWS_ENDPOINT_URL_SQS: env.endpoints.sqs,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: env.endpoints.secretsManager,
+    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+    NEXUS_STATE_MACHINE_ARN: sfn.stateMachineArn,
     NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key",
     NEXUS_TABLE: env.ctx.tableName,
     NEXUS_QUEUE_PREFIX: env.ctx.queuePrefix,
@@ -70,8 +84,10 @@ beforeAll(async () => {
   api = (await import("../functions/api.js")).handler as unknown as typeof api;
   agent = (await import("../functions/agents/diag.js")).handler;
   sweeper = (await import("../functions/sweeper.js")).handler;
+  plans = (await import("../functions/plans.js")).handler;
 });
 afterAll(async () => {
+  await sfn?.stop();
   await env?.stop();
 });
 
@@ -141,5 +157,46 @@ describe("Lambda entry points", () => {
   it("runs the sweeper on its schedule's event", async () => {
     const result = await sweeper();
     expect(result).toEqual({ scanned: expect.any(Number), requeued: 0, failed: 0 });
+  });
+
+  it("runs a plan: API → state machine → plan runner function → agent function → task token → next step", async () => {
+    const created = await api(
+      httpEvent("POST", "/v1/plans", {
+        steps: [
+          { id: "one", agentId: "diag", action: "echo", params: { word: "relay" } },
+          {
+            id: "two",
+            agentId: "diag",
+            action: "echo",
+            params: { got: "{{steps.one.result.word}}" },
+            dependsOn: ["one"],
+          },
+        ],
+      }),
+      lambdaContext(),
+    );
+    expect(created.statusCode).toBe(201);
+    const plan = JSON.parse(created.body);
+    expect(plan.executionArn).toContain("nexus-lambda-plans");
+    const queueUrl = env.ctx.builtinQueues.diag?.url ?? "";
+    // Play Lambda's event source mapping: hand each step's message to the agent function.
+    for (const stepId of ["one", "two"]) {
+      let delivered = false;
+      for (let i = 0; i < 20 && !delivered; i++) {
+        for (const message of await receiveAll(queueUrl)) {
+          const response = await agent(sqsEvent(sqsRecordFactory(message.Body ?? "")), lambdaContext());
+          expect(response.batchItemFailures).toEqual([]);
+          await env.ctx.sqs.send(
+            new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+          );
+          delivered = true;
+        }
+      }
+      expect(delivered, stepId).toBe(true);
+    }
+    await sfn.settled(plan.executionArn);
+    const done = JSON.parse((await api(httpEvent("GET", `/v1/plans/${plan.id}`), lambdaContext())).body);
+    expect(done.status).toBe("succeeded");
+    expect(done.steps[1].result).toEqual({ got: "relay" });
   });
 });
