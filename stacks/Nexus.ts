@@ -1,7 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { ArnFormat, type Stack as CdkStack, Duration, RemovalPolicy } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -10,8 +11,10 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
+import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { type NagPackSuppression, NagSuppressions } from "cdk-nag";
 import { Api, Cron, type FunctionProps, Function as SstFunction, type Stack, type StackContext } from "sst/constructs";
+import { useProject } from "sst/project.js";
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 
 /**
@@ -59,6 +62,11 @@ export interface AgentResources {
   readonly layers?: readonly lambda.ILayerVersion[];
   /** cdk-nag suppressions on its role, each with its specific reason. */
   readonly roleSuppressions?: readonly NagPackSuppression[];
+  /**
+   * Also given to the API function and its role, for work the API does with this agent's resources (the strategy
+   * agent's planner also runs in the API, for `POST /v1/plans`). Absent: the API gets nothing of this agent's.
+   */
+  readonly api?: Omit<AgentResources, "layers" | "api">;
 }
 
 export const BUILTIN_AGENTS: readonly BuiltinAgent[] = [
@@ -77,6 +85,7 @@ export const BUILTIN_AGENTS: readonly BuiltinAgent[] = [
     batchSize: 1,
     provision: researchResources,
   },
+  { id: "strategy", timeout: 60, memorySize: 512, provision: strategyResources },
 ];
 
 /** Messages per invocation unless the agent says otherwise. */
@@ -94,9 +103,48 @@ export function isEphemeralStage(stage: string): boolean {
   return ["dev", "local", "test"].some((prefix) => stage.startsWith(prefix));
 }
 
+/**
+ * Longest queue name prefix the stack accepts: app and stage names of 40 characters together. Every function's
+ * environment lists each built-in agent's queue and DLQ by URL and ARN, which grow with the prefix; within this bound
+ * the largest environment (the API's) stays under Lambda's 4 KB in any region (tests/stacks.test.ts checks it).
+ */
+export const MAX_QUEUE_PREFIX_LENGTH = 48;
+
 /** Queue name prefix shared by built-in and custom agents: `<prefix><agentId>` and `<prefix><agentId>-dlq`. */
 export function queuePrefix(appName: string, stage: string): string {
-  return `${appName}-${stage}-agent-`;
+  const prefix = `${appName}-${stage}-agent-`;
+  if (prefix.length > MAX_QUEUE_PREFIX_LENGTH) {
+    throw new Error(
+      `The app and stage names are too long: "${appName}" and "${stage}" have ${appName.length + stage.length} characters together, at most ${MAX_QUEUE_PREFIX_LENGTH - "--agent-".length} fit the queue URLs and ARNs in every function's environment (Lambda's 4 KB)`,
+    );
+  }
+  return prefix;
+}
+
+/** Name of the plan state machine: fixed, so that functions can be granted access to it before it exists. */
+export function planStateMachineName(appName: string, stage: string): string {
+  return `${appName}-${stage}-plans`;
+}
+
+/** The plan state machine's definition (Amazon States Language, JSONPath), relative to the project root. */
+export const PLAN_ASL_FILE = "packages/core/src/plans/plan.asl.json";
+/** The definition's only placeholder (`${PlanRunnerArn}`), substituted by CloudFormation with the runner's ARN. */
+export const PLAN_RUNNER_PLACEHOLDER = "PlanRunnerArn";
+
+/**
+ * The plan definition as deployed: the file's JSON, minified. Fails the synth when the file is not JSON or has a
+ * placeholder other than `${PlanRunnerArn}` (CloudFormation would leave it in place, and Step Functions reject it).
+ */
+export function planDefinitionBody(root: string): string {
+  const text = readFileSync(path.join(root, PLAN_ASL_FILE), "utf8");
+  const placeholders = new Set([...text.matchAll(/\$\{([^}]*)\}/g)].map(([, name]) => name));
+  const unknown = [...placeholders].filter((name) => name !== PLAN_RUNNER_PLACEHOLDER);
+  if (unknown.length > 0 || !placeholders.has(PLAN_RUNNER_PLACEHOLDER)) {
+    throw new Error(
+      `${PLAN_ASL_FILE} must use exactly one placeholder, \${${PLAN_RUNNER_PLACEHOLDER}}; found ${JSON.stringify([...placeholders])}`,
+    );
+  }
+  return JSON.stringify(JSON.parse(text));
 }
 
 /**
@@ -200,6 +248,61 @@ export function senderAddress(from: string): string {
 export function opsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const allow = env.NEXUS_HTTP_ALLOW?.trim();
   return allow ? { NEXUS_HTTP_ALLOW: allow } : {};
+}
+
+/** LLM providers the planner supports. */
+export const PLANNER_PROVIDERS = ["bedrock", "openai"] as const;
+/** Geography prefixes of Bedrock's system-defined cross-Region inference profiles (`us.anthropic.…`). */
+const INFERENCE_PROFILE_PREFIX = /^(us|us-gov|eu|apac|jp|au|ca|global)\./;
+
+/**
+ * The planner's LLM settings from the deploying shell: `NEXUS_PLANNER_PROVIDER` (`bedrock` or `openai`; unset → no
+ * LLM, the rules planner alone), `NEXUS_PLANNER_MODEL` (for Bedrock, a model id or a cross-Region inference profile
+ * id; required) and `NEXUS_PLANNER_URL` (the OpenAI-compatible API's base URL, or a Bedrock endpoint override), as
+ * packages/agents/src/strategy/providers.ts reads them. Malformed, or a model or URL without a provider → the synth
+ * fails. (`NEXUS_PLANNER_TIMEOUT_MS` is not passed: its default fits the API's 29 s, which serves the same planner.)
+ */
+export function plannerSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const provider = env.NEXUS_PLANNER_PROVIDER?.trim();
+  const model = env.NEXUS_PLANNER_MODEL?.trim();
+  const url = env.NEXUS_PLANNER_URL?.trim();
+  if (!provider) {
+    if (model || url) {
+      throw new Error("NEXUS_PLANNER_MODEL and NEXUS_PLANNER_URL need NEXUS_PLANNER_PROVIDER (bedrock or openai)");
+    }
+    return {};
+  }
+  if (!(PLANNER_PROVIDERS as readonly string[]).includes(provider)) {
+    throw new Error(
+      `NEXUS_PLANNER_PROVIDER must be one of ${PLANNER_PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  const out: Record<string, string> = { NEXUS_PLANNER_PROVIDER: provider };
+  if (model) {
+    // The Bedrock grant names the model: an id, not an ARN (the ARN is built from it).
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(model)) {
+      throw new Error(
+        `NEXUS_PLANNER_MODEL must be a model id such as anthropic.claude-3-5-haiku-20241022-v1:0, got ${JSON.stringify(model)}`,
+      );
+    }
+    out.NEXUS_PLANNER_MODEL = model;
+  } else if (provider === "bedrock") {
+    throw new Error("NEXUS_PLANNER_PROVIDER=bedrock needs NEXUS_PLANNER_MODEL (the model the planner may invoke)");
+  }
+  if (url) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    // The OpenAI-compatible API key goes there with every request (packages/agents/src/strategy/providers.ts).
+    if (parsed?.protocol !== "https:") {
+      throw new Error(`NEXUS_PLANNER_URL must be an https URL, got ${JSON.stringify(url)}`);
+    }
+    out.NEXUS_PLANNER_URL = url;
+  }
+  return out;
 }
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
@@ -386,9 +489,103 @@ function researchResources({ stack, ephemeral, id, providerSecret }: AgentScope)
   };
 }
 
+/**
+ * What running the planner takes, wherever it runs (the strategy agent, and the API for `POST /v1/plans`): the LLM
+ * settings, the `planner` secret (the OpenAI-compatible API key) by ARN and read access to it, and, when the provider
+ * is Bedrock, bedrock:InvokeModel on the configured model only (Converse is authorized as InvokeModel).
+ * A model id → that foundation model in the stack's region. A cross-Region inference profile id (`us.…`, `eu.…`) →
+ * the profile in this account and region, plus its foundation model in whichever region the profile routes the
+ * request to, only through that profile.
+ */
+export function plannerAccess(
+  stack: CdkStack,
+  env: NodeJS.ProcessEnv,
+  secret: secretsmanager.ISecret,
+): Omit<AgentResources, "layers" | "api"> {
+  const settings = plannerSettingsEnv(env);
+  const statements = [readSecrets(secret)];
+  const roleSuppressions: NagPackSuppression[] = [];
+  const model = settings.NEXUS_PLANNER_MODEL;
+  if (settings.NEXUS_PLANNER_PROVIDER === "bedrock" && model) {
+    const profile = INFERENCE_PROFILE_PREFIX.exec(model);
+    if (!profile) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ["bedrock:InvokeModel"],
+          resources: [
+            stack.formatArn({ service: "bedrock", account: "", resource: "foundation-model", resourceName: model }),
+          ],
+        }),
+      );
+    } else {
+      const profileArn = stack.formatArn({ service: "bedrock", resource: "inference-profile", resourceName: model });
+      const foundationModel = model.slice(profile[0].length);
+      statements.push(
+        new iam.PolicyStatement({ actions: ["bedrock:InvokeModel"], resources: [profileArn] }),
+        new iam.PolicyStatement({
+          actions: ["bedrock:InvokeModel"],
+          resources: [
+            stack.formatArn({
+              service: "bedrock",
+              region: "*",
+              account: "",
+              resource: "foundation-model",
+              resourceName: foundationModel,
+            }),
+          ],
+          conditions: { StringEquals: { "bedrock:InferenceProfileArn": profileArn } },
+        }),
+      );
+      roleSuppressions.push({
+        id: "AwsSolutions-IAM5",
+        reason: `The planner's model is the cross-Region inference profile ${model}, which routes each request to ${foundationModel} in one of its geography's regions, chosen by Bedrock at request time; the foundation model is allowed in any region only through that profile (condition bedrock:InferenceProfileArn).`,
+        appliesTo: [
+          {
+            regex: `/^Resource::arn:<AWS::Partition>:bedrock:\\*::foundation-model\\/${escapeRegex(foundationModel)}$/`,
+          },
+        ],
+      });
+    }
+  }
+  return {
+    environment: { ...settings, NEXUS_PLANNER_SECRET: secret.secretArn },
+    statements,
+    ...(roleSuppressions.length ? { roleSuppressions } : {}),
+  };
+}
+
+/** strategy: turns goals into plans, with the rules planner and, when configured, an LLM (see {@link plannerAccess}). */
+function strategyResources({ stack, env, providerSecret }: AgentScope): AgentResources {
+  const secret = providerSecret(
+    "planner",
+    'API key of the planner\'s OpenAI-compatible LLM provider (NEXUS_PLANNER_PROVIDER=openai): {"apiKey":"..."}. Unused with Bedrock or without an LLM.',
+  );
+  // The API plans `POST /v1/plans` goals itself: the same settings and grants, as statements of its own role.
+  return { ...plannerAccess(stack, env, secret), api: plannerAccess(stack, env, secret) };
+}
+
 export function Nexus({ app, stack }: StackContext) {
   const ephemeral = isEphemeralStage(app.stage);
   const prefix = queuePrefix(app.name, app.stage);
+  // The plan state machine's ARNs, formatted from its fixed name: the state machine's definition names the plan
+  // runner, whose policy (like the API's and the agents') names the state machine, so these must not be references.
+  const stateMachineName = planStateMachineName(app.name, app.stage);
+  const stateMachineArn = stack.formatArn({
+    service: "states",
+    resource: "stateMachine",
+    resourceName: stateMachineName,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+  const executionArns = stack.formatArn({
+    service: "states",
+    resource: "execution",
+    resourceName: `${stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+  // Reports a plan step's outcome through its task token. Step Functions authorizes these calls against the state
+  // machine of the token's execution.
+  const taskResults = (...actions: string[]) =>
+    new iam.PolicyStatement({ actions: actions.map((a) => `states:${a}`), resources: [stateMachineArn] });
 
   // ── Table ────────────────────────────────────────────────────────────────────────────────────────
   const STRING = dynamodb.AttributeType.STRING;
@@ -489,8 +686,11 @@ export function Nexus({ app, stack }: StackContext) {
   });
   // Each agent's event source mapping: the API turns it off and on when the agent is deactivated/reactivated.
   const consumers: Array<{ agentId: string; eventSource: SqsEventSource }> = [];
+  // What agents give the API function besides (AgentResources.api), applied when the API function is created.
+  const forApi: Array<NonNullable<AgentResources["api"]>> = [];
   const agentFunctions = agents.map(({ agent, cid, queue, dlq }) => {
     const own: AgentResources = agent.provision?.(agentScope(cid)) ?? {};
+    if (own.api) forApi.push(own.api);
     const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
     const fn = nexusFunction(stack, `${cid}Function`, {
       handler: `functions/agents/${agent.id}.handler`,
@@ -515,6 +715,8 @@ export function Nexus({ app, stack }: StackContext) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn, dlq.queueArn] }),
     );
+    // A plan step's task reports its outcome (and each attempt's start) through the step's task token.
+    fn.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"));
     for (const statement of own.statements ?? []) fn.addToRolePolicy(statement);
     if (own.roleSuppressions?.length) {
       NagSuppressions.addResourceSuppressions(fn.role ?? fn, [...own.roleSuppressions], true);
@@ -540,15 +742,24 @@ export function Nexus({ app, stack }: StackContext) {
   ]);
 
   // ── API ──────────────────────────────────────────────────────────────────────────────────────────
+  const agentsApiEnv: Record<string, string> = {};
+  for (const { environment } of forApi) {
+    for (const [name, value] of Object.entries(environment ?? {})) {
+      if (name in agentsApiEnv) throw new Error(`Two built-in agents give the API function ${name}`);
+      agentsApiEnv[name] = value;
+    }
+  }
   const apiFunction = nexusFunction(stack, "ApiFunction", {
     handler: "functions/api.handler",
     memorySize: 512,
     timeout: 29,
     environment: {
+      ...agentsApiEnv,
       NEXUS_ADMIN_KEY_SECRET: adminKeySecret.secretArn,
       NEXUS_BUILTIN_CONSUMERS: stack.toJsonString(
         Object.fromEntries(consumers.map(({ agentId, eventSource }) => [agentId, eventSource.eventSourceMappingId])),
       ),
+      NEXUS_STATE_MACHINE_ARN: stateMachineArn,
       // Read at synth time from the deploying shell; absent unless set.
       ...apiSettingsEnv(process.env),
     },
@@ -558,7 +769,10 @@ export function Nexus({ app, stack }: StackContext) {
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [adminKeySecret.secretArn] }),
   );
-  apiFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
+  // BatchWriteItem: a submitted task with its audit record, a new plan with its steps; BatchGetItem: a plan's tasks.
+  apiFunction.addToRolePolicy(
+    tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem", "BatchGetItem"),
+  );
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources: builtinQueueArns }),
   );
@@ -592,7 +806,36 @@ export function Nexus({ app, stack }: StackContext) {
       resources: consumers.map(({ eventSource }) => eventSource.eventSourceMappingArn),
     }),
   );
-  NagSuppressions.addResourceSuppressions(apiFunction.role ?? apiFunction, [customQueueSuppression], true);
+  // Plans: the API starts a plan's run and stops it (cancel, or a run superseded); approve/reject release an approval
+  // gate, and cancelling a plan step's task fails that step.
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }),
+  );
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["states:StopExecution", "states:DescribeExecution"],
+      resources: [executionArns],
+    }),
+  );
+  apiFunction.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure"));
+  for (const { statements } of forApi) for (const statement of statements ?? []) apiFunction.addToRolePolicy(statement);
+  NagSuppressions.addResourceSuppressions(
+    apiFunction.role ?? apiFunction,
+    [
+      customQueueSuppression,
+      {
+        id: "AwsSolutions-IAM5",
+        reason: `A plan run is an execution of the ${stateMachineName} state machine named at runtime (per plan and run); the API may stop and describe that state machine's executions only.`,
+        appliesTo: [
+          {
+            regex: `/^Resource::arn:<AWS::Partition>:states:[^:]+:[^:]+:execution:${escapeRegex(stateMachineName)}:\\*$/`,
+          },
+        ],
+      },
+      ...forApi.flatMap(({ roleSuppressions }) => roleSuppressions ?? []),
+    ],
+    true,
+  );
 
   const api = new Api(stack, "Api", {
     routes: { $default: { function: apiFunction } },
@@ -620,8 +863,83 @@ export function Nexus({ app, stack }: StackContext) {
   sweeperFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...builtinQueueArns, customQueueArns] }),
   );
+  // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it.
+  sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure"));
   NagSuppressions.addResourceSuppressions(sweeperFunction.role ?? sweeperFunction, [customQueueSuppression], true);
   const sweeper = new Cron(stack, "Sweeper", { schedule: "rate(5 minutes)", job: sweeperFunction });
+
+  // ── Plans ────────────────────────────────────────────────────────────────────────────────────────
+  // The runner is the state machine's only Lambda task: it starts a run, waits for a step's dependencies, dispatches a
+  // step as a task on its agent's queue, holds an approval gate, and records each step's and the run's outcome.
+  const planRunnerFunction = nexusFunction(stack, "PlanRunnerFunction", {
+    handler: "functions/plans.handler",
+    memorySize: 512,
+    timeout: 30,
+    environment: { NEXUS_STATE_MACHINE_ARN: stateMachineArn },
+  });
+  // BatchGetItem: the tasks of a step's dependencies, whose results its params refer to.
+  planRunnerFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"));
+  // A dispatched step is a task on a built-in or custom agent's queue.
+  planRunnerFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...builtinQueueArns, customQueueArns] }),
+  );
+  // Releases steps whose dependencies are done; fails steps it cannot dispatch.
+  planRunnerFunction.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure"));
+  NagSuppressions.addResourceSuppressions(
+    planRunnerFunction.role ?? planRunnerFunction,
+    [customQueueSuppression],
+    true,
+  );
+
+  // Every execution event, with its data (ids only: steps, params and results live in the table), kept a month.
+  // Under /aws/vendedlogs/ so that Step Functions' log delivery does not grow the account's CloudWatch Logs resource
+  // policy with each log group.
+  const planLogs = new logs.LogGroup(stack, "PlanStateMachineLogs", {
+    logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+    retention: LOG_RETENTION,
+    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+  });
+  const stateMachine = new sfn.StateMachine(stack, "PlanStateMachine", {
+    stateMachineName,
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    definitionBody: sfn.DefinitionBody.fromString(planDefinitionBody(useProject().paths.root)),
+    definitionSubstitutions: { [PLAN_RUNNER_PLACEHOLDER]: planRunnerFunction.functionArn },
+    logs: { destination: planLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    tracingEnabled: true,
+    // It holds no data of its own (plans, steps and results are in the table; its logs are retained above), and it
+    // goes with the runner its definition names.
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  // Its role may invoke the runner (any version or alias of it) and nothing else.
+  planRunnerFunction.grantInvoke(stateMachine);
+  NagSuppressions.addResourceSuppressions(
+    stateMachine.role,
+    [
+      {
+        id: "AwsSolutions-IAM5",
+        reason:
+          'Step Functions\' log delivery (logs:CreateLogDelivery and the other *LogDelivery, *ResourcePolicies and DescribeLogGroups actions CDK adds for the log group destination) and X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support no resource-level permissions (Resource "*").',
+        appliesTo: ["Resource::*"],
+      },
+      {
+        id: "AwsSolutions-IAM5",
+        reason:
+          "lambda:InvokeFunction on the plan runner's versions and aliases (<runner ARN>:*), as CDK's grantInvoke grants it: the state machine invokes the runner and no other function.",
+        appliesTo: [{ regex: "/^Resource::<PlanRunnerFunction[0-9A-F]{8}\\.Arn>:\\*$/" }],
+      },
+    ],
+    true,
+  );
+  // A failed plan run, whatever failed it (a step, a timeout, the runner). No alarm action: the stack has no
+  // notification topic yet; the alarm shows in the console and can be wired to one.
+  const planFailuresAlarm = new cloudwatch.Alarm(stack, "PlanExecutionsFailedAlarm", {
+    alarmDescription: `A run of a plan failed (${stateMachineName}: ExecutionsFailed >= 1 in 5 minutes).`,
+    metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 
   // ── SST's per-stack custom resource handler (used for sourcemap upload on deploy) ───────────────
   // SST pins it to nodejs22.x; run it on the same (newest) runtime as everything else. Its role is
@@ -648,6 +966,7 @@ export function Nexus({ app, stack }: StackContext) {
     AdminKeySecretArn: adminKeySecret.secretArn,
     // Where operators put provider credentials (aws secretsmanager put-secret-value --secret-id <arn>).
     ...providerSecretArns,
+    PlanStateMachineArn: stateMachine.stateMachineArn,
     ...Object.fromEntries(
       agents.flatMap(({ cid, queue, dlq }) => [
         [`${cid}QueueUrl`, queue.queueUrl],
@@ -656,5 +975,17 @@ export function Nexus({ app, stack }: StackContext) {
     ),
   });
 
-  return { api, table, adminKeySecret, sweeper, apiFunction, sweeperFunction, agentFunctions, agents };
+  return {
+    api,
+    table,
+    adminKeySecret,
+    sweeper,
+    apiFunction,
+    sweeperFunction,
+    agentFunctions,
+    agents,
+    planRunnerFunction,
+    stateMachine,
+    planFailuresAlarm,
+  };
 }

@@ -7,12 +7,22 @@
  * The cloud assembly (with the research agent's Chromium layer asset, ~66 MB) goes to the temp dir too, which is
  * deleted afterwards.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Aspects } from "aws-cdk-lib";
+import { Aspects, App as CdkApp, Stack as CdkStack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type { SynthesisMessage } from "aws-cdk-lib/cx-api";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { App, getStack } from "sst/constructs";
@@ -20,8 +30,11 @@ import { initProject, setProject, useProject } from "sst/project.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSender } from "../packages/agents/src/comms/config.js";
 import { DEFAULT_WORKSPACE_DIR } from "../packages/agents/src/ops/config.js";
+import { builtinSpecs } from "../packages/agents/src/specs.js";
+import { PLANNER_CONFIG } from "../packages/agents/src/strategy/providers.js";
 import { contextFromEnv } from "../packages/core/src/context.js";
 import { DEFAULT_DAILY_CAPS } from "../packages/core/src/limits.js";
+import { planDefinition as corePlanDefinition } from "../packages/core/src/plans/asl.js";
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 import config from "../sst.config.js";
 import {
@@ -34,9 +47,16 @@ import {
   commsSettingsEnv,
   DEFAULT_BATCH_SIZE,
   isEphemeralStage,
+  MAX_QUEUE_PREFIX_LENGTH,
   Nexus,
   OPS_WORKSPACE_DIR,
   opsSettingsEnv,
+  PLAN_ASL_FILE,
+  PLAN_RUNNER_PLACEHOLDER,
+  planDefinitionBody,
+  plannerAccess,
+  plannerSettingsEnv,
+  planStateMachineName,
   queuePrefix,
   SCREENSHOTS_PREFIX,
   senderAddress,
@@ -51,7 +71,13 @@ const REGION = "us-east-1";
 const ACCOUNT = "123456789012";
 const APP_NAME = "nexus";
 const PREFIX = queuePrefix(APP_NAME, STAGE);
-/** Bundling six functions (four of them with puppeteer-core) takes ~30 s here, more on a busy machine. */
+const STATE_MACHINE_NAME = planStateMachineName(APP_NAME, STAGE);
+/** The plan state machine's ARN as the stack formats it (rendered): functions name it, not a reference to it. */
+const STATE_MACHINE_ARN = `arn:\${AWS::Partition}:states:${REGION}:${ACCOUNT}:stateMachine:${STATE_MACHINE_NAME}`;
+const EXECUTION_ARNS = `arn:\${AWS::Partition}:states:${REGION}:${ACCOUNT}:execution:${STATE_MACHINE_NAME}:*`;
+/** The Bedrock model the planner is configured with while synthesizing here (a model id, not an inference profile). */
+const PLANNER_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
+/** Bundling eight functions (four of them with puppeteer-core) takes ~30 s here, more on a busy machine. */
 const SYNTH_TIMEOUT_MS = 180_000;
 /** Optional API settings the stack reads from the deploying shell; unset while synthesizing here. */
 const SETTINGS_ENV = ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS"] as const;
@@ -60,6 +86,9 @@ const AGENT_SETTINGS = {
   NEXUS_EMAIL_FROM: "Nexus Alerts <alerts@example.com>",
   NEXUS_SES_REGION: undefined,
   NEXUS_HTTP_ALLOW: "status.example.com, 10.0.0.5:8080",
+  NEXUS_PLANNER_PROVIDER: "bedrock",
+  NEXUS_PLANNER_MODEL: PLANNER_MODEL,
+  NEXUS_PLANNER_URL: undefined,
 } as const;
 const SENDER_ADDRESS = "alerts@example.com";
 /** What the research agent reads for the SSRF guard's exceptions: never set in AWS. */
@@ -178,6 +207,17 @@ const roleOf = (fnId: string): string => {
   if (!role?.endsWith(".Arn")) throw new Error(`${fnId} has no role in this template`);
   return role.slice(0, -".Arn".length);
 };
+/** The plan state machine (there is one). */
+const stateMachineId = (): string => {
+  const ids = ofType("AWS::StepFunctions::StateMachine").map(([id]) => id);
+  expect(ids, "state machines").toHaveLength(1);
+  return ids[0] as string;
+};
+const stateMachineRole = (): string => {
+  const role = refOf(props(stateMachineId()).RoleArn);
+  if (!role?.endsWith(".Arn")) throw new Error("the state machine has no role in this template");
+  return role.slice(0, -".Arn".length);
+};
 const normalize = (s: JsonObject): Statement => ({
   Effect: s.Effect === "Deny" ? "Deny" : "Allow",
   Action: asArray(s.Action).map(String),
@@ -264,6 +304,12 @@ describe("app config", () => {
     expect(getStack(Nexus).stackName).toBe(`${STAGE}-${APP_NAME}-Nexus`);
   });
 
+  it("refuses app and stage names too long for the queue names in the functions' environments", () => {
+    const stage = "s".repeat(MAX_QUEUE_PREFIX_LENGTH - `${APP_NAME}--agent-`.length);
+    expect(queuePrefix(APP_NAME, stage)).toHaveLength(MAX_QUEUE_PREFIX_LENGTH);
+    expect(() => queuePrefix(APP_NAME, `${stage}x`)).toThrow(/too long/);
+  });
+
   it("treats dev/local/test stages as ephemeral and every other stage as durable", () => {
     for (const stage of ["dev", "dev-alice", "local", "test", "test-42"]) expect(isEphemeralStage(stage)).toBe(true);
     for (const stage of ["prod", "production", "staging", "alice"]) expect(isEphemeralStage(stage)).toBe(false);
@@ -315,15 +361,25 @@ describe("table", () => {
 describe("functions", () => {
   it("all run on nodejs24.x", () => {
     const lambdas = ofType("AWS::Lambda::Function");
-    expect(lambdas.length).toBeGreaterThanOrEqual(2 + BUILTIN_AGENTS.length);
+    expect(lambdas.length).toBeGreaterThanOrEqual(3 + BUILTIN_AGENTS.length);
     for (const [id, r] of lambdas) expect(r.Properties?.Runtime, id).toBe("nodejs24.x");
   });
 
-  it("are the api, the sweeper and one consumer per built-in agent", () => {
+  it("are the api, the sweeper, the plan runner and one consumer per built-in agent", () => {
     expect(functionByHandler("functions/api.handler")).toHaveLength(1);
     expect(functionByHandler("functions/sweeper.handler")).toHaveLength(1);
+    expect(functionByHandler("functions/plans.handler")).toHaveLength(1);
     for (const { id } of BUILTIN_AGENTS) expect(functionByHandler(`functions/agents/${id}.handler`)).toHaveLength(1);
-    expect(nexusFunctions()).toHaveLength(2 + BUILTIN_AGENTS.length);
+    expect(nexusFunctions()).toHaveLength(3 + BUILTIN_AGENTS.length);
+  });
+
+  it("consume the queues of exactly the built-in agents the API registers (packages/agents/src/specs.ts)", () => {
+    expect(BUILTIN_AGENTS.map((a) => a.id).sort()).toEqual(builtinSpecs.map((spec) => spec.id).sort());
+  });
+
+  it("each have a role of their own", () => {
+    const roles = nexusFunctions().map(([fn]) => roleOf(fn));
+    expect(new Set(roles).size).toBe(roles.length);
   });
 
   it("are arm64 (unless the agent says otherwise), actively traced, log JSON to their own log group", () => {
@@ -366,14 +422,42 @@ describe("functions", () => {
 });
 
 describe("function environments", () => {
-  it("fit Lambda's 4 KB limit, counting every reference as a long ARN or URL", () => {
-    const LONG_VALUE = 160; // e.g. a queue URL with a long app and stage name
+  it("fit Lambda's 4 KB limit at the longest app and stage names the stack accepts", () => {
+    // Queue names are `<app>-<stage>-agent-<id>` and `…-dlq`: the longest app and stage names the stack accepts make
+    // the queue prefix MAX_QUEUE_PREFIX_LENGTH characters long, `extra` more than here (and every queue name at most
+    // 80 characters, SQS's limit). Each reference counts as its longest value then: a queue URL https://sqs.<region>.amazonaws.com.cn/<account>/<name> or ARN
+    // arn:aws-us-gov:sqs:<region>:<account>:<name> (regions have up to 14 characters), an event source mapping's id
+    // (a UUID), anything else (a secret's ARN, the table's name) 160 characters. Literal text counts `extra` more
+    // characters wherever the app or the stage name appears in it.
+    const queueNames = ofType("AWS::SQS::Queue").map(([, r]) => String(r.Properties?.QueueName));
+    const extra = MAX_QUEUE_PREFIX_LENGTH - PREFIX.length;
+    expect(Math.max(...queueNames.map((name) => name.length)) + extra).toBeLessThanOrEqual(80);
+    const REGION_MAX = 14;
+    const ACCOUNT_LENGTH = 12;
+    const longest = (ref: string): number => {
+      const [id, attribute] = ref.split(".");
+      const resource = resources[id as string];
+      if (resource?.Type === "AWS::SQS::Queue") {
+        const name = String(resource.Properties?.QueueName).length + extra;
+        return attribute === "Arn"
+          ? "arn:aws-us-gov:sqs:".length + REGION_MAX + 1 + ACCOUNT_LENGTH + 1 + name
+          : "https://sqs.".length + REGION_MAX + ".amazonaws.com.cn/".length + ACCOUNT_LENGTH + 1 + name;
+      }
+      if (resource?.Type === "AWS::Lambda::EventSourceMapping") return 36;
+      return 160;
+    };
+    const occurrences = (text: string, word: string) => text.split(word).length - 1;
     for (const [fn] of nexusFunctions()) {
-      const size = Object.entries(env(fn)).reduce(
-        (total, [name, value]) =>
-          total + name.length + render(value).replace(/\$\{[\w.]+\}/g, "x".repeat(LONG_VALUE)).length,
-        0,
-      );
+      const size = Object.entries(env(fn)).reduce((total, [name, value]) => {
+        const text = render(value);
+        let refs = 0;
+        const literal = text.replace(/\$\{([\w.]+)\}/g, (_, ref: string) => {
+          refs += longest(ref);
+          return "";
+        });
+        const grown = (occurrences(literal, STAGE) + occurrences(literal, APP_NAME)) * extra;
+        return total + name.length + literal.length + grown + refs;
+      }, 0);
       expect(size, fn).toBeLessThan(4096);
     }
   });
@@ -518,15 +602,21 @@ describe("api", () => {
 const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const isSecretsAction = (a: string) => a.toLowerCase().startsWith("secretsmanager:");
 
-/** Every secret the stack creates, and the one function that may read it (by handler or agent id). */
-const SECRET_READERS: Record<string, { handler: string } | { agent: string }> = {
-  "admin-key": { handler: "functions/api.handler" },
-  twilio: { agent: "comms" },
-  chat: { agent: "comms" },
-  lookup: { agent: "research" },
+type Reader = { handler: string } | { agent: string };
+/**
+ * Every secret the stack creates, and the functions that may read it (by handler or agent id): one each, but the
+ * planner's, which the strategy agent and the API (planning `POST /v1/plans` goals itself) both use.
+ */
+const SECRET_READERS: Record<string, Reader[]> = {
+  "admin-key": [{ handler: "functions/api.handler" }],
+  twilio: [{ agent: "comms" }],
+  chat: [{ agent: "comms" }],
+  lookup: [{ agent: "research" }],
+  planner: [{ agent: "strategy" }, { handler: "functions/api.handler" }],
 };
-const readerFunction = (reader: { handler: string } | { agent: string }) =>
+const readerFunction = (reader: Reader) =>
   "handler" in reader ? onlyFunction(reader.handler) : agentFunction(reader.agent);
+const readersOf = (name: string) => (SECRET_READERS[name] ?? []).map(readerFunction);
 
 describe("admin key secret", () => {
   const secretId = (): string => secretByName("admin-key");
@@ -564,7 +654,10 @@ describe("admin key secret", () => {
   it("is readable by the api role only: secretsmanager:GetSecretValue on exactly that secret", () => {
     const id = secretId();
     const apiRole = roleOf(onlyFunction("functions/api.handler"));
-    const apiSecrets = roleStatements(apiRole).filter((s) => s.Action.some(isSecretsAction));
+    // The API's other secrets statement is the planner's (see "provider secrets").
+    const apiSecrets = roleStatements(apiRole).filter(
+      (s) => s.Action.some(isSecretsAction) && s.Resource.some((r) => refOf(r) === id),
+    );
     expect(apiSecrets).toEqual([
       { Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [{ Ref: id }] },
     ]);
@@ -584,6 +677,7 @@ describe("provider secrets", () => {
     ["twilio", "comms", "NEXUS_TWILIO_SECRET"],
     ["chat", "comms", "NEXUS_CHAT_SECRET"],
     ["lookup", "research", "NEXUS_LOOKUP_SECRET"],
+    ["planner", "strategy", "NEXUS_PLANNER_SECRET"],
   ] as const)(
     "%s: a '{}' placeholder the operator fills in, retained, passed to %s by ARN as %s",
     (name, agent, variable) => {
@@ -596,7 +690,8 @@ describe("provider secrets", () => {
       expect(String(p.Description).length).toBeGreaterThan(20);
       expect(resources[id]?.DeletionPolicy).toBe("Retain");
       expect(resources[id]?.UpdateReplacePolicy).toBe("Retain");
-      expect(env(agentFunction(agent))[variable]).toEqual({ Ref: id });
+      for (const fn of readersOf(name)) expect(env(fn)[variable], fn).toEqual({ Ref: id });
+      expect(readersOf(name)).toContain(agentFunction(agent));
       expect(outputs[`Agent${capitalized(agent)}${capitalized(name)}SecretArn`]?.Value).toEqual({ Ref: id });
     },
   );
@@ -608,9 +703,11 @@ describe("provider secrets", () => {
     expect(ofType("AWS::SecretsManager::ResourcePolicy")).toEqual([]);
 
     const readable = new Map<string, Set<string>>(); // role → secrets
-    for (const [name, reader] of Object.entries(SECRET_READERS)) {
-      const role = roleOf(readerFunction(reader));
-      readable.set(role, (readable.get(role) ?? new Set()).add(secretByName(name)));
+    for (const name of Object.keys(SECRET_READERS)) {
+      for (const fn of readersOf(name)) {
+        const role = roleOf(fn);
+        readable.set(role, (readable.get(role) ?? new Set()).add(secretByName(name)));
+      }
     }
     const roles = ofType("AWS::IAM::Role").map(([roleId]) => roleId);
     for (const role of roles) {
@@ -633,9 +730,9 @@ describe("provider secrets", () => {
   it("reach each function's environment only where it may read them", () => {
     const secrets = new Set(ofType("AWS::SecretsManager::Secret").map(([id]) => id));
     for (const [fn] of nexusFunctions()) {
-      const mayRead = Object.entries(SECRET_READERS)
-        .filter(([, reader]) => readerFunction(reader) === fn)
-        .map(([name]) => secretByName(name))
+      const mayRead = Object.keys(SECRET_READERS)
+        .filter((name) => readersOf(name).includes(fn))
+        .map(secretByName)
         .sort();
       const passed = Object.values(env(fn))
         .map(refOf)
@@ -798,6 +895,135 @@ describe("research agent", () => {
   });
 });
 
+describe("strategy agent (the planner)", () => {
+  const apiFn = () => onlyFunction("functions/api.handler");
+  const plannerFunctions = () => [agentFunction("strategy"), apiFn()];
+  /** A planner configured on a bare stack (same region and account), its statements and suppressions resolved. */
+  const plannerOn = (shell: NodeJS.ProcessEnv) => {
+    const stack = new CdkStack(new CdkApp(), "Planner", { env: { region: REGION, account: ACCOUNT } });
+    const secret = new secretsmanager.Secret(stack, "Planner");
+    const access = plannerAccess(stack, shell, secret);
+    return {
+      environment: stack.resolve(access.environment) as JsonObject,
+      statements: (access.statements ?? []).map((s) => normalize(stack.resolve(s.toStatementJson()) as JsonObject)),
+      suppressions: access.roleSuppressions ?? [],
+    };
+  };
+  const bedrockOf = (statements: Statement[]) =>
+    statements.filter((s) => s.Action.some((a) => a.toLowerCase().startsWith("bedrock:")));
+
+  it("gets the planner settings of the deploying shell, in the strategy function and the API alike", () => {
+    for (const fn of plannerFunctions()) {
+      const vars = env(fn);
+      expect(vars.NEXUS_PLANNER_PROVIDER, fn).toBe("bedrock");
+      expect(vars.NEXUS_PLANNER_MODEL, fn).toBe(PLANNER_MODEL);
+      expect(vars.NEXUS_PLANNER_URL, fn).toBeUndefined();
+      expect(vars.NEXUS_PLANNER_SECRET, fn).toEqual({ Ref: secretByName("planner") });
+    }
+    for (const [fn] of nexusFunctions()) {
+      if (plannerFunctions().includes(fn)) continue;
+      for (const name of ["NEXUS_PLANNER_PROVIDER", "NEXUS_PLANNER_MODEL", "NEXUS_PLANNER_SECRET"]) {
+        expect(env(fn)[name], `${fn} ${name}`).toBeUndefined();
+      }
+    }
+  });
+
+  it("may invoke the configured Bedrock model only: bedrock:InvokeModel on its ARN, for strategy and the API", () => {
+    const bedrock = allStatements().filter(({ statement }) =>
+      statement.Action.some((a) => a.toLowerCase().startsWith("bedrock:")),
+    );
+    expect(bedrock.map(({ roles }) => roles).sort()).toEqual(
+      plannerFunctions()
+        .map((fn) => [roleOf(fn)])
+        .sort(),
+    );
+    for (const { where, statement } of bedrock) {
+      expect({ ...statement, Resource: statement.Resource.map(render) }, where).toEqual({
+        Effect: "Allow",
+        Action: ["bedrock:InvokeModel"],
+        Resource: [`arn:\${AWS::Partition}:bedrock:${REGION}::foundation-model/${PLANNER_MODEL}`],
+      });
+    }
+  });
+
+  it("gets no Bedrock permission without an LLM or with an OpenAI-compatible one; always the secret", () => {
+    for (const shell of [
+      {},
+      { NEXUS_PLANNER_PROVIDER: "openai" },
+      {
+        NEXUS_PLANNER_PROVIDER: "openai",
+        NEXUS_PLANNER_MODEL: "gpt-4o-mini",
+        NEXUS_PLANNER_URL: "https://llm.example.com/v1",
+      },
+    ]) {
+      const planner = plannerOn(shell);
+      expect(bedrockOf(planner.statements), JSON.stringify(shell)).toEqual([]);
+      expect(planner.statements.map((s) => s.Action)).toEqual([["secretsmanager:GetSecretValue"]]);
+      expect(planner.suppressions).toEqual([]);
+      expect(Object.keys(planner.environment).sort()).toEqual([...Object.keys(shell), "NEXUS_PLANNER_SECRET"].sort());
+    }
+  });
+
+  it("through a cross-Region inference profile: the profile, and its model in any region only through it", () => {
+    const profile = `us.${PLANNER_MODEL}`;
+    const planner = plannerOn({ NEXUS_PLANNER_PROVIDER: "bedrock", NEXUS_PLANNER_MODEL: profile });
+    const profileArn = `arn:\${AWS::Partition}:bedrock:${REGION}:${ACCOUNT}:inference-profile/${profile}`;
+    expect(bedrockOf(planner.statements).map((s) => ({ ...s, Resource: s.Resource.map(render) }))).toEqual([
+      { Effect: "Allow", Action: ["bedrock:InvokeModel"], Resource: [profileArn] },
+      {
+        Effect: "Allow",
+        Action: ["bedrock:InvokeModel"],
+        Resource: [`arn:\${AWS::Partition}:bedrock:*::foundation-model/${PLANNER_MODEL}`],
+        Condition: { StringEquals: { "bedrock:InferenceProfileArn": expect.anything() } },
+      },
+    ]);
+    const condition = obj(bedrockOf(planner.statements)[1]?.Condition, "Condition");
+    expect(render(obj(condition.StringEquals, "StringEquals")["bedrock:InferenceProfileArn"])).toBe(profileArn);
+    // The region wildcard is the one IAM5 finding, suppressed for that model's ARN alone.
+    expect(planner.suppressions).toHaveLength(1);
+    const [suppression] = planner.suppressions;
+    expect(suppression?.id).toBe("AwsSolutions-IAM5");
+    const [applies] = (suppression?.appliesTo ?? []) as Array<{ regex: string }>;
+    const regex = new RegExp(String(applies?.regex).replace(/^\/|\/$/g, ""));
+    expect(regex.test(`Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${PLANNER_MODEL}`)).toBe(true);
+    expect(regex.test("Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*")).toBe(false);
+  });
+
+  it("takes its settings from the deploying shell, and fails the synth when they are wrong", () => {
+    // The names packages/agents/src/strategy/providers.ts reads.
+    expect(
+      Object.keys(
+        plannerSettingsEnv({
+          NEXUS_PLANNER_PROVIDER: "openai",
+          NEXUS_PLANNER_MODEL: "gpt-4o-mini",
+          NEXUS_PLANNER_URL: "https://llm.example.com/v1",
+        }),
+      ).sort(),
+    ).toEqual([PLANNER_CONFIG.model, PLANNER_CONFIG.provider, PLANNER_CONFIG.url].sort());
+    expect(Object.keys(plannerOn({}).environment)).toEqual([PLANNER_CONFIG.secret]);
+    expect(plannerSettingsEnv({})).toEqual({});
+    expect(plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: " ", NEXUS_PLANNER_MODEL: "" })).toEqual({});
+    expect(
+      plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "bedrock", NEXUS_PLANNER_MODEL: ` ${PLANNER_MODEL} ` }),
+    ).toEqual({ NEXUS_PLANNER_PROVIDER: "bedrock", NEXUS_PLANNER_MODEL: PLANNER_MODEL });
+    expect(() => plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "anthropic" })).toThrow(/NEXUS_PLANNER_PROVIDER/);
+    // Bedrock without a model: nothing to grant.
+    expect(() => plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "bedrock" })).toThrow(/NEXUS_PLANNER_MODEL/);
+    expect(() => plannerSettingsEnv({ NEXUS_PLANNER_MODEL: PLANNER_MODEL })).toThrow(/NEXUS_PLANNER_PROVIDER/);
+    for (const model of [`arn:aws:bedrock:${REGION}::foundation-model/${PLANNER_MODEL}`, "a model", "*"]) {
+      expect(
+        () => plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "bedrock", NEXUS_PLANNER_MODEL: model }),
+        model,
+      ).toThrow(/NEXUS_PLANNER_MODEL/);
+    }
+    for (const url of ["llm.example.com", "ftp://llm.example.com", "http://llm.example.com/v1"]) {
+      expect(() => plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "openai", NEXUS_PLANNER_URL: url }), url).toThrow(
+        /NEXUS_PLANNER_URL/,
+      );
+    }
+  });
+});
+
 describe("optional api settings from the deploying shell", () => {
   it("are absent from the api function when unset", () => {
     const vars = env(onlyFunction("functions/api.handler"));
@@ -839,28 +1065,52 @@ describe("iam", () => {
     expect(wildcard).toEqual([]);
   });
 
-  it("allows Resource '*' only for X-Ray (the reason of the IAM5 suppression on function roles)", () => {
+  it("allows Resource '*' only for X-Ray, and for the state machine's log delivery (the reasons of the IAM5 suppressions)", () => {
     const star = allStatements().filter(
       ({ statement }) =>
         statement.Effect === "Allow" &&
         statement.Resource.includes("*") &&
         !statement.Action.every((a) => a.startsWith("xray:")),
     );
-    expect(star).toEqual([]);
+    // CDK gives a state machine that logs to CloudWatch Logs these actions of log delivery (the service sets up the
+    // delivery to the log group on the role's behalf); none of them supports resource-level permissions. They are
+    // the only non-X-Ray actions on "*", and only the plan state machine's role has them.
+    const logDelivery = new Set([
+      "logs:CreateLogDelivery",
+      "logs:GetLogDelivery",
+      "logs:UpdateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:DescribeResourcePolicies",
+      "logs:DescribeLogGroups",
+    ]);
+    expect(star.map(({ roles }) => roles)).toEqual([[stateMachineRole()]]);
+    expect(star.map(({ statement }) => ({ ...statement, Action: new Set(statement.Action) }))).toEqual([
+      { Effect: "Allow", Action: logDelivery, Resource: ["*"] },
+    ]);
   });
 
   it("gives each function's role only the services it uses", () => {
     const base = ["logs", "xray", "dynamodb", "sqs"];
-    const extra: Record<string, string[]> = { comms: ["secretsmanager", "ses"], research: ["secretsmanager", "s3"] };
+    // Every agent reports plan steps' outcomes (states), as the sweeper does for tasks whose worker vanished; the planner reads its secret and, configured with Bedrock
+    // as it is here, invokes the model, in the strategy agent and the API alike.
+    const extra: Record<string, string[]> = {
+      comms: ["secretsmanager", "ses"],
+      research: ["secretsmanager", "s3"],
+      strategy: ["secretsmanager", "bedrock"],
+    };
     for (const [fn] of nexusFunctions()) {
       const agentId = env(fn).NEXUS_AGENT_ID;
       const handler = props(fn).Handler;
       const expected =
         handler === "functions/api.handler"
-          ? [...base, "secretsmanager", "lambda"]
-          : typeof agentId === "string"
-            ? [...base, ...(extra[agentId] ?? [])]
-            : base;
+          ? [...base, "secretsmanager", "lambda", "states", "bedrock"]
+          : handler === "functions/plans.handler" || handler === "functions/sweeper.handler"
+            ? [...base, "states"]
+            : typeof agentId === "string"
+              ? [...base, "states", ...(extra[agentId] ?? [])]
+              : base;
       const services = new Set(
         roleStatements(roleOf(fn))
           .filter((s) => s.Effect === "Allow")
@@ -903,14 +1153,20 @@ describe("iam", () => {
   it("gives each function item reads/writes and queries on the table and its indexes only", () => {
     const [[tableId]] = ofType("AWS::DynamoDB::Table") as [[string, CfnResource]];
     const expected = [`\${${tableId}.Arn}`, ...GSIS.map((g) => `\${${tableId}.Arn}/index/${g}`)].sort();
+    const items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"];
+    // Batches where the code batches (packages/core/src/tasks.ts, plans/store.ts): the API writes a submitted task
+    // with its audit record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);
+    // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem). No scan, no delete.
+    const batches: Record<string, string[]> = {
+      "functions/api.handler": ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"],
+      "functions/plans.handler": ["dynamodb:BatchGetItem"],
+    };
     for (const [fn] of nexusFunctions()) {
       const dynamo = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("dynamodb:")));
       expect(dynamo, fn).toHaveLength(1);
       const [statement] = dynamo as [Statement];
       expect(statement.Resource.map(render).sort(), fn).toEqual(expected);
-      expect(new Set(statement.Action), fn).toEqual(
-        new Set(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]),
-      );
+      expect(new Set(statement.Action), fn).toEqual(new Set([...items, ...(batches[String(props(fn).Handler)] ?? [])]));
     }
   });
 
@@ -973,6 +1229,206 @@ describe("iam", () => {
   });
 });
 
+/** Every Task state of a definition, Map iterations' included. */
+function taskStates(states: JsonObject): Array<[string, JsonObject]> {
+  return Object.entries(states).flatMap(([name, v]) => {
+    const state = obj(v, name);
+    const inner = isObject(state.ItemProcessor) ? taskStates(obj(state.ItemProcessor.States, `${name}.States`)) : [];
+    return [...(state.Type === "Task" ? [[name, state] as [string, JsonObject]] : []), ...inner];
+  });
+}
+
+describe("plans", () => {
+  const runner = () => onlyFunction("functions/plans.handler");
+  const statesStatements = () =>
+    allStatements().filter(({ statement }) => statement.Action.some((a) => a.toLowerCase().startsWith("states:")));
+  /** The roles whose statements allow `action`, and on what (rendered). */
+  const allowing = (action: string) => {
+    const found = statesStatements().filter(
+      ({ statement }) => statement.Effect === "Allow" && statement.Action.includes(action),
+    );
+    return {
+      roles: found.flatMap(({ roles }) => roles).sort(),
+      resources: new Set(found.flatMap(({ statement }) => statement.Resource.map(render))),
+    };
+  };
+  const agentRoles = () => BUILTIN_AGENTS.map((a) => roleOf(agentFunction(a.id)));
+  const apiRole = () => roleOf(onlyFunction("functions/api.handler"));
+
+  it("run on a STANDARD state machine with a fixed name, whose ARN the functions are given", () => {
+    const p = props(stateMachineId());
+    expect(p.StateMachineType).toBe("STANDARD");
+    expect(p.StateMachineName).toBe(STATE_MACHINE_NAME);
+    expect(STATE_MACHINE_NAME).toBe(`${APP_NAME}-${STAGE}-plans`);
+    // The API starts runs; the runner and the API are the functions that need the state machine's ARN.
+    for (const fn of [onlyFunction("functions/api.handler"), runner()]) {
+      expect(render(env(fn).NEXUS_STATE_MACHINE_ARN), fn).toBe(STATE_MACHINE_ARN);
+    }
+    for (const [fn] of nexusFunctions()) {
+      if (![onlyFunction("functions/api.handler"), runner()].includes(fn)) {
+        expect(env(fn).NEXUS_STATE_MACHINE_ARN, fn).toBeUndefined();
+      }
+    }
+  });
+
+  it("log every execution event, with its data, to a log group of their own; X-Ray traces them", () => {
+    const p = props(stateMachineId());
+    const logging = obj(p.LoggingConfiguration, "LoggingConfiguration");
+    expect(logging.Level).toBe("ALL");
+    expect(logging.IncludeExecutionData).toBe(true);
+    const destinations = asArray(logging.Destinations).map((d) => obj(d, "Destination"));
+    expect(destinations).toHaveLength(1);
+    const logGroup = refOf(obj(destinations[0]?.CloudWatchLogsLogGroup, "CloudWatchLogsLogGroup").LogGroupArn);
+    expect(logGroup?.endsWith(".Arn")).toBe(true);
+    const logGroupId = String(logGroup).slice(0, -".Arn".length);
+    expect(resources[logGroupId]?.Type).toBe("AWS::Logs::LogGroup");
+    expect(props(logGroupId).RetentionInDays).toBe(30);
+    expect(props(logGroupId).LogGroupName).toBe(`/aws/vendedlogs/states/${STATE_MACHINE_NAME}`);
+    expect(resources[logGroupId]?.DeletionPolicy).toBe("Retain");
+    // No function logs there.
+    for (const [fn] of nexusFunctions()) {
+      expect(refOf(obj(props(fn).LoggingConfig, "LoggingConfig").LogGroup), fn).not.toBe(logGroupId);
+    }
+    expect(p.TracingConfiguration).toEqual({ Enabled: true });
+  });
+
+  it("are defined by the repository's ASL file, every Task state invoking the plan runner", () => {
+    const p = props(stateMachineId());
+    // Inline, not an S3 asset: the template holds the definition that runs.
+    expect(p.DefinitionS3Location).toBeUndefined();
+    const deployed = JSON.parse(String(p.DefinitionString)) as JsonObject;
+    const file = JSON.parse(readFileSync(path.join(ROOT, PLAN_ASL_FILE), "utf8")) as JsonObject;
+    expect(deployed).toEqual(file);
+    expect(p.DefinitionSubstitutions).toEqual({ [PLAN_RUNNER_PLACEHOLDER]: { "Fn::GetAtt": [runner(), "Arn"] } });
+    // CloudFormation substitutes every ${…} of the definition: the runner's ARN is the only one there is.
+    expect(new Set([...String(p.DefinitionString).matchAll(/\$\{([^}]*)\}/g)].map(([, name]) => name))).toEqual(
+      new Set([PLAN_RUNNER_PLACEHOLDER]),
+    );
+    const tasks = taskStates(obj(deployed.States, "States"));
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const [name, state] of tasks) {
+      expect(String(state.Resource), name).toMatch(/^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/);
+      expect(obj(state.Parameters, `${name}.Parameters`).FunctionName, name).toBe(`\${${PLAN_RUNNER_PLACEHOLDER}}`);
+    }
+    // The same definition the local runtime runs (packages/core/src/plans/asl.ts), once substituted.
+    const substituted = JSON.parse(
+      String(p.DefinitionString).replaceAll(`\${${PLAN_RUNNER_PLACEHOLDER}}`, "arn:runner"),
+    ) as JsonObject;
+    expect(substituted).toEqual(corePlanDefinition({ [PLAN_RUNNER_PLACEHOLDER]: "arn:runner" }));
+  });
+
+  it("refuse a definition with another placeholder than the runner's ARN (the synth fails)", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "nexus-asl-"));
+    try {
+      const file = path.join(dir, PLAN_ASL_FILE);
+      mkdirSync(path.dirname(file), { recursive: true });
+      const write = (text: string) => writeFileSync(file, text);
+      const placeholder = (name: string) => `\${${name}}`;
+      const valid = {
+        StartAt: "A",
+        States: { A: { Type: "Pass", Comment: placeholder(PLAN_RUNNER_PLACEHOLDER), End: true } },
+      };
+      write(JSON.stringify(valid, null, 2));
+      expect(JSON.parse(planDefinitionBody(dir))).toEqual(valid);
+      write(JSON.stringify({ ...valid, Comment: placeholder("Other") }));
+      expect(() => planDefinitionBody(dir)).toThrow(/Other/);
+      write(JSON.stringify({ StartAt: "A", States: {} }));
+      expect(() => planDefinitionBody(dir)).toThrow(/PlanRunnerArn/);
+      write('{"StartAt": ');
+      expect(() => planDefinitionBody(dir)).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("let the state machine's role invoke the plan runner and no other function", () => {
+    const role = stateMachineRole();
+    const trust = asArray(obj(props(role).AssumeRolePolicyDocument, "AssumeRolePolicyDocument").Statement);
+    expect(trust).toEqual([
+      expect.objectContaining({ Effect: "Allow", Principal: { Service: "states.amazonaws.com" } }),
+    ]);
+    const statements = roleStatements(role).filter((s) => s.Effect === "Allow");
+    const lambda = statements.filter((s) => s.Action.some((a) => a.startsWith("lambda:")));
+    expect(lambda.map((s) => ({ Action: s.Action, Resource: s.Resource.map(render) }))).toEqual([
+      { Action: ["lambda:InvokeFunction"], Resource: [`\${${runner()}.Arn}`, `\${${runner()}.Arn}:*`] },
+    ]);
+    // Besides: log delivery and X-Ray (on "*", see "iam"). Nothing else.
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(":")[0])));
+    expect(services).toEqual(new Set(["lambda", "logs", "xray"]));
+    // And no other role may invoke any function.
+    const invokers = allStatements().filter(({ statement }) => statement.Action.includes("lambda:InvokeFunction"));
+    expect(invokers.map(({ roles }) => roles)).toEqual([[role]]);
+  });
+
+  it("let exactly the agents, the plan runner and the API send task results (the sweeper failures); only agents send heartbeats", () => {
+    const senders = [...agentRoles(), roleOf(runner()), apiRole()];
+    const sweeperRole = roleOf(onlyFunction("functions/sweeper.handler"));
+    for (const [action, roles] of [
+      ["states:SendTaskSuccess", senders],
+      ["states:SendTaskFailure", [...senders, sweeperRole]],
+    ] as const) {
+      const allowed = allowing(action);
+      expect(allowed.roles, action).toEqual([...roles].sort());
+      expect(allowed.resources, action).toEqual(new Set([STATE_MACHINE_ARN]));
+    }
+    const heartbeat = allowing("states:SendTaskHeartbeat");
+    expect(heartbeat.roles).toEqual([...agentRoles()].sort());
+    expect(heartbeat.resources).toEqual(new Set([STATE_MACHINE_ARN]));
+  });
+
+  it("let only the API start runs (on the state machine), and stop and describe them (its executions)", () => {
+    expect(allowing("states:StartExecution")).toEqual({
+      roles: [apiRole()],
+      resources: new Set([STATE_MACHINE_ARN]),
+    });
+    for (const action of ["states:StopExecution", "states:DescribeExecution"]) {
+      expect(allowing(action), action).toEqual({ roles: [apiRole()], resources: new Set([EXECUTION_ARNS]) });
+    }
+    // No other Step Functions action anywhere, and none denied either.
+    const actions = new Set(statesStatements().flatMap(({ statement }) => statement.Action));
+    expect(actions).toEqual(
+      new Set([
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:SendTaskHeartbeat",
+        "states:StartExecution",
+        "states:StopExecution",
+        "states:DescribeExecution",
+      ]),
+    );
+    expect(statesStatements().every(({ statement }) => statement.Effect === "Allow")).toBe(true);
+  });
+
+  it("let the plan runner dispatch steps to every agent queue, built-in or custom, and do nothing else with SQS", () => {
+    const sqs = roleStatements(roleOf(runner())).filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage"]));
+    expect(sqs.flatMap((s) => s.Resource.map(render)).sort()).toEqual(
+      [
+        ...BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`),
+        `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`,
+      ].sort(),
+    );
+  });
+
+  it("raise an alarm (no action yet) when a run fails: ExecutionsFailed, Sum >= 1 over 5 minutes", () => {
+    const alarms = ofType("AWS::CloudWatch::Alarm");
+    expect(alarms).toHaveLength(1);
+    const p = (alarms[0] as [string, CfnResource])[1].Properties ?? {};
+    expect(p).toMatchObject({
+      Namespace: "AWS/States",
+      MetricName: "ExecutionsFailed",
+      Statistic: "Sum",
+      Period: 300,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+    });
+    expect(p.Dimensions).toEqual([{ Name: "StateMachineArn", Value: { Ref: stateMachineId() } }]);
+    expect(p.AlarmActions).toBeUndefined();
+  });
+});
+
 describe("cdk-nag", () => {
   it("runs the AwsSolutions pack on the app", () => {
     expect(Aspects.of(app).all.some((aspect) => aspect instanceof AwsSolutionsChecks)).toBe(true);
@@ -1023,6 +1479,10 @@ describe("outputs", () => {
       .map((o) => refOf(o.Value))
       .filter((ref): ref is string => ref !== undefined && secrets.has(ref));
     expect(new Set(exported)).toEqual(secrets);
+  });
+
+  it("exports the plan state machine's ARN", () => {
+    expect(outputs.PlanStateMachineArn?.Value).toEqual({ Ref: stateMachineId() });
   });
 
   it("exports the API URL, the table name and every queue URL", () => {

@@ -10,4 +10,11 @@ export {
 } from "./runtime.js";
 export { type SecretsEmulator, startSecrets } from "./secrets-server.js";
 export { type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
-export type { StandIn, StandInContext, StandInFactory } from "./standins/index.js";
+export {
+  builtinStandIns,
+  researchStandIn,
+  type StandIn,
+  type StandInContext,
+  type StandInFactory,
+  startResearchStandIn,
+} from "./standins/index.js";

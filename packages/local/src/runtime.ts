@@ -7,6 +7,7 @@ import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamo
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { builtinAgents } from "@nexus/agents";
+import { createPlanner } from "@nexus/agents/strategy";
 import { createApp } from "@nexus/api";
 import {
   type ActionHandler,
@@ -297,7 +298,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     timer.unref();
     stops.push(async () => clearInterval(timer));
 
-    const app = createApp({ ctx, logger, builtinSpecs: specs });
+    const planner = createPlanner({ config: agentConfig, secrets: ctx.secrets, logger: plansLogger });
+    const app = createApp({ ctx, logger, builtinSpecs: specs, planner });
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
     });

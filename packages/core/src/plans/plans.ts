@@ -4,7 +4,7 @@ import { ConflictError, NexusError, NotFoundError, ValidationError } from "../er
 import { newId } from "../ids.js";
 import { ForbiddenError } from "../keys.js";
 import type { Page } from "../schemas.js";
-import type { Planner } from "./planner.js";
+import type { PlanDraft, Planner } from "./planner.js";
 import { stopSteps } from "./runner.js";
 import {
   CreatePlanInput,
@@ -12,6 +12,7 @@ import {
   type ListPlansQuery,
   MAX_STEP_SECONDS,
   type Plan,
+  type PlannerConstraints,
   type PlanPreview,
   type PlanStatus,
   type PlanStepSpec,
@@ -34,25 +35,28 @@ export interface CreateOptions {
 
 export type Created = { dryRun: true; preview: PlanPreview } | { dryRun: false; plan: Plan };
 
-/** The steps for a goal from the planner, validated like submitted ones (refused output is a 422). */
-async function planned(ctx: Context, input: CreatePlanInput, planner: Planner | undefined) {
+/**
+ * A validated draft for a goal: the registry read now (active agents), the planner's steps, then the same
+ * validation as for submitted steps. Steps that fail it are the planner's fault: a 422
+ * `planner_output_invalid` listing the problems.
+ */
+export async function draft(
+  ctx: Context,
+  planner: Planner | undefined,
+  input: { goal: string; constraints?: PlannerConstraints | undefined },
+): Promise<{ name: string; steps: PlanStepSpec[]; planner: PlanDraft["planner"] }> {
   if (!planner) throw new NexusError("cannot_plan", 422, "no planner is configured; give the plan's steps");
-  const draft = await planner.plan({
-    goal: input.goal ?? "",
-    constraints: input.constraints,
-    agents: (await Agents.all(ctx)).filter((agent) => agent.status === "active"),
-  });
+  const agents = (await Agents.all(ctx)).filter((agent) => agent.status === "active");
+  const drafted = await planner.plan({ goal: input.goal, constraints: input.constraints, agents });
   try {
-    return { steps: await validateSteps(ctx, draft.steps), name: draft.name, planner: draft.planner };
+    return { steps: await validateSteps(ctx, drafted.steps), name: drafted.name, planner: drafted.planner };
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
     throw new NexusError(
       "planner_output_invalid",
       422,
-      `the ${draft.planner.name} planner wrote an invalid plan: ${error.message}`,
-      {
-        details: error.details,
-      },
+      `the ${drafted.planner.name} planner wrote an invalid plan: ${error.message}`,
+      { details: error.details },
     );
   }
 }
@@ -150,7 +154,7 @@ export async function create(ctx: Context, raw: unknown, options: CreateOptions 
   }
   const made = input.steps
     ? { steps: await validateSteps(ctx, input.steps), name: undefined, planner: null }
-    : await planned(ctx, input, options.planner);
+    : await draft(ctx, options.planner, { goal: input.goal ?? "", constraints: input.constraints });
   const name = input.name ?? made.name ?? input.goal?.slice(0, 120) ?? "plan";
   const steps = await stepRecords(ctx, made.steps, 1);
   if (input.dryRun) {

@@ -3,6 +3,7 @@ import { startOpsStandIn } from "./ops.js";
 import { startResearchStandIn } from "./research.js";
 import type { StandInFactory } from "./types.js";
 
+export { researchStandIn, startResearchStandIn } from "./research.js";
 export type { StandIn, StandInContext, StandInFactory } from "./types.js";
 
 /** The stand-ins `npm run dev` starts for the built-in agents. */

@@ -1,0 +1,102 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { builtinStandIns, researchStandIn, startResearchStandIn } from "@nexus/local";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Json } from "../support/client.js";
+import { useLocalNexus } from "../support/local.js";
+
+/** A local page to research: a title and a few paragraphs, one of them clearly the point. */
+const ARTICLE = `<!doctype html><html><head><title>Quarterly storage report</title></head><body><article>
+<h1>Quarterly storage report</h1>
+<p>Storage use across the fleet grew by twelve percent this quarter, driven by log retention on the payments cluster.</p>
+<p>The payments cluster now keeps ninety days of logs, up from thirty, after the audit requirement changed in May.</p>
+<p>Three nodes on the payments cluster will run out of disk within six weeks unless log retention is moved to cold storage.</p>
+<p>The team recommends moving payments logs older than thirty days to cold storage before the end of the month.</p>
+<p>Other clusters stayed flat, and no action is needed for them this quarter.</p>
+</article></body></html>`;
+
+let pages: http.Server;
+let origin = "";
+const allow = { value: "" };
+
+beforeAll(async () => {
+  pages = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(ARTICLE);
+  });
+  await new Promise<void>((resolve) => pages.listen(0, "127.0.0.1", resolve));
+  origin = `127.0.0.1:${(pages.address() as AddressInfo).port}`;
+  allow.value = origin;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => pages.close(() => resolve()));
+});
+
+// The research stand-in allows the page server's origin (the SSRF guard refuses loopback otherwise).
+const local = useLocalNexus({
+  standIns: builtinStandIns.map((start) =>
+    start === startResearchStandIn ? (context) => researchStandIn({ extraAllow: allow.value })(context) : start,
+  ),
+});
+
+async function sesMails(): Promise<Json[]> {
+  const ses = local.nexus.standIns.ses;
+  const response = await fetch(`${ses?.url}/store`);
+  return ((await response.json()) as { emails: Json[] }).emails;
+}
+
+describe("a goal, planned by the strategy rules, runs end to end", () => {
+  it("researches a local page and emails its summary (visible in the SES emulator)", async () => {
+    const goal = `research http://${origin}/report and email a summary to ops@example.com`;
+    const created = await local.api.post("/v1/plans", { goal });
+    expect(created.status).toBe(201);
+    expect(created.body.planner).toMatchObject({ name: "rules", rule: "research_and_send" });
+    expect(created.body.goal).toBe(goal);
+    expect(created.body.steps.map((s: Json) => `${s.id}:${s.agentId}.${s.action}`)).toEqual([
+      "fetch:research.fetch_page",
+      "summarize:strategy.summarize",
+      "email:comms.send_email",
+    ]);
+    const plan = await local.api.waitForPlan(created.body.id, undefined, 60_000);
+    expect(plan.status, JSON.stringify(plan.error)).toBe("succeeded");
+    const summary = plan.steps.find((s: Json) => s.id === "summarize").result.summary as string;
+    expect(summary).toContain("cold storage");
+    const mail = (await sesMails()).find((m) => m.subject === "Summary: Quarterly storage report");
+    expect(mail, "the email in the SES emulator").toBeDefined();
+    expect(mail.destination.to).toEqual(["ops@example.com"]);
+    expect(mail.body.text).toBe(summary);
+  });
+
+  it("plans without running on dryRun, and puts a gate before sending when asked", async () => {
+    const reply = await local.api.post("/v1/plans", {
+      goal: `summarize http://${origin}/report and email it to ops@example.com`,
+      constraints: { requireApproval: true },
+      dryRun: true,
+    });
+    expect(reply.status).toBe(200);
+    expect(reply.body.steps.map((s: Json) => s.kind)).toEqual(["agent", "agent", "approval", "agent"]);
+  });
+
+  it("says why when it cannot plan a goal (422), instead of guessing", async () => {
+    const vague = await local.api.post("/v1/plans", { goal: "make the quarter better" });
+    expect(vague.status).toBe(422);
+    expect(vague.body.error.code).toBe("cannot_plan");
+    const missing = await local.api.post("/v1/plans", {
+      goal: `research http://${origin}/report and email a summary to ops@example.com`,
+      constraints: { agents: ["research", "strategy"] },
+    });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.message).toMatch(/email/);
+  });
+
+  it("runs the planner as the strategy agent's plan action too", async () => {
+    const submitted = await local.api.post("/v1/tasks", {
+      agentId: "strategy",
+      action: "plan",
+      params: { goal: `check http://${origin}/report` },
+    });
+    const task = await local.api.waitForTask(submitted.body.id);
+    expect(task.status).toBe("succeeded");
+    expect(task.result.planner.rule).toBe("check");
+  });
+});
