@@ -11,8 +11,7 @@ import {
   ListTasksQuery,
   type Context as NexusContext,
   NotFoundError,
-  PageLimit,
-  Plans,
+  type Plans,
   RegisterAgentInput,
   SubmitTaskInput,
   Task,
@@ -20,9 +19,10 @@ import {
 } from "@nexus/core";
 import type { MiddlewareHandler } from "hono";
 import { requestId } from "hono/request-id";
-import type { RouteKey } from "./access.js";
 import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
-import { audit, auditEntry, authenticate, type Env, guard, jsonOnly, limitBody } from "./middleware.js";
+import { audit, auditEntry, authenticate, type Env, jsonOnly, limitBody } from "./middleware.js";
+import { boundAgent, denied, errors, IdParam, json, PageOf, PageQuery, route } from "./openapi.js";
+import { registerPlanRoutes } from "./routes/plans.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
 export { MAX_BODY_BYTES } from "./middleware.js";
@@ -37,48 +37,9 @@ export interface AppOptions {
   planner?: Plans.Planner;
 }
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
-const errors = {
-  400: json(ErrorBody, "Bad input; the error names the field"),
-  401: json(ErrorBody, "No valid API key"),
-  403: json(ErrorBody, "The key's role does not allow this"),
-  404: json(ErrorBody, "Not found"),
-  409: json(ErrorBody, "Conflict with the current state"),
-  413: json(ErrorBody, "Body too large"),
-  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
-  429: json(ErrorBody, "Rate limit or daily cap reached; see Retry-After"),
-};
-const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
-const PageOf = <T extends z.ZodType>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
-const IdParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(64)
-    .openapi({ param: { name: "id", in: "path" } }),
-});
 const DeleteAgentQuery = z.strictObject({
   force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
 });
-const StepParam = IdParam.extend({
-  stepId: z
-    .string()
-    .min(1)
-    .max(40)
-    .openapi({ param: { name: "stepId", in: "path" } }),
-});
-const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
-const security = [{ bearer: [] }];
-
-/** A route definition whose access rule comes from the ACCESS table. */
-function route<const R extends Parameters<typeof createRoute>[0]>(key: RouteKey, definition: R) {
-  return createRoute({ ...definition, security, middleware: [guard(key)] as const });
-}
-
 const routes = {
   registerAgent: route("POST /v1/agents", {
     method: "post",
@@ -163,66 +124,6 @@ const routes = {
     request: { params: IdParam },
     responses: { 200: json(Task, "Cancelled"), 404: errors[404], 409: errors[409], ...denied },
   }),
-  createPlan: route("POST /v1/plans", {
-    method: "post",
-    path: "/v1/plans",
-    tags: ["plans"],
-    summary: "Submit a plan (steps, or a goal for the strategy planner); dryRun only validates",
-    request: { body: { ...json(Plans.CreatePlanInput, "The plan"), required: true } },
-    responses: {
-      200: json(Plans.PlanPreview, "dryRun: the validated plan, not stored or run"),
-      201: json(Plans.Plan, "Created and started"),
-      ...errors,
-    },
-  }),
-  listPlans: route("GET /v1/plans", {
-    method: "get",
-    path: "/v1/plans",
-    tags: ["plans"],
-    summary: "List plans newest first, optionally by status",
-    request: { query: Plans.ListPlansQuery },
-    responses: { 200: json(PageOf(Plans.PlanSummary, "PlanPage"), "A page of plans"), 400: errors[400], ...denied },
-  }),
-  getPlan: route("GET /v1/plans/{id}", {
-    method: "get",
-    path: "/v1/plans/{id}",
-    tags: ["plans"],
-    summary: "A plan: its steps with status, attempts, results and errors, and its timeline",
-    request: { params: IdParam },
-    responses: { 200: json(Plans.Plan, "The plan"), 404: errors[404], ...denied },
-  }),
-  cancelPlan: route("POST /v1/plans/{id}/cancel", {
-    method: "post",
-    path: "/v1/plans/{id}/cancel",
-    tags: ["plans"],
-    summary: "Cancel a plan: its execution stops and the tasks in flight are cancelled",
-    request: { params: IdParam },
-    responses: { 200: json(Plans.Plan, "Cancelled"), 404: errors[404], 409: errors[409], ...denied },
-  }),
-  retryPlan: route("POST /v1/plans/{id}/retry", {
-    method: "post",
-    path: "/v1/plans/{id}/retry",
-    tags: ["plans"],
-    summary: "Run a failed or cancelled plan again from the steps that did not succeed",
-    request: { params: IdParam },
-    responses: { 200: json(Plans.Plan, "Restarted"), 404: errors[404], 409: errors[409], ...denied },
-  }),
-  approveStep: route("POST /v1/plans/{id}/steps/{stepId}/approve", {
-    method: "post",
-    path: "/v1/plans/{id}/steps/{stepId}/approve",
-    tags: ["plans"],
-    summary: "Approve an open approval gate; the plan goes on",
-    request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
-    responses: { 200: json(Plans.Plan, "Approved"), 404: errors[404], 409: errors[409], ...denied },
-  }),
-  rejectStep: route("POST /v1/plans/{id}/steps/{stepId}/reject", {
-    method: "post",
-    path: "/v1/plans/{id}/steps/{stepId}/reject",
-    tags: ["plans"],
-    summary: "Reject an open approval gate; the plan fails at that step",
-    request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
-    responses: { 200: json(Plans.Plan, "Rejected"), 404: errors[404], 409: errors[409], ...denied },
-  }),
   createKey: route("POST /v1/keys", {
     method: "post",
     path: "/v1/keys",
@@ -294,9 +195,6 @@ function builtinsReady(options: AppOptions): MiddlewareHandler {
     await next();
   };
 }
-
-/** The agent a key with role `agent` is bound to; undefined for other roles. */
-const boundAgent = (actor: Keys.Actor | undefined) => (actor?.role === "agent" ? (actor.agentId ?? "") : undefined);
 
 export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
@@ -399,37 +297,7 @@ export function createApp(options: AppOptions) {
   });
   app.openapi(routes.cancelTask, async (c) => c.json(await Tasks.cancel(ctx, c.req.valid("param").id), 200));
 
-  const actorId = (actor: Keys.Actor | undefined) => actor?.keyId ?? "unknown";
-  app.openapi(routes.createPlan, async (c) => {
-    const created = await Plans.create(ctx, c.req.valid("json"), {
-      createdBy: actorId(c.get("actor")),
-      ...(options.planner ? { planner: options.planner } : {}),
-    });
-    if (created.dryRun) return c.json(created.preview, 200);
-    c.set("auditTarget", created.plan.id);
-    c.header("Location", `/v1/plans/${created.plan.id}`);
-    return c.json(created.plan, 201);
-  });
-  app.openapi(routes.listPlans, async (c) => c.json(await Plans.list(ctx, c.req.valid("query")), 200));
-  app.openapi(routes.getPlan, async (c) => c.json(await Plans.get(ctx, c.req.valid("param").id), 200));
-  app.openapi(routes.cancelPlan, async (c) =>
-    c.json(await Plans.cancel(ctx, c.req.valid("param").id, actorId(c.get("actor"))), 200),
-  );
-  app.openapi(routes.retryPlan, async (c) =>
-    c.json(await Plans.retry(ctx, c.req.valid("param").id, actorId(c.get("actor"))), 200),
-  );
-  for (const [key, approve] of [
-    ["approveStep", true],
-    ["rejectStep", false],
-  ] as const) {
-    app.openapi(routes[key], async (c) => {
-      const { id, stepId } = c.req.valid("param");
-      c.set("auditTarget", `${id}/${stepId}`);
-      const body: { comment?: string | undefined } = c.req.valid("json") ?? {};
-      const by = actorId(c.get("actor"));
-      return c.json(await Plans.decide(ctx, id, stepId, { approve, by, comment: body.comment }), 200);
-    });
-  }
+  registerPlanRoutes(app, options);
 
   app.openapi(routes.createKey, async (c) => {
     const { key, token } = await Keys.create(ctx, c.req.valid("json"), c.get("actor")?.keyId ?? "unknown");

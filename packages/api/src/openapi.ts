@@ -1,0 +1,52 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { type Keys, PageLimit } from "@nexus/core";
+import type { RouteKey } from "./access.js";
+import { ErrorBody } from "./errors.js";
+import { guard } from "./middleware.js";
+
+/** Building blocks of route definitions: bodies, error responses, params, and the access-guarded route. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+export const errors = {
+  400: json(ErrorBody, "Bad input; the error names the field"),
+  401: json(ErrorBody, "No valid API key"),
+  403: json(ErrorBody, "The key's role does not allow this"),
+  404: json(ErrorBody, "Not found"),
+  409: json(ErrorBody, "Conflict with the current state"),
+  413: json(ErrorBody, "Body too large"),
+  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
+  429: json(ErrorBody, "Rate limit or daily cap reached; see Retry-After"),
+};
+export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
+export const PageOf = <T extends z.ZodType>(item: T, name: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+export const IdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+export const StepParam = IdParam.extend({
+  stepId: z
+    .string()
+    .min(1)
+    .max(40)
+    .openapi({ param: { name: "stepId", in: "path" } }),
+});
+export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
+const security = [{ bearer: [] }];
+
+/** A route definition whose access rule comes from the ACCESS table. */
+export function route<const R extends Parameters<typeof createRoute>[0]>(key: RouteKey, definition: R) {
+  return createRoute({ ...definition, security, middleware: [guard(key)] as const });
+}
+
+/** The agent a key with role `agent` is bound to; undefined for other roles. */
+export const boundAgent = (actor: Keys.Actor | undefined) =>
+  actor?.role === "agent" ? (actor.agentId ?? "") : undefined;
+
+/** The id of the key making a request, as recorded on what it creates or decides. */
+export const actorId = (actor: Keys.Actor | undefined) => actor?.keyId ?? "unknown";

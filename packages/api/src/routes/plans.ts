@@ -1,0 +1,105 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { type Context, Plans } from "@nexus/core";
+import type { Env } from "../middleware.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam } from "../openapi.js";
+
+const routes = {
+  createPlan: route("POST /v1/plans", {
+    method: "post",
+    path: "/v1/plans",
+    tags: ["plans"],
+    summary: "Submit a plan (steps, or a goal for the strategy planner); dryRun only validates",
+    request: { body: { ...json(Plans.CreatePlanInput, "The plan"), required: true } },
+    responses: {
+      200: json(Plans.PlanPreview, "dryRun: the validated plan, not stored or run"),
+      201: json(Plans.Plan, "Created and started"),
+      ...errors,
+    },
+  }),
+  listPlans: route("GET /v1/plans", {
+    method: "get",
+    path: "/v1/plans",
+    tags: ["plans"],
+    summary: "List plans newest first, optionally by status",
+    request: { query: Plans.ListPlansQuery },
+    responses: { 200: json(PageOf(Plans.PlanSummary, "PlanPage"), "A page of plans"), 400: errors[400], ...denied },
+  }),
+  getPlan: route("GET /v1/plans/{id}", {
+    method: "get",
+    path: "/v1/plans/{id}",
+    tags: ["plans"],
+    summary: "A plan: its steps with status, attempts, results and errors, and its timeline",
+    request: { params: IdParam },
+    responses: { 200: json(Plans.Plan, "The plan"), 404: errors[404], ...denied },
+  }),
+  cancelPlan: route("POST /v1/plans/{id}/cancel", {
+    method: "post",
+    path: "/v1/plans/{id}/cancel",
+    tags: ["plans"],
+    summary: "Cancel a plan: its execution stops and the tasks in flight are cancelled",
+    request: { params: IdParam },
+    responses: { 200: json(Plans.Plan, "Cancelled"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+  retryPlan: route("POST /v1/plans/{id}/retry", {
+    method: "post",
+    path: "/v1/plans/{id}/retry",
+    tags: ["plans"],
+    summary: "Run a failed or cancelled plan again from the steps that did not succeed",
+    request: { params: IdParam },
+    responses: { 200: json(Plans.Plan, "Restarted"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+  approveStep: route("POST /v1/plans/{id}/steps/{stepId}/approve", {
+    method: "post",
+    path: "/v1/plans/{id}/steps/{stepId}/approve",
+    tags: ["plans"],
+    summary: "Approve an open approval gate; the plan goes on",
+    request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
+    responses: { 200: json(Plans.Plan, "Approved"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+  rejectStep: route("POST /v1/plans/{id}/steps/{stepId}/reject", {
+    method: "post",
+    path: "/v1/plans/{id}/steps/{stepId}/reject",
+    tags: ["plans"],
+    summary: "Reject an open approval gate; the plan fails at that step",
+    request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
+    responses: { 200: json(Plans.Plan, "Rejected"), 404: errors[404], 409: errors[409], ...denied },
+  }),
+};
+
+/** Plans: submit (steps or a goal), read, list, cancel, retry, and decide approval gates. */
+export function registerPlanRoutes(
+  app: OpenAPIHono<Env>,
+  options: { ctx: Context; planner?: Plans.Planner | undefined },
+) {
+  const { ctx } = options;
+  app.openapi(routes.createPlan, async (c) => {
+    const created = await Plans.create(ctx, c.req.valid("json"), {
+      createdBy: actorId(c.get("actor")),
+      ...(options.planner ? { planner: options.planner } : {}),
+    });
+    if (created.dryRun) return c.json(created.preview, 200);
+    c.set("auditTarget", created.plan.id);
+    c.header("Location", `/v1/plans/${created.plan.id}`);
+    return c.json(created.plan, 201);
+  });
+  app.openapi(routes.listPlans, async (c) => c.json(await Plans.list(ctx, c.req.valid("query")), 200));
+  app.openapi(routes.getPlan, async (c) => c.json(await Plans.get(ctx, c.req.valid("param").id), 200));
+  app.openapi(routes.cancelPlan, async (c) =>
+    c.json(await Plans.cancel(ctx, c.req.valid("param").id, actorId(c.get("actor"))), 200),
+  );
+  app.openapi(routes.retryPlan, async (c) =>
+    c.json(await Plans.retry(ctx, c.req.valid("param").id, actorId(c.get("actor"))), 200),
+  );
+  for (const [key, approve] of [
+    ["approveStep", true],
+    ["rejectStep", false],
+  ] as const) {
+    app.openapi(routes[key], async (c) => {
+      const { id, stepId } = c.req.valid("param");
+      c.set("auditTarget", `${id}/${stepId}`);
+      const body: { comment?: string | undefined } = c.req.valid("json") ?? {};
+      const by = actorId(c.get("actor"));
+      return c.json(await Plans.decide(ctx, id, stepId, { approve, by, comment: body.comment }), 200);
+    });
+  }
+}
