@@ -1,4 +1,5 @@
 import { ACCESS, type RouteKey } from "@nexus/api";
+import { Agents, Failures, Queues, Tasks } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manualClock } from "../support/context.js";
 import { ADMIN_KEY, startSecured } from "./harness.js";
@@ -77,6 +78,14 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
     }
     case "GET /v1/audit":
       return { method: "GET", path: "/v1/audit" };
+    case "GET /v1/failures":
+      return { method: "GET", path: "/v1/failures" };
+    case "GET /v1/failures/{id}":
+      return { method: "GET", path: `/v1/failures/${await failure()}` };
+    case "POST /v1/failures/{id}/redrive":
+      return { method: "POST", path: `/v1/failures/${await failure()}/redrive` };
+    case "POST /v1/failures/redrive":
+      return { method: "POST", path: "/v1/failures/redrive", body: { agentId: "own-agent", max: 1 } };
     case "POST /v1/plans":
       return { method: "POST", path: "/v1/plans", body: { steps: [GATE] } };
     case "GET /v1/plans":
@@ -102,6 +111,32 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
 const ROLES = ["admin", "operator", "viewer", "agent"] as const;
 
 const GATE = { id: "gate", kind: "approval", message: "Go on?" };
+
+/** A task of own-agent that failed for good, in the failures inbox; returns the failure's id. */
+async function failure(): Promise<string> {
+  const { ctx } = h.env;
+  const id = (await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" })).body.id;
+  const error = { code: "broken", message: "it broke", retriable: false };
+  const at = new Date().toISOString();
+  await Tasks.transition(ctx, {
+    task: { id, agentId: "own-agent" },
+    to: "failed",
+    set: { error, finishedAt: at },
+    events: [{ at, type: "failed", error }],
+    condition: "attribute_exists(PK)",
+  });
+  const agent = await Agents.get(ctx, "own-agent");
+  await Queues.sendDeadLetter(ctx, agent.queue.dlqUrl, {
+    taskId: id,
+    agentId: "own-agent",
+    action: "work",
+    attempts: 1,
+    error,
+    failedAt: at,
+  });
+  await Failures.ingest(ctx);
+  return `flr_${id}`;
+}
 
 /** A new plan that stops at an approval gate. */
 async function gatedPlan(): Promise<string> {

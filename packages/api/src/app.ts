@@ -22,6 +22,7 @@ import { requestId } from "hono/request-id";
 import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
 import { audit, auditEntry, authenticate, type Env, jsonOnly, limitBody } from "./middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, PageQuery, route } from "./openapi.js";
+import { registerFailureRoutes } from "./routes/failures.js";
 import { registerPlanRoutes } from "./routes/plans.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
@@ -298,6 +299,7 @@ export function createApp(options: AppOptions) {
   app.openapi(routes.cancelTask, async (c) => c.json(await Tasks.cancel(ctx, c.req.valid("param").id), 200));
 
   registerPlanRoutes(app, options);
+  registerFailureRoutes(app, options);
 
   app.openapi(routes.createKey, async (c) => {
     const { key, token } = await Keys.create(ctx, c.req.valid("json"), c.get("actor")?.keyId ?? "unknown");

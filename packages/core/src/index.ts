@@ -15,6 +15,7 @@ export {
   parseParams,
   validateParams,
 } from "./params-schema.js";
+export * as Failures from "./failures.js";
 export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
 export * from "./schemas.js";

@@ -121,6 +121,7 @@ export const Task = z
     error: TaskError.nullable(),
     idempotencyKey: z.string().nullable(),
     planId: z.string().nullable().describe("The plan this task runs a step of"),
+    redriveOf: z.string().nullable().describe("The failed task this one redrives"),
     stepId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

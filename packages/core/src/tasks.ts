@@ -50,7 +50,7 @@ export const storedJson = (value: unknown): string => JSON.stringify(value ?? nu
 export function fromItem(item: Record<string, unknown>): TaskRecord {
   const record = { ...item };
   for (const field of INDEX_FIELDS) delete record[field];
-  for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey", "planId", "stepId"])
+  for (const field of ["startedAt", "finishedAt", "error", "idempotencyKey", "planId", "stepId", "redriveOf"])
     record[field] ??= null;
   if (typeof item.params === "string") record.params = JSON.parse(item.params);
   if (typeof item.result === "string") record.result = JSON.parse(item.result);
@@ -138,6 +138,8 @@ export interface SubmitOptions {
   audit?: Omit<Audit.AuditEntry, "status" | "outcome" | "targetId">;
   /** The plan step this task runs, and the token its outcome is reported through. */
   step?: { planId: string; stepId: string; taskToken: string; retry?: Partial<RetryPolicy> | null };
+  /** The failed task this one redrives (from the failures inbox). */
+  redriveOf?: string;
 }
 
 export interface Submitted {
@@ -214,6 +216,7 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     error: null,
     idempotencyKey: input.idempotencyKey ?? null,
     planId: options.step?.planId ?? null,
+    redriveOf: options.redriveOf ?? null,
     stepId: options.step?.stepId ?? null,
     createdAt: at,
     updatedAt: at,

@@ -17,6 +17,7 @@ import {
   createClients,
   createTableInput,
   DEFAULT_SETTINGS,
+  Failures,
   Keys,
   Plans,
   type QueueRef,
@@ -47,6 +48,8 @@ export interface LocalOptions {
   /** How often the sweeper runs, and how long a task may look stuck before it acts. */
   sweepIntervalMs?: number;
   sweepGraceMs?: number;
+  /** How often DLQs are drained into the failures inbox (default 5 s). */
+  failureIngestIntervalMs?: number;
   /** How long stop() waits for batches in flight before abandoning them (default 2 s). */
   stopGraceMs?: number;
   logLevel?: "DEBUG" | "INFO" | "WARN" | "ERROR" | "SILENT";
@@ -82,6 +85,8 @@ export interface LocalNexus {
   agentConfig: Readonly<Record<string, string>>;
   /** Runs a worker for a custom agent on its queue, the way a Lambda consumer would. */
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
+  /** Moves what waits in the agents' DLQs into the failures inbox now (also done every few seconds). */
+  ingestFailures(): Promise<number>;
   /** Runs the sweeper once now. */
   sweep(graceMs?: number): Promise<Sweeper.SweepResult>;
   stop(): Promise<void>;
@@ -297,6 +302,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     }, interval);
     timer.unref();
     stops.push(async () => clearInterval(timer));
+    // What the failures function does on its schedule in AWS: DLQs into the inbox.
+    const ingestTimer = setInterval(() => {
+      Failures.ingest(ctx).catch((error) => logger.error("failure ingestion failed", { error }));
+    }, options.failureIngestIntervalMs ?? 5_000);
+    ingestTimer.unref();
+    stops.push(async () => clearInterval(ingestTimer));
 
     const planner = createPlanner({ config: agentConfig, secrets: ctx.secrets, logger: plansLogger });
     const app = createApp({ ctx, logger, builtinSpecs: specs, planner });
@@ -337,6 +348,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         const agent = await Agents.get(ctx, agentId);
         attach(agentId, agent.queue, handlers, agent.status === "active");
       },
+      ingestFailures: () => Failures.ingest(ctx),
       sweep: (grace) => Sweeper.sweep(ctx, { graceMs: grace ?? graceMs }),
       stop: stopAll,
     };
