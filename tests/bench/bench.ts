@@ -11,6 +11,9 @@
  *    SDK commands each task cost, by command and item kind.
  * 2. API bundle (functions/api.ts, bundled as SST v2 does for ESM, minified, SDK included) against bare
  *    Hono + the same SDK clients: bytes, gzip bytes, and the median time to import each in a fresh node.
+ * 3. Plans (plans.ts): a 10-step chain and a 10-wide fan-out of `diag echo` through POST /v1/plans against
+ *    the same 10 tasks via POST /v1/tasks (one after another / all at once) on the same local runtime:
+ *    time per step, the ratio plan/direct, and state transitions per step (the Standard workflow cost driver).
  *
  * Options (`npm run bench -- --tasks 500`):
  *   --tasks N          tasks per phase (or BENCH_TASKS; default 2000)
@@ -20,7 +23,9 @@
  *   --plain-baseline   baseline task item without the product's index keys (default: same item shape)
  *   --phase P          baseline | full | both (default both); one alone is for profiling, e.g.
  *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
- *   --skip-throughput, --skip-bundle, --import-samples N (default 5)
+ *   --skip-throughput, --skip-bundle, --skip-plans, --import-samples N (default 5)
+ *   --plan-rounds R    plan rounds, each on a fresh runtime (default 3); --plan-steps N (default 10);
+ *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
  *   --json             one JSON object on stdout instead of the tables
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,6 +33,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BundleResult, runBundles } from "./bundle.js";
+import { planArgs, planLines, runPlanBench } from "./plans.js";
 import { median, type ThroughputResult } from "./stats.js";
 import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
 
@@ -44,6 +50,10 @@ interface Args {
   phases: { baseline: boolean; full: boolean };
   throughput: boolean;
   bundle: boolean;
+  plans: boolean;
+  planRounds: number;
+  planSteps: number;
+  planFanOutPairs: number;
   json: boolean;
   importSamples: number;
 }
@@ -69,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const tasks = int("--tasks", Number(process.env.BENCH_TASKS ?? 2000));
+  const plan = planArgs(argv);
   return {
     tasks,
     warmup: int("--warmup", Math.min(200, Math.ceil(tasks / 10)), 0),
@@ -78,6 +89,10 @@ function parseArgs(argv: string[]): Args {
     phases: phasesOf(value("--phase")),
     throughput: !argv.includes("--skip-throughput"),
     bundle: !argv.includes("--skip-bundle"),
+    plans: !argv.includes("--skip-plans"),
+    planRounds: plan.rounds,
+    planSteps: plan.steps,
+    planFanOutPairs: plan.fanOutPairs,
     json: argv.includes("--json"),
     importSamples: int("--import-samples", 5),
   };
@@ -274,6 +289,17 @@ async function main() {
       ),
       `  nexus api entry: ${b.api.entry}; esm, node20, minified, sdk bundled; import = median of ${args.importSamples} fresh node processes`,
     );
+  }
+
+  if (args.plans) {
+    const p = await runPlanBench({
+      rounds: args.planRounds,
+      steps: args.planSteps,
+      fanOutPairs: args.planFanOutPairs,
+      progress: (line) => progress(args, line),
+    });
+    out.plans = p;
+    lines.push("", ...planLines(p));
   }
 
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${lines.join("\n")}\n`);

@@ -14,6 +14,10 @@ export type RouteName =
   | "POST /v1/agents"
   | "POST /v1/tasks"
   | "POST /v1/tasks/{id}/cancel"
+  | "POST /v1/plans"
+  | "POST /v1/plans/{id}/cancel"
+  | "POST /v1/plans/{id}/retry"
+  | "POST /v1/plans/{id}/steps/{stepId}/approve"
   | "POST /v1/keys"
   | "DELETE /v1/keys/{id}";
 
@@ -32,6 +36,21 @@ export interface Fixtures {
   cancelledTaskId: string;
   strictAgent: string;
   seedIdempotencyKey: string;
+  /** A custom agent taken out of service. */
+  inactiveAgent: string;
+  /** A plan in each state, settled before the properties run; their steps are named in FIXTURE_STEPS. */
+  plans: {
+    /** waiting_approval at `gate` (its approvers: another key only); `after` (diag echo) waits for it. */
+    gatedId: string;
+    /** running: `work` (diag echo) is queued, and no worker runs in this test. */
+    runningId: string;
+    /** succeeded: `pause`, a 1 s wait. */
+    succeededId: string;
+    /** failed: its `gate` was rejected. */
+    failedId: string;
+    /** cancelled while `pause` (a long wait) waited. */
+    cancelledId: string;
+  };
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
@@ -613,12 +632,17 @@ function commonBreakers(known: readonly string[], serverOwned: readonly string[]
     ),
     breaker("body:array-of-valid", fc.integer({ min: 1, max: 3 }), (b, n) => Array.from({ length: n }, () => b), [400]),
     breaker("body:empty-object", fc.constant(null), () => ({}), [400]),
-    breaker(
-      "field:missing",
-      fc.subarray([...required], { minLength: 1 }),
-      (b, keys) => keys.reduce<Obj | Entries>((acc, k) => omit(acc, k), b),
-      [400],
-    ),
+    // (a route whose required fields depend on each other, like POST /v1/plans, writes its own)
+    ...(required.length > 0
+      ? [
+          breaker(
+            "field:missing",
+            fc.subarray([...required], { minLength: 1 }),
+            (b, keys) => keys.reduce<Obj | Entries>((acc, k) => omit(acc, k), b),
+            [400],
+          ),
+        ]
+      : []),
     breaker(
       "field:server-owned",
       fc.tuple(fc.constantFrom(...serverOwned), anyJson),
@@ -1021,6 +1045,16 @@ function validTask(fx: Fixtures): fc.Arbitrary<Obj> {
 
 /** Params that the target action's schema refuses (for the action the base names). */
 function paramsBreaker(fx: Fixtures): fc.Arbitrary<Breaker> {
+  return violatingParams(fx).map(
+    (paramsFor): Breaker => ({
+      family: "params:violate-action-schema",
+      apply: (b) => set(b, "params", paramsFor(b.agentId ?? null, b.action ?? null)),
+    }),
+  );
+}
+
+/** For an agent and action the bases use, params that the action's schema refuses. */
+function violatingParams(fx: Fixtures): fc.Arbitrary<(agentId: Json, action: Json) => Json> {
   const nonObject = fc.oneof(valuesOf.string, valuesOf.number, valuesOf.boolean, valuesOf.array);
   const extra = fc.tuple(
     fc.oneof(unknownKey(["ms", "times", "retriable", "n"]), fc.constantFrom(...PROTO_KEYS)),
@@ -1105,14 +1139,9 @@ function paramsBreaker(fx: Fixtures): fc.Arbitrary<Breaker> {
   );
   const byEcho = nonObject; // echo takes any object (and treats a missing or null params as {})
   return fc.tuple(bySleep, byFail, byStrict, byEcho).map(
-    ([sleep, fail, strict, echo]): Breaker => ({
-      family: "params:violate-action-schema",
-      apply: (b) => {
-        const params =
-          b.action === "sleep" ? sleep : b.action === "fail" ? fail : b.agentId === fx.strictAgent ? strict : echo;
-        return set(b, "params", params);
-      },
-    }),
+    ([sleep, fail, strict, echo]) =>
+      (agentId: Json, action: Json): Json =>
+        action === "sleep" ? sleep : action === "fail" ? fail : agentId === fx.strictAgent ? strict : echo,
   );
 }
 
@@ -1354,7 +1383,758 @@ function keyBreakers(fx: Fixtures): fc.Arbitrary<Breaker> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Path-parameter routes: POST /v1/tasks/{id}/cancel and DELETE /v1/keys/{id}
+// POST /v1/plans
+//
+// The contract (README, Plans): steps {id, agentId, action, params?, dependsOn?, retry?, timeoutSeconds?},
+// {id, kind: "approval", message, approvers?, dependsOn?, timeoutSeconds?} or {id, kind: "wait", seconds,
+// dependsOn?}; ids /^[a-z][a-z0-9_-]*$/ (1-40), unique; dependencies known, no cycle; references
+// "{{steps.<id>.result.<path>}}" only to ancestors that have a result (agent steps), and a {{…}} that is
+// not such a reference is refused; known, active agents and their actions; params that fit the action's
+// schema (64 KB, 24 levels at most); 1 to 40 steps. Or {goal, constraints?} for the planner (none is
+// configured here: 422). Timeouts 10 s to 7 days, waits 1 s to 24 h, messages 1-2000, approvers 1-20 of
+// 1-64 characters, name 1-120, goal 1-2000.
+
+const PLAN_KEYS = ["name", "goal", "constraints", "steps", "dryRun"];
+const PLAN_SERVER_OWNED = [
+  "id",
+  "status",
+  "run",
+  "executionArn",
+  "error",
+  "createdBy",
+  "planner",
+  "createdAt",
+  "updatedAt",
+  "startedAt",
+  "finishedAt",
+  "events",
+];
+type StepKind = "agent" | "approval" | "wait";
+const STEP_KINDS: readonly StepKind[] = ["agent", "approval", "wait"];
+/** The fields each kind of step takes. */
+const STEP_FIELDS: Record<StepKind, readonly string[]> = {
+  agent: ["id", "kind", "agentId", "action", "params", "dependsOn", "retry", "timeoutSeconds"],
+  approval: ["id", "kind", "message", "approvers", "dependsOn", "timeoutSeconds"],
+  wait: ["id", "kind", "seconds", "dependsOn"],
+};
+const STEP_REQUIRED: Record<StepKind, readonly string[]> = {
+  agent: ["id", "agentId", "action"],
+  approval: ["id", "kind", "message"],
+  wait: ["id", "kind", "seconds"],
+};
+/** What a stored step has and a submitted one may not. */
+const STEP_SERVER_OWNED = [
+  "status",
+  "taskId",
+  "attempts",
+  "startedAt",
+  "finishedAt",
+  "error",
+  "result",
+  "decidedBy",
+  "run",
+  "index",
+  "planId",
+  "heartbeatSeconds",
+  "readyToken",
+  "approvalToken",
+  "events",
+];
+const ALL_STEP_FIELDS = [...new Set([...Object.values(STEP_FIELDS).flat(), ...STEP_SERVER_OWNED])];
+const MAX_PLAN_STEPS = 40;
+export const isStepId = (s: string) => s.length >= 1 && s.length <= 40 && /^[a-z][a-z0-9_-]*$/.test(s);
+
+/** The steps of the plans the test sets up (see Fixtures.plans). */
+export const FIXTURE_STEPS = { gate: "gate", after: "after", work: "work", pause: "pause" } as const;
+
+const kindOf = (step: Obj): StepKind => (step.kind === "approval" || step.kind === "wait" ? step.kind : "agent");
+const idOf = (step: Obj) => String(step.id);
+const depsOf = (step: Obj): string[] => (Array.isArray(step.dependsOn) ? (step.dependsOn as string[]) : []);
+const stepsOf = (b: Obj): Obj[] => (Array.isArray(b.steps) ? (b.steps as Obj[]) : []);
+
+/** Every step each base step depends on, directly or not (base steps form a DAG). */
+function ancestorsIn(steps: readonly Obj[]): Map<string, Set<string>> {
+  const byId = new Map(steps.map((s) => [idOf(s), s]));
+  const memo = new Map<string, Set<string>>();
+  const of = (id: string): Set<string> => {
+    const known = memo.get(id);
+    if (known) return known;
+    const all = new Set<string>();
+    for (const dep of depsOf(byId.get(id) ?? {})) {
+      all.add(dep);
+      for (const a of of(dep)) all.add(a);
+    }
+    memo.set(id, all);
+    return all;
+  };
+  return new Map(steps.map((s) => [idOf(s), of(idOf(s))]));
+}
+
+/** `base` with step `pick` (modulo the count) changed. */
+const withStep = (b: Obj, pick: number, change: (step: Obj, steps: Obj[]) => Json): Entries => {
+  const steps = stepsOf(b);
+  const i = pick % Math.max(1, steps.length);
+  return set(
+    b,
+    "steps",
+    steps.map((s, j) => (j === i ? change(s, steps) : s)),
+  );
+};
+/** `base` with more steps after its own. Their ids start with "zn-"; base ids never start with "z". */
+const withNewSteps = (b: Obj, ...extra: Json[]): Entries => set(b, "steps", [...stepsOf(b), ...extra]);
+const newEcho = (id: string, params: Json, extra: Obj = {}): Obj => ({
+  id,
+  agentId: "diag",
+  action: "echo",
+  params,
+  ...extra,
+});
+/** `base` with an agent step changed: one of its own (`pick`), or a new `diag echo` step when it has none. */
+const withAgentStep = (b: Obj, pick: number, change: (step: Obj) => Json): Entries => {
+  const agents = stepsOf(b).filter((s) => kindOf(s) === "agent");
+  if (agents.length === 0) return withNewSteps(b, change(newEcho("zn-agent", { a: 1 })));
+  const target = agents[pick % agents.length];
+  return set(
+    b,
+    "steps",
+    stepsOf(b).map((s) => (s === target ? change(s) : s)),
+  );
+};
+
+const safeText = fc.stringMatching(/^[A-Za-z0-9 .,:-]{1,40}$/);
+const stepTimeout = fc.integer({ min: 10, max: 7 * 86_400 });
+// built once: the plan generators chain, and building a stringMatching arbitrary per value is slow
+const paramKey = fc.stringMatching(/^[a-z]{1,8}$/);
+const plainParamValue: fc.Arbitrary<Json> = fc.oneof(
+  safeText,
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+);
+const baseStepId = fc.stringMatching(/^[a-y][a-z0-9_-]{0,11}$/).filter((id) => !OBJECT_PROTOTYPE_NAMES.includes(id));
+
+/** A valid agent step's target and params; `refs` are agent steps it depends on (its references' targets). */
+function validAgentTarget(fx: Fixtures, refs: readonly string[]): fc.Arbitrary<Obj> {
+  const plain = plainParamValue;
+  const ref =
+    refs.length > 0
+      ? fc
+          .tuple(fc.constantFrom(...refs), fc.constantFrom("", ".title", ".nested.n", ".0"))
+          .map(([id, path]) => `{{steps.${id}.result${path}}}`)
+      : undefined;
+  const echoValue: fc.Arbitrary<Json> = ref
+    ? fc.oneof(
+        plain,
+        ref,
+        ref.map((r) => `before ${r} after`),
+      )
+    : plain;
+  const n: fc.Arbitrary<Json> = ref ? fc.oneof(fc.integer({ min: 0, max: 10 }), ref) : fc.integer({ min: 0, max: 10 });
+  return fc.oneof(
+    fc
+      .tuple(fc.dictionary(paramKey, echoValue, { maxKeys: 4 }), fc.integer())
+      .map(([params, nonce]): Obj => ({ agentId: "diag", action: "echo", params: { ...(params as Obj), nonce } })),
+    fc.integer({ min: 0, max: 30_000 }).map((ms): Obj => ({ agentId: "diag", action: "sleep", params: { ms } })),
+    fc
+      .record({ times: fc.integer({ min: 0, max: 100 }), retriable: fc.boolean() }, { requiredKeys: ["times"] })
+      .map((params): Obj => ({ agentId: "diag", action: "fail", params })),
+    n.map((value): Obj => ({ agentId: fx.strictAgent, action: "act", params: { n: value } })),
+  );
+}
+
+/** Step `i` of a valid plan: it depends on some earlier steps only, and references only agent ones of those. */
+function validStep(fx: Fixtures, ids: readonly string[], kinds: readonly StepKind[], i: number): fc.Arbitrary<Obj> {
+  const id = ids[i] ?? "a";
+  return fc.subarray(ids.slice(0, i)).chain((dependsOn) => {
+    const base: Obj = { id, ...(dependsOn.length > 0 ? { dependsOn } : {}) };
+    switch (kinds[i]) {
+      case "approval":
+        return fc
+          .record(
+            {
+              message: fc.string({ minLength: 1, maxLength: 60 }),
+              approvers: fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: 1, maxLength: 3 }),
+              timeoutSeconds: stepTimeout,
+            },
+            { requiredKeys: ["message"] },
+          )
+          .map((fields): Obj => ({ ...base, kind: "approval", ...fields }));
+      case "wait":
+        return fc.integer({ min: 1, max: 86_400 }).map((seconds): Obj => ({ ...base, kind: "wait", seconds }));
+      default: {
+        const refs = dependsOn.filter((d) => kinds[ids.indexOf(d)] === "agent");
+        return fc
+          .record(
+            {
+              target: validAgentTarget(fx, refs),
+              kind: fc.boolean(),
+              retry: validRetry,
+              timeoutSeconds: stepTimeout,
+            },
+            { requiredKeys: ["target", "kind"] },
+          )
+          .map(
+            ({ target, kind, ...rest }): Obj => ({
+              ...base,
+              ...(kind ? { kind: "agent" } : {}),
+              ...target,
+              ...(rest as Obj),
+            }),
+          );
+      }
+    }
+  });
+}
+
+/** A valid plan of 1 to 6 steps, in any order (dependencies included), with or without name, goal, dryRun. */
+function validPlan(fx: Fixtures): fc.Arbitrary<Obj> {
+  const ids = (n: number) => fc.uniqueArray(baseStepId, { minLength: n, maxLength: n });
+  const kinds = (n: number) =>
+    fc.array(fc.constantFrom<StepKind>("agent", "agent", "approval", "wait"), { minLength: n, maxLength: n });
+  return fc
+    .integer({ min: 1, max: 6 })
+    .chain((n) => fc.tuple(ids(n), kinds(n)))
+    .chain(([stepIds, stepKinds]) => fc.tuple(...stepIds.map((_, i) => validStep(fx, stepIds, stepKinds, i))))
+    .chain((steps) => fc.shuffledSubarray(steps, { minLength: steps.length, maxLength: steps.length }))
+    .chain((steps) =>
+      fc
+        .record(
+          {
+            name: fc.string({ minLength: 1, maxLength: 60 }),
+            goal: fc.string({ minLength: 1, maxLength: 80 }),
+            dryRun: fc.boolean(),
+          },
+          { requiredKeys: [] },
+        )
+        .map((top): Obj => ({ ...top, steps })),
+    );
+}
+
+/** Where a reference may hide in params. */
+const PLACEMENTS: ReadonlyArray<(ref: string) => Json> = [
+  (r) => ({ text: r }),
+  (r) => ({ list: ["a", r] }),
+  (r) => ({ deep: { a: [{ b: r }] } }),
+  (r) => ({ text: `before ${r} after` }),
+  (r) => ({ text: `${r}${r}` }),
+  (r) => new Entries([["__proto__", r]]),
+  (r) => new Entries([["constructor", new Entries([["prototype", r]])]]),
+  (r) => new Entries([["__proto__", new Entries([["polluted", r]])]]),
+];
+const placement = fc.integer({ min: 0, max: PLACEMENTS.length - 1 });
+const place = (i: number, ref: string): Json => (PLACEMENTS[i] ?? PLACEMENTS[0] ?? ((r) => r))(ref);
+
+/** Ids no step has: base ids start with a-y and new ones with "zn-". */
+const ghostStepId = fc.oneof(
+  fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => `zz-${s}`),
+  fc.constant("constructor"),
+);
+const invalidStepId: fc.Arbitrary<Json> = fc.oneof(
+  wrongType("string"),
+  fc.constantFrom<Json>(
+    "",
+    "A",
+    "Gate",
+    "1a",
+    "_a",
+    "-a",
+    "a b",
+    "a.b",
+    "a/b",
+    "a#b",
+    "STEP#a",
+    "__proto__",
+    "a\u0000",
+    "ａ",
+    "{{steps.a.result}}",
+    "a".repeat(41),
+  ),
+  hostileString.filter((s) => !isStepId(s)),
+  hugeString(41, 5_000),
+);
+
+/** Reference-shaped text that names no step there can be, or a {{…}} that is not a reference at all. */
+const hostileReference = fc
+  .tuple(
+    fc.oneof(
+      ghostStepId,
+      fc.constantFrom(
+        "__proto__",
+        "constructor",
+        "prototype",
+        "toString",
+        "hasOwnProperty",
+        "__defineGetter__",
+        "",
+        "A",
+        "1a",
+        "..",
+        "steps",
+        "a.b",
+        " a",
+      ),
+    ),
+    fc.constantFrom(
+      "",
+      ".__proto__",
+      ".__proto__.polluted",
+      ".constructor.prototype",
+      ".prototype.isAdmin",
+      ".polluted",
+      ".0",
+      ".a.b.c",
+      "[0]",
+      ".",
+      "..x",
+    ),
+    fc.constantFrom(
+      (id: string, path: string) => `{{steps.${id}.result${path}}}`,
+      (id: string, path: string) => `{{ steps.${id}.result${path} }}`,
+      (id: string, path: string) => `{{{steps.${id}.result${path}}}}`,
+      (id: string, path: string) => `{{steps.${id}${path}}}`,
+      (id: string, path: string) => `{{steps.${id}.results${path}}}`,
+      (id: string, path: string) => `{{steps.${id}.result${path}}}}}`,
+      (id: string, path: string) => `{{${id}${path}}}`,
+    ),
+  )
+  .map(([id, path, template]) => template(id, path));
+
+function planBreakers(fx: Fixtures): fc.Arbitrary<Breaker> {
+  const pick = fc.nat();
+  const validConstraints = fc.record(
+    {
+      agents: fc.uniqueArray(fc.constantFrom("diag", fx.strictAgent), { minLength: 1 }),
+      requireApproval: fc.boolean(),
+      maxSteps: fc.integer({ min: 1, max: MAX_PLAN_STEPS }),
+    },
+    { requiredKeys: [] },
+  ) as fc.Arbitrary<Obj>;
+  const tooManySteps = (n: number, shape: "wait" | "echo" | "chain"): Json[] =>
+    Array.from({ length: n }, (_, i): Json => {
+      if (shape === "wait") return { id: `s${i}`, kind: "wait", seconds: 1 };
+      return {
+        id: `s${i}`,
+        agentId: "diag",
+        action: "echo",
+        ...(shape === "chain" && i > 0 ? { dependsOn: [`s${i - 1}`] } : {}),
+      };
+    });
+  const ring = (k: number, shape: "wait" | "echo"): Json[] =>
+    Array.from({ length: k }, (_, i): Json => {
+      const dependsOn = [`r${(i + 1) % k}`];
+      return shape === "wait"
+        ? { id: `r${i}`, kind: "wait", seconds: 1, dependsOn }
+        : { id: `r${i}`, agentId: "diag", action: "echo", dependsOn };
+    });
+  return fc.oneof(
+    ...commonBreakers(PLAN_KEYS, PLAN_SERVER_OWNED, []),
+    breaker("field:missing", fc.constant(null), (b) => omit(omit(b, "steps"), "goal"), [400]),
+    // a goal alone is valid, but no planner is configured in this app: 422, nothing stored
+    breaker(
+      "goal:no-planner-configured",
+      fc.tuple(safeText, fc.option(validConstraints, { nil: undefined })),
+      (b, [goal, constraints]) => {
+        const withGoal = set(omit(b, "steps"), "goal", goal);
+        return constraints ? set(withGoal, "constraints", constraints) : withGoal;
+      },
+      [422],
+    ),
+    breaker(
+      "constraints:with-steps",
+      fc.oneof(validConstraints, wrongType("object")),
+      (b, v) => set(b, "constraints", v),
+      [400],
+    ),
+    breaker(
+      "constraints:invalid",
+      fc.oneof(
+        fc.constantFrom<Json>(
+          { agents: [] },
+          { agents: ["Diag"] },
+          { agents: ["diag-dlq"] },
+          { agents: "diag" },
+          { agents: [null] },
+          { maxSteps: 0 },
+          { maxSteps: MAX_PLAN_STEPS + 1 },
+          { maxSteps: 1.5 },
+          { maxSteps: "3" },
+          { requireApproval: "yes" },
+          { requireApproval: null },
+        ),
+        fc
+          .integer({ min: 51, max: 500 })
+          .map((n): Json => ({ agents: Array.from({ length: n }, (_, i) => `agent-${i}`) })),
+        fc.tuple(unknownKey(["agents", "requireApproval", "maxSteps"]), anyJson).map(([k, v]) => new Entries([[k, v]])),
+        fc.constantFrom(...PROTO_KEYS).map((k) => new Entries([[k, pollution]])),
+        wrongType("object"),
+      ),
+      (b, v) => set(set(omit(b, "steps"), "goal", "plan something"), "constraints", v),
+      [400],
+    ),
+    breaker(
+      "name:invalid",
+      fc.oneof(wrongType("string"), fc.constant(""), hugeString(121, 300_000)),
+      (b, v) => set(b, "name", v),
+      [400],
+    ),
+    breaker(
+      "goal:invalid",
+      fc.oneof(wrongType("string"), fc.constant(""), hugeString(2_001, 300_000)),
+      (b, v) => set(b, "goal", v),
+      [400],
+    ),
+    breaker(
+      "dryRun:invalid",
+      fc.oneof(wrongType("boolean"), fc.constantFrom<Json>("true", "false", 0, 1)),
+      (b, v) => set(b, "dryRun", v),
+      [400],
+    ),
+    breaker("steps:wrong-type", wrongType("array"), (b, v) => set(b, "steps", v), [400]),
+    breaker("steps:empty", fc.constant([]), (b, v) => set(b, "steps", v), [400]),
+    breaker(
+      "steps:duplicate-key-last-invalid",
+      fc.constantFrom<Json>([], null, "steps", {}),
+      (b, v) => append(b, "steps", v),
+      [400],
+    ),
+    breaker(
+      "steps:too-many",
+      fc.tuple(
+        fc.oneof(fc.integer({ min: MAX_PLAN_STEPS + 1, max: 60 }), fc.integer({ min: 61, max: 3_000 })),
+        fc.constantFrom("wait" as const, "echo" as const, "chain" as const),
+      ),
+      (b, [n, shape]) => set(b, "steps", tooManySteps(n, shape)),
+      [400],
+    ),
+    breaker("step:wrong-type", fc.tuple(pick, wrongType("object")), (b, [i, v]) => withStep(b, i, () => v), [400]),
+    breaker(
+      "step:foreign-key",
+      fc.tuple(pick, fc.nat(), anyJson),
+      (b, [i, k, v]) =>
+        withStep(b, i, (step) => {
+          const own = STEP_FIELDS[kindOf(step)];
+          const foreign = ALL_STEP_FIELDS.filter((f) => !own.includes(f));
+          return set(step, foreign[k % foreign.length] ?? "status", v);
+        }),
+      [400],
+    ),
+    breaker(
+      "step:unknown-key",
+      fc.tuple(pick, unknownKey(ALL_STEP_FIELDS), anyJson),
+      (b, [i, k, v]) => withStep(b, i, (step) => set(step, k, v)),
+      [400],
+    ),
+    breaker(
+      "proto:step",
+      fc.tuple(pick, fc.constantFrom(...PROTO_KEYS)),
+      (b, [i, k]) => withStep(b, i, (step) => append(step, k, pollution)),
+      [400],
+    ),
+    breaker(
+      "step:kind-invalid",
+      fc.tuple(
+        pick,
+        fc.oneof(
+          fc.constantFrom<Json>(
+            "Agent",
+            "AGENT",
+            "task",
+            "approve",
+            "approval ",
+            "wait\u0000",
+            "",
+            "agent\u200b",
+            "аgent",
+            null,
+            1,
+            true,
+            [],
+            {},
+            ["agent"],
+          ),
+          hostileString.filter((s) => !(STEP_KINDS as readonly string[]).includes(s)),
+        ),
+      ),
+      (b, [i, v]) => withStep(b, i, (step) => set(step, "kind", v)),
+      [400],
+    ),
+    // each kind has a required field the others refuse, so any other kind is wrong
+    breaker(
+      "step:kind-mismatch",
+      fc.tuple(pick, fc.nat()),
+      (b, [i, k]) =>
+        withStep(b, i, (step) => {
+          const others = STEP_KINDS.filter((kind) => kind !== kindOf(step));
+          const kind = others[k % others.length] ?? "wait";
+          return kind === "agent" && k % 2 === 0 ? omit(step, "kind") : set(step, "kind", kind);
+        }),
+      [400],
+    ),
+    breaker(
+      "step:missing-field",
+      fc.tuple(pick, fc.nat()),
+      (b, [i, k]) =>
+        withStep(b, i, (step) => {
+          const required = STEP_REQUIRED[kindOf(step)];
+          return omit(step, required[k % required.length] ?? "id");
+        }),
+      [400],
+    ),
+    breaker(
+      "step.id:invalid",
+      fc.tuple(pick, invalidStepId),
+      (b, [i, v]) => withStep(b, i, (step) => set(step, "id", v)),
+      [400],
+    ),
+    breaker(
+      "step.id:duplicate",
+      fc.tuple(pick, pick),
+      (b, [i, j]) => {
+        const steps = stepsOf(b);
+        const source = steps[i % steps.length] ?? {};
+        if (steps.length < 2) return withNewSteps(b, source);
+        const others = steps.filter((s) => s !== source);
+        const target = others[j % others.length];
+        return set(
+          b,
+          "steps",
+          steps.map((s) => (s === target ? set(s, "id", idOf(source)) : s)),
+        );
+      },
+      [400],
+    ),
+    breaker(
+      "dependsOn:self",
+      pick,
+      (b, i) => withStep(b, i, (step) => set(step, "dependsOn", [...depsOf(step), idOf(step)])),
+      [400],
+    ),
+    breaker(
+      "dependsOn:cycle",
+      fc.tuple(pick, pick),
+      (b, [i, j]) => {
+        const steps = stepsOf(b);
+        const source = steps[i % steps.length] ?? {};
+        const ancestors = [...(ancestorsIn(steps).get(idOf(source)) ?? [])];
+        // an ancestor of `source` that depends on it closes a cycle; without ancestors, it depends on itself
+        const closing = ancestors[j % Math.max(1, ancestors.length)] ?? idOf(source);
+        return set(
+          b,
+          "steps",
+          steps.map((s) => (idOf(s) === closing ? set(s, "dependsOn", [...depsOf(s), idOf(source)]) : s)),
+        );
+      },
+      [400],
+    ),
+    breaker(
+      "dependsOn:ring",
+      fc.tuple(fc.integer({ min: 2, max: MAX_PLAN_STEPS }), fc.constantFrom("wait" as const, "echo" as const)),
+      (b, [k, shape]) => set(b, "steps", ring(k, shape)),
+      [400],
+    ),
+    breaker(
+      "dependsOn:unknown",
+      fc.tuple(pick, ghostStepId),
+      (b, [i, ghost]) => withStep(b, i, (step) => set(step, "dependsOn", [...depsOf(step), ghost])),
+      [400],
+    ),
+    breaker(
+      "dependsOn:duplicate",
+      fc.tuple(pick, pick),
+      (b, [i, j]) =>
+        withStep(b, i, (step, steps) => {
+          const deps = depsOf(step);
+          if (deps.length > 0) return set(step, "dependsOn", [...deps, deps[j % deps.length] ?? ""]);
+          const other = idOf(steps[j % steps.length] ?? step);
+          return set(step, "dependsOn", [other, other]);
+        }),
+      [400],
+    ),
+    breaker(
+      "dependsOn:invalid",
+      fc.tuple(pick, fc.oneof(wrongType("array"), fc.array(invalidStepId, { minLength: 1, maxLength: 3 }))),
+      (b, [i, v]) => withStep(b, i, (step) => set(step, "dependsOn", v)),
+      [400],
+    ),
+    breaker(
+      "dependsOn:too-many",
+      fc.tuple(pick, fc.integer({ min: MAX_PLAN_STEPS + 1, max: 2_000 })),
+      (b, [i, n]) =>
+        withStep(b, i, (step) =>
+          set(
+            step,
+            "dependsOn",
+            Array.from({ length: n }, (_, k) => `zz-${k}`),
+          ),
+        ),
+      [400],
+    ),
+    // a new step without dependencies: whatever it references is not its ancestor (or is no reference)
+    breaker(
+      "reference:hostile",
+      fc.tuple(hostileReference, placement),
+      (b, [ref, where]) => withNewSteps(b, newEcho("zn-ref", place(where, ref))),
+      [400],
+    ),
+    breaker(
+      "reference:not-an-ancestor",
+      fc.tuple(pick, pick, placement, fc.constantFrom("", ".x", ".__proto__", ".constructor.prototype")),
+      (b, [i, j, where, path]) => {
+        const steps = stepsOf(b);
+        const echoes = steps.filter((s) => s.agentId === "diag" && s.action === "echo");
+        const source = echoes[i % Math.max(1, echoes.length)];
+        if (!source) {
+          const target = steps[j % steps.length] ?? {};
+          return withNewSteps(b, newEcho("zn-ref", place(where, `{{steps.${idOf(target)}.result${path}}}`)));
+        }
+        const ancestors = ancestorsIn(steps).get(idOf(source)) ?? new Set<string>();
+        const candidates = steps.filter((s) => !ancestors.has(idOf(s))); // itself included
+        const target = candidates[j % candidates.length] ?? source;
+        const ref = `{{steps.${idOf(target)}.result${path}}}`;
+        return set(
+          b,
+          "steps",
+          steps.map((s) => (s === source ? set(s, "params", place(where, ref)) : s)),
+        );
+      },
+      [400],
+    ),
+    breaker(
+      "reference:step-without-result",
+      fc.tuple(pick, placement),
+      (b, [i, where]) => {
+        const gates = stepsOf(b).filter((s) => kindOf(s) !== "agent");
+        const target = gates[i % Math.max(1, gates.length)];
+        if (!target) {
+          return withNewSteps(
+            b,
+            { id: "zn-wait", kind: "wait", seconds: 1 },
+            newEcho("zn-ref", place(where, "{{steps.zn-wait.result}}"), { dependsOn: ["zn-wait"] }),
+          );
+        }
+        const ref = `{{steps.${idOf(target)}.result}}`;
+        return withNewSteps(b, newEcho("zn-ref", place(where, ref), { dependsOn: [idOf(target)] }));
+      },
+      [400],
+    ),
+    breaker(
+      "agent:agentId-invalid",
+      fc.tuple(pick, fc.oneof(invalidAgentId, wrongType("string"))),
+      (b, [i, v]) => withAgentStep(b, i, (step) => set(step, "agentId", v)),
+      [400],
+    ),
+    breaker(
+      "agent:agentId-unknown",
+      fc.tuple(pick, unknownAgentId),
+      (b, [i, v]) => withAgentStep(b, i, (step) => set(step, "agentId", v)),
+      [400],
+    ),
+    breaker(
+      "agent:agentId-inactive",
+      pick,
+      (b, i) => withAgentStep(b, i, (step) => set(step, "agentId", fx.inactiveAgent)),
+      [400],
+    ),
+    breaker(
+      "agent:action-invalid",
+      fc.tuple(pick, fc.oneof(invalidActionName, wrongType("string"))),
+      (b, [i, v]) => withAgentStep(b, i, (step) => set(step, "action", v)),
+      [400],
+    ),
+    breaker(
+      "agent:action-unknown",
+      fc.tuple(pick, unknownActionName),
+      (b, [i, v]) => withAgentStep(b, i, (step) => set(step, "action", v)),
+      [400],
+    ),
+    breaker(
+      "agent:other-agents-action",
+      pick,
+      (b, i) => withAgentStep(b, i, (step) => set(step, "action", step.action === "act" ? "echo" : "act")),
+      [400],
+    ),
+    breaker(
+      "agent:params-violate-schema",
+      fc.tuple(pick, violatingParams(fx)),
+      (b, [i, paramsFor]) =>
+        withAgentStep(b, i, (step) => set(step, "params", paramsFor(step.agentId ?? null, step.action ?? null))),
+      [400],
+    ),
+    breaker(
+      "agent:params-over-64KB",
+      fc.tuple(pick, hugeString(70_000, 200_000)),
+      (b, [i, text]) => withAgentStep(b, i, (step) => set(step, "params", { text })),
+      [400],
+    ),
+    breaker(
+      "agent:params-too-deep",
+      fc.tuple(
+        pick,
+        fc.integer({ min: 24, max: 36 }),
+        fc.constantFrom("array" as const, "object" as const, "mixed" as const),
+      ),
+      (b, [i, depth, shape]) =>
+        withAgentStep(b, i, (step) => set(step, "params", new Entries([["a", nested(depth, shape)]]))),
+      [400],
+    ),
+    breaker(
+      "agent:params-very-deep",
+      fc.tuple(pick, deep),
+      (b, [i, d]) => withAgentStep(b, i, (step) => set(step, "params", new Entries([["a", d]]))),
+      [400],
+    ),
+    breaker(
+      "agent:retry-invalid",
+      fc.tuple(pick, invalidRetry),
+      (b, [i, v]) => withAgentStep(b, i, (step) => set(step, "retry", v)),
+      [400],
+    ),
+    breaker(
+      "step:timeout-invalid",
+      fc.tuple(
+        pick,
+        fc.oneof(
+          fc.constantFrom<Json>(0, 9, -1, 7 * 86_400 + 1, 1e9, 10.5, "60", null, true, [], {}, new Raw("1e999")),
+          fc.integer({ max: 9 }),
+          fc.integer({ min: 7 * 86_400 + 1 }),
+        ),
+      ),
+      (b, [i, v]) => withStep(b, i, (step) => set(step, "timeoutSeconds", v)),
+      [400],
+    ),
+    breaker(
+      "approval:message-invalid",
+      fc.oneof(wrongType("string"), fc.constant(""), hugeString(2_001, 300_000)),
+      (b, message) => withNewSteps(b, { id: "zn-gate", kind: "approval", message }),
+      [400],
+    ),
+    breaker(
+      "approval:approvers-invalid",
+      fc.oneof(
+        fc.constantFrom<Json>([], [""], [null], [1], [["key"]], "key"),
+        fc.integer({ min: 21, max: 500 }).map((n): Json => Array.from({ length: n }, (_, i) => `key-${i}`)),
+        hugeString(65, 5_000).map((k): Json => [k]),
+        wrongType("array"),
+      ),
+      (b, approvers) => withNewSteps(b, { id: "zn-gate", kind: "approval", message: "go?", approvers }),
+      [400],
+    ),
+    breaker(
+      "wait:seconds-invalid",
+      fc.oneof(
+        fc.constantFrom<Json>(0, -1, 86_401, 1e9, 1.5, "1", null, true, [], {}, new Raw("1e999"), new Raw("-0")),
+        fc.integer({ max: 0 }),
+        fc.integer({ min: 86_401 }),
+      ),
+      (b, seconds) => withNewSteps(b, { id: "zn-wait", kind: "wait", seconds }),
+      [400],
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Path-parameter routes: POST /v1/tasks/{id}/cancel, DELETE /v1/keys/{id} and the plan routes
 
 /** Percent-encodes what can be encoded; lone surrogates become their (invalid) UTF-8-style byte triplets. */
 export function encodeSegment(s: string): string {
@@ -1396,21 +2176,20 @@ const TRAVERSAL = [
   "%2e%2e%u2215",
 ];
 
-function hostileIds(kind: "task" | "key", fx: Fixtures): fc.Arbitrary<IdCase> {
+/**
+ * Path segments that name nothing the route may change: no such object, a malformed or oversized id, or an
+ * object whose state refuses the change (`finished`, e.g. an already cancelled task: 409).
+ */
+function hostileIds(kind: "task" | "key" | "plan", fx: Fixtures, finished: readonly IdCase[]): fc.Arbitrary<IdCase> {
   const nonexistent =
     kind === "task"
       ? fc.stringMatching(/^tsk_[0-9a-z]{26}$/)
-      : fc.stringMatching(/^[0-9a-f]{12}$/).filter((id) => !fx.keyIds.includes(id));
-  const finished: IdCase[] =
-    kind === "task"
-      ? [{ family: "id:already-cancelled", segment: fx.cancelledTaskId, expected: [409] }]
-      : [
-          { family: "id:already-revoked", segment: fx.revokedKeyId, expected: [409] },
-          { family: "id:own-bootstrap-key", segment: "bootstrap", expected: [409] },
-        ];
+      : kind === "plan"
+        ? fc.stringMatching(/^pln_[0-9a-hjkmnp-tv-z]{26}$/)
+        : fc.stringMatching(/^[0-9a-f]{12}$/).filter((id) => !fx.keyIds.includes(id));
   return fc.oneof(
     nonexistent.map((id): IdCase => ({ family: "id:nonexistent", segment: id, expected: [404] })),
-    fc.constantFrom(...finished),
+    ...(finished.length > 0 ? [fc.constantFrom(...finished)] : []),
     fc
       .string({ unit: "binary", minLength: 1, maxLength: 64 })
       .map((s): IdCase => ({ family: "id:random-unicode", segment: encodeSegment(s) })),
@@ -1463,6 +2242,48 @@ function hostileIds(kind: "task" | "key", fx: Fixtures): fc.Arbitrary<IdCase> {
   );
 }
 
+/** Step ids for the approve route, with a real plan: no such step (or a malformed, oversized id). */
+function hostileStepIds(): fc.Arbitrary<IdCase> {
+  const known: readonly string[] = Object.values(FIXTURE_STEPS);
+  const fullWidth = (s: string) => [...s].map((c) => String.fromCharCode((c.codePointAt(0) ?? 0) + 0xfee0)).join("");
+  return fc.oneof(
+    fc
+      .stringMatching(/^[a-z][a-z0-9_-]{0,39}$/)
+      .filter((s) => !known.includes(s))
+      .map((s): IdCase => ({ family: "step:nonexistent", segment: s, expected: [404] })),
+    fc
+      .constantFrom("constructor", "__proto__", "prototype", "toString", "hasOwnProperty", "valueOf", "length", "0")
+      .map((s): IdCase => ({ family: "step:prototype-name", segment: encodeSegment(s), expected: [404] })),
+    fc
+      .tuple(fc.constantFrom(...known), fc.nat())
+      .map(([id, k]) => {
+        const variants = [id.toUpperCase(), `${id} `, ` ${id}`, `${id}\u200b`, `${id}\u0000`, `${id}-`, fullWidth(id)];
+        return variants[k % variants.length] ?? id.toUpperCase();
+      })
+      .map((s): IdCase => ({ family: "step:near-miss", segment: encodeSegment(s), expected: [404] })),
+    fc
+      .integer({ min: 41, max: 5_000 })
+      .map((n): IdCase => ({ family: "step:too-long", segment: "a".repeat(n), expected: [400] })),
+    fc
+      .string({ unit: "binary", minLength: 1, maxLength: 40 })
+      .filter((s) => !known.includes(s))
+      .map((s): IdCase => ({ family: "step:random-unicode", segment: encodeSegment(s) })),
+    fc.tuple(fc.constantFrom(...INJECTION), fc.boolean()).map(
+      ([s, raw]): IdCase => ({
+        family: `step:injection${raw ? "-raw" : ""}`,
+        segment: raw ? s.replace(/[\s#?]/g, encodeURIComponent) : encodeSegment(s),
+      }),
+    ),
+    fc
+      .tuple(fc.array(fc.constantFrom(...TRAVERSAL), { minLength: 1, maxLength: 5 }), fc.constantFrom("", "gate", "v1"))
+      .map(([steps, tail]): IdCase => ({ family: "step:traversal", segment: `${steps.join("")}${tail}` })),
+    fc
+      .constantFrom("a%2Fb", "%2F", "a/b", "%00", "%", "%zz", "%ED%A0%80", "x?y=1", "#", ";x", "%20", ".", "*")
+      .map((segment): IdCase => ({ family: "step:encoded", segment })),
+    fc.constant<IdCase>({ family: "step:empty", segment: "", expected: [404] }),
+  );
+}
+
 /** Noise that may come with a path-id request: no body, an (invalid) JSON body or a malformed one. */
 const noiseBody = fc.oneof(
   fc.constant(undefined),
@@ -1472,22 +2293,77 @@ const noiseBody = fc.oneof(
   fc.constantFrom('{"reason":', "{,}", "null", "[]", '{"__proto__":{"polluted":"yes"},"hostile":true}'),
 );
 
-function pathIdRequests(route: RouteName, fx: Fixtures): fc.Arbitrary<HostileRequest> {
-  const kind = route === "DELETE /v1/keys/{id}" ? "key" : "task";
+type PathIdRoute =
+  | "POST /v1/tasks/{id}/cancel"
+  | "DELETE /v1/keys/{id}"
+  | "POST /v1/plans/{id}/cancel"
+  | "POST /v1/plans/{id}/retry";
+
+/** Plans the route may not change whatever the caller, with the status that says so. */
+function refusingPlans(route: PathIdRoute, fx: Fixtures): IdCase[] {
+  const p = fx.plans;
+  if (route === "POST /v1/plans/{id}/cancel") {
+    return [
+      { family: "id:plan-succeeded", segment: p.succeededId, expected: [409] },
+      { family: "id:plan-failed", segment: p.failedId, expected: [409] },
+      { family: "id:plan-cancelled", segment: p.cancelledId, expected: [409] },
+    ];
+  }
+  return [
+    { family: "id:plan-succeeded", segment: p.succeededId, expected: [409] },
+    { family: "id:plan-running", segment: p.runningId, expected: [409] },
+    { family: "id:plan-waiting-approval", segment: p.gatedId, expected: [409] },
+  ];
+}
+
+const allPlanIds = (fx: Fixtures) => [
+  fx.plans.gatedId,
+  fx.plans.runningId,
+  fx.plans.succeededId,
+  fx.plans.failedId,
+  fx.plans.cancelledId,
+];
+
+function pathIdRequests(route: PathIdRoute, fx: Fixtures): fc.Arbitrary<HostileRequest> {
+  const kind = route === "DELETE /v1/keys/{id}" ? "key" : route === "POST /v1/tasks/{id}/cancel" ? "task" : "plan";
   const method = kind === "key" ? "DELETE" : "POST";
-  const pathOf = (segment: string) => (kind === "key" ? `/v1/keys/${segment}` : `/v1/tasks/${segment}/cancel`);
-  const hostile = fc.tuple(hostileIds(kind, fx), noiseBody, noiseHeaders).map(([id, body, noise]) => {
+  const pathOf = (segment: string) =>
+    kind === "key"
+      ? `/v1/keys/${segment}`
+      : kind === "task"
+        ? `/v1/tasks/${segment}/cancel`
+        : `/v1/plans/${segment}/${route === "POST /v1/plans/{id}/cancel" ? "cancel" : "retry"}`;
+  const finished: IdCase[] =
+    kind === "task"
+      ? [{ family: "id:already-cancelled", segment: fx.cancelledTaskId, expected: [409] }]
+      : kind === "key"
+        ? [
+            { family: "id:already-revoked", segment: fx.revokedKeyId, expected: [409] },
+            { family: "id:own-bootstrap-key", segment: "bootstrap", expected: [409] },
+          ]
+        : refusingPlans(route, fx);
+  const hostile = fc.tuple(hostileIds(kind, fx, finished), noiseBody, noiseHeaders).map(([id, body, noise]) => {
     const headers: Record<string, string> = { ...noise, authorization: bearer(fx.adminToken) };
     if (body !== undefined) headers["content-type"] = "application/json";
     // a body is not read on these routes: its content does not change the expected status
     return new HostileRequest(route, id.family, method, pathOf(id.segment), headers, body, id.expected);
   });
-  // targets for the denied/content-type/oversize families: the real objects are fair game there
-  const realIds = kind === "task" ? [fx.queuedTaskId, fx.cancelledTaskId] : [...fx.keyIds, "bootstrap"];
+  // targets for the denied/content-type/oversize families: the real objects are fair game there (plans the
+  // admin could cancel or retry included)
+  const realIds =
+    kind === "task"
+      ? [fx.queuedTaskId, fx.cancelledTaskId]
+      : kind === "key"
+        ? [...fx.keyIds, "bootstrap"]
+        : allPlanIds(fx);
   const targets = fc
     .oneof(
       fc.constantFrom(...realIds),
-      kind === "task" ? fc.stringMatching(/^tsk_[0-9a-z]{26}$/) : fc.stringMatching(/^[0-9a-f]{12}$/),
+      kind === "task"
+        ? fc.stringMatching(/^tsk_[0-9a-z]{26}$/)
+        : kind === "key"
+          ? fc.stringMatching(/^[0-9a-f]{12}$/)
+          : fc.stringMatching(/^pln_[0-9a-hjkmnp-tv-z]{26}$/),
     )
     .map((id): Target => ({ method, path: pathOf(id) }));
   const withBody = targets.map((t): Target => ({ ...t, body: '{"reason":"x","hostile":true}' }));
@@ -1500,18 +2376,122 @@ function pathIdRequests(route: RouteName, fx: Fixtures): fc.Arbitrary<HostileReq
   );
 }
 
+/**
+ * POST /v1/plans/{id}/steps/{stepId}/approve: a hostile plan id, a real plan with a hostile step id, or a
+ * real step that cannot be approved by this caller (a gate naming other approvers: 403; not a gate, or a
+ * gate already decided: 409). The body ({comment?}) is read here: an invalid one is a 400 first.
+ */
+function approveRequests(fx: Fixtures): fc.Arbitrary<HostileRequest> {
+  const route: RouteName = "POST /v1/plans/{id}/steps/{stepId}/approve";
+  const p = fx.plans;
+  const S = FIXTURE_STEPS;
+  const pathOf = (plan: string, step: string) => `/v1/plans/${plan}/steps/${step}/approve`;
+  interface ApproveCase {
+    family: string;
+    plan: string;
+    step: string;
+    expected?: readonly number[];
+    /** The path matches no route (an empty segment): a 404 whatever the body. */
+    unrouted?: boolean;
+  }
+  const undecidable: ApproveCase[] = [
+    { family: "decide:not-an-approver", plan: p.gatedId, step: S.gate, expected: [403] },
+    { family: "decide:not-a-gate", plan: p.gatedId, step: S.after, expected: [409] },
+    { family: "decide:not-a-gate", plan: p.runningId, step: S.work, expected: [409] },
+    { family: "decide:not-a-gate", plan: p.succeededId, step: S.pause, expected: [409] },
+    { family: "decide:not-a-gate", plan: p.cancelledId, step: S.pause, expected: [409] },
+    { family: "decide:already-decided", plan: p.failedId, step: S.gate, expected: [409] },
+  ];
+  const cases: fc.Arbitrary<ApproveCase> = fc.oneof(
+    { arbitrary: fc.constantFrom(...undecidable), weight: 2 },
+    {
+      arbitrary: fc.tuple(hostileIds("plan", fx, []), fc.constantFrom(...Object.values(S))).map(
+        ([id, step]): ApproveCase => ({
+          family: id.family,
+          plan: id.segment,
+          step,
+          ...(id.expected ? { expected: id.expected } : {}),
+          ...(id.family === "id:empty" ? { unrouted: true } : {}),
+        }),
+      ),
+      weight: 5,
+    },
+    {
+      arbitrary: fc.tuple(fc.constantFrom(...allPlanIds(fx)), hostileStepIds()).map(
+        ([plan, id]): ApproveCase => ({
+          family: id.family,
+          plan,
+          step: id.segment,
+          ...(id.expected ? { expected: id.expected } : {}),
+          ...(id.family === "step:empty" ? { unrouted: true } : {}),
+        }),
+      ),
+      weight: 5,
+    },
+  );
+  const bodies: fc.Arbitrary<{ body: string | undefined; valid: boolean }> = fc.oneof(
+    fc.constant({ body: undefined, valid: true }),
+    fc.constant({ body: "{}", valid: true }),
+    hostileString.map((comment) => ({ body: toJson({ comment }), valid: true })),
+    fc
+      .oneof(
+        noiseBody.filter((b): b is string => b !== undefined),
+        fc.oneof(wrongType("string"), hugeString(2_001, 20_000)).map((comment) => toJson({ comment })),
+        fc.constantFrom(
+          '{"comment":"ok","approve":true}',
+          '{"approved":false}',
+          '{"by":"bootstrap"}',
+          '{"decidedBy":"bootstrap"}',
+          '{"__proto__":{"comment":"x"}}',
+          '{"comment":"a","comment":5}',
+        ),
+      )
+      .map((body) => ({ body, valid: false })),
+  );
+  const hostile = fc.tuple(cases, bodies, noiseHeaders).map(([c, { body, valid }, noise]) => {
+    const headers: Record<string, string> = { ...noise, authorization: bearer(fx.adminToken) };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const expected = valid || c.unrouted ? c.expected : c.expected ? [400] : undefined;
+    const family = `${c.family}${valid ? "" : "+invalid-body"}`;
+    return new HostileRequest(route, family, "POST", pathOf(c.plan, c.step), headers, body, expected);
+  });
+  // the denied/content-type/oversize families aim at real gates too (the open one and decided ones)
+  const targets = fc
+    .oneof(
+      fc.constantFrom(...undecidable).map((c) => pathOf(c.plan, c.step)),
+      fc.constantFrom(...allPlanIds(fx)).map((plan) => pathOf(plan, S.gate)),
+      fc.stringMatching(/^pln_[0-9a-hjkmnp-tv-z]{26}$/).map((plan) => pathOf(plan, S.gate)),
+    )
+    .chain((path) =>
+      fc.constantFrom<Target>({ method: "POST", path }, { method: "POST", path, body: '{"comment":"ok"}' }),
+    );
+  const withBody = targets.map((t): Target => ({ ...t, body: '{"comment":"x","hostile":true}' }));
+  return fc.oneof(
+    { arbitrary: hostile, weight: 12 },
+    { arbitrary: deniedFamily(fx, route, targets), weight: 4 },
+    { arbitrary: contentTypeFamily(fx, route, withBody), weight: 1 },
+    { arbitrary: oversizeFamily(fx, route, withBody), weight: 1 },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------
+
+const BODY_ROUTES = ["POST /v1/agents", "POST /v1/tasks", "POST /v1/plans", "POST /v1/keys"] as const;
+type BodyRoute = (typeof BODY_ROUTES)[number];
 
 /** The generator of hostile requests for one route. */
 export function hostileRequests(route: RouteName, fx: Fixtures): fc.Arbitrary<HostileRequest> {
-  if (route === "POST /v1/tasks/{id}/cancel" || route === "DELETE /v1/keys/{id}") return pathIdRequests(route, fx);
+  if (route === "POST /v1/plans/{id}/steps/{stepId}/approve") return approveRequests(fx);
+  if (!(BODY_ROUTES as readonly string[]).includes(route)) return pathIdRequests(route as PathIdRoute, fx);
   const path = route.split(" ")[1] ?? "";
   const [base, breakers] =
     route === "POST /v1/agents"
       ? [validAgent, agentBreakers()]
       : route === "POST /v1/tasks"
         ? [validTask(fx), taskBreakers(fx)]
-        : [validKey(fx), keyBreakers(fx)];
+        : route === "POST /v1/plans"
+          ? [validPlan(fx), planBreakers(fx)]
+          : [validKey(fx), keyBreakers(fx)];
   const validText = base.map((b) => toJson(b));
   const targets = validText.map((body): Target => ({ method: "POST", path, body }));
   return fc.oneof(
@@ -1523,14 +2503,15 @@ export function hostileRequests(route: RouteName, fx: Fixtures): fc.Arbitrary<Ho
   );
 }
 
-/** Samples of the valid bodies the body families break (for the control test). */
-export function baseBodies(
-  fx: Fixtures,
-  count = 20,
-): Record<"POST /v1/agents" | "POST /v1/tasks" | "POST /v1/keys", Obj[]> {
+/**
+ * Samples of the valid bodies the body families break (for the control test). Plans are samples with
+ * `dryRun: true`: validated like any plan, but neither stored nor run.
+ */
+export function baseBodies(fx: Fixtures, count = 20): Record<BodyRoute, Obj[]> {
   return {
     "POST /v1/agents": fc.sample(validAgent, count).map(freshen),
     "POST /v1/tasks": fc.sample(validTask(fx), count).map(freshen),
+    "POST /v1/plans": fc.sample(validPlan(fx), count).map((plan) => ({ ...plan, dryRun: true })),
     "POST /v1/keys": fc.sample(validKey(fx), count).map(freshen),
   };
 }

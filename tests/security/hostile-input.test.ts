@@ -20,6 +20,7 @@ import type { Json } from "../support/client.js";
 import { startTestContext } from "../support/context.js";
 import {
   baseBodies,
+  FIXTURE_STEPS,
   type Fixtures,
   HostileRequest,
   hostileRequests,
@@ -32,6 +33,7 @@ const ADMIN = "hostile-input-admin-key-0123456789-abcdefghij";
 const RUNS = Math.max(1_000, Number(process.env.HOSTILE_RUNS ?? 1_000));
 const SEED = Number(process.env.HOSTILE_SEED ?? 0x6e657875);
 const STRICT_AGENT = "strict-agent";
+const INACTIVE_AGENT = "inactive-agent";
 const SEED_IDEMPOTENCY_KEY = "seed-key";
 
 let env: Awaited<ReturnType<typeof startTestContext>>;
@@ -67,6 +69,8 @@ beforeAll(async () => {
   env = await startTestContext({
     secrets: { "nexus/admin": ADMIN },
     settings: { adminKeySecret: "nexus/admin", rateLimitPerMinute: 10_000_000 },
+    // the plan state machine runs: a plan that got through would be stored and started
+    plans: true,
   });
   for (const spec of builtinSpecs) await env.addBuiltinQueue(spec.id);
   app = createApp({ ctx: env.ctx, logger, builtinSpecs });
@@ -95,6 +99,9 @@ beforeAll(async () => {
   });
   const toCancel = await created("POST", "/v1/tasks", { agentId: STRICT_AGENT, action: "act", params: { n: 1 } });
   await created("POST", `/v1/tasks/${toCancel.id}/cancel`);
+  await created("POST", "/v1/agents", { name: INACTIVE_AGENT, actions: [{ name: "act" }] });
+  await created("POST", `/v1/agents/${INACTIVE_AGENT}/deactivate`);
+  const plans = await fixturePlans();
   const operator = await created("POST", "/v1/keys", { name: "operator", role: "operator" });
   const viewer = await created("POST", "/v1/keys", { name: "viewer", role: "viewer" });
   const agentKey = await created("POST", "/v1/keys", { name: "agent", role: "agent", agentId: STRICT_AGENT });
@@ -117,6 +124,8 @@ beforeAll(async () => {
     cancelledTaskId: toCancel.id,
     strictAgent: STRICT_AGENT,
     seedIdempotencyKey: SEED_IDEMPOTENCY_KEY,
+    inactiveAgent: INACTIVE_AGENT,
+    plans,
   };
   // every credential works as the fixtures say, or the 401/403 families would prove nothing
   expect(
@@ -131,14 +140,83 @@ beforeAll(async () => {
   expect(
     (await call("GET", "/v1/tasks?limit=1", undefined, { authorization: `Bearer ${fx.revokedToken}` })).status,
   ).toBe(401);
+  await settled();
 }, 60_000);
+
+/** Polls a plan until `done` holds (or fails the setup after 20 s). */
+async function planWhen(id: string, done: (plan: Json) => boolean) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const reply = await call("GET", `/v1/plans/${id}`);
+    if (reply.status === 200 && done(reply.body)) return reply.body;
+    if (Date.now() > deadline) throw new Error(`plan ${id} not there: ${JSON.stringify(reply.body)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A plan in each state the plan routes treat differently; see Fixtures.plans. */
+async function fixturePlans(): Promise<Fixtures["plans"]> {
+  const { gate, after, work, pause } = FIXTURE_STEPS;
+  const gated = await created("POST", "/v1/plans", {
+    name: "gated",
+    steps: [
+      { id: gate, kind: "approval", message: "Go on?", approvers: ["some-other-key"] },
+      { id: after, agentId: "diag", action: "echo", params: { after: true }, dependsOn: [gate] },
+    ],
+  });
+  const running = await created("POST", "/v1/plans", {
+    name: "running",
+    steps: [{ id: work, agentId: "diag", action: "echo", params: { work: true } }],
+  });
+  const succeeded = await created("POST", "/v1/plans", {
+    name: "succeeded",
+    steps: [{ id: pause, kind: "wait", seconds: 1 }],
+  });
+  const failed = await created("POST", "/v1/plans", {
+    name: "failed",
+    steps: [{ id: gate, kind: "approval", message: "Reject me" }],
+  });
+  const cancelled = await created("POST", "/v1/plans", {
+    name: "cancelled",
+    steps: [{ id: pause, kind: "wait", seconds: 3_600 }],
+  });
+  const stepOf = (plan: Json, id: string) => plan.steps.find((s: Json) => s.id === id);
+  await planWhen(failed.id, (p) => p.status === "waiting_approval");
+  await created("POST", `/v1/plans/${failed.id}/steps/${gate}/reject`, { comment: "no" });
+  await planWhen(cancelled.id, (p) => p.status === "running");
+  await created("POST", `/v1/plans/${cancelled.id}/cancel`);
+  await planWhen(gated.id, (p) => p.status === "waiting_approval" && stepOf(p, after).status === "waiting");
+  await planWhen(running.id, (p) => p.status === "running" && stepOf(p, work).status === "running");
+  await planWhen(succeeded.id, (p) => p.status === "succeeded");
+  await planWhen(failed.id, (p) => p.status === "failed");
+  await planWhen(cancelled.id, (p) => p.status === "cancelled");
+  return {
+    gatedId: gated.id,
+    runningId: running.id,
+    succeededId: succeeded.id,
+    failedId: failed.id,
+    cancelledId: cancelled.id,
+  };
+}
+
+/** Waits until the stored data stops moving (the fixture plans' executions have done what they will do). */
+async function settled() {
+  let last = await storedState();
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await storedState();
+    if (isDeepStrictEqual(now, last)) return;
+    last = now;
+  }
+  throw new Error("the stored data did not settle");
+}
 
 afterAll(async () => {
   await env?.stop();
   if (report.length > 0) {
     const lines = report.map(
       (r) =>
-        `${r.route.padEnd(28)} ${String(r.requests).padStart(5)} requests ${(r.ms / 1000).toFixed(1).padStart(6)} s ` +
+        `${r.route.padEnd(44)} ${String(r.requests).padStart(5)} requests ${(r.ms / 1000).toFixed(1).padStart(6)} s ` +
         `${(r.ms / r.requests).toFixed(1).padStart(5)} ms/req  statuses ${JSON.stringify(r.statuses)}`,
     );
     if (process.env.HOSTILE_VERBOSE) {
@@ -147,7 +225,7 @@ afterAll(async () => {
         lines.push(`${r.route} families (${families.length}): ${families.map(([f, n]) => `${f}=${n}`).join(" ")}`);
       }
     }
-    process.stdout.write(`hostile input (seed ${SEED}, ${RUNS} runs per route):\n${lines.join("\n")}\n`);
+    process.stdout.write(`hostile input (seed ${SEED}, at least ${RUNS} runs per route):\n${lines.join("\n")}\n`);
   }
 });
 
@@ -188,6 +266,7 @@ async function storedState() {
   return {
     agents: await listAll("/v1/agents"),
     tasks: await listAll("/v1/tasks"),
+    plans: await listAll("/v1/plans"),
     keys,
     table,
     queues: [...queues].sort(),
@@ -206,7 +285,7 @@ const LEAKS: RegExp[] = [
   /(127\.0\.0\.1|localhost):\d+/,
   /nexus-test/,
   /\bGSI\dP?K\b|\bGSI\dSK\b/,
-  /\b(AGENT|TASK|KEY|RATE|AUDIT|IDEMPOTENCY)#/,
+  /\b(AGENT|TASK|KEY|RATE|AUDIT|IDEMPOTENCY|PLAN|STEP)#/,
   /"(stack|cause)"\s*:/,
 ];
 
@@ -310,6 +389,10 @@ const ROUTES: RouteName[] = [
   "POST /v1/agents",
   "POST /v1/tasks",
   "POST /v1/tasks/{id}/cancel",
+  "POST /v1/plans",
+  "POST /v1/plans/{id}/cancel",
+  "POST /v1/plans/{id}/retry",
+  "POST /v1/plans/{id}/steps/{stepId}/approve",
   "POST /v1/keys",
   "DELETE /v1/keys/{id}",
 ];
