@@ -4,6 +4,7 @@ export * as Audit from "./audit.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./errors.js";
+export * as Failures from "./failures.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
@@ -15,7 +16,6 @@ export {
   parseParams,
   validateParams,
 } from "./params-schema.js";
-export * as Failures from "./failures.js";
 export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
 export * from "./schemas.js";
