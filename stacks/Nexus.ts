@@ -9,12 +9,15 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
+import * as scheduler from "aws-cdk-lib/aws-scheduler";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { type NagPackSuppression, NagSuppressions } from "cdk-nag";
 import { Api, Cron, type FunctionProps, Function as SstFunction, type Stack, type StackContext } from "sst/constructs";
 import { useProject } from "sst/project.js";
+import { scheduleDlqName, scheduleFunctionName, schedulerRoleName } from "../packages/core/src/schedules/names.js";
+import { HealthSettings } from "../packages/core/src/schemas.js";
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 
 /**
@@ -126,6 +129,12 @@ export function planStateMachineName(appName: string, stage: string): string {
   return `${appName}-${stage}-plans`;
 }
 
+/** Name of the EventBridge Scheduler schedule group holding every Nexus schedule: fixed, so that the API may be granted
+ * its schedules (and nothing else) before any exists. */
+export function scheduleGroupName(appName: string, stage: string): string {
+  return `${appName}-${stage}-schedules`;
+}
+
 /** The plan state machine's definition (Amazon States Language, JSONPath), relative to the project root. */
 export const PLAN_ASL_FILE = "packages/core/src/plans/plan.asl.json";
 /** The definition's only placeholder (`${PlanRunnerArn}`), substituted by CloudFormation with the runner's ARN. */
@@ -204,6 +213,48 @@ export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
     out.NEXUS_DAILY_CAPS = JSON.stringify(parsed);
   }
   return out;
+}
+
+/**
+ * Agent health settings from the deploying shell: `NEXUS_HEALTH`, JSON with any of `onlineIntervals`, `offlineIntervals`,
+ * `errorRate`, `minSamples` and `probeIntervalSeconds` (packages/core/src/schemas.ts, `HealthSettings`, which
+ * packages/core/src/context.ts parses again). Unset or empty → no variable, the defaults apply. Malformed, or a probe
+ * interval that is not whole minutes (the probe schedule's rate) → the synth fails. Returns the variable for every
+ * function and the probe interval the probe schedule runs at.
+ */
+export function healthSettingsEnv(env: NodeJS.ProcessEnv): {
+  environment: Record<string, string>;
+  probeIntervalMinutes: number;
+} {
+  const raw = env.NEXUS_HEALTH?.trim();
+  let parsed: unknown = {};
+  if (raw) {
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new Error(`NEXUS_HEALTH must be JSON, got ${JSON.stringify(raw)}`);
+    }
+  }
+  const settings = HealthSettings.safeParse(parsed);
+  if (!settings.success) {
+    const fields = settings.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new Error(`NEXUS_HEALTH is not valid (${fields}), got ${raw}`);
+  }
+  const { probeIntervalSeconds } = settings.data;
+  if (probeIntervalSeconds % 60 !== 0) {
+    throw new Error(
+      `NEXUS_HEALTH.probeIntervalSeconds must be whole minutes (the probe's rate), got ${probeIntervalSeconds}`,
+    );
+  }
+  return {
+    environment: raw ? { NEXUS_HEALTH: JSON.stringify(settings.data) } : {},
+    probeIntervalMinutes: probeIntervalSeconds / 60,
+  };
+}
+
+/** CloudWatch namespace of the sweeper's per-agent metrics (EMF): `<app>/<stage>`. */
+export function metricsNamespace(appName: string, stage: string): string {
+  return `${appName}/${stage}`;
 }
 
 /**
@@ -644,7 +695,10 @@ export function Nexus({ app, stack }: StackContext) {
   };
 
   // ── Environment for every function created below ─────────────────────────────────────────────────
+  // Health thresholds from the deploying shell: every function that judges health (API, sweeper, agents, probe).
+  const health = healthSettingsEnv(process.env);
   stack.addDefaultFunctionEnv({
+    ...health.environment,
     NEXUS_STAGE: app.stage,
     NEXUS_TABLE: table.tableName,
     NEXUS_QUEUE_PREFIX: prefix,
@@ -715,6 +769,8 @@ export function Nexus({ app, stack }: StackContext) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn, dlq.queueArn] }),
     );
+    // Its health action counts its DLQ's messages (they degrade the agent) before recording a status change.
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:GetQueueAttributes"], resources: [dlq.queueArn] }));
     // A plan step's task reports its outcome (and each attempt's start) through the step's task token.
     fn.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"));
     for (const statement of own.statements ?? []) fn.addToRolePolicy(statement);
@@ -769,12 +825,17 @@ export function Nexus({ app, stack }: StackContext) {
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [adminKeySecret.secretArn] }),
   );
-  // BatchWriteItem: a submitted task with its audit record, a new plan with its steps; BatchGetItem: a plan's tasks.
+  // BatchWriteItem: a submitted task with its audit record, a new plan with its steps; BatchGetItem: a plan's tasks;
+  // DeleteItem: a deleted custom agent's record and its name guard (its tasks stay).
   apiFunction.addToRolePolicy(
-    tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem", "BatchGetItem"),
+    tableAccess("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "BatchGetItem"),
   );
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources: builtinQueueArns }),
+  );
+  // An agent's health shows its DLQ's depth too (custom agents' DLQs: the prefix statement below).
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["sqs:GetQueueAttributes"], resources: agents.map(({ dlq }) => dlq.queueArn) }),
   );
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({
@@ -791,11 +852,23 @@ export function Nexus({ app, stack }: StackContext) {
   );
   // Deleting a custom agent deletes its queues.
   apiFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:DeleteQueue"], resources: [customQueueArns] }));
+  // Remote workers of custom agents claim tasks through the API: it receives from their queue and deletes what it
+  // claimed (built-in queues are refused in code and denied below).
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage"], resources: [customQueueArns] }),
+  );
   // The prefix pattern above also matches the built-in queues: keep their CloudFormation-owned settings safe.
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({
       effect: iam.Effect.DENY,
-      actions: ["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue"],
+      actions: [
+        "sqs:CreateQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:TagQueue",
+        "sqs:DeleteQueue",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+      ],
       resources: builtinQueueAndDlqArns,
     }),
   );
@@ -817,7 +890,8 @@ export function Nexus({ app, stack }: StackContext) {
       resources: [executionArns],
     }),
   );
-  apiFunction.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure"));
+  // A remote worker's task reports like an agent function's: its outcome, and a heartbeat when its lease is extended.
+  apiFunction.addToRolePolicy(taskResults("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"));
   for (const { statements } of forApi) for (const statement of statements ?? []) apiFunction.addToRolePolicy(statement);
   NagSuppressions.addResourceSuppressions(
     apiFunction.role ?? apiFunction,
@@ -855,18 +929,84 @@ export function Nexus({ app, stack }: StackContext) {
   );
 
   // ── Sweeper ──────────────────────────────────────────────────────────────────────────────────────
+  // Also looks at every agent: records health changes, emits its metrics (EMF in its log, namespace below) and turns
+  // a built-in agent's event source mapping back to match the agent's status.
   const sweeperFunction = nexusFunction(stack, "SweeperFunction", {
     handler: "functions/sweeper.handler",
     timeout: 120,
+    environment: {
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(app.name, app.stage),
+      NEXUS_BUILTIN_CONSUMERS: stack.toJsonString(
+        Object.fromEntries(consumers.map(({ agentId, eventSource }) => [agentId, eventSource.eventSourceMappingId])),
+      ),
+    },
   });
   sweeperFunction.addToRolePolicy(tableAccess("Query", "GetItem", "UpdateItem", "PutItem"));
   sweeperFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...builtinQueueArns, customQueueArns] }),
   );
+  // Queue and DLQ depths of every agent, built-in (named) or custom (by the prefix).
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["sqs:GetQueueAttributes"],
+      resources: [...builtinQueueAndDlqArns, customQueueArns],
+    }),
+  );
+  // Reconciling: reads each built-in agent's event source mapping and switches it back when it disagrees with the
+  // agent's status (as the API switches it on deactivate/reactivate); exactly those mappings.
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+      resources: consumers.map(({ eventSource }) => eventSource.eventSourceMappingArn),
+    }),
+  );
   // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it.
   sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure"));
   NagSuppressions.addResourceSuppressions(sweeperFunction.role ?? sweeperFunction, [customQueueSuppression], true);
   const sweeper = new Cron(stack, "Sweeper", { schedule: "rate(5 minutes)", job: sweeperFunction });
+
+  // ── Failures inbox ──────────────────────────────────────────────────────────────────────────────
+  // Moves what waits in every agent's DLQ (built-in by name, custom by the prefix) into the failures inbox.
+  const failuresFunction = nexusFunction(stack, "FailuresFunction", {
+    handler: "functions/failures.handler",
+    timeout: 120,
+  });
+  failuresFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
+  const customDlqArns = stack.formatArn({ service: "sqs", resource: `${prefix}*-dlq` });
+  failuresFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+      resources: [...agents.map(({ dlq }) => dlq.queueArn), customDlqArns],
+    }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    failuresFunction.role ?? failuresFunction,
+    [
+      {
+        id: "AwsSolutions-IAM5",
+        reason: `Custom agents' DLQs are created at runtime, named "${prefix}<agentId>-dlq"; the ingester reads and deletes messages of those DLQs only.`,
+        appliesTo: [{ regex: `/^Resource::arn:<AWS::Partition>:sqs:[^:]+:[^:]+:${escapeRegex(prefix)}\\*-dlq$/` }],
+      },
+    ],
+    true,
+  );
+  const failureIngestion = new Cron(stack, "FailureIngestion", { schedule: "rate(5 minutes)", job: failuresFunction });
+
+  // ── Probe ────────────────────────────────────────────────────────────────────────────────────────
+  // Every probe interval, a health task to each active built-in agent (one per agent and interval slot); the agent
+  // checks what it depends on and records its heartbeat. Its own function and role: it registers the built-in agents
+  // if the API has not yet, and submits tasks to their queues, nothing else.
+  const probeFunction = nexusFunction(stack, "ProbeFunction", {
+    handler: "functions/probe.handler",
+    timeout: 60,
+  });
+  probeFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
+  probeFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: builtinQueueArns }));
+  const probeMinutes = health.probeIntervalMinutes;
+  const probe = new Cron(stack, "Probe", {
+    schedule: `rate(${probeMinutes} ${probeMinutes === 1 ? "minute" : "minutes"})`,
+    job: probeFunction,
+  });
 
   // ── Plans ────────────────────────────────────────────────────────────────────────────────────────
   // The runner is the state machine's only Lambda task: it starts a run, waits for a step's dependencies, dispatches a
@@ -941,6 +1081,116 @@ export function Nexus({ app, stack }: StackContext) {
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
 
+  // ── Schedules ────────────────────────────────────────────────────────────────────────────────────
+  // Each Nexus schedule is an EventBridge Scheduler schedule in this group, created, changed and deleted by the API
+  // (packages/core/src/schedules/triggers.ts). It invokes the schedule function with {scheduleId, scheduledAt}, through
+  // a role that may invoke that function only. Deliveries that fail after the scheduler's retries, and invocations the
+  // function fails after Lambda's asynchronous retries, land in one dead-letter queue. The function, the role and the
+  // queue are named after the group (packages/core/src/schedules/names.ts): the API is told the group's ARN only.
+  const schedulesGroup = scheduleGroupName(app.name, app.stage);
+  const scheduleGroup = new scheduler.CfnScheduleGroup(stack, "ScheduleGroup", { name: schedulesGroup });
+  const scheduleGroupArn = stack.formatArn({
+    service: "scheduler",
+    resource: "schedule-group",
+    resourceName: schedulesGroup,
+  });
+  const groupSchedulesArn = stack.formatArn({
+    service: "scheduler",
+    resource: "schedule",
+    resourceName: `${schedulesGroup}/*`,
+  });
+  const scheduleDlq = new sqs.Queue(stack, "ScheduleDlq", {
+    queueName: scheduleDlqName(schedulesGroup),
+    retentionPeriod: Duration.days(14),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  });
+  NagSuppressions.addResourceSuppressions(scheduleDlq, [
+    {
+      id: "AwsSolutions-SQS3",
+      reason:
+        "This queue is itself a dead-letter queue: of the EventBridge Scheduler schedules' failed deliveries and of the schedule function's failed asynchronous invocations.",
+    },
+  ]);
+  const { NEXUS_DAILY_CAPS: dailyCaps } = apiSettingsEnv(process.env);
+  const scheduleFunction = nexusFunction(stack, "ScheduleFunction", {
+    handler: "functions/schedule.handler",
+    functionName: scheduleFunctionName(schedulesGroup),
+    memorySize: 512,
+    timeout: 30,
+    // Lambda retries a failed invocation twice (a run is idempotent per schedule and time), then dead-letters it.
+    retryAttempts: 2,
+    deadLetterQueue: scheduleDlq,
+    environment: {
+      NEXUS_STATE_MACHINE_ARN: stateMachineArn,
+      // A task run spends the same daily caps as a task submitted through the API.
+      ...(dailyCaps ? { NEXUS_DAILY_CAPS: dailyCaps } : {}),
+    },
+  });
+  // BatchWriteItem: a plan run's plan and steps (packages/core/src/plans/store.ts).
+  scheduleFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchWriteItem"));
+  // A task run is a task on a built-in or custom agent's queue; a plan run starts an execution.
+  scheduleFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [...builtinQueueArns, customQueueArns] }),
+  );
+  scheduleFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }),
+  );
+  NagSuppressions.addResourceSuppressions(scheduleFunction.role ?? scheduleFunction, [customQueueSuppression], true);
+  // Assumed by EventBridge Scheduler for this group's schedules only (confused deputy: source account and group).
+  const schedulerRole = new iam.Role(stack, "SchedulerRole", {
+    roleName: schedulerRoleName(schedulesGroup),
+    assumedBy: new iam.ServicePrincipal("scheduler.amazonaws.com", {
+      conditions: {
+        StringEquals: { "aws:SourceAccount": stack.account },
+        ArnEquals: { "aws:SourceArn": scheduleGroupArn },
+      },
+    }),
+    description: `EventBridge Scheduler's role for the ${schedulesGroup} schedules: invokes the schedule function`,
+  });
+  schedulerRole.addToPolicy(
+    new iam.PolicyStatement({ actions: ["lambda:InvokeFunction"], resources: [scheduleFunction.functionArn] }),
+  );
+  schedulerRole.addToPolicy(
+    new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [scheduleDlq.queueArn] }),
+  );
+  // The API keeps the group's schedules in step with the records, passing the scheduler exactly its role.
+  apiFunction.addEnvironment("NEXUS_SCHEDULE_GROUP_ARN", scheduleGroupArn);
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: [
+        "scheduler:CreateSchedule",
+        "scheduler:UpdateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:GetSchedule",
+      ],
+      resources: [groupSchedulesArn],
+    }),
+  );
+  apiFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["iam:PassRole"],
+      resources: [schedulerRole.roleArn],
+      conditions: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+    }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    apiFunction.role ?? apiFunction,
+    [
+      {
+        id: "AwsSolutions-IAM5",
+        reason: `Schedules are created at runtime, one per Nexus schedule, named by its id: the API may create, update, delete and read the schedules of the ${schedulesGroup} group only.`,
+        appliesTo: [
+          {
+            regex: `/^Resource::arn:<AWS::Partition>:scheduler:[^:]+:[^:]+:schedule\\/${escapeRegex(schedulesGroup)}\\/\\*$/`,
+          },
+        ],
+      },
+    ],
+    true,
+  );
+  stack.addOutputs({ ScheduleGroupName: scheduleGroup.ref, ScheduleDlqUrl: scheduleDlq.queueUrl });
+
   // ── SST's per-stack custom resource handler (used for sourcemap upload on deploy) ───────────────
   // SST pins it to nodejs22.x; run it on the same (newest) runtime as everything else. Its role is
   // created by SST with the AWSLambdaBasicExecutionRole managed policy.
@@ -982,10 +1232,17 @@ export function Nexus({ app, stack }: StackContext) {
     sweeper,
     apiFunction,
     sweeperFunction,
+    failuresFunction,
+    failureIngestion,
+    probe,
+    probeFunction,
     agentFunctions,
     agents,
     planRunnerFunction,
     stateMachine,
     planFailuresAlarm,
+    scheduleFunction,
+    schedulerRole,
+    scheduleDlq,
   };
 }

@@ -35,6 +35,8 @@ import { PLANNER_CONFIG } from "../packages/agents/src/strategy/providers.js";
 import { contextFromEnv } from "../packages/core/src/context.js";
 import { DEFAULT_DAILY_CAPS } from "../packages/core/src/limits.js";
 import { planDefinition as corePlanDefinition } from "../packages/core/src/plans/asl.js";
+import { schedulerResources } from "../packages/core/src/schedules/names.js";
+import { RETRY_POLICY, scheduleInput } from "../packages/core/src/schedules/triggers.js";
 import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 import config from "../sst.config.js";
 import {
@@ -46,8 +48,10 @@ import {
   chromiumBinDir,
   commsSettingsEnv,
   DEFAULT_BATCH_SIZE,
+  healthSettingsEnv,
   isEphemeralStage,
   MAX_QUEUE_PREFIX_LENGTH,
+  metricsNamespace,
   Nexus,
   OPS_WORKSPACE_DIR,
   opsSettingsEnv,
@@ -59,6 +63,7 @@ import {
   planStateMachineName,
   queuePrefix,
   SCREENSHOTS_PREFIX,
+  scheduleGroupName,
   senderAddress,
   TTL_ATTRIBUTE,
   VISIBILITY_TIMEOUT_FACTOR,
@@ -80,7 +85,7 @@ const PLANNER_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
 /** Bundling eight functions (four of them with puppeteer-core) takes ~30 s here, more on a busy machine. */
 const SYNTH_TIMEOUT_MS = 180_000;
 /** Optional API settings the stack reads from the deploying shell; unset while synthesizing here. */
-const SETTINGS_ENV = ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS"] as const;
+const SETTINGS_ENV = ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS", "NEXUS_HEALTH"] as const;
 /** Agent settings the stack reads from the deploying shell: set (or, when undefined, unset) while synthesizing here. */
 const AGENT_SETTINGS = {
   NEXUS_EMAIL_FROM: "Nexus Alerts <alerts@example.com>",
@@ -170,6 +175,23 @@ const functionByHandler = (handler: string): string[] =>
   nexusFunctions()
     .filter(([, r]) => r.Properties?.Handler === handler)
     .map(([id]) => id);
+/** Asserts that exactly one enabled EventBridge rule invokes the function, on this schedule, and may. */
+function expectScheduled(fn: string, expression: string) {
+  const rules = ofType("AWS::Events::Rule").filter(([, r]) =>
+    asArray(r.Properties?.Targets).some((t) => refOf(obj(t, "Target").Arn) === `${fn}.Arn`),
+  );
+  expect(rules, fn).toHaveLength(1);
+  const [ruleId, rule] = rules[0] as [string, CfnResource];
+  expect(rule.Properties?.ScheduleExpression, fn).toBe(expression);
+  expect(rule.Properties?.State, fn).toBe("ENABLED");
+  template.hasResourceProperties("AWS::Lambda::Permission", {
+    Action: "lambda:InvokeFunction",
+    Principal: "events.amazonaws.com",
+    FunctionName: { "Fn::GetAtt": [fn, "Arn"] },
+    SourceArn: { "Fn::GetAtt": [ruleId, "Arn"] },
+  });
+}
+
 const onlyFunction = (handler: string): string => {
   const ids = functionByHandler(handler);
   expect(ids, `functions with handler ${handler}`).toHaveLength(1);
@@ -365,12 +387,15 @@ describe("functions", () => {
     for (const [id, r] of lambdas) expect(r.Properties?.Runtime, id).toBe("nodejs24.x");
   });
 
-  it("are the api, the sweeper, the plan runner and one consumer per built-in agent", () => {
+  it("are the api, the sweeper, the failures ingester, the plan runner, the scheduler, the probe and one consumer per built-in agent", () => {
     expect(functionByHandler("functions/api.handler")).toHaveLength(1);
     expect(functionByHandler("functions/sweeper.handler")).toHaveLength(1);
     expect(functionByHandler("functions/plans.handler")).toHaveLength(1);
+    expect(functionByHandler("functions/schedule.handler")).toHaveLength(1);
+    expect(functionByHandler("functions/probe.handler")).toHaveLength(1);
+    expect(functionByHandler("functions/failures.handler")).toHaveLength(1);
     for (const { id } of BUILTIN_AGENTS) expect(functionByHandler(`functions/agents/${id}.handler`)).toHaveLength(1);
-    expect(nexusFunctions()).toHaveLength(3 + BUILTIN_AGENTS.length);
+    expect(nexusFunctions()).toHaveLength(6 + BUILTIN_AGENTS.length);
   });
 
   it("consume the queues of exactly the built-in agents the API registers (packages/agents/src/specs.ts)", () => {
@@ -521,19 +546,90 @@ describe("sweeper", () => {
   it("runs every 5 minutes on an EventBridge rule", () => {
     const sweeper = onlyFunction("functions/sweeper.handler");
     expect(props(sweeper).Timeout).toBe(120);
-    const rules = ofType("AWS::Events::Rule").filter(([, r]) =>
-      asArray(r.Properties?.Targets).some((t) => refOf(obj(t, "Target").Arn) === `${sweeper}.Arn`),
+    expectScheduled(sweeper, "rate(5 minutes)");
+  });
+});
+
+describe("agent health", () => {
+  const mappings = () => ofType("AWS::Lambda::EventSourceMapping").map(([id]) => id);
+
+  it("probes the built-in agents every 5 minutes from a function of its own, on an EventBridge rule", () => {
+    const probe = onlyFunction("functions/probe.handler");
+    expectScheduled(probe, "rate(5 minutes)");
+  });
+
+  it("lets the probe submit tasks to the built-in agents' queues and nothing else (no DLQ, no custom queue)", () => {
+    const statements = roleStatements(roleOf(onlyFunction("functions/probe.handler")));
+    const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage"]));
+    const queues = BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`);
+    expect(sqs.flatMap((s) => s.Resource.map(render)).sort()).toEqual(queues.sort());
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(":")[0])));
+    expect([...services].sort()).toEqual(["dynamodb", "logs", "sqs", "xray"]);
+  });
+
+  it("lets the sweeper read and switch exactly the built-in agents' event source mappings, which it is given", () => {
+    const sweeper = onlyFunction("functions/sweeper.handler");
+    const lambda = roleStatements(roleOf(sweeper)).filter((s) => s.Action.some((a) => a.startsWith("lambda:")));
+    expect(lambda).toHaveLength(1);
+    const [statement] = lambda as [Statement];
+    expect(new Set(statement.Action)).toEqual(
+      new Set(["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"]),
     );
-    expect(rules).toHaveLength(1);
-    const [ruleId, rule] = rules[0] as [string, CfnResource];
-    expect(rule.Properties?.ScheduleExpression).toBe("rate(5 minutes)");
-    expect(rule.Properties?.State).toBe("ENABLED");
-    template.hasResourceProperties("AWS::Lambda::Permission", {
-      Action: "lambda:InvokeFunction",
-      Principal: "events.amazonaws.com",
-      FunctionName: { "Fn::GetAtt": [sweeper, "Arn"] },
-      SourceArn: { "Fn::GetAtt": [ruleId, "Arn"] },
+    expect(mappings()).toHaveLength(BUILTIN_AGENTS.length);
+    const resources = JSON.stringify(statement.Resource);
+    for (const id of mappings()) expect(resources).toContain(id);
+    expect(statement.Resource).toHaveLength(BUILTIN_AGENTS.length);
+    const consumers = JSON.stringify(env(sweeper).NEXUS_BUILTIN_CONSUMERS);
+    for (const id of mappings()) expect(consumers).toContain(id);
+    for (const { id } of BUILTIN_AGENTS) expect(consumers).toMatch(new RegExp(`\\W${id}\\W`));
+  });
+
+  it("emits per-agent metrics under the app's and stage's namespace, as EMF in the sweeper's log", () => {
+    const sweeper = onlyFunction("functions/sweeper.handler");
+    expect(metricsNamespace(APP_NAME, STAGE)).toBe("nexus/prod");
+    expect(env(sweeper).POWERTOOLS_METRICS_NAMESPACE).toBe("nexus/prod");
+    // EMF records are log lines: no function needs cloudwatch:PutMetricData
+    expect(
+      allStatements().filter(({ statement }) => statement.Action.some((a) => a.startsWith("cloudwatch:"))),
+    ).toEqual([]);
+  });
+
+  it("lets the api read every built-in agent's DLQ depth, and each agent its own DLQ's", () => {
+    const statements = roleStatements(roleOf(onlyFunction("functions/api.handler")));
+    const reading = statements
+      .filter((s) => s.Effect === "Allow" && s.Action.includes("sqs:GetQueueAttributes"))
+      .flatMap((s) => s.Resource.map(render));
+    for (const { id } of BUILTIN_AGENTS) {
+      expect(reading).toContain(`\${${queueByName(`${PREFIX}${id}-dlq`)}.Arn}`);
+      expect(reading).toContain(`\${${queueByName(`${PREFIX}${id}`)}.Arn}`);
+    }
+  });
+
+  it("takes its thresholds from NEXUS_HEALTH in the deploying shell, as the functions parse them; bad ones fail the synth", () => {
+    // unset here: no function gets the variable, and the defaults apply
+    for (const [fn] of nexusFunctions()) expect(env(fn).NEXUS_HEALTH, fn).toBeUndefined();
+    expect(healthSettingsEnv({})).toEqual({ environment: {}, probeIntervalMinutes: 5 });
+    const set = healthSettingsEnv({ NEXUS_HEALTH: ' { "offlineIntervals": 4, "probeIntervalSeconds": 120 } ' });
+    expect(set.probeIntervalMinutes).toBe(2);
+    const ctx = contextFromEnv({ NEXUS_TABLE: "t", NEXUS_QUEUE_PREFIX: PREFIX, ...set.environment });
+    expect(ctx.settings.health).toEqual({
+      onlineIntervals: 2,
+      offlineIntervals: 4,
+      errorRate: 0.5,
+      minSamples: 4,
+      probeIntervalSeconds: 120,
     });
+    for (const bad of [
+      "{",
+      "[]",
+      '{"errorRate": 2}',
+      '{"onlineIntervals": 3, "offlineIntervals": 2}',
+      '{"probeIntervalSeconds": 90}',
+      '{"offline": 3}',
+    ]) {
+      expect(() => healthSettingsEnv({ NEXUS_HEALTH: bad }), bad).toThrow(/NEXUS_HEALTH/);
+    }
   });
 });
 
@@ -1105,12 +1201,14 @@ describe("iam", () => {
       const handler = props(fn).Handler;
       const expected =
         handler === "functions/api.handler"
-          ? [...base, "secretsmanager", "lambda", "states", "bedrock"]
-          : handler === "functions/plans.handler" || handler === "functions/sweeper.handler"
-            ? [...base, "states"]
-            : typeof agentId === "string"
-              ? [...base, "states", ...(extra[agentId] ?? [])]
-              : base;
+          ? [...base, "secretsmanager", "lambda", "states", "bedrock", "scheduler", "iam"]
+          : handler === "functions/sweeper.handler"
+            ? [...base, "states", "lambda"]
+            : handler === "functions/plans.handler" || handler === "functions/schedule.handler"
+              ? [...base, "states"]
+              : typeof agentId === "string"
+                ? [...base, "states", ...(extra[agentId] ?? [])]
+                : base;
       const services = new Set(
         roleStatements(roleOf(fn))
           .filter((s) => s.Effect === "Allow")
@@ -1147,7 +1245,8 @@ describe("iam", () => {
         "sqs:SendMessage",
       ]),
     );
-    expect(on(`${dlq}.Arn`)).toEqual(new Set(["sqs:SendMessage"]));
+    // its health action counts its DLQ's messages
+    expect(on(`${dlq}.Arn`)).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueAttributes"]));
   });
 
   it("gives each function item reads/writes and queries on the table and its indexes only", () => {
@@ -1156,10 +1255,13 @@ describe("iam", () => {
     const items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"];
     // Batches where the code batches (packages/core/src/tasks.ts, plans/store.ts): the API writes a submitted task
     // with its audit record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);
-    // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem). No scan, no delete.
+    // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem). No scan; only the API
+    // deletes (a deleted custom agent's record and name guard).
     const batches: Record<string, string[]> = {
-      "functions/api.handler": ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"],
+      "functions/api.handler": ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
       "functions/plans.handler": ["dynamodb:BatchGetItem"],
+      // A plan run writes its plan and steps.
+      "functions/schedule.handler": ["dynamodb:BatchWriteItem"],
     };
     for (const [fn] of nexusFunctions()) {
       const dynamo = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("dynamodb:")));
@@ -1174,11 +1276,16 @@ describe("iam", () => {
     const statements = roleStatements(roleOf(onlyFunction("functions/api.handler")));
     const pattern = `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`;
     const custom = statements.filter((s) => s.Resource.some((r) => render(r) === pattern));
-    // one statement to create and use custom queues, one to delete them (with a deleted agent)
+    // one statement to create and use custom queues, one to delete them (with a deleted agent), one for remote
+    // workers' claims (receive, and delete what was claimed)
     const deletes = custom.filter((s) => s.Action.includes("sqs:DeleteQueue"));
     expect(deletes).toHaveLength(1);
     expect((deletes[0] as Statement).Action).toEqual(["sqs:DeleteQueue"]);
     custom.splice(custom.indexOf(deletes[0] as Statement), 1);
+    const claims = custom.filter((s) => s.Action.includes("sqs:ReceiveMessage"));
+    expect(claims).toHaveLength(1);
+    expect(new Set((claims[0] as Statement).Action)).toEqual(new Set(["sqs:ReceiveMessage", "sqs:DeleteMessage"]));
+    custom.splice(custom.indexOf(claims[0] as Statement), 1);
     expect(custom).toHaveLength(1);
     expect((custom[0] as Statement).Effect).toBe("Allow");
     expect(new Set((custom[0] as Statement).Action)).toEqual(
@@ -1198,8 +1305,27 @@ describe("iam", () => {
     expect(builtinSend.flatMap((s) => s.Resource.map(refOf)).sort()).toEqual([...builtinQueues].sort());
     const deny = statements.filter((s) => s.Effect === "Deny");
     expect(deny.flatMap((s) => s.Action)).toEqual(
-      expect.arrayContaining(["sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue"]),
+      expect.arrayContaining([
+        "sqs:CreateQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:TagQueue",
+        "sqs:DeleteQueue",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+      ]),
     );
+  });
+
+  it("lets the failures ingester read and delete messages of the agents' DLQs only", () => {
+    const fn = onlyFunction("functions/failures.handler");
+    const sqsStatements = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    expect(sqsStatements).toHaveLength(1);
+    const [statement] = sqsStatements as [Statement];
+    expect(new Set(statement.Action)).toEqual(new Set(["sqs:ReceiveMessage", "sqs:DeleteMessage"]));
+    const builtinDlqs = BUILTIN_AGENTS.map((a) => `${queueByName(`${PREFIX}${a.id}-dlq`)}.Arn`);
+    expect(statement.Resource.flatMap((r) => (refOf(r) ? [refOf(r)] : [])).sort()).toEqual([...builtinDlqs].sort());
+    expect(statement.Resource.map(render)).toContain(`arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*-dlq`);
+    expectScheduled(fn, "rate(5 minutes)");
   });
 
   it("lets the api switch exactly the built-in agents' event source mappings on and off", () => {
@@ -1217,15 +1343,20 @@ describe("iam", () => {
     for (const { id } of BUILTIN_AGENTS) expect(consumers).toMatch(new RegExp(`\\W${id}\\W`));
   });
 
-  it("lets the sweeper send to built-in and custom agent queues only", () => {
+  it("lets the sweeper send to built-in and custom agent queues, and read their and their DLQs' depths, only", () => {
     const statements = roleStatements(roleOf(onlyFunction("functions/sweeper.handler")));
     const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
-    expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage"]));
-    const expected = [
-      ...BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`),
-      `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`,
-    ].sort();
-    expect(sqs.flatMap((s) => s.Resource.map(render)).sort()).toEqual(expected);
+    expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueAttributes"]));
+    const custom = `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`;
+    const queues = BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`);
+    const dlqs = BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}-dlq`)}.Arn}`);
+    const on = (action: string) =>
+      sqs
+        .filter((s) => s.Action.includes(action))
+        .flatMap((s) => s.Resource.map(render))
+        .sort();
+    expect(on("sqs:SendMessage")).toEqual([...queues, custom].sort());
+    expect(on("sqs:GetQueueAttributes")).toEqual([...queues, ...dlqs, custom].sort());
   });
 });
 
@@ -1260,12 +1391,13 @@ describe("plans", () => {
     expect(p.StateMachineType).toBe("STANDARD");
     expect(p.StateMachineName).toBe(STATE_MACHINE_NAME);
     expect(STATE_MACHINE_NAME).toBe(`${APP_NAME}-${STAGE}-plans`);
-    // The API starts runs; the runner and the API are the functions that need the state machine's ARN.
-    for (const fn of [onlyFunction("functions/api.handler"), runner()]) {
+    // The API and the schedule function (plan targets) start runs; they and the runner need the state machine's ARN.
+    const given = [onlyFunction("functions/api.handler"), runner(), onlyFunction("functions/schedule.handler")];
+    for (const fn of given) {
       expect(render(env(fn).NEXUS_STATE_MACHINE_ARN), fn).toBe(STATE_MACHINE_ARN);
     }
     for (const [fn] of nexusFunctions()) {
-      if (![onlyFunction("functions/api.handler"), runner()].includes(fn)) {
+      if (!given.includes(fn)) {
         expect(env(fn).NEXUS_STATE_MACHINE_ARN, fn).toBeUndefined();
       }
     }
@@ -1355,12 +1487,12 @@ describe("plans", () => {
     // Besides: log delivery and X-Ray (on "*", see "iam"). Nothing else.
     const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(":")[0])));
     expect(services).toEqual(new Set(["lambda", "logs", "xray"]));
-    // And no other role may invoke any function.
+    // And no other role may invoke any function, but EventBridge Scheduler's (the schedule function only; see "schedules").
     const invokers = allStatements().filter(({ statement }) => statement.Action.includes("lambda:InvokeFunction"));
-    expect(invokers.map(({ roles }) => roles)).toEqual([[role]]);
+    expect(invokers.map(({ roles }) => roles).sort()).toEqual([[role], [schedulerRoleId()]].sort());
   });
 
-  it("let exactly the agents, the plan runner and the API send task results (the sweeper failures); only agents send heartbeats", () => {
+  it("let exactly the agents, the plan runner and the API send task results (the sweeper failures); heartbeats only agents and the API (remote workers)", () => {
     const senders = [...agentRoles(), roleOf(runner()), apiRole()];
     const sweeperRole = roleOf(onlyFunction("functions/sweeper.handler"));
     for (const [action, roles] of [
@@ -1372,13 +1504,13 @@ describe("plans", () => {
       expect(allowed.resources, action).toEqual(new Set([STATE_MACHINE_ARN]));
     }
     const heartbeat = allowing("states:SendTaskHeartbeat");
-    expect(heartbeat.roles).toEqual([...agentRoles()].sort());
+    expect(heartbeat.roles).toEqual([...agentRoles(), apiRole()].sort());
     expect(heartbeat.resources).toEqual(new Set([STATE_MACHINE_ARN]));
   });
 
-  it("let only the API start runs (on the state machine), and stop and describe them (its executions)", () => {
+  it("let only the API and the schedule function start runs (on the state machine); the API stop and describe them", () => {
     expect(allowing("states:StartExecution")).toEqual({
-      roles: [apiRole()],
+      roles: [apiRole(), roleOf(onlyFunction("functions/schedule.handler"))].sort(),
       resources: new Set([STATE_MACHINE_ARN]),
     });
     for (const action of ["states:StopExecution", "states:DescribeExecution"]) {
@@ -1454,6 +1586,7 @@ describe("cdk-nag", () => {
       "AwsSolutions-APIG4",
       "AwsSolutions-SMG4",
       "AwsSolutions-S1",
+      "AwsSolutions-SQS3",
     ]);
     const suppressions = Object.values(resources).flatMap((r) =>
       asArray(obj(r.Metadata?.cdk_nag ?? { rules_to_suppress: [] }, "cdk_nag").rules_to_suppress).map((s) =>
@@ -1493,5 +1626,155 @@ describe("outputs", () => {
       const values = Object.values(outputs).map((o) => refOf(o.Value));
       expect(values).toEqual(expect.arrayContaining([queue, dlq]));
     }
+  });
+});
+
+// ── Schedules ────────────────────────────────────────────────────────────────────────────────────────
+const SCHEDULE_GROUP = scheduleGroupName(APP_NAME, STAGE);
+/** A rendered ARN as it is in the commercial partition. */
+const inAws = (arn: string) => arn.replace(/^arn:\$\{AWS::Partition\}:/, "arn:aws:");
+/** The role EventBridge Scheduler assumes (the only one scheduler.amazonaws.com may assume). */
+function schedulerRoleId(): string {
+  const ids = ofType("AWS::IAM::Role")
+    .filter(([, r]) => JSON.stringify(r.Properties?.AssumeRolePolicyDocument).includes('"scheduler.amazonaws.com"'))
+    .map(([id]) => id);
+  expect(ids, "roles EventBridge Scheduler assumes").toHaveLength(1);
+  return ids[0] as string;
+}
+
+describe("schedules", () => {
+  const scheduleFn = () => onlyFunction("functions/schedule.handler");
+  const dlq = () => queueByName(`${SCHEDULE_GROUP}-dlq`);
+  const groupArn = `arn:\${AWS::Partition}:scheduler:${REGION}:${ACCOUNT}:schedule-group/${SCHEDULE_GROUP}`;
+
+  it("live in a schedule group of the app and stage", () => {
+    const groups = ofType("AWS::Scheduler::ScheduleGroup");
+    expect(groups).toHaveLength(1);
+    const [groupId, group] = groups[0] as [string, CfnResource];
+    expect(group.Properties?.Name).toBe(`${APP_NAME}-${STAGE}-schedules`);
+    expect(outputs.ScheduleGroupName?.Value).toEqual({ Ref: groupId });
+    // Schedules are the API's to create: the stack declares none of its own.
+    expect(ofType("AWS::Scheduler::Schedule")).toEqual([]);
+  });
+
+  it("fire the schedule function, named after the group; failed invocations are retried twice, then dead-lettered", () => {
+    const fn = scheduleFn();
+    expect(props(fn).FunctionName).toBe(SCHEDULE_GROUP);
+    expect(props(fn).Timeout).toBe(30);
+    expect(props(fn).DeadLetterConfig).toEqual({ TargetArn: { "Fn::GetAtt": [dlq(), "Arn"] } });
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: fn },
+      MaximumRetryAttempts: 2,
+    });
+    expect(props(dlq()).MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(props(dlq()).SqsManagedSseEnabled).toBe(true);
+    expect(outputs.ScheduleDlqUrl?.Value).toEqual({ Ref: dlq() });
+  });
+
+  it("tell the API only the group's ARN, from which it derives exactly the stack's function, role and queue", () => {
+    const value = render(env(onlyFunction("functions/api.handler")).NEXUS_SCHEDULE_GROUP_ARN);
+    expect(value).toBe(groupArn);
+    const derived = schedulerResources(inAws(value));
+    expect(derived).toEqual({
+      group: SCHEDULE_GROUP,
+      targetArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${props(scheduleFn()).FunctionName}`,
+      roleArn: `arn:aws:iam::${ACCOUNT}:role/${props(schedulerRoleId()).RoleName}`,
+      deadLetterArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${props(dlq()).QueueName}`,
+    });
+    // A role named without a path: its ARN is arn:…:role/<name>.
+    expect(props(schedulerRoleId()).Path).toBeUndefined();
+    for (const [fn] of nexusFunctions()) {
+      if (fn !== onlyFunction("functions/api.handler")) expect(env(fn).NEXUS_SCHEDULE_GROUP_ARN, fn).toBeUndefined();
+    }
+  });
+
+  it("are created by the API invoking that function through that role, at the scheduled time, retried, dead-lettered", () => {
+    const config = schedulerResources(inAws(groupArn));
+    const input = scheduleInput(config, {
+      scheduleId: "sch_x",
+      expression: "cron(0 9 * * ? *)",
+      timezone: "Europe/Berlin",
+      enabled: true,
+      description: "Nexus schedule 'x'",
+    });
+    expect(input).toMatchObject({
+      Name: "sch_x",
+      GroupName: SCHEDULE_GROUP,
+      ScheduleExpression: "cron(0 9 * * ? *)",
+      ScheduleExpressionTimezone: "Europe/Berlin",
+      State: "ENABLED",
+      FlexibleTimeWindow: { Mode: "OFF" },
+      Target: {
+        Arn: config.targetArn,
+        RoleArn: config.roleArn,
+        RetryPolicy: RETRY_POLICY,
+        DeadLetterConfig: { Arn: config.deadLetterArn },
+      },
+    });
+    expect(JSON.parse(String(input.Target?.Input))).toEqual({
+      scheduleId: "sch_x",
+      scheduledAt: "<aws.scheduler.scheduled-time>",
+    });
+  });
+
+  it("are run by EventBridge Scheduler with a role of their own: this account's and group's only; invoke and DLQ only", () => {
+    const role = schedulerRoleId();
+    const trust = asArray(obj(props(role).AssumeRolePolicyDocument, "AssumeRolePolicyDocument").Statement);
+    expect(trust).toHaveLength(1);
+    const statement = obj(trust[0], "trust statement");
+    expect(statement).toMatchObject({ Effect: "Allow", Principal: { Service: "scheduler.amazonaws.com" } });
+    const conditions = obj(statement.Condition, "Condition");
+    expect(obj(conditions.StringEquals, "StringEquals")["aws:SourceAccount"]).toBe(ACCOUNT);
+    expect(render(obj(conditions.ArnEquals, "ArnEquals")["aws:SourceArn"])).toBe(groupArn);
+    const allowed = roleStatements(role).map((s) => ({ ...s, Resource: s.Resource.map(render) }));
+    expect(allowed).toEqual([
+      { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [`\${${scheduleFn()}.Arn}`] },
+      { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [`\${${dlq()}.Arn}`] },
+    ]);
+    expect(props(role).ManagedPolicyArns).toBeUndefined();
+  });
+
+  it("are managed by the API only: the group's schedules, and passing exactly the scheduler's role to the scheduler", () => {
+    const apiRole = roleOf(onlyFunction("functions/api.handler"));
+    const managing = allStatements().filter(({ statement }) =>
+      statement.Action.some((a) => a.startsWith("scheduler:") || a === "iam:PassRole"),
+    );
+    expect(new Set(managing.flatMap(({ roles }) => roles))).toEqual(new Set([apiRole]));
+    const statements = managing.map(({ statement }) => ({ ...statement, Resource: statement.Resource.map(render) }));
+    expect(statements).toEqual([
+      {
+        Effect: "Allow",
+        Action: [
+          "scheduler:CreateSchedule",
+          "scheduler:UpdateSchedule",
+          "scheduler:DeleteSchedule",
+          "scheduler:GetSchedule",
+        ],
+        Resource: [`arn:\${AWS::Partition}:scheduler:${REGION}:${ACCOUNT}:schedule/${SCHEDULE_GROUP}/*`],
+      },
+      {
+        Effect: "Allow",
+        Action: ["iam:PassRole"],
+        Resource: [`\${${schedulerRoleId()}.Arn}`],
+        Condition: { StringEquals: { "iam:PassedToService": "scheduler.amazonaws.com" } },
+      },
+    ]);
+  });
+
+  it("are fired with a least-privilege role: the table, every agent queue and the DLQ, starting plan runs", () => {
+    const statements = roleStatements(roleOf(scheduleFn()));
+    const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage"]));
+    expect(sqs.flatMap((s) => s.Resource.map(render)).sort()).toEqual(
+      [
+        ...BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`),
+        `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`,
+        `\${${dlq()}.Arn}`,
+      ].sort(),
+    );
+    const states = statements.filter((s) => s.Action.some((a) => a.startsWith("states:")));
+    expect(states.map((s) => ({ Action: s.Action, Resource: s.Resource.map(render) }))).toEqual([
+      { Action: ["states:StartExecution"], Resource: [STATE_MACHINE_ARN] },
+    ]);
   });
 });

@@ -79,11 +79,16 @@ describe.concurrent("comms through the whole path (API → queue → agent → s
     expect(throttled.error.message).toContain("20429");
   });
 
-  it("registers comms as a built-in agent with its three actions", async () => {
+  it("registers comms as a built-in agent with its three actions and health", async () => {
     const reply = await api.get("/v1/agents/comms");
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ id: "comms", kind: "comms", builtin: true, status: "active" });
-    expect(reply.body.actions.map((a: { name: string }) => a.name)).toEqual(["send_email", "send_sms", "post_chat"]);
+    expect(reply.body.actions.map((a: { name: string }) => a.name)).toEqual([
+      "send_email",
+      "send_sms",
+      "post_chat",
+      "health",
+    ]);
     for (const name of ["ses", "twilio", "chat"]) {
       const { url, describe: lines } = standIn(name);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

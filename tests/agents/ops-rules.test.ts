@@ -46,6 +46,7 @@ describe("ops spec", () => {
       "list_files",
       "delete_file",
       "http_check",
+      "health",
     ]);
     for (const action of opsSpec.actions) {
       const parsed = ParamsSchemaSchema.safeParse(action.params);

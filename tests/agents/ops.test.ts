@@ -143,7 +143,7 @@ const outsideState = () =>
 const workspaceNames = () => readdirSync(workspace).sort();
 
 describe("ops agent end to end", () => {
-  it("registers ops as a built-in agent with its six actions", async () => {
+  it("registers ops as a built-in agent with its six actions and health", async () => {
     const reply = await api.get("/v1/agents/ops");
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ id: "ops", kind: "ops", builtin: true, status: "active" });
@@ -154,6 +154,7 @@ describe("ops agent end to end", () => {
       "list_files",
       "delete_file",
       "http_check",
+      "health",
     ]);
     expect(nexus.standIns.ops?.describe.join("\n")).toContain(workspace);
   });

@@ -49,7 +49,7 @@ describe("research spec", () => {
       const result = ParamsSchemaSchema.safeParse(action.params);
       expect(result.success, `${action.name}: ${JSON.stringify(result.error?.issues)}`).toBe(true);
     }
-    expect(researchSpec.actions.map((a) => a.name)).toEqual(["fetch_page", "render_page", "lookup"]);
+    expect(researchSpec.actions.map((a) => a.name)).toEqual(["fetch_page", "render_page", "lookup", "health"]);
   });
 
   it("refuses non-http(s) URLs already at the schema, naming the field", () => {

@@ -207,11 +207,16 @@ afterAll(async () => {
 });
 
 describe("research agent end to end", () => {
-  it("is registered under its fixed id with its three actions", async () => {
+  it("is registered under its fixed id with its three actions and health", async () => {
     const agent = await api.get("/v1/agents/research");
     expect(agent.status).toBe(200);
     expect(agent.body).toMatchObject({ id: "research", kind: "research", builtin: true });
-    expect(agent.body.actions.map((a: { name: string }) => a.name)).toEqual(["fetch_page", "render_page", "lookup"]);
+    expect(agent.body.actions.map((a: { name: string }) => a.name)).toEqual([
+      "fetch_page",
+      "render_page",
+      "lookup",
+      "health",
+    ]);
   });
 
   it("fetch_page extracts title, byline, text and absolute links of an article", async () => {

@@ -31,7 +31,7 @@ describe("tasks flow end to end over HTTP", () => {
     const reply = await local.api.get("/v1/agents/diag");
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ id: "diag", name: "diag", builtin: true, status: "active" });
-    expect(reply.body.actions.map((a: { name: string }) => a.name)).toEqual(["echo", "sleep", "fail"]);
+    expect(reply.body.actions.map((a: { name: string }) => a.name)).toEqual(["echo", "sleep", "fail", "health"]);
     expect(reply.body.queue.url).toContain("nexus-local-agent-diag");
   });
 
@@ -305,6 +305,9 @@ describe("custom agents", () => {
     expect(unknown.body.error.code).toBe("not_found");
     const action = await local.api.post("/v1/tasks", { agentId: "diag", action: "explode" });
     expect(action.status).toBe(400);
-    expect(action.body.error.details).toMatchObject({ field: "action", available: ["echo", "sleep", "fail"] });
+    expect(action.body.error.details).toMatchObject({
+      field: "action",
+      available: ["echo", "sleep", "fail", "health"],
+    });
   });
 });

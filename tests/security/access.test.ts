@@ -56,6 +56,12 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       await h.call("POST", "/v1/agents", ADMIN_KEY, { name, actions: [{ name: "a" }] });
       return { method: "DELETE", path: `/v1/agents/${name}` };
     }
+    case "POST /v1/agents/{id}/heartbeat":
+      return {
+        method: "POST",
+        path: "/v1/agents/own-agent/heartbeat",
+        body: { load: 0, done: 1, failed: 0, intervalSeconds: 60 },
+      };
     case "GET /v1/tasks":
       return { method: "GET", path: "/v1/tasks" };
     case "GET /v1/tasks/{id}":
@@ -63,6 +69,21 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
     case "POST /v1/tasks/{id}/cancel": {
       const task = await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" });
       return { method: "POST", path: `/v1/tasks/${task.body.id}/cancel` };
+    }
+    case "POST /v1/agents/{id}/tasks/claim":
+      return { method: "POST", path: "/v1/agents/own-agent/tasks/claim", body: { waitSeconds: 0 } };
+    case "POST /v1/tasks/{id}/complete": {
+      const { id, leaseToken } = await leasedTask();
+      return { method: "POST", path: `/v1/tasks/${id}/complete`, body: { leaseToken, result: { ok: true } } };
+    }
+    case "POST /v1/tasks/{id}/fail": {
+      const { id, leaseToken } = await leasedTask();
+      const error = { code: "matrix", message: "failed on purpose", retriable: false };
+      return { method: "POST", path: `/v1/tasks/${id}/fail`, body: { leaseToken, error } };
+    }
+    case "POST /v1/tasks/{id}/extend": {
+      const { id, leaseToken } = await leasedTask();
+      return { method: "POST", path: `/v1/tasks/${id}/extend`, body: { leaseToken } };
     }
     case "POST /v1/keys":
       return { method: "POST", path: "/v1/keys", body: { name: `k-${n}`, role: "viewer" } };
@@ -105,7 +126,32 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       await waitForGate(id);
       return { method: "POST", path: `/v1/plans/${id}/steps/gate/${route.endsWith("approve") ? "approve" : "reject"}` };
     }
+    case "POST /v1/schedules":
+      return { method: "POST", path: "/v1/schedules", body: scheduleBody() };
+    case "GET /v1/schedules":
+      return { method: "GET", path: "/v1/schedules" };
+    case "GET /v1/schedules/{id}":
+      return { method: "GET", path: `/v1/schedules/${await schedule()}` };
+    case "PATCH /v1/schedules/{id}":
+      return { method: "PATCH", path: `/v1/schedules/${await schedule()}`, body: { enabled: false } };
+    case "DELETE /v1/schedules/{id}":
+      return { method: "DELETE", path: `/v1/schedules/${await schedule()}` };
+    case "POST /v1/schedules/{id}/run-now":
+      return { method: "POST", path: `/v1/schedules/${await schedule()}/run-now` };
   }
+}
+
+const scheduleBody = () => ({
+  name: `matrix-schedule-${n}-${Math.random().toString(36).slice(2)}`,
+  cron: "cron(0 9 * * ? *)",
+  target: { type: "task", agentId: "own-agent", action: "work" },
+});
+
+/** A new schedule of a task for own-agent; returns its id. */
+async function schedule(): Promise<string> {
+  const reply = await h.call("POST", "/v1/schedules", ADMIN_KEY, scheduleBody());
+  if (reply.status !== 201) throw new Error(`schedule creation failed: ${reply.status} ${reply.text}`);
+  return reply.body.id;
 }
 
 const ROLES = ["admin", "operator", "viewer", "agent"] as const;
@@ -152,6 +198,17 @@ async function waitForGate(id: string) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`plan ${id} never reached its gate`);
+}
+
+/** A new task of own-agent, claimed with the admin key: its id and lease token. */
+async function leasedTask(): Promise<{ id: string; leaseToken: string }> {
+  const { id } = (await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" })).body;
+  for (let i = 0; i < 50; i++) {
+    const claimed = await h.call("POST", "/v1/agents/own-agent/tasks/claim", ADMIN_KEY, { max: 10, waitSeconds: 0 });
+    const task = claimed.body.tasks?.find((t: { id: string }) => t.id === id);
+    if (task) return task;
+  }
+  throw new Error(`task ${id} was never claimed`);
 }
 
 describe("route × role matrix", () => {
@@ -212,10 +269,30 @@ describe("object-level checks for agent keys (BOLA)", () => {
   });
 
   it("cannot complete, cancel or create work, nor mint keys", async () => {
+    // (the matrix's claims may have claimed this task: what matters is that nothing below changes it)
+    const before = (await h.call("GET", `/v1/tasks/${ownTaskId}`, ADMIN_KEY)).body;
+    const stale = { leaseToken: "not-the-lease-token-of-this-task", result: { forged: true } };
+    expect((await h.call("POST", `/v1/tasks/${ownTaskId}/complete`, keys.agent, stale)).status).toBe(409);
     expect((await h.call("POST", `/v1/tasks/${ownTaskId}/cancel`, keys.agent)).status).toBe(403);
     expect((await h.call("POST", "/v1/tasks", keys.agent, { agentId: "own-agent", action: "work" })).status).toBe(403);
     expect((await h.call("POST", "/v1/keys", keys.agent, { name: "x", role: "admin" })).status).toBe(403);
-    expect((await h.call("GET", `/v1/tasks/${ownTaskId}`, ADMIN_KEY)).body.status).toBe("queued");
+    expect((await h.call("GET", `/v1/tasks/${ownTaskId}`, ADMIN_KEY)).body).toEqual(before);
+  });
+
+  it("claims and reports only for its own agent", async () => {
+    const lease = { leaseToken: "not-the-lease-token-of-this-task" };
+    expect((await h.call("POST", "/v1/agents/other-agent/tasks/claim", keys.agent, { waitSeconds: 0 })).status).toBe(
+      403,
+    );
+    for (const [action, body] of [
+      ["complete", { ...lease, result: 1 }],
+      ["fail", { ...lease, error: { code: "x", message: "x" } }],
+      ["extend", lease],
+    ] as const) {
+      const reply = await h.call("POST", `/v1/tasks/${otherTaskId}/${action}`, keys.agent, body);
+      expect(reply.status, action).toBe(404);
+    }
+    expect((await h.call("GET", `/v1/tasks/${otherTaskId}`, ADMIN_KEY)).body.status).toBe("queued");
   });
 });
 

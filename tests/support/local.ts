@@ -12,6 +12,8 @@ export function useLocalNexus(options: LocalOptions = {}) {
     state.nexus = await startLocal({
       port: 0,
       logLevel: "SILENT",
+      // Tests that read a DLQ directly must not race the inbox's ingestion; inbox tests ingest explicitly.
+      failureIngestIntervalMs: 600_000,
       ...options,
       settings: { rateLimitPerMinute: 1_000_000, ...options.settings },
     });

@@ -6,6 +6,7 @@ import {
   type AgentSpec,
   Agents,
   Audit,
+  Health,
   Keys,
   ListAgentsQuery,
   ListTasksQuery,
@@ -23,7 +24,10 @@ import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
 import { audit, auditEntry, authenticate, type Env, jsonOnly, limitBody } from "./middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, PageQuery, route } from "./openapi.js";
 import { registerFailureRoutes } from "./routes/failures.js";
+import { registerHealthRoutes } from "./routes/health.js";
 import { registerPlanRoutes } from "./routes/plans.js";
+import { registerRemoteRoutes } from "./routes/remote.js";
+import { registerScheduleRoutes } from "./routes/schedules.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
 export { MAX_BODY_BYTES } from "./middleware.js";
@@ -247,19 +251,21 @@ export function createApp(options: AppOptions) {
     c.set("auditTarget", agent.id);
     return c.json(agent, 201);
   });
-  app.openapi(routes.listAgents, async (c) => c.json(await Agents.list(ctx, c.req.valid("query")), 200));
+  app.openapi(routes.listAgents, async (c) =>
+    c.json(Health.summarizePage(ctx, await Agents.list(ctx, c.req.valid("query"))), 200),
+  );
   app.openapi(routes.getAgent, async (c) => {
     const { id } = c.req.valid("param");
     const own = boundAgent(c.get("actor"));
     if (own !== undefined && own !== id) throw new NotFoundError("agent", id);
-    return c.json(await Agents.get(ctx, id), 200);
+    return c.json(await Health.describe(ctx, await Agents.get(ctx, id)), 200);
   });
 
   app.openapi(routes.deactivateAgent, async (c) =>
-    c.json(await Agents.setStatus(ctx, c.req.valid("param").id, "inactive"), 200),
+    c.json(Health.summarize(ctx, await Agents.setStatus(ctx, c.req.valid("param").id, "inactive")), 200),
   );
   app.openapi(routes.reactivateAgent, async (c) =>
-    c.json(await Agents.setStatus(ctx, c.req.valid("param").id, "active"), 200),
+    c.json(Health.summarize(ctx, await Agents.setStatus(ctx, c.req.valid("param").id, "active")), 200),
   );
   app.openapi(routes.deleteAgent, async (c) => {
     const { id } = c.req.valid("param");
@@ -299,6 +305,9 @@ export function createApp(options: AppOptions) {
   app.openapi(routes.cancelTask, async (c) => c.json(await Tasks.cancel(ctx, c.req.valid("param").id), 200));
 
   registerPlanRoutes(app, options);
+  registerScheduleRoutes(app, options);
+  registerHealthRoutes(app, options);
+  registerRemoteRoutes(app, options);
   registerFailureRoutes(app, options);
 
   app.openapi(routes.createKey, async (c) => {

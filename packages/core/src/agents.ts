@@ -153,7 +153,8 @@ export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agen
   const unchanged = existing && JSON.stringify(existing) === JSON.stringify({ ...existing, ...agent });
   if (unchanged) return existing;
   if (existing) agent.updatedAt = now;
-  await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: toItem(agent) }));
+  // What else the item holds (its last heartbeat and recorded health) stays as it is.
+  await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: toItem({ ...existing, ...agent }) }));
   forget(ctx, agent.id);
   return agent;
 }

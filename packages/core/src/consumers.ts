@@ -1,4 +1,4 @@
-import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
+import { GetEventSourceMappingCommand, LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-lambda";
 
 /**
  * Turns an agent's queue consumer on and off: in AWS the agent function's SQS event source mapping, locally
@@ -6,6 +6,11 @@ import { LambdaClient, UpdateEventSourceMappingCommand } from "@aws-sdk/client-l
  */
 export interface Consumers {
   setEnabled(agentId: string, enabled: boolean): Promise<void>;
+  /**
+   * Whether the agent's consumer is on now; undefined when it has none here, or it is between states. The
+   * sweeper compares it with the agent's status and turns it back when they differ.
+   */
+  enabled?(agentId: string): Promise<boolean | undefined>;
 }
 
 /** The event source mappings of the built-in agents' functions, by agent id (set by the stack). */
@@ -15,6 +20,14 @@ export function lambdaConsumers(mappings: Record<string, string>, client = new L
       const uuid = mappings[agentId];
       if (!uuid) return; // a custom agent: its workers run elsewhere and ask before they take work
       await client.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: enabled }));
+    },
+    async enabled(agentId) {
+      const uuid = mappings[agentId];
+      if (!uuid) return undefined;
+      const { State: state } = await client.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+      if (state === "Enabled" || state === "Enabling") return true;
+      if (state === "Disabled" || state === "Disabling") return false;
+      return undefined; // Creating, Updating, Deleting: look again next time
     },
   };
 }

@@ -5,7 +5,9 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
-import { QueueRef } from "./schemas.js";
+import { schedulerResources } from "./schedules/names.js";
+import { eventBridgeScheduler, SchedulerClient, type ScheduleTriggers } from "./schedules/triggers.js";
+import { HealthSettings, QueueRef } from "./schemas.js";
 import { type Secrets, secretsManager } from "./secrets.js";
 import { SFNClient, stepFunctions, type Workflows } from "./workflows.js";
 
@@ -24,6 +26,8 @@ export interface Context {
   consumers?: Consumers;
   /** The plan state machine (Step Functions, or its local endpoint); absent where plans are not used. */
   workflows?: Workflows;
+  /** Keeps EventBridge Scheduler in step with schedules (the API in AWS); absent locally, where the runtime fires them. */
+  schedules?: ScheduleTriggers;
   now: () => Date;
 }
 
@@ -34,6 +38,8 @@ export interface Settings {
   rateLimitPerMinute: number;
   /** Tasks per UTC day for costly actions, by `<agentId>.<action>`. */
   dailyCaps: DailyCaps;
+  /** Health thresholds and the probe interval; unset fields take their defaults (see {@link HealthSettings}). */
+  health?: Partial<HealthSettings>;
 }
 
 export const DEFAULT_SETTINGS: Settings = { rateLimitPerMinute: 600, dailyCaps: DEFAULT_DAILY_CAPS };
@@ -81,6 +87,7 @@ const EnvSchema = z.object({
     .default("{}")
     .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
   NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
+  NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
   NEXUS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(DEFAULT_SETTINGS.rateLimitPerMinute),
   NEXUS_DAILY_CAPS: z
     .string()
@@ -89,6 +96,10 @@ const EnvSchema = z.object({
       ...DEFAULT_DAILY_CAPS,
       ...(raw ? z.record(z.string(), z.number().int().min(0)).parse(JSON.parse(raw)) : {}),
     })),
+  NEXUS_HEALTH: z
+    .string()
+    .optional()
+    .transform((raw) => (raw ? HealthSettings.parse(JSON.parse(raw)) : undefined)),
 });
 
 /** The context of a Lambda function, from the environment the stack sets. */
@@ -104,10 +115,16 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
     secrets: secretsManager(secretsClient),
     consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
     workflows: stepFunctions(sfn, parsed.NEXUS_STATE_MACHINE_ARN),
+    ...(parsed.NEXUS_SCHEDULE_GROUP_ARN
+      ? {
+          schedules: eventBridgeScheduler(new SchedulerClient({}), schedulerResources(parsed.NEXUS_SCHEDULE_GROUP_ARN)),
+        }
+      : {}),
     settings: {
       ...(parsed.NEXUS_ADMIN_KEY_SECRET ? { adminKeySecret: parsed.NEXUS_ADMIN_KEY_SECRET } : {}),
       rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE,
       dailyCaps: parsed.NEXUS_DAILY_CAPS,
+      ...(parsed.NEXUS_HEALTH ? { health: parsed.NEXUS_HEALTH } : {}),
     },
     now: () => new Date(),
   };

@@ -5,6 +5,7 @@ export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./errors.js";
 export * as Failures from "./failures.js";
+export * as Health from "./health.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
@@ -18,6 +19,8 @@ export {
 } from "./params-schema.js";
 export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
+export * as Remote from "./remote.js";
+export * as Schedules from "./schedules/index.js";
 export * from "./schemas.js";
 export { type Secrets, secretsManager } from "./secrets.js";
 export { createTableInput } from "./storage/table.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jsonDepth } from "./json-depth.js";
 import { ParamsSchemaSchema } from "./params-schema.js";
 
 /** Ids of agents: lower-case slug; built-in agents use their name as id. */
@@ -42,6 +43,94 @@ export type QueueRef = z.output<typeof QueueRef>;
 
 export const AgentStatus = z.enum(["active", "inactive"]);
 
+/** Heartbeat `details`: a small free-form JSON object (bounded size and nesting). */
+export const MAX_HEARTBEAT_DETAILS_BYTES = 4096;
+export const MAX_HEARTBEAT_DETAILS_DEPTH = 5;
+
+/** What an agent reports with each heartbeat (see `POST /v1/agents/{id}/heartbeat`). */
+export const Heartbeat = z
+  .strictObject({
+    load: z.number().int().min(0).max(1_000_000).describe("Tasks in flight now"),
+    done: z.number().int().min(0).max(1_000_000_000).describe("Tasks finished successfully in the last interval"),
+    failed: z.number().int().min(0).max(1_000_000_000).describe("Tasks that failed in the last interval"),
+    intervalSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(86_400)
+      .describe("How often this agent sends a heartbeat; the health thresholds are multiples of it"),
+    lastSuccess: z
+      .strictObject({ taskId: z.string().min(1).max(64), at: z.iso.datetime({ offset: true }) })
+      .optional()
+      .describe("The last task that succeeded"),
+    version: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[\x20-\x7e]+$/, "must be printable ASCII")
+      .optional()
+      .describe("The agent's version"),
+    details: z
+      .record(z.string().max(64), z.unknown())
+      .refine(
+        (d) => Buffer.byteLength(JSON.stringify(d), "utf8") <= MAX_HEARTBEAT_DETAILS_BYTES,
+        `must be at most ${MAX_HEARTBEAT_DETAILS_BYTES} bytes of JSON`,
+      )
+      .refine((d) => jsonDepth(d, MAX_HEARTBEAT_DETAILS_DEPTH) <= MAX_HEARTBEAT_DETAILS_DEPTH, {
+        message: `must nest at most ${MAX_HEARTBEAT_DETAILS_DEPTH} levels deep`,
+      })
+      .optional()
+      .describe('Free-form facts (host, queue, …); `"ok": false` (a failed health check) degrades the agent'),
+  })
+  .meta({ id: "Heartbeat" });
+export type Heartbeat = z.output<typeof Heartbeat>;
+
+export const HealthStatus = z.enum(["online", "degraded", "offline", "unknown"]);
+export type HealthStatus = z.output<typeof HealthStatus>;
+
+export const HealthTransition = z
+  .object({
+    at: z.string().describe("When the new status began"),
+    from: HealthStatus,
+    to: HealthStatus,
+    reason: z.string(),
+  })
+  .meta({ id: "HealthTransition" });
+export type HealthTransition = z.output<typeof HealthTransition>;
+
+export const AgentHealth = z
+  .object({
+    status: HealthStatus,
+    reason: z.string().describe("Why the agent has this status"),
+    since: z.string().nullable().describe("When the status began, as recorded (null: not recorded yet)"),
+    lastHeartbeatAt: z.string().nullable(),
+    heartbeat: Heartbeat.nullable().describe("The last heartbeat's metrics"),
+    queueDepth: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Messages in the agent's queue: waiting, in flight and delayed (null in lists)"),
+    dlqDepth: z.number().int().nullable().describe("Messages in the agent's dead-letter queue (null in lists)"),
+    transitions: z.array(HealthTransition).describe("Recent status changes, newest first"),
+  })
+  .meta({ id: "AgentHealth" });
+export type AgentHealth = z.output<typeof AgentHealth>;
+
+/** When an agent counts as online, degraded or offline. Multiples are of the agent's heartbeat interval. */
+export const HealthSettings = z
+  .strictObject({
+    onlineIntervals: z.number().gt(0).max(100).default(2),
+    offlineIntervals: z.number().gt(0).max(1000).default(3),
+    errorRate: z.number().gt(0).max(1).default(0.5),
+    minSamples: z.number().int().min(1).max(1_000_000).default(4),
+    probeIntervalSeconds: z.number().int().min(60).max(86_400).default(300),
+  })
+  .refine((s) => s.offlineIntervals > s.onlineIntervals, {
+    message: "offlineIntervals must be greater than onlineIntervals",
+    path: ["offlineIntervals"],
+  });
+export type HealthSettings = z.output<typeof HealthSettings>;
+
 export const Agent = z
   .object({
     id: AgentId,
@@ -55,6 +144,7 @@ export const Agent = z
     createdAt: z.string(),
     updatedAt: z.string(),
     lastHeartbeatAt: z.string().nullable(),
+    health: AgentHealth.optional().describe("Liveness from heartbeats, error rate and queue depths"),
   })
   .meta({ id: "Agent" });
 export type Agent = z.output<typeof Agent>;

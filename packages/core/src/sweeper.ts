@@ -1,5 +1,8 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
+import * as Health from "./health.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -81,4 +84,84 @@ async function requeue(ctx: Context, queue: QueueRef, record: TaskRecord): Promi
   if (!updated) return false;
   await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: record.attempts + 1 });
   return true;
+}
+
+export interface AgentSweepOptions {
+  /** Where the per-agent metrics go (EMF on stdout in Lambda); none → no metrics. */
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+export interface AgentSweepResult {
+  checked: number;
+  /** Status changes recorded by this sweep. */
+  changed: Array<{ agentId: string; from: string; to: string; at: string }>;
+  /** Consumers turned back to match their agent's status (on for active, off for inactive). */
+  reconciled: Array<{ agentId: string; enabled: boolean }>;
+  errors: Array<{ agentId: string; message: string }>;
+}
+
+/**
+ * Looks at every agent: its queue and DLQ depths, the status they and its last heartbeat give (recording a
+ * change, so "offline since" shows), one metrics record, and its consumer's state against its status. One
+ * agent's fault is recorded in `errors` and the others are still looked at.
+ */
+export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {}): Promise<AgentSweepResult> {
+  const result: AgentSweepResult = { checked: 0, changed: [], reconciled: [], errors: [] };
+  const settings = Health.settingsOf(ctx);
+  for (const agent of await Agents.all(ctx)) {
+    try {
+      result.checked++;
+      const depths = await Health.depths(ctx, agent.queue);
+      const health = Health.healthOf(agent, ctx.now(), settings, depths);
+      if (depths.dlqDepth !== null) {
+        const evaluation = { status: health.status, reason: health.reason, startedAt: health.since };
+        const changed = await Health.recordStatus(ctx, agent, evaluation);
+        if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
+      }
+      if (options.metrics) Health.emitMetrics(options.metrics, agent.id, health.status, depths);
+      const reconciled = await reconcileConsumer(ctx, agent.id);
+      if (reconciled !== undefined) result.reconciled.push({ agentId: agent.id, enabled: reconciled });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      result.errors.push({ agentId: agent.id, message });
+      options.logger?.error("agent check failed", { agentId: agent.id, error });
+    }
+  }
+  if (result.changed.length > 0) options.logger?.info("agent health changed", { changed: result.changed });
+  if (result.reconciled.length > 0) {
+    options.logger?.warn("consumers did not match their agents' status; turned back", {
+      reconciled: result.reconciled,
+    });
+  }
+  return result;
+}
+
+/**
+ * Turns an agent's consumer on or off when it disagrees with the agent's status (an inactive agent's event
+ * source mapping enabled again by a deploy, or a poller resumed by hand). The status is read again right
+ * before, so a deactivation racing the sweep is not undone. Returns the state set, or undefined if none was.
+ */
+async function reconcileConsumer(ctx: Context, agentId: string): Promise<boolean | undefined> {
+  const consumers = ctx.consumers;
+  if (!consumers?.enabled) return undefined;
+  const enabled = await consumers.enabled(agentId);
+  if (enabled === undefined) return undefined;
+  const agent = await Agents.find(ctx, agentId);
+  if (!agent) return undefined;
+  const wanted = agent.status === "active";
+  if (enabled === wanted) return undefined;
+  await consumers.setEnabled(agentId, wanted);
+  return wanted;
+}
+
+export interface RunResult extends SweepResult {
+  agents: AgentSweepResult;
+}
+
+/** What the scheduled sweeper does: tasks first (lost messages, dead workers), then agents (health, metrics, consumers). */
+export async function run(ctx: Context, options: SweepOptions & AgentSweepOptions): Promise<RunResult> {
+  const tasks = await sweep(ctx, options);
+  const agents = await sweepAgents(ctx, options);
+  return { ...tasks, agents };
 }

@@ -34,11 +34,13 @@ interface TaskItemExtras {
   taskToken?: string;
   timeoutSeconds: number;
   leaseUntil?: string;
+  /** A remote claim's lease: the SHA-256 (hex) of the token the claimant holds (see remote.ts). */
+  leaseToken?: string;
   availableAt: string;
 }
 export type TaskRecord = Task & TaskItemExtras;
 
-const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "availableAt", "taskToken"];
+const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "leaseToken", "availableAt", "taskToken"];
 const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
 
 /**

@@ -50,6 +50,16 @@ export interface ConsumerOptions {
   logger: Logger;
 }
 
+/** What claiming and ending an attempt need: the consumer without its handlers (remote agents bring their own). */
+export type DeliveryOptions = Omit<ConsumerOptions, "handlers">;
+
+/** The condition under which an attempt's outcome may be recorded: who owns the running attempt. */
+export interface Ownership {
+  condition: string;
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
 /** What one invocation may spend: the consumer's deadline (Lambda's remaining time, or the poller's). */
 export interface InvocationLimits {
   getRemainingTimeInMillis(): number;
@@ -65,19 +75,28 @@ const LEASE_MARGIN_MS = 30_000;
 
 const failedWith = (error: TaskError) => ({ error });
 
-const ownedBy = (attempt: number) => ({
+const ownedBy = (attempt: number): Ownership => ({
   condition: "#st = :running AND #n = :n",
   names: { "#st": "status", "#n": "attempts" },
   values: { ":running": "running", ":n": attempt },
 });
 
-/** queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition fails. */
-function startAttempt(ctx: Context, task: Pick<TaskRecord, "id" | "agentId">, attempts: number, leaseUntil: string) {
+/**
+ * queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition
+ * fails. `extra` is set on the item with it (a remote claim's lease token).
+ */
+function startAttempt(
+  ctx: Context,
+  task: Pick<TaskRecord, "id" | "agentId">,
+  attempts: number,
+  leaseUntil: string,
+  extra: Record<string, unknown> = {},
+) {
   const now = ctx.now().toISOString();
   return Tasks.transition(ctx, {
     task,
     to: "running",
-    set: { leaseUntil },
+    set: { ...extra, leaseUntil },
     setExpressions: ["#started = if_not_exists(#started, :now)"],
     incrementAttempts: true,
     events: [{ at: now, type: "started", attempt: attempts + 1 }],
@@ -138,8 +157,16 @@ async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, att
   });
 }
 
-/** Ends a failed attempt: retry later through a delayed message, or fail the task for good and dead-letter it. */
-async function failAttempt(options: ConsumerOptions, record: TaskRecord, error: TaskError) {
+/**
+ * Ends a failed attempt: retry later through a delayed message, or fail the task for good and dead-letter it.
+ * Returns whether it was recorded (false: the attempt no longer owned the task).
+ */
+export async function failAttempt(
+  options: DeliveryOptions,
+  record: TaskRecord,
+  error: TaskError,
+  owner: Ownership = ownedBy(record.attempts),
+): Promise<boolean> {
   const { ctx, queue, logger } = options;
   const attempt = record.attempts;
   const now = ctx.now();
@@ -152,11 +179,11 @@ async function failAttempt(options: ConsumerOptions, record: TaskRecord, error: 
       set: { ...failedWith(error), availableAt: new Date(now.getTime() + delay * 1000).toISOString() },
       remove: ["leaseUntil"],
       events: [{ at, type: "attempt_failed", attempt, error, retryInSeconds: delay }],
-      ...ownedBy(attempt),
+      ...owner,
     });
     if (updated) await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
     logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
-    return;
+    return Boolean(updated);
   }
   const message = error.retriable ? `gave up after ${attempt} attempts` : "error is not retriable";
   const updated = await Tasks.transition(ctx, {
@@ -168,13 +195,34 @@ async function failAttempt(options: ConsumerOptions, record: TaskRecord, error: 
       { at, type: "attempt_failed", attempt, error },
       { at, type: "failed", attempt, message, error },
     ],
-    ...ownedBy(attempt),
+    ...owner,
   });
   if (updated) {
     await deadLetter(ctx, queue, record, attempt, error);
     await reportToPlan(ctx, updated);
   }
   logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
+  return Boolean(updated);
+}
+
+/** Records a successful attempt (if it still owns the task) and tells a waiting plan step; returns whether it did. */
+export async function succeedAttempt(
+  ctx: Context,
+  record: TaskRecord,
+  result: unknown,
+  owner: Ownership = ownedBy(record.attempts),
+): Promise<boolean> {
+  const at = ctx.now().toISOString();
+  const updated = await Tasks.transitioned(ctx, {
+    task: record,
+    to: "succeeded",
+    set: { result: Tasks.storedJson(result), finishedAt: at },
+    remove: ["leaseUntil", "error"],
+    events: [{ at, type: "succeeded", attempt: record.attempts }],
+    ...owner,
+  });
+  if (updated) await reportToPlan(ctx, { ...record, status: "succeeded" });
+  return updated;
 }
 
 /** Fails a task whose last attempt's worker vanished: its lease ran out and no attempts are left. */
@@ -205,13 +253,19 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
 /**
  * Claims the task for this delivery and returns the running record, or undefined when the message is to be
  * acknowledged without running anything: unknown or finished task, or another delivery holds a live lease.
+ * `extra` is set on the task with the claim.
  */
-async function claim(options: ConsumerOptions, message: TaskMessage, leaseUntil: string) {
+export async function claim(
+  options: DeliveryOptions,
+  message: TaskMessage,
+  leaseUntil: string,
+  extra: Record<string, unknown> = {},
+): Promise<TaskRecord | undefined> {
   const { ctx, logger } = options;
   const task = { id: message.taskId, agentId: options.agentId };
   if (message.attempt !== undefined) {
     // The usual case: one conditional write, no read.
-    const started = await startAttempt(ctx, task, message.attempt - 1, leaseUntil);
+    const started = await startAttempt(ctx, task, message.attempt - 1, leaseUntil, extra);
     if (started) return started;
   }
   const record = await Tasks.find(ctx, message.taskId);
@@ -233,11 +287,11 @@ async function claim(options: ConsumerOptions, message: TaskMessage, leaseUntil:
     await failAbandoned(ctx, options.queue, record);
     return undefined;
   }
-  return startAttempt(ctx, record, record.attempts, leaseUntil);
+  return startAttempt(ctx, record, record.attempts, leaseUntil, extra);
 }
 
 /** A result must fit the task item: bounded size and nesting (DynamoDB's limits), plain JSON. */
-function checkResult(result: unknown): { ok: true; result: unknown } | { ok: false; error: TaskError } {
+export function checkResult(result: unknown): { ok: true; result: unknown } | { ok: false; error: TaskError } {
   let text: string | undefined;
   try {
     text = JSON.stringify(result);
@@ -300,20 +354,9 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
     await failAttempt(options, record, outcome.error);
     return;
   }
-  const at = ctx.now().toISOString();
-  const updated = await Tasks.transitioned(ctx, {
-    task: record,
-    to: "succeeded",
-    set: { result: Tasks.storedJson(outcome.result), finishedAt: at },
-    remove: ["leaseUntil", "error"],
-    events: [{ at, type: "succeeded", attempt: record.attempts }],
-    ...ownedBy(record.attempts),
-  });
-  if (!updated) {
+  if (!(await succeedAttempt(ctx, record, outcome.result))) {
     logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
-    return;
   }
-  await reportToPlan(ctx, { ...record, status: "succeeded" });
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
@@ -18,6 +19,7 @@ import {
   createTableInput,
   DEFAULT_SETTINGS,
   Failures,
+  Health,
   Keys,
   Plans,
   type QueueRef,
@@ -30,6 +32,7 @@ import {
 } from "@nexus/core";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { QueuePoller } from "./poller.js";
+import { LocalScheduler } from "./scheduler.js";
 import { startSecrets } from "./secrets-server.js";
 import { type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
 import { builtinStandIns, type StandIn, type StandInFactory } from "./standins/index.js";
@@ -48,6 +51,12 @@ export interface LocalOptions {
   /** How often the sweeper runs, and how long a task may look stuck before it acts. */
   sweepIntervalMs?: number;
   sweepGraceMs?: number;
+  /** How often due schedules are looked for (default 1 s); 0: only when `scheduler.tick()` is called. */
+  scheduleIntervalMs?: number;
+  /** How often the built-in agents are probed (default: the health settings' probeIntervalSeconds, 5 min). */
+  probeIntervalMs?: number;
+  /** Where the sweeper emits its per-agent metrics (EMF records); default none. */
+  metrics?: Metrics;
   /** How often DLQs are drained into the failures inbox (default 5 s). */
   failureIngestIntervalMs?: number;
   /** How long stop() waits for batches in flight before abandoning them (default 2 s). */
@@ -87,8 +96,12 @@ export interface LocalNexus {
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
   /** Moves what waits in the agents' DLQs into the failures inbox now (also done every few seconds). */
   ingestFailures(): Promise<number>;
-  /** Runs the sweeper once now. */
-  sweep(graceMs?: number): Promise<Sweeper.SweepResult>;
+  /** Runs the sweeper once now: tasks, then agents (health changes, metrics, consumers). */
+  sweep(graceMs?: number): Promise<Sweeper.RunResult>;
+  /** Probes the built-in agents once now: a `health` task each (one per agent per probe interval). */
+  probe(): Promise<Health.ProbeResult>;
+  /** Plays EventBridge Scheduler: fires due schedules; `tick(now)` fires what is due at once. */
+  scheduler: LocalScheduler;
   stop(): Promise<void>;
 }
 
@@ -262,6 +275,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         if (enabled) poller?.resume();
         else poller?.pause();
       },
+      enabled: async (agentId) => pollers.get(agentId)?.active,
     };
     const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>, active: boolean) => {
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agentId}` });
@@ -297,17 +311,36 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
 
     const interval = options.sweepIntervalMs ?? 60_000;
     const graceMs = options.sweepGraceMs ?? 5 * 60_000;
+    const sweepAll = (grace: number) => Sweeper.run(ctx, { graceMs: grace, metrics: options.metrics, logger });
     const timer = setInterval(() => {
-      Sweeper.sweep(ctx, { graceMs }).catch((error) => logger.error("sweep failed", { error }));
+      sweepAll(graceMs).catch((error) => logger.error("sweep failed", { error }));
     }, interval);
     timer.unref();
     stops.push(async () => clearInterval(timer));
+    // What the probe function does on its EventBridge schedule: a health task to each active built-in agent.
+    const probeTimer = setInterval(
+      () => {
+        Health.probe(ctx).catch((error) => logger.error("probe failed", { error }));
+      },
+      options.probeIntervalMs ?? Health.settingsOf(ctx).probeIntervalSeconds * 1000,
+    );
+    probeTimer.unref();
+    stops.push(async () => clearInterval(probeTimer));
     // What the failures function does on its schedule in AWS: DLQs into the inbox.
     const ingestTimer = setInterval(() => {
       Failures.ingest(ctx).catch((error) => logger.error("failure ingestion failed", { error }));
     }, options.failureIngestIntervalMs ?? 5_000);
     ingestTimer.unref();
     stops.push(async () => clearInterval(ingestTimer));
+    // What EventBridge Scheduler does in AWS: due schedules fire. What came due while stopped is not replayed: it is
+    // recorded as missed.
+    const scheduler = new LocalScheduler({
+      ctx,
+      logger: logger.createChild({ serviceName: "nexus-schedules" }),
+      ...(options.scheduleIntervalMs === undefined ? {} : { intervalMs: options.scheduleIntervalMs }),
+    });
+    await scheduler.start();
+    stops.push(() => scheduler.stop());
 
     const planner = createPlanner({ config: agentConfig, secrets: ctx.secrets, logger: plansLogger });
     const app = createApp({ ctx, logger, builtinSpecs: specs, planner });
@@ -349,7 +382,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         attach(agentId, agent.queue, handlers, agent.status === "active");
       },
       ingestFailures: () => Failures.ingest(ctx),
-      sweep: (grace) => Sweeper.sweep(ctx, { graceMs: grace ?? graceMs }),
+      sweep: (grace) => sweepAll(grace ?? graceMs),
+      probe: () => Health.probe(ctx),
+      scheduler,
       stop: stopAll,
     };
   } catch (error) {

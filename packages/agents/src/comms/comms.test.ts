@@ -61,7 +61,7 @@ describe("comms spec", () => {
     }
     const { id: _, ...rest } = commsSpec;
     expect(RegisterAgentInput.safeParse({ ...rest, name: commsSpec.id }).success).toBe(true);
-    expect(commsSpec.actions.map((a) => a.name)).toEqual(["send_email", "send_sms", "post_chat"]);
+    expect(commsSpec.actions.map((a) => a.name)).toEqual(["send_email", "send_sms", "post_chat", "health"]);
   });
 
   it("accepts valid params at the registry", () => {

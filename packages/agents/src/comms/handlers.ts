@@ -1,6 +1,15 @@
-import { type AgentEnvironment, type AgentImplementation, parseParams as parse } from "@nexus/core";
+import { type AgentEnvironment, type AgentImplementation, Health, parseParams as parse } from "@nexus/core";
 import { type ChatPoster, createChatPoster } from "./chat.js";
-import { COMMS_CONFIG, isSafeEndpoint, optional, parseSender, required } from "./config.js";
+import {
+  ChatSecret,
+  COMMS_CONFIG,
+  isSafeEndpoint,
+  optional,
+  parseSender,
+  readJsonSecret,
+  required,
+  TwilioSecret,
+} from "./config.js";
 import { createEmailSender, type EmailSender } from "./email.js";
 import { fatal } from "./errors.js";
 import { createSmsSender, type SmsSender } from "./sms.js";
@@ -54,6 +63,36 @@ function providers(env: AgentEnvironment) {
   };
 }
 
+/**
+ * The `health` action's checks: each provider's configuration is there and well-formed (the secrets are read
+ * and parsed), and nothing is sent. Details name settings and counts, never a secret's value.
+ */
+function healthChecks({ config, ctx }: AgentEnvironment) {
+  return async () => [
+    await Health.check("email_sender", () => {
+      parseSender(required(config, COMMS_CONFIG.emailFrom, "send email without a sender"));
+      return `${COMMS_CONFIG.emailFrom} is set and well-formed`;
+    }),
+    await Health.check("twilio_secret", async () => {
+      const baseUrl = optional(config, COMMS_CONFIG.twilioBaseUrl);
+      if (baseUrl && !isSafeEndpoint(baseUrl)) {
+        throw fatal("not_configured", `${COMMS_CONFIG.twilioBaseUrl} must be an https URL (or http to 127.0.0.1)`);
+      }
+      const name = required(config, COMMS_CONFIG.twilioSecret, "send SMS without Twilio credentials");
+      const shape = "{accountSid, authToken, from | messagingServiceSid}";
+      const { value } = await readJsonSecret(ctx.secrets, COMMS_CONFIG.twilioSecret, name, TwilioSecret, shape);
+      return `readable and well-formed (sends from ${value.messagingServiceSid ? "a messaging service" : "a number"})`;
+    }),
+    await Health.check("chat_secret", async () => {
+      const name = required(config, COMMS_CONFIG.chatSecret, "post to chat without channel webhooks");
+      const shape = '{"<channel>": {type: "slack" | "teams", url}}';
+      const { value } = await readJsonSecret(ctx.secrets, COMMS_CONFIG.chatSecret, name, ChatSecret, shape);
+      const channels = Object.keys(value).length;
+      return `readable and well-formed (${channels} channel${channels === 1 ? "" : "s"})`;
+    }),
+  ];
+}
+
 /** `comms`: email through SES, SMS through Twilio, chat through Slack / Teams incoming webhooks. */
 export const comms: AgentImplementation = {
   spec: commsSpec,
@@ -79,6 +118,7 @@ export const comms: AgentImplementation = {
         logger.info("chat message posted", { taskId, channel: result.channel, type: result.type });
         return result;
       },
+      health: Health.healthAction(env, commsSpec.id, healthChecks(env)),
     };
   },
 };

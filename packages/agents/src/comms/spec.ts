@@ -1,4 +1,4 @@
-import type { AgentSpec } from "@nexus/core";
+import { type AgentSpec, Health } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -121,5 +121,9 @@ export const commsSpec: AgentSpec = {
       retry: RETRY,
       timeoutSeconds: TIMEOUT_SECONDS,
     },
+    Health.actionSpec(
+      20,
+      "Checks the provider configuration without sending anything: the email sender, the Twilio and chat secrets",
+    ),
   ],
 };

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ActionError, type AgentImplementation, parseParams } from "@nexus/core";
+import { ActionError, type AgentImplementation, Health, parseParams } from "@nexus/core";
 import { diagSpec, EchoParams, FailParams, SleepParams } from "./spec.js";
 
 export const diag: AgentImplementation = {
   spec: diagSpec,
-  handlers: () => ({
+  handlers: (env) => ({
     echo: async (params) => parseParams(EchoParams, params),
     sleep: async (params, { signal }) => {
       const { ms } = parseParams(SleepParams, params);
@@ -18,5 +18,8 @@ export const diag: AgentImplementation = {
       }
       return { attempt, failedBefore: times };
     },
+    health: Health.healthAction(env, diagSpec.id, async () => [
+      await Health.check("runtime", () => `running on Node.js ${process.version}`),
+    ]),
   }),
 };

@@ -1,4 +1,4 @@
-import type { AgentSpec } from "@nexus/core";
+import { type AgentSpec, Health } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -38,5 +38,6 @@ export const diagSpec: AgentSpec = {
       retry: { maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 30 },
       timeoutSeconds: 10,
     },
+    Health.actionSpec(10, "Checks that the agent runs (it depends on nothing else)"),
   ],
 };

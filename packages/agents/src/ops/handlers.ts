@@ -1,9 +1,13 @@
-import { type AgentImplementation, parseParams } from "@nexus/core";
-import { runCommand } from "./commands.js";
+import { randomUUID } from "node:crypto";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type AgentImplementation, Health, parseParams } from "@nexus/core";
+import { resolveBinary, runCommand } from "./commands.js";
 import { readOpsConfig } from "./config.js";
 import { Workspace } from "./files.js";
 import { httpCheck, parseAllowList } from "./http-check.js";
 import {
+  ALLOWED_COMMANDS,
   DeleteFileParams,
   HttpCheckParams,
   ListFilesParams,
@@ -19,7 +23,8 @@ import {
  */
 export const ops: AgentImplementation = {
   spec: opsSpec,
-  handlers: ({ config, logger }) => {
+  handlers: (env) => {
+    const { config, logger } = env;
     const settings = readOpsConfig(config);
     const allow = parseAllowList(settings.httpAllow);
     if (allow.invalid.length > 0) {
@@ -47,6 +52,22 @@ export const ops: AgentImplementation = {
           defaultTimeoutMs: settings.httpTimeoutMs,
           signal,
         }),
+      health: Health.healthAction(env, opsSpec.id, async () => [
+        await Health.check("workspace", async () => {
+          const root = await workspace.root();
+          // A file of its own, written and removed at once: proves the directory takes writes.
+          const probe = join(root, `.nexus-health-${randomUUID()}`);
+          await writeFile(probe, "ok", { flag: "wx", mode: 0o600 });
+          await rm(probe, { force: true });
+          return `${root} exists and is writable`;
+        }),
+        await Health.check("commands", async () => {
+          const found = await Promise.all(ALLOWED_COMMANDS.map((c) => resolveBinary(c).catch(() => undefined)));
+          const missing = ALLOWED_COMMANDS.filter((_, i) => found[i] === undefined);
+          if (missing.length > 0) throw new Error(`allow-listed but not installed: ${missing.join(", ")}`);
+          return `all ${ALLOWED_COMMANDS.length} allow-listed commands are installed`;
+        }),
+      ]),
     };
   },
 };

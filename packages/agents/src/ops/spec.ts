@@ -1,4 +1,4 @@
-import type { AgentSpec } from "@nexus/core";
+import { type AgentSpec, Health } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 import { MAX_COMMAND_TIMEOUT_MS } from "./config.js";
@@ -150,5 +150,9 @@ export const opsSpec: AgentSpec = {
       retry: readRetry,
       timeoutSeconds: 45,
     },
+    Health.actionSpec(
+      20,
+      "Checks that the workspace exists and is writable and the allow-listed commands are installed",
+    ),
   ],
 };

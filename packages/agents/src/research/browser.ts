@@ -312,3 +312,25 @@ export async function renderPage(params: RenderPageParams, options: RenderOption
     if (userDataDir) await removeDir(userDataDir);
   }
 }
+
+/**
+ * The health check's browser: Chromium started as render_page starts it (same binary, flags and profile handling)
+ * and closed again. No page is opened; its proxy is a closed loopback port, so it reaches nothing. Returns the
+ * browser's version.
+ */
+export async function probeBrowser(config: BrowserConfig, signal: AbortSignal): Promise<string> {
+  const limited = AbortSignal.any([signal, AbortSignal.timeout(LAUNCH_TIMEOUT_MS + CLOSE_GRACE_MS)]);
+  let userDataDir: string | undefined;
+  let launching: Promise<Browser> | undefined;
+  try {
+    userDataDir = await mkdtemp(join(config.tmpDir, USER_DATA_PREFIX));
+    const launch = await abortable(launchOptions(config, userDataDir, "http://127.0.0.1:9"), limited);
+    launching = puppeteer.launch(launch);
+    const browser = await abortable(launching, limited);
+    return await abortable(browser.version(), limited);
+  } finally {
+    const browser = await launching?.catch(() => undefined);
+    if (browser) await shutDown(browser);
+    if (userDataDir) await removeDir(userDataDir);
+  }
+}

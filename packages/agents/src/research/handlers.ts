@@ -1,10 +1,17 @@
 import { tmpdir } from "node:os";
-import { type ActionContext, type AgentEnvironment, type AgentImplementation, parseParams } from "@nexus/core";
+import {
+  type ActionContext,
+  type AgentEnvironment,
+  type AgentImplementation,
+  Health,
+  parseParams,
+  type Secrets,
+} from "@nexus/core";
 import { artifactStoreFromConfig } from "./artifacts.js";
-import { renderPage } from "./browser.js";
+import { type BrowserConfig, probeBrowser, renderPage } from "./browser.js";
 import { capBytes, extractHtml, LIMITS } from "./extract.js";
 import { decodeBody, safeFetch } from "./http.js";
-import { lookup } from "./lookup.js";
+import { LookupRegistry, lookup } from "./lookup.js";
 import { DEFAULT_FETCH_BYTES, FetchPageParams, LookupParams, RenderPageParams, researchSpec } from "./spec.js";
 import { parseAllowList, type Resolver, type SsrfPolicy, systemResolver } from "./ssrf.js";
 
@@ -73,6 +80,40 @@ async function fetchPage(params: FetchPageParams, policy: SsrfPolicy, { signal }
   };
 }
 
+/** The `health` action's checks: Chromium starts and stops; the lookup providers' secret is readable and valid. */
+function healthChecks(browser: BrowserConfig, secrets: Secrets, lookupSecret: string | undefined) {
+  return async (signal: AbortSignal) => [
+    await Health.check("chromium", async () => {
+      try {
+        return `started and closed (${await probeBrowser(browser, signal)})`;
+      } catch (error) {
+        throw new Error(`Chromium did not start: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }),
+    await Health.check("lookup_secret", async () => {
+      if (!lookupSecret) throw new Error("NEXUS_LOOKUP_SECRET is not set: lookup has no providers");
+      const text = await secrets.get(lookupSecret).catch(() => {
+        throw new Error(`the lookup secret '${lookupSecret}' could not be read`);
+      });
+      if (text === undefined) throw new Error(`the lookup secret '${lookupSecret}' does not exist`);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new Error(`the lookup secret '${lookupSecret}' is not JSON`);
+      }
+      const parsed = LookupRegistry.safeParse(json);
+      if (!parsed.success) {
+        // the issue's path names a provider and a field, never a value
+        const where = (parsed.error.issues[0]?.path ?? []).map(String).join(".");
+        throw new Error(`the lookup secret '${lookupSecret}' is invalid at '${where}'`);
+      }
+      const providers = Object.keys(parsed.data).length;
+      return `readable and valid (${providers} provider${providers === 1 ? "" : "s"})`;
+    }),
+  ];
+}
+
 /** Builds the research agent; `research` is the one with the defaults. */
 export function createResearchAgent(options: ResearchOptions = {}): AgentImplementation {
   return {
@@ -95,6 +136,7 @@ export function createResearchAgent(options: ResearchOptions = {}): AgentImpleme
           const parsed = parseParams(LookupParams, params);
           return lookup(parsed, { secrets: env.ctx.secrets, secretName: lookupSecret, policy, signal });
         },
+        health: Health.healthAction(env, researchSpec.id, healthChecks(browser, env.ctx.secrets, lookupSecret)),
       };
     },
   };

@@ -1,4 +1,4 @@
-import type { AgentSpec, ParamsSchema } from "@nexus/core";
+import { type AgentSpec, Health, type ParamsSchema } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -111,5 +111,9 @@ export const researchSpec: AgentSpec = {
       retry: { maxAttempts: 3, backoffSeconds: 2, maxBackoffSeconds: 60 },
       timeoutSeconds: 30,
     },
+    Health.actionSpec(
+      60,
+      "Checks that Chromium starts (launched and closed, no page) and the lookup secret is readable",
+    ),
   ],
 };

@@ -1,7 +1,9 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   ActionError,
+  type AgentEnvironment,
   type AgentImplementation,
+  Health,
   NexusError,
   NonRetriableError,
   Plans,
@@ -66,10 +68,34 @@ function actionError(error: unknown): unknown {
   return error;
 }
 
+/**
+ * The `health` action's check: the planner's settings are valid (the LLM provider is built, which checks them, but
+ * not called) and, for an OpenAI-compatible provider, its key secret is readable. Never shows the key.
+ */
+function healthChecks({ config, ctx }: AgentEnvironment) {
+  return async () => [
+    await Health.check("planner", async () => {
+      const provider = providerFromConfig(config, ctx.secrets);
+      if (!provider) return `rules only (${RULES.length} rules; no ${PLANNER_CONFIG.provider})`;
+      const { name } = provider();
+      const secretName = config[PLANNER_CONFIG.secret]?.trim();
+      if (name === "openai" && secretName) {
+        const secret = `the secret '${secretName}' (${PLANNER_CONFIG.secret})`;
+        const key = await ctx.secrets.get(secretName).catch(() => {
+          throw new PlannerConfigError(`${secret} could not be read`);
+        });
+        if (!key?.trim()) throw new PlannerConfigError(`${secret} is empty`);
+      }
+      return `rules (${RULES.length}), then the ${name} planner (${config[PLANNER_CONFIG.model]?.trim()})`;
+    }),
+  ];
+}
+
 /** `strategy`: drafts plans for goals (rules, then an optional LLM) and summarizes text extractively. */
 export const strategy: AgentImplementation = {
   spec: strategySpec,
-  handlers({ ctx, config, logger }) {
+  handlers(env) {
+    const { ctx, config, logger } = env;
     const planner = createPlanner({ config, secrets: ctx.secrets, logger });
     return {
       plan: async (params, { taskId }) => {
@@ -86,6 +112,7 @@ export const strategy: AgentImplementation = {
         const { text, maxSentences } = parseParams(SummarizeParams, params);
         return summarize(text, maxSentences);
       },
+      health: Health.healthAction(env, strategySpec.id, healthChecks(env)),
     };
   },
 };

@@ -1,4 +1,4 @@
-import { type AgentSpec, Plans } from "@nexus/core";
+import { type AgentSpec, Health, Plans } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
@@ -56,5 +56,9 @@ export const strategySpec: AgentSpec = {
       retry: { maxAttempts: 2, backoffSeconds: 1, maxBackoffSeconds: 10 },
       timeoutSeconds: 30,
     },
+    Health.actionSpec(
+      10,
+      "Checks the planner's configuration (rules, LLM settings and key secret) without calling an LLM",
+    ),
   ],
 };

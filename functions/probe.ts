@@ -1,0 +1,34 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { builtinSpecs } from "@nexus/agents/specs";
+import { Agents, contextFromEnv, Health } from "@nexus/core";
+
+const logger = new Logger({ serviceName: "nexus-probe" });
+const ctx = contextFromEnv();
+
+/** Registers (or refreshes) the deployed built-in agents once per process, as the API does on its first request. */
+let ready: Promise<unknown> | undefined;
+const builtinsReady = () => {
+  ready ??= Promise.all(
+    builtinSpecs.filter((spec) => spec.id in ctx.builtinQueues).map((spec) => Agents.ensureBuiltin(ctx, spec)),
+  ).catch((error: unknown) => {
+    ready = undefined;
+    throw error;
+  });
+  return ready;
+};
+
+/**
+ * Scheduled by EventBridge every probe interval: submits a `health` task to each active built-in agent (one per
+ * agent per interval slot, by idempotency key). The agent runs its checks and records its heartbeat.
+ */
+export const handler = async () => {
+  await builtinsReady();
+  const result = await Health.probe(ctx);
+  if (result.failed.length > 0) logger.error("some agents could not be probed", { failed: result.failed });
+  logger.info("probe done", {
+    slot: result.slot,
+    submitted: result.submitted.map((s) => s.agentId),
+    skipped: result.skipped,
+  });
+  return result;
+};

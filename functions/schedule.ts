@@ -1,0 +1,28 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { contextFromEnv, Schedules } from "@nexus/core";
+
+const logger = new Logger({ serviceName: "nexus-schedules" });
+const ctx = contextFromEnv();
+
+/**
+ * Invoked by EventBridge Scheduler with `{scheduleId, scheduledAt}` (the scheduled time from its context attribute).
+ * Firing is idempotent per schedule and time, so a repeated delivery starts nothing new. An infrastructure error is
+ * thrown: Lambda retries the invocation, then sends it to the schedules' dead-letter queue.
+ */
+export const handler = async (event: unknown) => {
+  const parsed = Schedules.FireEvent.safeParse(event);
+  if (!parsed.success) {
+    logger.error("not a schedule event; ignored", { issues: parsed.error.issues });
+    return { status: "ignored" as const, reason: "invalid_event" };
+  }
+  const { scheduleId, scheduledAt } = parsed.data;
+  const fired = await Schedules.fire(ctx, scheduleId, { scheduledAt: new Date(scheduledAt) });
+  logger.info("schedule fired", {
+    scheduleId,
+    scheduledAt,
+    status: fired.status,
+    ...(fired.reason ? { reason: fired.reason } : {}),
+    ...(fired.run ? { outcome: fired.run.outcome, taskId: fired.run.taskId, planId: fired.run.planId } : {}),
+  });
+  return fired;
+};

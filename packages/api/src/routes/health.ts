@@ -1,0 +1,30 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { AgentHealth, type Context, Health, Heartbeat, NotFoundError } from "@nexus/core";
+import type { Env } from "../middleware.js";
+import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
+
+const HeartbeatReceipt = z
+  .object({ agentId: z.string(), receivedAt: z.string(), health: AgentHealth })
+  .openapi("HeartbeatReceipt");
+
+const routes = {
+  heartbeat: route("POST /v1/agents/{id}/heartbeat", {
+    method: "post",
+    path: "/v1/agents/{id}/heartbeat",
+    tags: ["agents"],
+    summary: "Report that an agent is alive, with its load and recent outcomes; returns its health",
+    request: { params: IdParam, body: { ...json(Heartbeat, "The agent's metrics"), required: true } },
+    responses: { 200: json(HeartbeatReceipt, "Recorded"), ...errors },
+  }),
+};
+
+/** Heartbeats: a remote agent (its own `agent` key) or an admin reports the agent alive, with its metrics. */
+export function registerHealthRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+  const { ctx } = options;
+  app.openapi(routes.heartbeat, async (c) => {
+    const { id } = c.req.valid("param");
+    const own = boundAgent(c.get("actor"));
+    if (own !== undefined && own !== id) throw new NotFoundError("agent", id);
+    return c.json(await Health.heartbeat(ctx, id, c.req.valid("json")), 200);
+  });
+}

@@ -1,0 +1,105 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type Context, type Plans, Schedules } from "@nexus/core";
+import { ErrorBody } from "../errors.js";
+import type { Env } from "../middleware.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+
+const unavailable = { 502: json(ErrorBody, "The scheduler (EventBridge Scheduler) could not be updated; retry") };
+
+const routes = {
+  createSchedule: route("POST /v1/schedules", {
+    method: "post",
+    path: "/v1/schedules",
+    tags: ["schedules"],
+    summary: "Create a schedule: a task or plan run on a cron or rate expression (EventBridge Scheduler syntax)",
+    request: { body: { ...json(Schedules.CreateScheduleInput, "The schedule"), required: true } },
+    responses: {
+      201: json(Schedules.Schedule, "Created, with its next run"),
+      ...errors,
+      409: json(ErrorBody, "A schedule with this name exists"),
+      ...unavailable,
+    },
+  }),
+  listSchedules: route("GET /v1/schedules", {
+    method: "get",
+    path: "/v1/schedules",
+    tags: ["schedules"],
+    summary: "Schedules by name, with their last and next runs",
+    request: { query: Schedules.ListSchedulesQuery },
+    responses: {
+      200: json(PageOf(Schedules.Schedule, "SchedulePage"), "A page of schedules"),
+      400: errors[400],
+      ...denied,
+    },
+  }),
+  getSchedule: route("GET /v1/schedules/{id}", {
+    method: "get",
+    path: "/v1/schedules/{id}",
+    tags: ["schedules"],
+    summary: "A schedule with its last run (and its task's or plan's status), next run and latest runs",
+    request: { params: IdParam },
+    responses: { 200: json(Schedules.ScheduleDetail, "The schedule"), 404: errors[404], ...denied },
+  }),
+  updateSchedule: route("PATCH /v1/schedules/{id}", {
+    method: "patch",
+    path: "/v1/schedules/{id}",
+    tags: ["schedules"],
+    summary: "Change a schedule (name, cron or rate, time zone, target, enabled, overlap)",
+    request: { params: IdParam, body: { ...json(Schedules.UpdateScheduleInput, "The changes"), required: true } },
+    responses: {
+      200: json(Schedules.Schedule, "Changed, with its next run"),
+      ...errors,
+      409: json(ErrorBody, "The name is taken, or the schedule changed meanwhile"),
+      ...unavailable,
+    },
+  }),
+  deleteSchedule: route("DELETE /v1/schedules/{id}", {
+    method: "delete",
+    path: "/v1/schedules/{id}",
+    tags: ["schedules"],
+    summary: "Delete a schedule; nothing fires for it afterwards. Its tasks and plans stay",
+    request: { params: IdParam },
+    responses: {
+      200: json(z.object({ id: z.string(), deleted: z.literal(true) }), "Deleted"),
+      404: errors[404],
+      ...denied,
+      ...unavailable,
+    },
+  }),
+  runSchedule: route("POST /v1/schedules/{id}/run-now", {
+    method: "post",
+    path: "/v1/schedules/{id}/run-now",
+    tags: ["schedules"],
+    summary: "Run a schedule now (its next run stays as it is; the overlap policy applies)",
+    request: { params: IdParam },
+    responses: { 200: json(Schedules.ScheduleRun, "The run: started, skipped or failed"), 404: errors[404], ...denied },
+  }),
+};
+
+/** Schedules: create, read, list, change, delete and run now. */
+export function registerScheduleRoutes(
+  app: OpenAPIHono<Env>,
+  options: { ctx: Context; planner?: Plans.Planner | undefined },
+) {
+  const { ctx } = options;
+  const planner = options.planner ? { planner: options.planner } : {};
+  app.openapi(routes.createSchedule, async (c) => {
+    const schedule = await Schedules.create(ctx, c.req.valid("json"), { by: actorId(c.get("actor")), ...planner });
+    c.set("auditTarget", schedule.id);
+    c.header("Location", `/v1/schedules/${schedule.id}`);
+    return c.json(schedule, 201);
+  });
+  app.openapi(routes.listSchedules, async (c) => c.json(await Schedules.list(ctx, c.req.valid("query")), 200));
+  app.openapi(routes.getSchedule, async (c) => c.json(await Schedules.get(ctx, c.req.valid("param").id), 200));
+  app.openapi(routes.updateSchedule, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    return c.json(await Schedules.update(ctx, id, body, { by: actorId(c.get("actor")), ...planner }), 200);
+  });
+  app.openapi(routes.deleteSchedule, async (c) => {
+    const { id } = c.req.valid("param");
+    await Schedules.remove(ctx, id);
+    return c.json({ id, deleted: true as const }, 200);
+  });
+  app.openapi(routes.runSchedule, async (c) => c.json(await Schedules.runNow(ctx, c.req.valid("param").id), 200));
+}

@@ -1,0 +1,37 @@
+export {
+  ExpressionError,
+  isTimeZone,
+  nextRun,
+  parseCron,
+  parseRate,
+  type Recurrence,
+  runsBetween,
+} from "./expression.js";
+export { scheduleDlqName, scheduleFunctionName, schedulerResources, schedulerRoleName } from "./names.js";
+export {
+  create,
+  due,
+  type Fired,
+  type FireOptions,
+  fire,
+  get,
+  list,
+  type Options,
+  recordMissed,
+  recurrence,
+  remove,
+  runNow,
+  update,
+} from "./schedules.js";
+export * from "./schema.js";
+export type { ScheduleRecord } from "./store.js";
+export {
+  eventBridgeScheduler,
+  RETRY_POLICY,
+  SchedulerClient,
+  type SchedulerConfig,
+  type ScheduleTriggers,
+  scheduleInput,
+  type Trigger,
+  targetInput,
+} from "./triggers.js";

@@ -1,0 +1,18 @@
+export {
+  isLeaseLost,
+  NexusApiError,
+  NexusClient,
+  type NexusClientOptions,
+  NexusNetworkError,
+  type RequestOptions,
+} from "./client.js";
+export { type CliIO, run as runCli } from "./commands.js";
+export type * from "./types.js";
+export {
+  NexusWorker,
+  type NexusWorkerOptions,
+  type TaskContext,
+  TaskFailure,
+  type TaskHandler,
+  type WorkerStage,
+} from "./worker.js";

@@ -1,0 +1,372 @@
+/**
+ * The API's objects as the client sees them. Written out here (not imported from the server's schemas) so
+ * the SDK has no dependencies: a remote worker needs only this package and Node.js 20.
+ */
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; null on the last. */
+  nextCursor: string | null;
+}
+
+export interface PageQuery {
+  limit?: number;
+  cursor?: string;
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  backoffSeconds: number;
+  maxBackoffSeconds: number;
+}
+
+export interface ActionSpec {
+  name: string;
+  description?: string;
+  /** JSON-schema-like schema of the action's params. */
+  params?: Record<string, unknown>;
+  retry?: Partial<RetryPolicy>;
+  timeoutSeconds?: number;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  kind: string;
+  description: string;
+  builtin: boolean;
+  status: "active" | "inactive";
+  actions: Array<Required<Omit<ActionSpec, "retry">> & { retry: RetryPolicy }>;
+  queue: { url: string; arn: string; dlqUrl: string; dlqArn: string };
+  createdAt: string;
+  updatedAt: string;
+  lastHeartbeatAt: string | null;
+  /** Present where the API reports agent health. */
+  health?: Record<string, unknown>;
+}
+
+export interface RegisterAgentInput {
+  name: string;
+  kind?: string;
+  description?: string;
+  actions: ActionSpec[];
+}
+
+export type TaskStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface TaskError {
+  code: string;
+  message: string;
+  retriable: boolean;
+}
+
+export interface TaskEvent {
+  at: string;
+  type: string;
+  attempt?: number;
+  message?: string;
+  error?: TaskError;
+  retryInSeconds?: number;
+}
+
+export interface Task {
+  id: string;
+  agentId: string;
+  action: string;
+  params: unknown;
+  status: TaskStatus;
+  attempts: number;
+  maxAttempts: number;
+  result?: unknown;
+  error: TaskError | null;
+  idempotencyKey: string | null;
+  planId: string | null;
+  stepId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  events: TaskEvent[];
+}
+
+export interface SubmitTaskInput {
+  agentId: string;
+  action: string;
+  params?: unknown;
+  idempotencyKey?: string;
+}
+
+export interface ListTasksQuery extends PageQuery {
+  agentId?: string;
+  status?: TaskStatus;
+}
+
+/** A task handed to a remote worker by a claim. */
+export interface ClaimedTask {
+  id: string;
+  action: string;
+  params: unknown;
+  attempt: number;
+  maxAttempts: number;
+  /** Proves the claim on complete, fail and extend. */
+  leaseToken: string;
+  /** When the lease runs out unless extended. */
+  leaseUntil: string;
+}
+
+export interface ClaimInput {
+  /** Most tasks to claim, 1 to 10 (default 1). */
+  max?: number;
+  /** Longest to wait when nothing is queued, 0 to 20 s (default 20). */
+  waitSeconds?: number;
+  /** How long each task is held without an extend, 10 to 900 s (default 60). */
+  leaseSeconds?: number;
+}
+
+export interface Lease {
+  id: string;
+  attempt: number;
+  leaseUntil: string;
+}
+
+export interface FailureInput {
+  code: string;
+  message: string;
+  /** false fails the task at once; default true (retried with backoff while attempts are left). */
+  retriable?: boolean;
+}
+
+export type PlanStatus = "pending" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled";
+
+export interface PlanStep {
+  id: string;
+  kind: "agent" | "approval" | "wait";
+  agentId: string | null;
+  action: string | null;
+  params?: unknown;
+  dependsOn: string[];
+  message: string | null;
+  approvers: string[] | null;
+  seconds: number | null;
+  retry: Partial<RetryPolicy> | null;
+  timeoutSeconds: number;
+  status: string;
+  taskId: string | null;
+  attempts: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: TaskError | null;
+  result?: unknown;
+  decidedBy: string | null;
+}
+
+export interface PlanSummary {
+  id: string;
+  name: string;
+  goal: string | null;
+  status: PlanStatus;
+  run: number;
+  executionArn: string | null;
+  error: (TaskError & { stepId: string | null }) | null;
+  createdBy: string | null;
+  planner: { name: string; rule: string | null; explanation: string } | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface Plan extends PlanSummary {
+  steps: PlanStep[];
+  events: Array<{ at: string; type: string; stepId?: string; message?: string; by?: string }>;
+}
+
+export interface PlanPreview {
+  dryRun: true;
+  name: string;
+  goal: string | null;
+  planner: Plan["planner"];
+  steps: PlanStep[];
+}
+
+export type PlanStepInput =
+  | {
+      id: string;
+      kind?: "agent";
+      agentId: string;
+      action: string;
+      params?: unknown;
+      dependsOn?: string[];
+      retry?: Partial<RetryPolicy>;
+      timeoutSeconds?: number;
+    }
+  | {
+      id: string;
+      kind: "approval";
+      message: string;
+      approvers?: string[];
+      dependsOn?: string[];
+      timeoutSeconds?: number;
+    }
+  | { id: string; kind: "wait"; seconds: number; dependsOn?: string[] };
+
+export interface CreatePlanInput {
+  name?: string;
+  goal?: string;
+  constraints?: { agents?: string[]; requireApproval?: boolean; maxSteps?: number };
+  steps?: PlanStepInput[];
+  dryRun?: boolean;
+}
+
+export interface ListPlansQuery extends PageQuery {
+  status?: PlanStatus;
+}
+
+export type Role = "admin" | "operator" | "viewer" | "agent";
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: Role;
+  agentId: string | null;
+  prefix: string;
+  createdBy: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  rateLimitPerMinute: number | null;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  role: Role;
+  agentId?: string;
+  expiresAt?: string;
+  rateLimitPerMinute?: number;
+}
+
+/** A new key: the secret `key` is in this reply only. */
+export interface CreatedKey extends ApiKey {
+  key: string;
+}
+
+export interface Health {
+  status: "ok";
+  version: string;
+  time: string;
+}
+
+/** What a remote agent reports with each heartbeat. */
+export interface Heartbeat {
+  /** Tasks in flight now. */
+  load: number;
+  /** Tasks finished successfully, and failed, since the last heartbeat. */
+  done: number;
+  failed: number;
+  /** How often heartbeats come, 10 s to a day: the health thresholds are multiples of it. */
+  intervalSeconds: number;
+  lastSuccess?: { taskId: string; at: string };
+  version?: string;
+  /** Free-form facts (≤ 4 KB, 5 levels); `"ok": false` degrades the agent. */
+  details?: Record<string, unknown>;
+}
+
+export interface HeartbeatReceipt {
+  agentId: string;
+  receivedAt: string;
+  health: Record<string, unknown> & { status: string; reason: string };
+}
+
+export type FailureStatus = "open" | "redriven";
+
+/** An entry of the failures inbox: a task that failed for good, or a message its queue dead-lettered. */
+export interface Failure {
+  id: string;
+  source: "task" | "message";
+  agentId: string;
+  action: string | null;
+  taskId: string | null;
+  planId: string | null;
+  error: TaskError;
+  attempts: number;
+  failedAt: string;
+  status: FailureStatus;
+  redrivenAt: string | null;
+  redrivenBy: string | null;
+  redriveTaskId: string | null;
+}
+
+export interface ListFailuresQuery extends PageQuery {
+  agentId?: string;
+  status?: FailureStatus;
+}
+
+export interface Redriven {
+  failure: Failure;
+  /** The new task (null: the dead-lettered message was put back on the queue instead). */
+  task: Task | null;
+}
+
+export interface BulkRedriven {
+  redriven: Array<{ failureId: string; taskId: string | null }>;
+  skipped: Array<{ failureId: string; code: string; message: string }>;
+}
+
+export type ScheduleTarget =
+  | { type: "task"; agentId: string; action: string; params?: unknown }
+  | {
+      type: "plan";
+      name?: string;
+      steps?: PlanStepInput[];
+      goal?: string;
+      constraints?: CreatePlanInput["constraints"];
+    };
+
+export interface CreateScheduleInput {
+  name: string;
+  /** Exactly one of cron (`cron(0 9 ? * MON-FRI *)`) and rate (`rate(5 minutes)`). */
+  cron?: string;
+  rate?: string;
+  timezone?: string;
+  target: ScheduleTarget;
+  enabled?: boolean;
+  overlap?: "skip" | "allow";
+}
+
+export type UpdateScheduleInput = Partial<CreateScheduleInput>;
+
+export interface ScheduleRun {
+  scheduleId?: string;
+  at: string;
+  scheduledAt: string;
+  trigger: "schedule" | "manual" | "missed";
+  outcome: "started" | "skipped" | "failed" | "missed";
+  taskId: string | null;
+  planId: string | null;
+  status?: string | null;
+  error: { code: string; message: string } | null;
+  missed: number | null;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  cron: string | null;
+  rate: string | null;
+  timezone: string;
+  target: ScheduleTarget;
+  enabled: boolean;
+  overlap: "skip" | "allow";
+  nextRunAt: string | null;
+  lastRun: ScheduleRun | null;
+  runs: number;
+  missedRuns: number;
+  createdAt: string;
+  updatedAt: string;
+  createdBy: string;
+}
+
+export interface ScheduleDetail extends Schedule {
+  recentRuns: ScheduleRun[];
+}
