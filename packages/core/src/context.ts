@@ -38,6 +38,8 @@ export interface Settings {
   rateLimitPerMinute: number;
   /** Tasks per UTC day for costly actions, by `<agentId>.<action>`. */
   dailyCaps: DailyCaps;
+  /** Longest single receive of a remote claim's long poll (default: the whole wait; see remote.ts). */
+  claimPollSeconds?: number;
   /** Health thresholds and the probe interval; unset fields take their defaults (see {@link HealthSettings}). */
   health?: Partial<HealthSettings>;
 }

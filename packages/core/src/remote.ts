@@ -22,8 +22,13 @@ import * as Worker from "./worker.js";
 
 /** Longest a claim waits for work (SQS's long-poll limit; it fits the API function's 29 s). */
 export const MAX_WAIT_SECONDS = 20;
-/** Claims poll the queue in slices this long, so work that arrives during a wait is seen within a slice. */
-const SLICE_SECONDS = 1;
+/**
+ * A claim's receive waits at most this long per call (`settings.claimPollSeconds`): SQS's long poll returns as
+ * soon as work arrives, so one call covers the whole wait; the local emulator's does not, so the local runtime
+ * polls in 1-second slices.
+ */
+const sliceSeconds = (ctx: { settings: { claimPollSeconds?: number } }) =>
+  ctx.settings.claimPollSeconds ?? MAX_WAIT_SECONDS;
 /** How long a received message stays invisible while it is claimed (then deleted). */
 const RECEIVE_VISIBILITY_SECONDS = 30;
 
@@ -186,7 +191,7 @@ export async function claim(
     if (!first && remainingMs <= 0) break;
     if (!first) agent = await claimable(ctx, agentId);
     if (agent.status !== "active") {
-      await sleep(Math.min(SLICE_SECONDS * 1000, Math.max(0, remainingMs)), undefined, { signal }).catch(() => {});
+      await sleep(Math.min(sliceSeconds(ctx) * 1000, Math.max(0, remainingMs)), undefined, { signal }).catch(() => {});
       continue;
     }
     let messages: Message[];
@@ -195,7 +200,7 @@ export async function claim(
         new ReceiveMessageCommand({
           QueueUrl: agent.queue.url,
           MaxNumberOfMessages: input.max - claimed.length,
-          WaitTimeSeconds: Math.max(0, Math.min(SLICE_SECONDS, Math.ceil(remainingMs / 1000))),
+          WaitTimeSeconds: Math.max(0, Math.min(sliceSeconds(ctx), Math.ceil(remainingMs / 1000))),
           VisibilityTimeout: RECEIVE_VISIBILITY_SECONDS,
         }),
       );
