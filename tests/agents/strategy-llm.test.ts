@@ -7,9 +7,9 @@ import {
   PlannerUnavailableError,
   strategy,
 } from "@nexus/agents/strategy";
-import { type ActionContext, Agents, NonRetriableError, Plans, type Secrets } from "@nexus/core";
+import { Agents, NonRetriableError, Plans, type Secrets } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { agentOf } from "../support/agents.js";
+import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";
 import { type LlmEndpoint, startLlmEndpoint } from "../support/llm-endpoint.js";
 
@@ -321,12 +321,7 @@ describe("planner settings", () => {
 describe("the plan action with an LLM planner (emulated registry and Secrets Manager)", () => {
   let env: Awaited<ReturnType<typeof startTestContext>>;
   let handlers: ReturnType<typeof strategy.handlers>;
-  const context = (): ActionContext => ({
-    taskId: "task-llm",
-    attempt: 1,
-    maxAttempts: 3,
-    signal: new AbortController().signal,
-  });
+  const context = () => actionContext("task-llm");
 
   beforeAll(async () => {
     env = await startTestContext({ secrets: { [SECRET_NAME]: API_KEY } });

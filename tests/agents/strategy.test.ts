@@ -1,17 +1,9 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createPlanner, planByRules, RULES, splitSentences, strategy, summarize } from "@nexus/agents/strategy";
-import {
-  type ActionContext,
-  type Agent,
-  Agents,
-  type NexusError,
-  NonRetriableError,
-  Plans,
-  type Secrets,
-} from "@nexus/core";
+import { type Agent, Agents, type NexusError, NonRetriableError, Plans, type Secrets } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentOf } from "../support/agents.js";
+import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";
 
 const logger = new Logger({ logLevel: "SILENT" });
@@ -374,12 +366,7 @@ describe("summarize", () => {
 describe("the strategy agent on an emulated registry", () => {
   let env: Awaited<ReturnType<typeof startTestContext>>;
   let handlers: ReturnType<typeof strategy.handlers>;
-  const context = (): ActionContext => ({
-    taskId: "task-1",
-    attempt: 1,
-    maxAttempts: 3,
-    signal: new AbortController().signal,
-  });
+  const context = () => actionContext("task-1");
 
   beforeAll(async () => {
     env = await startTestContext();

@@ -1,4 +1,4 @@
-import { type Agent, type AgentSpec, RegisterAgentInput } from "@nexus/core";
+import { type ActionContext, type Agent, type AgentSpec, RegisterAgentInput } from "@nexus/core";
 
 /** An agent record for a spec, as the registry holds a built-in agent. */
 export function agentOf(spec: AgentSpec, overrides: Partial<Agent> = {}): Agent {
@@ -19,3 +19,11 @@ export function agentOf(spec: AgentSpec, overrides: Partial<Agent> = {}): Agent 
     ...overrides,
   };
 }
+
+/** What an action handler is called with, outside a worker: a first of three attempts, never aborted. */
+export const actionContext = (taskId: string): ActionContext => ({
+  taskId,
+  attempt: 1,
+  maxAttempts: 3,
+  signal: new AbortController().signal,
+});

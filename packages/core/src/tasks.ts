@@ -22,6 +22,7 @@ import {
 } from "./schemas.js";
 import { queryPage } from "./storage/query.js";
 import { type GsiName, keys } from "./storage/table.js";
+import { updateItem } from "./storage/update.js";
 
 /** Params are stored in the task item (DynamoDB items are capped at 400 KB); results likewise. */
 export const MAX_PARAMS_BYTES = 64 * 1024;
@@ -336,50 +337,24 @@ export async function transitioned(ctx: Context, t: Transition): Promise<boolean
   return (await write(ctx, t, "NONE")) !== undefined;
 }
 
-async function write(ctx: Context, t: Transition, returnValues: "ALL_NEW" | "NONE") {
-  const set: Record<string, unknown> = {
-    status: t.to,
-    updatedAt: ctx.now().toISOString(),
-    ...statusKeys(t.task, t.to),
-    ...t.set,
-  };
-  const names: Record<string, string> = { "#events": "events", ...t.names };
-  const values: Record<string, unknown> = { ":events": t.events, ...t.values };
-  const assignments = Object.entries(set).map(([name, value], i) => {
-    names[`#s${i}`] = name;
-    values[`:s${i}`] = value;
-    return `#s${i} = :s${i}`;
-  });
-  assignments.push("#events = list_append(#events, :events)", ...(t.setExpressions ?? []));
-  if (t.incrementAttempts) {
-    names["#attempts"] = "attempts";
-    values[":one"] = 1;
-    assignments.push("#attempts = #attempts + :one");
-  }
-  let expression = `SET ${assignments.join(", ")}`;
-  if (t.remove?.length) {
-    const removed = t.remove.map((name, i) => {
-      names[`#r${i}`] = name;
-      return `#r${i}`;
-    });
-    expression += ` REMOVE ${removed.join(", ")}`;
-  }
-  try {
-    return await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: keys.task(t.task.id),
-        UpdateExpression: expression,
-        ConditionExpression: t.condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        ReturnValues: returnValues,
-      }),
-    );
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return undefined;
-    throw error;
-  }
+function write(ctx: Context, t: Transition, returnValues: "ALL_NEW" | "NONE") {
+  return updateItem(
+    ctx,
+    keys.task(t.task.id),
+    {
+      set: { status: t.to, updatedAt: ctx.now().toISOString(), ...statusKeys(t.task, t.to), ...t.set },
+      setExpressions: [
+        "#events = list_append(#events, :events)",
+        ...(t.setExpressions ?? []),
+        ...(t.incrementAttempts ? ["#attempts = #attempts + :one"] : []),
+      ],
+      ...(t.remove ? { remove: t.remove } : {}),
+      condition: t.condition,
+      names: { "#events": "events", ...(t.incrementAttempts ? { "#attempts": "attempts" } : {}), ...t.names },
+      values: { ":events": t.events, ...(t.incrementAttempts ? { ":one": 1 } : {}), ...t.values },
+    },
+    returnValues,
+  );
 }
 
 /** Cancels a task that has not finished. A running attempt's late result does not overwrite the cancellation. */

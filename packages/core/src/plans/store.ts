@@ -1,9 +1,9 @@
-import { BatchGetCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { BatchGetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
-import { isConditionalCheckFailed } from "../errors.js";
 import type { Page, TaskError } from "../schemas.js";
 import { queryPage } from "../storage/query.js";
 import { keys } from "../storage/table.js";
+import { updateItem } from "../storage/update.js";
 import * as Tasks from "../tasks.js";
 import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "./schema.js";
 
@@ -187,43 +187,15 @@ interface Change {
 
 /** One conditional UpdateItem; false when the condition did not hold. */
 async function update(ctx: Context, key: Record<string, string>, change: Change): Promise<boolean> {
-  const names: Record<string, string> = { ...change.names };
-  const values: Record<string, unknown> = { ...change.values };
-  const sets = Object.entries(change.set ?? {}).map(([name, value], i) => {
-    names[`#s${i}`] = name;
-    values[`:s${i}`] = value;
-    return `#s${i} = :s${i}`;
-  });
-  if (change.event) {
-    names["#events"] = "events";
-    values[":event"] = [change.event];
-    values[":none"] = [];
-    sets.push("#events = list_append(if_not_exists(#events, :none), :event)");
-  }
-  let expression = sets.length ? `SET ${sets.join(", ")}` : "";
-  if (change.remove?.length) {
-    const removed = change.remove.map((name, i) => {
-      names[`#r${i}`] = name;
-      return `#r${i}`;
-    });
-    expression += ` REMOVE ${removed.join(", ")}`;
-  }
-  try {
-    await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: key,
-        UpdateExpression: expression.trim(),
-        ConditionExpression: change.condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  const { event, ...rest } = change;
+  const appended = event
+    ? {
+        setExpressions: ["#events = list_append(if_not_exists(#events, :none), :event)"],
+        names: { ...rest.names, "#events": "events" },
+        values: { ...rest.values, ":event": [event], ":none": [] },
+      }
+    : {};
+  return (await updateItem(ctx, key, { ...rest, ...appended })) !== undefined;
 }
 
 const statusIn = (statuses: readonly string[], prefix: string) => {

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { ConflictError, isConditionalCheckFailed } from "../errors.js";
 import type { Page } from "../schemas.js";
 import { queryPage } from "../storage/query.js";
+import { updateItem } from "../storage/update.js";
 import type { ListSchedulesQuery, RunError, RunOutcome, Schedule, ScheduleRun, ScheduleTarget } from "./schema.js";
 
 /**
@@ -142,42 +143,18 @@ export interface Change {
 
 /** One conditional UpdateItem on a schedule; false when the condition failed. */
 export async function update(ctx: Context, id: string, change: Change): Promise<boolean> {
-  const names: Record<string, string> = { ...change.condition?.names };
-  const values: Record<string, unknown> = { ...change.condition?.values };
-  const clauses: string[] = [];
-  const sets = Object.entries(change.set ?? {}).map(([name, value], i) => {
-    names[`#s${i}`] = name;
-    values[`:s${i}`] = name === "target" ? JSON.stringify(value) : value;
-    return `#s${i} = :s${i}`;
+  const set = Object.fromEntries(
+    Object.entries(change.set ?? {}).map(([name, value]) => [name, name === "target" ? JSON.stringify(value) : value]),
+  );
+  const updated = await updateItem(ctx, scheduleKeys.schedule(id), {
+    set,
+    ...(change.add ? { add: change.add } : {}),
+    ...(change.remove ? { remove: change.remove } : {}),
+    condition: ["attribute_exists(PK)", change.condition?.expression].filter(Boolean).join(" AND "),
+    ...(change.condition?.names ? { names: change.condition.names } : {}),
+    ...(change.condition?.values ? { values: change.condition.values } : {}),
   });
-  if (sets.length) clauses.push(`SET ${sets.join(", ")}`);
-  const adds = Object.entries(change.add ?? {}).map(([name, value], i) => {
-    names[`#a${i}`] = name;
-    values[`:a${i}`] = value;
-    return `#a${i} :a${i}`;
-  });
-  if (adds.length) clauses.push(`ADD ${adds.join(", ")}`);
-  const removes = (change.remove ?? []).map((name, i) => {
-    names[`#r${i}`] = name;
-    return `#r${i}`;
-  });
-  if (removes.length) clauses.push(`REMOVE ${removes.join(", ")}`);
-  try {
-    await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: scheduleKeys.schedule(id),
-        UpdateExpression: clauses.join(" "),
-        ConditionExpression: ["attribute_exists(PK)", change.condition?.expression].filter(Boolean).join(" AND "),
-        ExpressionAttributeNames: names,
-        ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  return updated !== undefined;
 }
 
 /** The set/remove parts that place a schedule in the due index (enabled with a next run) or take it out. */

@@ -1,0 +1,64 @@
+import { UpdateCommand, type UpdateCommandOutput } from "@aws-sdk/lib-dynamodb";
+import type { Context } from "../context.js";
+import { isConditionalCheckFailed } from "../errors.js";
+
+/** One item's changes, as plain attributes; raw clauses and the condition bring their own names and values. */
+export interface ItemUpdate {
+  set?: Record<string, unknown>;
+  /** Raw SET clauses, e.g. `#x = if_not_exists(#x, :x)`, using `names`/`values`. */
+  setExpressions?: string[];
+  add?: Record<string, number>;
+  remove?: string[];
+  condition?: string;
+  names?: Record<string, string>;
+  values?: Record<string, unknown>;
+}
+
+/** The UpdateItem parameters for an {@link ItemUpdate}: every attribute name and value by placeholder. */
+export function updateParams(update: ItemUpdate) {
+  const names: Record<string, string> = { ...update.names };
+  const values: Record<string, unknown> = { ...update.values };
+  const placeholders = (entries: Array<[string, unknown]>, prefix: string) =>
+    entries.map(([name, value], i) => {
+      names[`#${prefix}${i}`] = name;
+      values[`:${prefix}${i}`] = value;
+      return `#${prefix}${i}`;
+    });
+  const sets = [
+    ...placeholders(Object.entries(update.set ?? {}), "s").map((n) => `${n} = :${n.slice(1)}`),
+    ...(update.setExpressions ?? []),
+  ];
+  const adds = placeholders(Object.entries(update.add ?? {}), "a").map((n) => `${n} :${n.slice(1)}`);
+  const removes = (update.remove ?? []).map((name, i) => {
+    names[`#r${i}`] = name;
+    return `#r${i}`;
+  });
+  const clauses = [
+    sets.length ? `SET ${sets.join(", ")}` : "",
+    adds.length ? `ADD ${adds.join(", ")}` : "",
+    removes.length ? `REMOVE ${removes.join(", ")}` : "",
+  ].filter(Boolean);
+  return {
+    UpdateExpression: clauses.join(" "),
+    ...(update.condition ? { ConditionExpression: update.condition } : {}),
+    ExpressionAttributeNames: names,
+    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+  };
+}
+
+/** One conditional UpdateItem; undefined when its condition did not hold. */
+export async function updateItem(
+  ctx: Context,
+  key: Record<string, string>,
+  update: ItemUpdate,
+  returnValues: "ALL_NEW" | "NONE" = "NONE",
+): Promise<UpdateCommandOutput | undefined> {
+  try {
+    return await ctx.ddb.send(
+      new UpdateCommand({ TableName: ctx.tableName, Key: key, ...updateParams(update), ReturnValues: returnValues }),
+    );
+  } catch (error) {
+    if (isConditionalCheckFailed(error)) return undefined;
+    throw error;
+  }
+}
