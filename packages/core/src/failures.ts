@@ -321,4 +321,3 @@ export async function redriveAgent(ctx: Context, agentId: string, options: { by:
   return { redriven, skipped };
 }
 
-export const publicTask = Tasks.toPublic;

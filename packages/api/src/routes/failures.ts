@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type Context, Failures, Task } from "@nexus/core";
+import { type Context, Failures, Task, Tasks } from "@nexus/core";
 import type { Env } from "../middleware.js";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 
@@ -68,7 +68,7 @@ export function registerFailureRoutes(app: OpenAPIHono<Env>, options: { ctx: Con
       hasParams: Object.hasOwn(body, "params"),
     });
     c.set("auditTarget", id);
-    return c.json({ failure: result.failure, task: result.task ? Failures.publicTask(result.task) : null }, 201);
+    return c.json({ failure: result.failure, task: result.task ? Tasks.toPublic(result.task) : null }, 201);
   });
   app.openapi(routes.redriveAgentFailures, async (c) => {
     const { agentId, max } = c.req.valid("json");
