@@ -320,4 +320,3 @@ export async function redriveAgent(ctx: Context, agentId: string, options: { by:
   }
   return { redriven, skipped };
 }
-
