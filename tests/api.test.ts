@@ -1,4 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
 import type { Context } from "@nexus/core";
@@ -69,6 +70,30 @@ describe("errors the client did not cause", () => {
     expect(body.error.code).toBe("internal_error");
     expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|secret-table-name|\.ts:\d+/);
     expect(body.error.requestId).toBe(res.headers.get("x-request-id"));
+  });
+
+  it("include a query DynamoDB refuses, unless what it refuses is the client's cursor (a 400)", async () => {
+    const refusing: Context = {
+      ...env.ctx,
+      ddb: {
+        send: (command: QueryCommand) => {
+          if (!(command instanceof QueryCommand)) return env.ctx.ddb.send(command);
+          const error = new Error("The provided starting key is invalid");
+          error.name = "ValidationException";
+          return Promise.reject(error);
+        },
+      } as unknown as Context["ddb"],
+    };
+    const refusingApp = createApp({ ctx: refusing, logger, builtinSpecs: [] });
+    const first = await refusingApp.request("/v1/keys?limit=1", auth);
+    expect(first.status).toBe(500);
+    const cursor = Buffer.from(
+      JSON.stringify({ s: "GSI1:KEYS", k: { PK: "KEY#k", SK: "KEY", GSI1PK: "KEYS", GSI1SK: "k" } }),
+    ).toString("base64url");
+    const next = await refusingApp.request(`/v1/keys?limit=1&cursor=${cursor}`, auth);
+    expect(next.status).toBe(400);
+    const body: Json = await next.json();
+    expect(body.error).toMatchObject({ code: "validation_error", details: { field: "cursor" } });
   });
 
   it("keeps a caller's well-formed request id, for tracing across systems", async () => {
