@@ -41,11 +41,15 @@ async function consume(ctx: Context, key: string, limit: number, windowEnd: Date
 
 interface RateWindow {
   minute: number;
-  /** Requests counted here and not yet added to the shared counter. */
+  /** Requests let through here and not yet sent to the shared counter. */
   pending: number;
-  /** The shared count as of the last sync. */
+  /** Requests let through here whose addition to the shared counter is in flight. */
+  sending: number;
+  /** The shared count as of the last answer (it includes what this instance had sent by then). */
   known: number;
   syncedAt: number;
+  /** The write in flight, if any: one at a time per key and minute. */
+  write?: Promise<void>;
 }
 
 const windows = new WeakMap<Context, Map<string, RateWindow>>();
@@ -54,16 +58,7 @@ const windows = new WeakMap<Context, Map<string, RateWindow>>();
 const syncEvery = (perMinute: number) => Math.min(20, Math.max(1, Math.floor(perMinute / 50)));
 const SYNC_MS = 1000;
 
-/**
- * Per-key request rate: at most `perMinute` requests in each clock minute, counted across all API instances
- * in one DynamoDB counter per key and minute. Each instance adds its count in small batches (every request
- * for limits under 100/min; at most every 20 requests or every second otherwise), so a key can overshoot
- * its limit by at most a batch per instance.
- */
-export async function rateLimit(ctx: Context, keyId: string, perMinute: number): Promise<void> {
-  const now = ctx.now();
-  const minute = Math.floor(now.getTime() / 60_000);
-  const windowEnd = new Date((minute + 1) * 60_000);
+function windowOf(ctx: Context, keyId: string, minute: number, now: number): RateWindow {
   let perKey = windows.get(ctx);
   if (!perKey) {
     perKey = new Map();
@@ -71,9 +66,59 @@ export async function rateLimit(ctx: Context, keyId: string, perMinute: number):
   }
   let window = perKey.get(keyId);
   if (!window || window.minute !== minute) {
-    window = { minute, pending: 0, known: 0, syncedAt: now.getTime() };
+    window = { minute, pending: 0, sending: 0, known: 0, syncedAt: now };
     perKey.set(keyId, window);
   }
+  return window;
+}
+
+/** Sends what is pending to the shared counter and learns the shared count (one write in flight at a time). */
+function sync(ctx: Context, keyId: string, window: RateWindow, windowEnd: Date, now: number): Promise<void> {
+  const adding = window.pending;
+  window.pending = 0;
+  window.sending = adding;
+  window.syncedAt = now;
+  const write = ctx.ddb
+    .send(
+      new UpdateCommand({
+        TableName: ctx.tableName,
+        Key: { PK: `RATE#${keyId}#${window.minute}`, SK: "COUNTER" },
+        UpdateExpression: "ADD #n :n SET expiresAt = :exp",
+        ExpressionAttributeNames: { "#n": "count" },
+        ExpressionAttributeValues: { ":n": adding, ":exp": Math.floor(windowEnd.getTime() / 1000) + 3600 },
+        ReturnValues: "UPDATED_NEW",
+      }),
+    )
+    .then(
+      (out) => {
+        window.known = Math.max(window.known, Number(out.Attributes?.count ?? 0));
+      },
+      (error: unknown) => {
+        window.pending += adding; // not counted: the next write carries them
+        throw error;
+      },
+    )
+    .finally(() => {
+      window.sending = 0;
+      window.write = undefined;
+    });
+  window.write = write;
+  return write;
+}
+
+/**
+ * Per-key request rate: at most `perMinute` requests in each clock minute, counted across all API instances
+ * in one DynamoDB counter per key and minute. Each instance adds its count in batches of {@link syncEvery}
+ * requests (one for limits under 100/min, at most 20), or every second, with one write in flight at a time;
+ * requests it has let through but not yet counted (pending or in flight) never exceed a batch, and a request
+ * that would exceed it waits for the write in flight. So one instance keeps exactly to the limit, and with
+ * several instances a key gets through at most one batch per instance more than its limit.
+ */
+export async function rateLimit(ctx: Context, keyId: string, perMinute: number): Promise<void> {
+  const now = ctx.now();
+  const minute = Math.floor(now.getTime() / 60_000);
+  const windowEnd = new Date((minute + 1) * 60_000);
+  const window = windowOf(ctx, keyId, minute, now.getTime());
   const refuse = () =>
     new RateLimitedError(
       "rate_limited",
@@ -81,23 +126,15 @@ export async function rateLimit(ctx: Context, keyId: string, perMinute: number):
       (windowEnd.getTime() - now.getTime()) / 1000,
       { limit: perMinute },
     );
-  if (window.known + window.pending >= perMinute) throw refuse();
+  const batch = syncEvery(perMinute);
+  for (;;) {
+    if (window.known + window.sending + window.pending >= perMinute) throw refuse();
+    if (window.sending + window.pending < batch || !window.write) break;
+    await window.write.catch(() => undefined); // its own request reports a failed write
+  }
   window.pending++;
-  if (window.pending < syncEvery(perMinute) && now.getTime() - window.syncedAt < SYNC_MS) return;
-  const adding = window.pending;
-  window.pending = 0;
-  window.syncedAt = now.getTime();
-  const out = await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: { PK: `RATE#${keyId}#${minute}`, SK: "COUNTER" },
-      UpdateExpression: "ADD #n :n SET expiresAt = :exp",
-      ExpressionAttributeNames: { "#n": "count" },
-      ExpressionAttributeValues: { ":n": adding, ":exp": Math.floor(windowEnd.getTime() / 1000) + 3600 },
-      ReturnValues: "UPDATED_NEW",
-    }),
-  );
-  window.known = Math.max(window.known, Number(out.Attributes?.count ?? 0));
+  if (window.write || (window.pending < batch && now.getTime() - window.syncedAt < SYNC_MS)) return;
+  await sync(ctx, keyId, window, windowEnd, now.getTime());
   if (window.known > perMinute) throw refuse();
 }
 
