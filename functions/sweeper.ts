@@ -18,9 +18,10 @@ const GRACE_MS = Number(process.env.NEXUS_SWEEP_GRACE_SECONDS ?? 300) * 1000;
  * health changes such as going offline, emits its metrics, turns its consumer back to match its status).
  */
 export const handler = async () => {
-  const { agents, ...tasks } = await Sweeper.run(ctx, { graceMs: GRACE_MS, metrics, logger });
+  const { agents, plans, ...tasks } = await Sweeper.run(ctx, { graceMs: GRACE_MS, metrics, logger });
   logger.info("sweep done", {
     ...tasks,
+    plans,
     agents: { checked: agents.checked, changed: agents.changed.length, reconciled: agents.reconciled.length },
     agentErrors: agents.errors,
   });

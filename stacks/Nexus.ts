@@ -633,6 +633,16 @@ export function Nexus({ app, stack }: StackContext) {
     resourceName: `${stateMachineName}:*`,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
+  // Plan runs are executions named at runtime (per plan and run): roles that touch them name that state machine's only.
+  const executionsSuppression = (what: string) => ({
+    id: "AwsSolutions-IAM5",
+    reason: `A plan run is an execution of the ${stateMachineName} state machine named at runtime (per plan and run); ${what} that state machine's executions only.`,
+    appliesTo: [
+      {
+        regex: `/^Resource::arn:<AWS::Partition>:states:[^:]+:[^:]+:execution:${escapeRegex(stateMachineName)}:\\*$/`,
+      },
+    ],
+  });
   // Reports a plan step's outcome through its task token. Step Functions authorizes these calls against the state
   // machine of the token's execution.
   const taskResults = (...actions: string[]) =>
@@ -897,15 +907,7 @@ export function Nexus({ app, stack }: StackContext) {
     apiFunction.role ?? apiFunction,
     [
       customQueueSuppression,
-      {
-        id: "AwsSolutions-IAM5",
-        reason: `A plan run is an execution of the ${stateMachineName} state machine named at runtime (per plan and run); the API may stop and describe that state machine's executions only.`,
-        appliesTo: [
-          {
-            regex: `/^Resource::arn:<AWS::Partition>:states:[^:]+:[^:]+:execution:${escapeRegex(stateMachineName)}:\\*$/`,
-          },
-        ],
-      },
+      executionsSuppression("the API may stop and describe"),
       ...forApi.flatMap(({ roleSuppressions }) => roleSuppressions ?? []),
     ],
     true,
@@ -939,6 +941,7 @@ export function Nexus({ app, stack }: StackContext) {
       NEXUS_BUILTIN_CONSUMERS: stack.toJsonString(
         Object.fromEntries(consumers.map(({ agentId, eventSource }) => [agentId, eventSource.eventSourceMappingId])),
       ),
+      NEXUS_STATE_MACHINE_ARN: stateMachineArn,
     },
   });
   sweeperFunction.addToRolePolicy(tableAccess("Query", "GetItem", "UpdateItem", "PutItem"));
@@ -962,7 +965,19 @@ export function Nexus({ app, stack }: StackContext) {
   );
   // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it.
   sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure"));
-  NagSuppressions.addResourceSuppressions(sweeperFunction.role ?? sweeperFunction, [customQueueSuppression], true);
+  // Plans: a run whose execution ended without settling the plan (aborted, timed out, failed outside the runner) is
+  // settled from DescribeExecution; a plan stored but never started (its API call died in between) is started.
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }),
+  );
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:DescribeExecution"], resources: [executionArns] }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    sweeperFunction.role ?? sweeperFunction,
+    [customQueueSuppression, executionsSuppression("the sweeper may describe")],
+    true,
+  );
   const sweeper = new Cron(stack, "Sweeper", { schedule: "rate(5 minutes)", job: sweeperFunction });
 
   // ── Failures inbox ──────────────────────────────────────────────────────────────────────────────

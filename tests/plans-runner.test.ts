@@ -1,5 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Agents, type Context, Plans, Tasks, type Workflows } from "@nexus/core";
+import { Agents, type Context, type ExecutionState, executionArnOf, Plans, Tasks, type Workflows } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
 
@@ -30,7 +30,10 @@ const workflows: Workflows = {
     return true;
   },
   heartbeat: async () => true,
+  describe: async (arn) => executions.get(arn),
 };
+/** What DescribeExecution answers, by execution ARN (absent: no such execution). */
+const executions = new Map<string, ExecutionState>();
 
 beforeAll(async () => {
   env = await startTestContext();
@@ -179,5 +182,87 @@ describe("references", () => {
     const resolved = Plans.resolveReferences(params, results) as Record<string, unknown>;
     expect(Object.hasOwn(resolved, "__proto__")).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("the sweeper settles plan runs that nothing will finish", () => {
+  const arnOf = (planId: string, run = 1) => executionArnOf(workflows.stateMachineArn ?? "", `${planId}-r${run}`);
+  const recover = () => Plans.recover(ctx, { graceMs: 60_000, logger });
+
+  it("a run whose execution timed out or failed outside the runner ends failed, naming why", async () => {
+    const timedOut = await newPlan();
+    await op({ op: "start", planId: timedOut.id, run: 1 });
+    executions.set(arnOf(timedOut.id), { status: "TIMED_OUT" });
+    const failed = await newPlan();
+    await op({ op: "start", planId: failed.id, run: 1 });
+    await op({ op: "dispatch", planId: failed.id, run: 1, stepId: "a", token: "lost-a" });
+    executions.set(arnOf(failed.id), { status: "FAILED", error: "Lambda.Unknown", cause: "runner crashed" });
+
+    const result = await recover();
+
+    expect(result.settled).toBeGreaterThanOrEqual(2);
+    const one = await Plans.get(ctx, timedOut.id);
+    expect(one.status).toBe("failed");
+    expect(one.error).toMatchObject({ code: "execution_timed_out", stepId: null });
+    const two = await Plans.get(ctx, failed.id);
+    expect(two.status).toBe("failed");
+    expect(two.error?.code).toBe("execution_failed");
+    expect(two.error?.message).toContain("runner crashed");
+    // Nothing is left in flight: the step's task is cancelled with its step.
+    expect(two.steps.map((s) => s.status)).toEqual(["cancelled", "cancelled"]);
+    const taskId = two.steps[0]?.taskId ?? "";
+    expect((await Tasks.get(ctx, taskId)).status).toBe("cancelled");
+  });
+
+  it("a running execution, or a plan just created, is left alone; one stored but never started is started", async () => {
+    const running = await newPlan();
+    await op({ op: "start", planId: running.id, run: 1 });
+    executions.set(arnOf(running.id), { status: "RUNNING" });
+    const fresh = await newPlan(); // pending, no execution yet: its API call may still start it
+    started.length = 0;
+
+    await recover();
+
+    expect((await Plans.get(ctx, running.id)).status).toBe("running");
+    expect(started).not.toContain(`${fresh.id}-r1`);
+
+    const later = { ...ctx, now: () => new Date(Date.now() + 120_000) };
+    await Plans.recover(later, { graceMs: 60_000, logger });
+    expect(started).toContain(`${fresh.id}-r1`);
+    expect((await Plans.get(ctx, fresh.id)).status).toBe("pending");
+  });
+
+  it("settles a run only once, however often it is swept", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    executions.set(arnOf(plan.id), { status: "ABORTED" });
+    await recover();
+    await recover();
+    const after = await Plans.get(ctx, plan.id);
+    expect(after.status).toBe("failed");
+    expect(after.error?.code).toBe("execution_aborted");
+    expect(after.events.filter((e) => e.type === "failed")).toHaveLength(1);
+  });
+});
+
+describe("a restart of the local runtime resumes every open run", () => {
+  it("a run with a failed step fails as its execution would have; any other gets a new execution of the same run", async () => {
+    const broken = await newPlan();
+    await op({ op: "start", planId: broken.id, run: 1 });
+    await op({ op: "dispatch", planId: broken.id, run: 1, stepId: "a", token: "a-failed" });
+    await op({ op: "stepFailed", planId: broken.id, run: 1, stepId: "a", error: { Error: "boom", Cause: "it broke" } });
+    const open = await newPlan();
+    await op({ op: "start", planId: open.id, run: 1 });
+    started.length = 0;
+
+    const result = await Plans.recover(ctx, { restart: true, graceMs: 0, logger });
+
+    expect(result.settled).toBeGreaterThanOrEqual(1);
+    const failed = await Plans.get(ctx, broken.id);
+    expect(failed.status).toBe("failed");
+    expect(failed.error).toMatchObject({ stepId: "a", code: "boom" });
+    expect(failed.steps.find((s) => s.id === "b")?.status).toBe("cancelled");
+    expect(started).toContain(`${open.id}-r1`);
+    expect(started).not.toContain(`${broken.id}-r1`);
   });
 });

@@ -1391,8 +1391,14 @@ describe("plans", () => {
     expect(p.StateMachineType).toBe("STANDARD");
     expect(p.StateMachineName).toBe(STATE_MACHINE_NAME);
     expect(STATE_MACHINE_NAME).toBe(`${APP_NAME}-${STAGE}-plans`);
-    // The API and the schedule function (plan targets) start runs; they and the runner need the state machine's ARN.
-    const given = [onlyFunction("functions/api.handler"), runner(), onlyFunction("functions/schedule.handler")];
+    // The API and the schedule function (plan targets) start runs; they, the runner and the sweeper (which settles
+    // runs whose execution ended) need the state machine's ARN.
+    const given = [
+      onlyFunction("functions/api.handler"),
+      runner(),
+      onlyFunction("functions/schedule.handler"),
+      onlyFunction("functions/sweeper.handler"),
+    ];
     for (const fn of given) {
       expect(render(env(fn).NEXUS_STATE_MACHINE_ARN), fn).toBe(STATE_MACHINE_ARN);
     }
@@ -1508,14 +1514,17 @@ describe("plans", () => {
     expect(heartbeat.resources).toEqual(new Set([STATE_MACHINE_ARN]));
   });
 
-  it("let only the API and the schedule function start runs (on the state machine); the API stop and describe them", () => {
+  it("let only the API, the schedule function and the sweeper start runs (on the state machine); the API stop them, it and the sweeper describe them", () => {
+    const sweeperRole = roleOf(onlyFunction("functions/sweeper.handler"));
     expect(allowing("states:StartExecution")).toEqual({
-      roles: [apiRole(), roleOf(onlyFunction("functions/schedule.handler"))].sort(),
+      roles: [apiRole(), roleOf(onlyFunction("functions/schedule.handler")), sweeperRole].sort(),
       resources: new Set([STATE_MACHINE_ARN]),
     });
-    for (const action of ["states:StopExecution", "states:DescribeExecution"]) {
-      expect(allowing(action), action).toEqual({ roles: [apiRole()], resources: new Set([EXECUTION_ARNS]) });
-    }
+    expect(allowing("states:StopExecution")).toEqual({ roles: [apiRole()], resources: new Set([EXECUTION_ARNS]) });
+    expect(allowing("states:DescribeExecution")).toEqual({
+      roles: [apiRole(), sweeperRole].sort(),
+      resources: new Set([EXECUTION_ARNS]),
+    });
     // No other Step Functions action anywhere, and none denied either.
     const actions = new Set(statesStatements().flatMap(({ statement }) => statement.Action));
     expect(actions).toEqual(

@@ -34,4 +34,4 @@ export type {
   InvocationLimits,
 } from "./worker.js";
 export * as Worker from "./worker.js";
-export { stepFunctions, type Workflows } from "./workflows.js";
+export { type ExecutionState, executionArnOf, stepFunctions, type Workflows } from "./workflows.js";

@@ -3,6 +3,7 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
 import * as Health from "./health.js";
+import * as Plans from "./plans/index.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -10,14 +11,20 @@ import * as Tasks from "./tasks.js";
 import { failAbandoned } from "./worker.js";
 
 export interface SweepOptions {
-  /**
-   * How long a task may sit `queued` past its due time, or `running` past its lease, before its message is
-   * presumed lost. 0 treats every unfinished task as lost: what the local runtime does at start, when its
-   * in-memory queues are new and empty.
-   */
+  /** How long a task may sit `queued` past its due time before its message is presumed lost. */
   graceMs: number;
-  /** Upper bound on tasks looked at per status in one sweep. */
+  /** How long a `running` task may outlive its lease before its worker is presumed gone (default `graceMs`). */
+  leaseGraceMs?: number;
+  /** Upper bound on tasks looked at per status in one sweep (default: all of them). */
   maxTasks?: number;
+  /**
+   * A restart of the local runtime: its in-memory queues and in-process consumers are gone, so every queued task's
+   * message is re-sent and every task a consumer of the old process ran is put back at once. A remote worker's
+   * task under a live lease is left alone: that worker may still report it.
+   */
+  restart?: boolean;
+  /** Only tasks last changed before this instant (ISO 8601) are touched: later changes belong to the living. */
+  changedBefore?: string;
 }
 
 export interface SweepResult {
@@ -26,6 +33,9 @@ export interface SweepResult {
   failed: number;
 }
 
+/** Conditional writes in flight at once while sweeping a page. */
+const SWEEP_CONCURRENCY = 16;
+
 /**
  * Finds tasks whose message was lost (queued too long) or whose worker died (running past its lease) and
  * puts them back on their agent's queue, or fails them when no attempts are left. Each change is a
@@ -33,34 +43,49 @@ export interface SweepResult {
  */
 export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepResult> {
   const result: SweepResult = { scanned: 0, requeued: 0, failed: 0 };
-  const cutoff = new Date(ctx.now().getTime() - options.graceMs).toISOString();
-  const queues = new Map<string, QueueRef | undefined>();
-  const queueOf = async (agentId: string) => {
-    if (!queues.has(agentId)) {
-      queues.set(agentId, ctx.builtinQueues[agentId] ?? (await Agents.find(ctx, agentId))?.queue);
+  const now = ctx.now().getTime();
+  const queuedCutoff = new Date(now - options.graceMs).toISOString();
+  const leaseCutoff = new Date(now - (options.leaseGraceMs ?? options.graceMs)).toISOString();
+  const nowIso = new Date(now).toISOString();
+  const queues = new Map<string, Promise<QueueRef | undefined>>();
+  const queueOf = (agentId: string) => {
+    let queue = queues.get(agentId);
+    if (!queue) {
+      const builtin = ctx.builtinQueues[agentId];
+      queue = builtin ? Promise.resolve(builtin) : Agents.find(ctx, agentId).then((agent) => agent?.queue);
+      queues.set(agentId, queue);
     }
-    return queues.get(agentId);
+    return queue;
   };
-  const maxTasks = options.maxTasks ?? 1000;
+  const isLost = (record: TaskRecord) => {
+    if (options.changedBefore && record.updatedAt >= options.changedBefore) return false;
+    if (record.status === "queued") return options.restart || record.availableAt < queuedCutoff;
+    // A remote worker's claim (it holds a lease token) lives as long as its lease, whoever restarted.
+    if (options.restart && !record.leaseToken) return true;
+    const lease = record.leaseUntil ?? record.updatedAt;
+    return options.restart ? lease < nowIso : lease < leaseCutoff;
+  };
+  const settle = async (record: TaskRecord) => {
+    const queue = await queueOf(record.agentId);
+    if (!queue) return;
+    if (record.attempts >= record.maxAttempts) {
+      if (await failAbandoned(ctx, queue, record)) result.failed++;
+    } else if (await requeue(ctx, queue, record)) {
+      result.requeued++;
+    }
+  };
+  const maxTasks = options.maxTasks ?? Number.POSITIVE_INFINITY;
 
   for (const status of ["queued", "running"] as const) {
     let cursor: string | undefined;
     let seen = 0;
     do {
       const page = await Tasks.listRecords(ctx, { status, limit: 100, cursor });
-      for (const record of page.items) {
-        seen++;
-        result.scanned++;
-        const due = status === "queued" ? record.availableAt : (record.leaseUntil ?? record.updatedAt);
-        const lost = options.graceMs === 0 || due < cutoff;
-        if (!lost) continue;
-        const queue = await queueOf(record.agentId);
-        if (!queue) continue;
-        if (record.attempts >= record.maxAttempts) {
-          if (await failAbandoned(ctx, queue, record)) result.failed++;
-        } else if (await requeue(ctx, queue, record)) {
-          result.requeued++;
-        }
+      seen += page.items.length;
+      result.scanned += page.items.length;
+      const lost = page.items.filter(isLost);
+      for (let i = 0; i < lost.length; i += SWEEP_CONCURRENCY) {
+        await Promise.all(lost.slice(i, i + SWEEP_CONCURRENCY).map(settle));
       }
       cursor = page.nextCursor ?? undefined;
     } while (cursor && seen < maxTasks);
@@ -157,11 +182,19 @@ async function reconcileConsumer(ctx: Context, agentId: string): Promise<boolean
 
 export interface RunResult extends SweepResult {
   agents: AgentSweepResult;
+  plans: Plans.RecoverResult;
 }
 
-/** What the scheduled sweeper does: tasks first (lost messages, dead workers), then agents (health, metrics, consumers). */
-export async function run(ctx: Context, options: SweepOptions & AgentSweepOptions): Promise<RunResult> {
+/**
+ * What the scheduled sweeper does: tasks first (lost messages, dead workers), then plans (runs whose execution ended
+ * without settling them), then agents (health, metrics, consumers).
+ */
+export async function run(
+  ctx: Context,
+  options: SweepOptions & AgentSweepOptions & { logger: Logger },
+): Promise<RunResult> {
   const tasks = await sweep(ctx, options);
+  const plans = await Plans.recover(ctx, { graceMs: options.graceMs, logger: options.logger });
   const agents = await sweepAgents(ctx, options);
-  return { ...tasks, agents };
+  return { ...tasks, plans, agents };
 }

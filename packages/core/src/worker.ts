@@ -97,6 +97,8 @@ function startAttempt(
     task,
     to: "running",
     set: { ...extra, leaseUntil },
+    // A consumer's claim holds no lease token: one left by an earlier remote claim would make it look remote.
+    ...("leaseToken" in extra ? {} : { remove: ["leaseToken"] }),
     setExpressions: ["#started = if_not_exists(#started, :now)"],
     incrementAttempts: true,
     events: [{ at: now, type: "started", attempt: attempts + 1 }],

@@ -1,4 +1,5 @@
 import {
+  DescribeExecutionCommand,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
@@ -20,6 +21,20 @@ export interface Workflows {
   succeed(token: string, output: unknown): Promise<boolean>;
   fail(token: string, error: string, cause: string): Promise<boolean>;
   heartbeat(token: string): Promise<boolean>;
+  /** An execution's state; undefined when no such execution exists. */
+  describe(executionArn: string): Promise<ExecutionState | undefined>;
+}
+
+export interface ExecutionState {
+  status: "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED" | "TIMED_OUT" | "PENDING_REDRIVE";
+  error?: string;
+  cause?: string;
+  stopDate?: Date;
+}
+
+/** The ARN of a Standard workflow's execution, from its state machine's ARN and the execution's name. */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(":stateMachine:", ":execution:")}:${name}`;
 }
 
 /** Errors that mean the token's task or execution is over. */
@@ -64,6 +79,20 @@ export function stepFunctions(client: SFNClient, stateMachineArn?: string): Work
         ),
       ),
     heartbeat: (token) => unlessGone(client.send(new SendTaskHeartbeatCommand({ taskToken: token }))),
+    async describe(executionArn) {
+      try {
+        const out = await client.send(new DescribeExecutionCommand({ executionArn }));
+        return {
+          status: (out.status ?? "RUNNING") as ExecutionState["status"],
+          ...(out.error ? { error: out.error } : {}),
+          ...(out.cause ? { cause: out.cause } : {}),
+          ...(out.stopDate ? { stopDate: out.stopDate } : {}),
+        };
+      } catch (error) {
+        if (error instanceof Error && error.name === "ExecutionDoesNotExist") return undefined;
+        throw error;
+      }
+    },
   };
 }
 

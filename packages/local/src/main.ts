@@ -1,15 +1,38 @@
 import { resolve } from "node:path";
 import { startLocal } from "./runtime.js";
 
+/** A whole number of seconds from the environment, or the default; anything else stops the start with its name. */
+function seconds(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of seconds, not '${raw}'`);
+  return value;
+}
+
+function describeFault(fault: unknown): string {
+  return fault instanceof Error ? (fault.stack ?? `${fault.name}: ${fault.message}`) : String(fault);
+}
+
 /** `npm run dev`: the whole of Nexus on 127.0.0.1, data kept under NEXUS_DATA_DIR (default .nexus/). */
 async function main() {
   // The SDK warns once per process that its releases after January 2027 need Node 22; the locked ones run here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const dataDir = resolve(process.env.NEXUS_DATA_DIR ?? ".nexus");
   const port = Number(process.env.PORT ?? 3000);
+  // A fault in an emulator, stand-in or poller is logged; it never takes the runtime down.
+  process.on("unhandledRejection", (reason) => {
+    process.stderr.write(`unhandled fault (Nexus keeps running): ${describeFault(reason)}\n`);
+  });
+  process.on("uncaughtException", (error) => {
+    process.stderr.write(`uncaught fault (Nexus keeps running): ${describeFault(error)}\n`);
+  });
   const nexus = await startLocal({
     dataDir,
     port,
+    sweepIntervalMs: seconds("NEXUS_SWEEP_INTERVAL_SECONDS", 5) * 1000,
+    sweepGraceMs: seconds("NEXUS_SWEEP_GRACE_SECONDS", 300) * 1000,
+    leaseGraceMs: seconds("NEXUS_LEASE_GRACE_SECONDS", 5) * 1000,
     logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
     ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
   });
@@ -26,6 +49,7 @@ async function main() {
       ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
       : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,
     ...Object.values(nexus.standIns).flatMap((standIn) => standIn.describe.map((line) => `  ${line}`)),
+    `  Recovered    ${nexus.recovery.tasks.requeued} unfinished tasks put back on their queues (${nexus.recovery.tasks.failed} out of attempts), ${nexus.recovery.plans.resumed} plan runs resumed, ${nexus.recovery.plans.settled} settled`,
     "Press Ctrl-C to stop.",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

@@ -48,9 +48,12 @@ export interface LocalOptions {
   agentTimeoutSeconds?: number;
   /** Concurrent batches per agent queue. */
   concurrency?: number;
-  /** How often the sweeper runs, and how long a task may look stuck before it acts. */
+  /** How often the sweeper runs (default 60 s). */
   sweepIntervalMs?: number;
+  /** How long a queued task may sit past its due time before its message is presumed lost (default 5 min). */
   sweepGraceMs?: number;
+  /** How long a running task may outlive its lease before its worker is presumed gone (default 5 s). */
+  leaseGraceMs?: number;
   /** How often due schedules are looked for (default 1 s); 0: only when `scheduler.tick()` is called. */
   scheduleIntervalMs?: number;
   /** How often the built-in agents are probed (default: the health settings' probeIntervalSeconds, 5 min). */
@@ -96,10 +99,12 @@ export interface LocalNexus {
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
   /** Moves what waits in the agents' DLQs into the failures inbox now (also done every few seconds). */
   ingestFailures(): Promise<number>;
-  /** Runs the sweeper once now: tasks, then agents (health changes, metrics, consumers). */
+  /** Runs the sweeper once now: tasks, plans, then agents (health changes, metrics, consumers); `grace` for both. */
   sweep(graceMs?: number): Promise<Sweeper.RunResult>;
   /** Probes the built-in agents once now: a `health` task each (one per agent per probe interval). */
   probe(): Promise<Health.ProbeResult>;
+  /** What this start recovered from the last process: unfinished tasks put back, unfinished plan runs resumed. */
+  recovery: { tasks: Sweeper.SweepResult; plans: Plans.RecoverResult };
   /** Plays EventBridge Scheduler: fires due schedules; `tick(now)` fires what is due at once. */
   scheduler: LocalScheduler;
   stop(): Promise<void>;
@@ -173,6 +178,8 @@ function resolveAdminKey(given: string | undefined, dataDir: string | undefined)
  * Lambda's event source mappings) and the sweeper (in place of its EventBridge schedule).
  */
 export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus> {
+  // What changed before this instant was done by an earlier process: recovery touches that, and only that.
+  const startedAt = new Date().toISOString();
   const logger = new Logger({ serviceName: "nexus-local", logLevel: options.logLevel ?? "WARN" });
   const prefix = options.queuePrefix ?? "nexus-local-agent-";
   const timeoutSeconds = options.agentTimeoutSeconds ?? 60;
@@ -269,6 +276,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     }
 
     const pollers = new Map<string, QueuePoller>();
+    // Consumers start once recovery is done, so recovery never pulls back a task a consumer of this process runs.
+    let consuming = false;
     // What Lambda's event source mappings do when an agent is deactivated: its poller pauses.
     ctx.consumers = {
       setEnabled: async (agentId, enabled) => {
@@ -293,7 +302,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       pollers.get(agentId)?.stop();
       pollers.set(agentId, poller);
       if (!active) poller.pause();
-      poller.start();
+      if (consuming) poller.start();
     };
     for (const agent of agents) {
       const queue = ctx.builtinQueues[agent.spec.id];
@@ -306,15 +315,27 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       await Promise.all([...pollers.values()].map((p) => p.stop(options.stopGraceMs)));
     });
 
-    // Every message from before this start is gone with the old in-memory queues.
-    const recovered = await Sweeper.sweep(ctx, { graceMs: 0 });
+    // Every message from before this start is gone with the old in-memory queues, and so is every execution of the
+    // old local Step Functions endpoint: unfinished tasks go back on their queues, unfinished plan runs resume.
+    const recovered = await Sweeper.sweep(ctx, { graceMs: 0, restart: true, changedBefore: startedAt });
     if (recovered.requeued + recovered.failed > 0) logger.info("recovered unfinished tasks", { ...recovered });
+    const resumed = await Plans.recover(ctx, {
+      restart: true,
+      changedBefore: startedAt,
+      graceMs: 0,
+      logger: plansLogger,
+    });
+    if (resumed.resumed + resumed.settled > 0) logger.info("recovered unfinished plans", { ...resumed });
+    consuming = true;
+    for (const poller of pollers.values()) poller.start();
 
     const interval = options.sweepIntervalMs ?? 60_000;
     const graceMs = options.sweepGraceMs ?? 5 * 60_000;
-    const sweepAll = (grace: number) => Sweeper.run(ctx, { graceMs: grace, metrics: options.metrics, logger });
+    const leaseGraceMs = options.leaseGraceMs ?? 5_000;
+    const sweepAll = (grace: number, leaseGrace: number) =>
+      Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, metrics: options.metrics, logger });
     const timer = setInterval(() => {
-      sweepAll(graceMs).catch((error) => logger.error("sweep failed", { error }));
+      sweepAll(graceMs, leaseGraceMs).catch((error) => logger.error("sweep failed", { error }));
     }, interval);
     timer.unref();
     stops.push(async () => clearInterval(timer));
@@ -383,8 +404,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         attach(agentId, agent.queue, handlers, agent.status === "active");
       },
       ingestFailures: () => Failures.ingest(ctx),
-      sweep: (grace) => sweepAll(grace ?? graceMs),
+      sweep: (grace) => sweepAll(grace ?? graceMs, grace ?? leaseGraceMs),
       probe: () => Health.probe(ctx),
+      recovery: { tasks: recovered, plans: resumed },
       scheduler,
       stop: stopAll,
     };

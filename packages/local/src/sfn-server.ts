@@ -120,6 +120,9 @@ export async function startStepFunctions(options: {
         const outcome = new Promise<never>((resolve, reject) => {
           waiters.set(token, { executionArn, resolve: resolve as (output: unknown) => void, reject });
         });
+        // The token may be answered while the invocation still runs (a step that fails at dispatch): the outcome is
+        // handled when it is returned, and must not count as an unhandled rejection meanwhile.
+        outcome.catch(() => undefined);
         try {
           await options.invoke({ ...payload, token: payload.token === TOKEN_PLACEHOLDER ? token : payload.token });
         } catch (error) {

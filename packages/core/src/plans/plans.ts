@@ -11,10 +11,10 @@ import {
   DEFAULT_APPROVAL_SECONDS,
   type ListPlansQuery,
   MAX_STEP_SECONDS,
+  OPEN_PLAN_STATUSES,
   type Plan,
   type PlannerConstraints,
   type PlanPreview,
-  type PlanStatus,
   type PlanStepSpec,
   type PlanSummary,
 } from "./schema.js";
@@ -111,10 +111,10 @@ async function stepRecords(ctx: Context, steps: PlanStepSpec[], run: number): Pr
   return records;
 }
 
-const executionName = (planId: string, run: number) => `${planId}-r${run}`;
+export const executionName = (planId: string, run: number) => `${planId}-r${run}`;
 
 /** Starts run `run` of a plan; a plan whose execution cannot start ends `failed` (retry it later). */
-async function startRun(ctx: Context, planId: string, run: number) {
+export async function startRun(ctx: Context, planId: string, run: number) {
   if (!ctx.workflows) throw new Error("plans are not configured here (no state machine)");
   try {
     const executionArn = await ctx.workflows.start(executionName(planId, run), { planId, run });
@@ -122,7 +122,7 @@ async function startRun(ctx: Context, planId: string, run: number) {
   } catch (error) {
     const message = `the plan's execution could not start: ${(error as Error).message}`.slice(0, 1000);
     await Store.setPlanStatus(ctx, planId, {
-      from: ["pending"],
+      from: OPEN_PLAN_STATUSES,
       to: "failed",
       run,
       set: {
@@ -210,13 +210,11 @@ export async function list(ctx: Context, query: ListPlansQuery): Promise<Page<Pl
   return { items: page.items.map(({ events: _events, ...plan }) => plan), nextCursor: page.nextCursor };
 }
 
-const OPEN: readonly PlanStatus[] = ["pending", "running", "waiting_approval"];
-
 /** Cancels a plan: its execution stops, open steps end `cancelled`, their tasks are cancelled. */
 export async function cancel(ctx: Context, id: string, by: string): Promise<Plan> {
   const { plan } = await loadOr404(ctx, id);
   const cancelled = await Store.setPlanStatus(ctx, id, {
-    from: OPEN,
+    from: OPEN_PLAN_STATUSES,
     to: "cancelled",
     run: plan.run,
     set: { finishedAt: ctx.now().toISOString() },

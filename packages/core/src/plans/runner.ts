@@ -5,7 +5,7 @@ import { NexusError } from "../errors.js";
 import type { TaskError } from "../schemas.js";
 import * as Tasks from "../tasks.js";
 import { reportToPlan } from "./report.js";
-import { MAX_PLAN_SECONDS, type StepStatus } from "./schema.js";
+import { MAX_PLAN_SECONDS, OPEN_PLAN_STATUSES, type StepStatus } from "./schema.js";
 import * as Store from "./store.js";
 import { resolve, scan, UnresolvedReference } from "./templates.js";
 
@@ -299,11 +299,15 @@ export async function stopSteps(ctx: Context, planId: string, run: number, reaso
   }
 }
 
+/**
+ * Settles a run. Any open status may be settled, `pending` too (a run whose execution ended before its first state
+ * ran, settled by the sweeper); the run number keeps an older run from settling a newer one.
+ */
 async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
   const at = ctx.now().toISOString();
   if (p.outcome === "succeeded") {
     const done = await Store.setPlanStatus(ctx, p.planId, {
-      from: ["running", "waiting_approval"],
+      from: OPEN_PLAN_STATUSES,
       to: "succeeded",
       run: p.run,
       set: { finishedAt: at },
@@ -327,7 +331,7 @@ async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
   // Steps first, so a plan that shows `failed` has nothing left in flight.
   await stopSteps(ctx, p.planId, p.run, `plan failed at step '${error.stepId ?? "?"}'`);
   const done = await Store.setPlanStatus(ctx, p.planId, {
-    from: ["running", "waiting_approval"],
+    from: OPEN_PLAN_STATUSES,
     to: "failed",
     run: p.run,
     set: { finishedAt: at, error },

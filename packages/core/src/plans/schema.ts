@@ -108,6 +108,8 @@ export type CreatePlanInput = z.output<typeof CreatePlanInput>;
 export const PlanStatus = z.enum(["pending", "running", "waiting_approval", "succeeded", "failed", "cancelled"]);
 export type PlanStatus = z.output<typeof PlanStatus>;
 export const TERMINAL_PLAN_STATUSES: readonly PlanStatus[] = ["succeeded", "failed", "cancelled"];
+/** A plan in one of these has a run that may still change it. */
+export const OPEN_PLAN_STATUSES: readonly PlanStatus[] = ["pending", "running", "waiting_approval"];
 
 export const StepStatus = z.enum([
   "pending",
