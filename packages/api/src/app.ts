@@ -21,7 +21,7 @@ import {
 import type { MiddlewareHandler } from "hono";
 import { requestId } from "hono/request-id";
 import { describeIssues, ErrorBody, errorResponse, onError } from "./errors.js";
-import { audit, auditEntry, authenticate, type Env, jsonOnly, limitBody } from "./middleware.js";
+import { audit, auditEntry, authenticate, closeUnread, type Env, jsonOnly, limitBody } from "./middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, PageQuery, route } from "./openapi.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -208,13 +208,12 @@ export function createApp(options: AppOptions) {
       if (!result.success) {
         const target = result.target === "json" ? "body" : result.target;
         const root = result.target === "json" ? undefined : target;
-        return errorResponse(
-          c,
-          400,
-          "validation_error",
-          `request ${target} is not valid`,
-          describeIssues(result.error.issues, root),
-        );
+        const issues = describeIssues(result.error.issues, root);
+        if (result.target === "json" && c.get("emptyBody")) {
+          const missing = { path: "(body)", message: "a JSON body is required", code: "missing_body" };
+          return errorResponse(c, 400, "validation_error", "request body is missing", [missing, ...issues]);
+        }
+        return errorResponse(c, 400, "validation_error", `request ${target} is not valid`, issues);
       }
     },
   });
@@ -225,10 +224,12 @@ export function createApp(options: AppOptions) {
     c.header("Cache-Control", "no-store");
     c.header("X-Content-Type-Options", "nosniff");
   });
+  app.use("/v1/*", closeUnread);
   app.use("/v1/*", audit(ctx, logger));
+  // Who is asking comes first: nothing of a body is read for a caller without a valid key.
+  app.use("/v1/*", authenticate(ctx));
   app.use("/v1/*", limitBody);
   app.use("/v1/*", jsonOnly);
-  app.use("/v1/*", authenticate(ctx));
   app.use("/v1/*", builtinsReady(options));
   app.onError(onError(logger));
   app.notFound((c) => errorResponse(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`));

@@ -17,6 +17,12 @@ export type Env = {
     auditTarget?: string;
     /** Set when the handler wrote the request's audit record itself (batched with its change). */
     audited?: boolean;
+    /** Set when a write came without a body (it is validated as `{}`). */
+    emptyBody?: boolean;
+    /** Set once the whole body has been read. */
+    bodyRead?: boolean;
+    /** The body of a write, parsed (undefined when absent or malformed). */
+    body?: unknown;
   };
 };
 
@@ -58,25 +64,87 @@ export const limitBody: MiddlewareHandler = async (c, next) => {
 /** Deepest nesting of a request body; deeper bodies are refused before any (recursive) validation sees them. */
 export const MAX_BODY_DEPTH = 40;
 
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
 /**
- * Bodies of writes must be JSON (anything else is a 415, not a confusing validation error), and not nested
- * absurdly deep (400). The parsed body is cached by Hono for the route's validator.
+ * The paths of the numbers JSON.parse could not hold (`1e400` parses to Infinity and would be stored as
+ * null), e.g. `params.n`; at most `max`. Iterative: the body's depth is checked first.
  */
-export const jsonOnly: MiddlewareHandler = async (c, next) => {
-  if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
-    const type = c.req.header("content-type") ?? "";
-    const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || type !== "");
-    if (hasBody && !/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(type)) {
-      return errorResponse(c, 415, "unsupported_media_type", "send the body as application/json");
-    }
-    if (hasBody) {
-      const body: unknown = await c.req.json().catch(() => undefined); // malformed: the validator says so
-      if (jsonDepth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
-        return errorResponse(c, 400, "validation_error", `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
-      }
-    }
+function outOfRangeNumbers(body: unknown, max = 10): string[] {
+  const found: string[] = [];
+  const stack: Array<[unknown, string[]]> = [[body, []]];
+  while (stack.length > 0 && found.length < max) {
+    const [value, path] = stack.pop() as [unknown, string[]];
+    if (typeof value === "number" && !Number.isFinite(value)) found.push(path.join(".") || "(body)");
+    if (value === null || typeof value !== "object") continue;
+    for (const [name, child] of Object.entries(value).reverse()) stack.push([child, [...path, name]]);
+  }
+  return found;
+}
+
+/**
+ * Bodies of writes: an empty one (no body, or `Content-Length: 0`, whatever its type) stands for `{}`, which the
+ * route's schema accepts or refuses as a missing body; any other must be JSON (else 415) and not nested
+ * absurdly deep (400). The parsed body is kept (`body`) for {@link numbersInRange}.
+ */
+export const jsonOnly: MiddlewareHandler<Env> = async (c, next) => {
+  if (!["POST", "PUT", "PATCH"].includes(c.req.method)) return next();
+  const text = await c.req.text();
+  c.set("bodyRead", true);
+  if (text === "") {
+    // Whatever type it declared, the request goes on as the JSON body {} for the route's validator.
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete("content-length");
+    headers.delete("transfer-encoding");
+    headers.set("content-type", "application/json");
+    c.req.raw = new Request(c.req.url, { method: c.req.method, headers, body: "{}", signal: c.req.raw.signal });
+    c.req.bodyCache = {};
+    c.set("emptyBody", true);
+    return next();
+  }
+  if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+    return errorResponse(c, 415, "unsupported_media_type", "send the body as application/json");
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return next(); // malformed: the route's validator says so
+  }
+  if (jsonDepth(body, MAX_BODY_DEPTH) > MAX_BODY_DEPTH) {
+    return errorResponse(c, 400, "validation_error", `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
+  }
+  c.set("body", body);
+  await next();
+};
+
+/**
+ * Part of the validation of a route that takes a body: numbers JSON.parse turned into ±Infinity are refused
+ * (400 naming each field), never stored as null. Routes without a body ignore what was sent.
+ */
+export const numbersInRange: MiddlewareHandler<Env> = async (c, next) => {
+  const outOfRange = outOfRangeNumbers(c.get("body"));
+  if (outOfRange.length > 0) {
+    return errorResponse(
+      c,
+      400,
+      "validation_error",
+      "request body has numbers out of range",
+      outOfRange.map((path) => ({ path, message: "number is too large to represent", code: "not_finite" })),
+    );
   }
   await next();
+};
+
+/**
+ * A request refused before its body was read (401, 429, 403, 413…) is answered with `Connection: close`, so
+ * the server never reads what it refused: the client gets the answer, and the connection ends with it.
+ */
+export const closeUnread: MiddlewareHandler<Env> = async (c, next) => {
+  const declared = c.req.header("content-length");
+  const hasBody = (declared !== undefined && declared !== "0") || c.req.header("transfer-encoding") !== undefined;
+  await next();
+  if (hasBody && c.res.status >= 400 && !c.get("bodyRead")) c.header("Connection", "close");
 };
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/i;

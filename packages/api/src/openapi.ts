@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type Keys, PageLimit } from "@nexus/core";
 import type { RouteKey } from "./access.js";
 import { ErrorBody } from "./errors.js";
-import { guard } from "./middleware.js";
+import { guard, numbersInRange } from "./middleware.js";
 
 /** Building blocks of route definitions: bodies, error responses, params, and the access-guarded route. */
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -39,9 +39,10 @@ export const StepParam = IdParam.extend({
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
-/** A route definition whose access rule comes from the ACCESS table. */
+/** A route definition whose access rule comes from the ACCESS table; a body it takes has its numbers checked. */
 export function route<const R extends Parameters<typeof createRoute>[0]>(key: RouteKey, definition: R) {
-  return createRoute({ ...definition, security, middleware: [guard(key)] as const });
+  const middleware = definition.request?.body ? [guard(key), numbersInRange] : [guard(key)];
+  return createRoute({ ...definition, security, middleware });
 }
 
 /** The agent a key with role `agent` is bound to; undefined for other roles. */
