@@ -113,6 +113,31 @@ describe("Lambda entry points", () => {
     expect(JSON.parse(bad.body).error.details[0].path).toBe("params.ms");
   });
 
+  it("records the client's address as API Gateway saw it, never X-Forwarded-For's", async () => {
+    const from = (event: APIGatewayProxyEventV2, sourceIp: string, headers: Record<string, string>) => {
+      event.requestContext.http.sourceIp = sourceIp;
+      Object.assign(event.headers, headers, { "x-forwarded-for": "203.0.113.9, 10.1.2.3" });
+      return event;
+    };
+    const refused = from(httpEvent("POST", "/v1/agents/diag/deactivate"), "198.51.100.23", {
+      authorization: "Bearer nxk_bogus_key",
+    });
+    expect((await api(refused, lambdaContext())).statusCode).toBe(401);
+    const created = from(httpEvent("POST", "/v1/keys", { name: "lambda-audit", role: "viewer" }), "198.51.100.24", {});
+    const key = JSON.parse((await api(created, lambdaContext())).body);
+    const audit = JSON.parse((await api(httpEvent("GET", "/v1/audit?limit=100"), lambdaContext())).body).items;
+    expect(audit.find((r: { status: number }) => r.status === 401)).toMatchObject({
+      sourceIp: "198.51.100.23",
+      path: "/v1/agents/diag/deactivate",
+      count: 1,
+    });
+    expect(audit.find((r: { targetId: string }) => r.targetId === key.id)).toMatchObject({
+      sourceIp: "198.51.100.24",
+      status: 201,
+      count: 1,
+    });
+  });
+
   it("runs a submitted task when its queue message is handed to the agent function", async () => {
     const submitted = await api(
       httpEvent("POST", "/v1/tasks", { agentId: "diag", action: "echo", params: { x: 1 } }),

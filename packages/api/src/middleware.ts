@@ -186,23 +186,46 @@ export function auditEntry(c: Context<Env>) {
     route: c.get("route") ?? "(unmatched)",
     path: c.req.path.slice(0, 512),
     requestId: c.get("requestId"),
-    sourceIp: c.req.header("x-forwarded-for")?.split(",")[0]?.trim().slice(0, 64) ?? null,
+    sourceIp: sourceIpOf(c),
   };
 }
 
-/** Records every mutating request (who, what, when, outcome) once its response is known. */
+/** What the platform hands the app with each request: the Lambda adapter's event, or Node's socket. */
+interface PlatformBindings {
+  event?: { requestContext?: PlatformContext };
+  requestContext?: PlatformContext;
+  incoming?: { socket?: { remoteAddress?: unknown } };
+}
+type PlatformContext = { http?: { sourceIp?: unknown }; identity?: { sourceIp?: unknown } };
+
+/**
+ * The client's address as the platform saw it: API Gateway's `requestContext` in Lambda, the socket's peer
+ * locally. Never a header such as X-Forwarded-For, which the caller writes; null when there is none (in-process).
+ */
+function sourceIpOf(c: Context): string | null {
+  const env = c.env as PlatformBindings | undefined;
+  const context = env?.event?.requestContext ?? env?.requestContext;
+  const address = context?.http?.sourceIp ?? context?.identity?.sourceIp ?? env?.incoming?.socket?.remoteAddress;
+  return typeof address === "string" ? address.slice(0, 64) : null;
+}
+
+/**
+ * Records every mutating request (who, what, when, outcome) once its response is known; those refused without
+ * a usable key or over a rate limit (401, 429), which anyone can send in any number, only as counts.
+ */
 export function audit(ctx: NexusContext, logger: Logger): MiddlewareHandler<Env> {
   return async (c, next) => {
     await next();
     if (!MUTATING.has(c.req.method) || c.get("audited")) return;
     const status = c.res.status;
+    const entry = {
+      ...auditEntry(c),
+      targetId: c.get("auditTarget") ?? null,
+      status,
+      outcome: Audit.outcomeOf(status),
+    };
     try {
-      await Audit.record(ctx, {
-        ...auditEntry(c),
-        targetId: c.get("auditTarget") ?? null,
-        status,
-        outcome: Audit.outcomeOf(status),
-      });
+      await (Audit.COUNTED_STATUSES.has(status) ? Audit.recordRefused(ctx, entry) : Audit.record(ctx, entry));
     } catch (error) {
       logger.error("audit record could not be written", { error, requestId: c.get("requestId") });
     }
