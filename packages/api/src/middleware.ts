@@ -137,8 +137,9 @@ export const numbersInRange: MiddlewareHandler<Env> = async (c, next) => {
 };
 
 /**
- * A request refused before its body was read (401, 429, 403, 413…) is answered with `Connection: close`, so
- * the server never reads what it refused: the client gets the answer, and the connection ends with it.
+ * A request refused before its body was read (401, 429, a body over the limit) is answered with
+ * `Connection: close`, so the server never reads what it refused: the client gets the answer, and the
+ * connection ends with it.
  */
 export const closeUnread: MiddlewareHandler<Env> = async (c, next) => {
   const declared = c.req.header("content-length");
