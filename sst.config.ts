@@ -2,7 +2,8 @@ import { Aspects } from "aws-cdk-lib";
 import { LoggingFormat } from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
-import { isEphemeralStage, Nexus } from "./stacks/Nexus.js";
+import { Nexus } from "./stacks/Nexus.js";
+import { isEphemeralStage } from "./stacks/settings.js";
 
 export default {
   config(globals) {
@@ -15,7 +16,7 @@ export default {
     // Must run before any stack is added: SST copies the app defaults into each stack when it is created.
     // Log retention is NOT set here: SST's `logRetention` makes CDK add its LogRetention custom-resource
     // Lambda (nodejs22.x, logs:*RetentionPolicy on "*"). The stack gives every function its own LogGroup
-    // with a retention and a role that can write only to that group (see `nexusFunction` in stacks/Nexus.ts).
+    // with a retention and a role that can write only to that group (see `nexusFunction` in stacks/functions.ts).
     app.setDefaultFunctionProps({
       runtime: "nodejs24.x",
       architecture: "arm_64",
@@ -29,8 +30,8 @@ export default {
     app.stack(Nexus);
 
     // AWS Solutions checks; justified exceptions are suppressed next to the resource they concern
-    // (stacks/Nexus.ts), each with its reason. Results surface as error/warning annotations in the
-    // cloud assembly, and tests/stacks.test.ts fails on any unsuppressed error.
+    // (stacks/*.ts), each with its reason. Results surface as error/warning annotations in the
+    // cloud assembly, and tests/stacks/security.test.ts fails on any unsuppressed error.
     Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   },
 } satisfies SSTConfig;

@@ -1,0 +1,128 @@
+/**
+ * Operations: the functions that keep Nexus running on a schedule. The sweeper (stuck tasks, agent health, metrics,
+ * consumers and plan runs put right), the failures inbox (what waits in the agents' DLQs) and the health probe.
+ */
+import * as iam from "aws-cdk-lib/aws-iam";
+import { NagSuppressions } from "cdk-nag";
+import { Cron, type Stack } from "sst/constructs";
+import { nexusFunction } from "./functions.js";
+import type { NexusParts } from "./Nexus.js";
+import { escapeRegex, metricsNamespace } from "./settings.js";
+
+/**
+ * Every 5 minutes. Also looks at every agent: records health changes, emits its metrics (EMF in its log, namespace
+ * below) and turns a built-in agent's event source mapping back to match the agent's status.
+ */
+export function addSweeper(
+  stack: Stack,
+  {
+    app,
+    queues,
+    consumers,
+    tableAccess,
+    plans,
+  }: Pick<NexusParts, "app" | "queues" | "consumers" | "tableAccess" | "plans">,
+) {
+  const { builtinQueueAndDlqArns, customQueueArns, customQueueSuppression } = queues;
+  const { stateMachineArn, executionArns, executionsSuppression, taskResults } = plans;
+  const sweeperFunction = nexusFunction(stack, "SweeperFunction", {
+    handler: "functions/sweeper.handler",
+    timeout: 120,
+    environment: {
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(app.name, app.stage),
+      NEXUS_BUILTIN_CONSUMERS: consumers.builtinConsumers,
+      NEXUS_STATE_MACHINE_ARN: stateMachineArn,
+    },
+  });
+  sweeperFunction.addToRolePolicy(tableAccess("Query", "GetItem", "UpdateItem", "PutItem"));
+  sweeperFunction.addToRolePolicy(queues.sendToAgentQueues());
+  // Queue and DLQ depths of every agent, built-in (named) or custom (by the prefix).
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["sqs:GetQueueAttributes"],
+      resources: [...builtinQueueAndDlqArns, customQueueArns],
+    }),
+  );
+  // Reconciling: reads each built-in agent's event source mapping and switches it back when it disagrees with the
+  // agent's status (as the API switches it on deactivate/reactivate); exactly those mappings.
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+      resources: consumers.mappingArns,
+    }),
+  );
+  // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it.
+  sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure"));
+  // Plans: a run whose execution ended without settling the plan (aborted, timed out, failed outside the runner) is
+  // settled from DescribeExecution; a plan stored but never started (its API call died in between) is started.
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }),
+  );
+  sweeperFunction.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ["states:DescribeExecution"], resources: [executionArns] }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    sweeperFunction.role ?? sweeperFunction,
+    [customQueueSuppression, executionsSuppression("the sweeper may describe")],
+    true,
+  );
+  const sweeper = new Cron(stack, "Sweeper", { schedule: "rate(5 minutes)", job: sweeperFunction });
+  return { sweeper, sweeperFunction };
+}
+
+/** Every 5 minutes, moves what waits in every agent's DLQ (built-in by name, custom by the prefix) into the failures inbox. */
+export function addFailuresInbox(stack: Stack, { queues, tableAccess }: Pick<NexusParts, "queues" | "tableAccess">) {
+  const { prefix, agents } = queues;
+  const failuresFunction = nexusFunction(stack, "FailuresFunction", {
+    handler: "functions/failures.handler",
+    timeout: 120,
+  });
+  failuresFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
+  const customDlqArns = stack.formatArn({ service: "sqs", resource: `${prefix}*-dlq` });
+  failuresFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+      resources: [...agents.map(({ dlq }) => dlq.queueArn), customDlqArns],
+    }),
+  );
+  NagSuppressions.addResourceSuppressions(
+    failuresFunction.role ?? failuresFunction,
+    [
+      {
+        id: "AwsSolutions-IAM5",
+        reason: `Custom agents' DLQs are created at runtime, named "${prefix}<agentId>-dlq"; the ingester reads and deletes messages of those DLQs only.`,
+        appliesTo: [{ regex: `/^Resource::arn:<AWS::Partition>:sqs:[^:]+:[^:]+:${escapeRegex(prefix)}\\*-dlq$/` }],
+      },
+    ],
+    true,
+  );
+  const failureIngestion = new Cron(stack, "FailureIngestion", { schedule: "rate(5 minutes)", job: failuresFunction });
+  return { failureIngestion, failuresFunction };
+}
+
+/**
+ * Every probe interval, a health task to each active built-in agent (one per agent and interval slot); the agent
+ * checks what it depends on and records its heartbeat. Its own function and role: it registers the built-in agents
+ * if the API has not yet, and submits tasks to their queues, nothing else.
+ */
+export function addProbe(
+  stack: Stack,
+  {
+    queues,
+    tableAccess,
+    probeIntervalMinutes,
+  }: Pick<NexusParts, "queues" | "tableAccess"> & { probeIntervalMinutes: number },
+) {
+  const { builtinQueueArns } = queues;
+  const probeFunction = nexusFunction(stack, "ProbeFunction", {
+    handler: "functions/probe.handler",
+    timeout: 60,
+  });
+  probeFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
+  probeFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: builtinQueueArns }));
+  const probe = new Cron(stack, "Probe", {
+    schedule: `rate(${probeIntervalMinutes} ${probeIntervalMinutes === 1 ? "minute" : "minutes"})`,
+    job: probeFunction,
+  });
+  return { probe, probeFunction };
+}

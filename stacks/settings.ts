@@ -1,0 +1,231 @@
+/**
+ * Names and settings of the stack: how resources are named from the app and the stage, and the settings read from the
+ * deploying shell at synth time, checked here so that a bad value fails the deploy rather than every cold start.
+ * Plain functions, no constructs.
+ */
+import { HealthSettings } from "../packages/core/src/schemas.js";
+
+// ── Names ──────────────────────────────────────────────────────────────────────────────────────────
+
+/** Stages whose data may be thrown away with the stack. Every other stage retains the table. */
+export function isEphemeralStage(stage: string): boolean {
+  return ["dev", "local", "test"].some((prefix) => stage.startsWith(prefix));
+}
+
+/**
+ * Longest queue name prefix the stack accepts: app and stage names of 40 characters together. Every function's
+ * environment lists each built-in agent's queue and DLQ by URL and ARN, which grow with the prefix; within this bound
+ * the largest environment (the API's) stays under Lambda's 4 KB in any region (tests/stacks/nexus.test.ts checks it).
+ */
+export const MAX_QUEUE_PREFIX_LENGTH = 48;
+
+/** Queue name prefix shared by built-in and custom agents: `<prefix><agentId>` and `<prefix><agentId>-dlq`. */
+export function queuePrefix(appName: string, stage: string): string {
+  const prefix = `${appName}-${stage}-agent-`;
+  if (prefix.length > MAX_QUEUE_PREFIX_LENGTH) {
+    throw new Error(
+      `The app and stage names are too long: "${appName}" and "${stage}" have ${appName.length + stage.length} characters together, at most ${MAX_QUEUE_PREFIX_LENGTH - "--agent-".length} fit the queue URLs and ARNs in every function's environment (Lambda's 4 KB)`,
+    );
+  }
+  return prefix;
+}
+
+/** Name of the plan state machine: fixed, so that functions can be granted access to it before it exists. */
+export function planStateMachineName(appName: string, stage: string): string {
+  return `${appName}-${stage}-plans`;
+}
+
+/** Name of the EventBridge Scheduler schedule group holding every Nexus schedule: fixed, so that the API may be granted
+ * its schedules (and nothing else) before any exists. */
+export function scheduleGroupName(appName: string, stage: string): string {
+  return `${appName}-${stage}-schedules`;
+}
+
+/** CloudWatch namespace of the sweeper's per-agent metrics (EMF): `<app>/<stage>`. */
+export function metricsNamespace(appName: string, stage: string): string {
+  return `${appName}/${stage}`;
+}
+
+/** A string as a literal part of a regular expression (cdk-nag `appliesTo` patterns). */
+export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
+/** `comms-agent` → `CommsAgent`: construct ids from ids and names. */
+export const pascal = (s: string) =>
+  s
+    .split(/[^a-zA-Z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join("");
+
+// ── Settings from the deploying shell ──────────────────────────────────────────────────────────────
+
+/**
+ * Optional API settings passed through from the deploying shell (`NEXUS_RATE_LIMIT_PER_MINUTE`, `NEXUS_DAILY_CAPS`),
+ * checked here so that a bad value fails the deploy instead of every API cold start
+ * (packages/core/src/context.ts parses the same variables). Unset or empty → absent (the API's defaults apply).
+ */
+export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const rate = env.NEXUS_RATE_LIMIT_PER_MINUTE?.trim();
+  if (rate) {
+    if (!/^[1-9][0-9]*$/.test(rate)) {
+      throw new Error(`NEXUS_RATE_LIMIT_PER_MINUTE must be a positive integer, got ${JSON.stringify(rate)}`);
+    }
+    out.NEXUS_RATE_LIMIT_PER_MINUTE = rate;
+  }
+  const caps = env.NEXUS_DAILY_CAPS?.trim();
+  if (caps) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(caps);
+    } catch {
+      throw new Error(`NEXUS_DAILY_CAPS must be JSON, got ${JSON.stringify(caps)}`);
+    }
+    const valid =
+      typeof parsed === "object" &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
+    if (!valid) {
+      throw new Error(
+        `NEXUS_DAILY_CAPS must be a JSON object of non-negative integers by "<agentId>.<action>", got ${caps}`,
+      );
+    }
+    out.NEXUS_DAILY_CAPS = JSON.stringify(parsed);
+  }
+  return out;
+}
+
+/**
+ * Agent health settings from the deploying shell: `NEXUS_HEALTH`, JSON with any of `onlineIntervals`, `offlineIntervals`,
+ * `errorRate`, `minSamples` and `probeIntervalSeconds` (packages/core/src/schemas.ts, `HealthSettings`, which
+ * packages/core/src/context.ts parses again). Unset or empty → no variable, the defaults apply. Malformed, or a probe
+ * interval that is not whole minutes (the probe schedule's rate) → the synth fails. Returns the variable for every
+ * function and the probe interval the probe schedule runs at.
+ */
+export function healthSettingsEnv(env: NodeJS.ProcessEnv): {
+  environment: Record<string, string>;
+  probeIntervalMinutes: number;
+} {
+  const raw = env.NEXUS_HEALTH?.trim();
+  let parsed: unknown = {};
+  if (raw) {
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new Error(`NEXUS_HEALTH must be JSON, got ${JSON.stringify(raw)}`);
+    }
+  }
+  const settings = HealthSettings.safeParse(parsed);
+  if (!settings.success) {
+    const fields = settings.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new Error(`NEXUS_HEALTH is not valid (${fields}), got ${raw}`);
+  }
+  const { probeIntervalSeconds } = settings.data;
+  if (probeIntervalSeconds % 60 !== 0) {
+    throw new Error(
+      `NEXUS_HEALTH.probeIntervalSeconds must be whole minutes (the probe's rate), got ${probeIntervalSeconds}`,
+    );
+  }
+  return {
+    environment: raw ? { NEXUS_HEALTH: JSON.stringify(settings.data) } : {},
+    probeIntervalMinutes: probeIntervalSeconds / 60,
+  };
+}
+
+/**
+ * The comms agent's settings from the deploying shell: `NEXUS_EMAIL_FROM`, the sender of every email (an SES-verified
+ * identity, `name@example.com` or `Display Name <name@example.com>`), and `NEXUS_SES_REGION` when SES is used in
+ * another region. Unset or empty → absent: email actions then fail with `not_configured`, and the role gets no
+ * SES permission. Malformed → the synth fails (packages/agents/src/comms/config.ts checks the sender again).
+ */
+export function commsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  const from = env.NEXUS_EMAIL_FROM?.trim();
+  if (from) {
+    senderAddress(from); // throws when malformed
+    out.NEXUS_EMAIL_FROM = from;
+  }
+  const region = env.NEXUS_SES_REGION?.trim();
+  if (region) {
+    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+      throw new Error(`NEXUS_SES_REGION must be an AWS region such as eu-west-1, got ${JSON.stringify(region)}`);
+    }
+    out.NEXUS_SES_REGION = region;
+  }
+  return out;
+}
+
+/** The address of a `NEXUS_EMAIL_FROM` value without its display name: what SES's `ses:FromAddress` key compares. */
+export function senderAddress(from: string): string {
+  const match = /^(?:(.*?)\s*<([^<>\s]+)>|([^<>\s]+))$/.exec(from.trim());
+  const address = match?.[2] ?? match?.[3] ?? "";
+  if (!/^[^@\s"]+@[^@\s"]+\.[^@\s"]+$/.test(address)) {
+    throw new Error(
+      `NEXUS_EMAIL_FROM must be 'name@example.com' or 'Display Name <name@example.com>', got ${JSON.stringify(from)}`,
+    );
+  }
+  return address;
+}
+
+/**
+ * The ops agent's settings from the deploying shell: `NEXUS_HTTP_ALLOW`, the comma-separated `host[:port]` entries
+ * http_check may reach (unset → none). Entries the agent cannot parse are ignored by it, with a warning.
+ */
+export function opsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const allow = env.NEXUS_HTTP_ALLOW?.trim();
+  return allow ? { NEXUS_HTTP_ALLOW: allow } : {};
+}
+
+/** LLM providers the planner supports. */
+export const PLANNER_PROVIDERS = ["bedrock", "openai"] as const;
+
+/**
+ * The planner's LLM settings from the deploying shell: `NEXUS_PLANNER_PROVIDER` (`bedrock` or `openai`; unset → no
+ * LLM, the rules planner alone), `NEXUS_PLANNER_MODEL` (for Bedrock, a model id or a cross-Region inference profile
+ * id; required) and `NEXUS_PLANNER_URL` (the OpenAI-compatible API's base URL, or a Bedrock endpoint override), as
+ * packages/agents/src/strategy/providers.ts reads them. Malformed, or a model or URL without a provider → the synth
+ * fails. (`NEXUS_PLANNER_TIMEOUT_MS` is not passed: its default fits the API's 29 s, which serves the same planner.)
+ */
+export function plannerSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const provider = env.NEXUS_PLANNER_PROVIDER?.trim();
+  const model = env.NEXUS_PLANNER_MODEL?.trim();
+  const url = env.NEXUS_PLANNER_URL?.trim();
+  if (!provider) {
+    if (model || url) {
+      throw new Error("NEXUS_PLANNER_MODEL and NEXUS_PLANNER_URL need NEXUS_PLANNER_PROVIDER (bedrock or openai)");
+    }
+    return {};
+  }
+  if (!(PLANNER_PROVIDERS as readonly string[]).includes(provider)) {
+    throw new Error(
+      `NEXUS_PLANNER_PROVIDER must be one of ${PLANNER_PROVIDERS.join(", ")}, got ${JSON.stringify(provider)}`,
+    );
+  }
+  const out: Record<string, string> = { NEXUS_PLANNER_PROVIDER: provider };
+  if (model) {
+    // The Bedrock grant names the model: an id, not an ARN (the ARN is built from it).
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/.test(model)) {
+      throw new Error(
+        `NEXUS_PLANNER_MODEL must be a model id such as anthropic.claude-3-5-haiku-20241022-v1:0, got ${JSON.stringify(model)}`,
+      );
+    }
+    out.NEXUS_PLANNER_MODEL = model;
+  } else if (provider === "bedrock") {
+    throw new Error("NEXUS_PLANNER_PROVIDER=bedrock needs NEXUS_PLANNER_MODEL (the model the planner may invoke)");
+  }
+  if (url) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    // The OpenAI-compatible API key goes there with every request (packages/agents/src/strategy/providers.ts).
+    if (parsed?.protocol !== "https:") {
+      throw new Error(`NEXUS_PLANNER_URL must be an https URL, got ${JSON.stringify(url)}`);
+    }
+    out.NEXUS_PLANNER_URL = url;
+  }
+  return out;
+}

@@ -1,0 +1,40 @@
+/** The table: every record of Nexus (agents, tasks, plans, schedules, keys), keyed as packages/core/src/storage/table.ts says. */
+import { RemovalPolicy } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type { Stack } from "sst/constructs";
+import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
+
+/** Number attribute (epoch seconds) that DynamoDB TTL deletes items by. */
+export const TTL_ATTRIBUTE = "expiresAt";
+
+/** A statement allowing these DynamoDB actions (`GetItem`, …) on the table and each of its indexes by name. */
+export type TableAccess = (...actions: string[]) => iam.PolicyStatement;
+
+/** The table, retained and deletion-protected unless the stage is ephemeral, and the way functions are given it. */
+export function addTable(stack: Stack, { ephemeral }: { ephemeral: boolean }) {
+  const STRING = dynamodb.AttributeType.STRING;
+  const table = new dynamodb.Table(stack, "Table", {
+    partitionKey: { name: TABLE_KEYS.partitionKey, type: STRING },
+    sortKey: { name: TABLE_KEYS.sortKey, type: STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    timeToLiveAttribute: TTL_ATTRIBUTE,
+    deletionProtection: !ephemeral,
+    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+  });
+  for (const name of GSIS) {
+    const keys = gsiKeys(name);
+    table.addGlobalSecondaryIndex({
+      indexName: name,
+      partitionKey: { name: keys.partitionKey, type: STRING },
+      sortKey: { name: keys.sortKey, type: STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+  }
+  // The table and each index by name: no `index/*` wildcard.
+  const tableResources = [table.tableArn, ...GSIS.map((name) => `${table.tableArn}/index/${name}`)];
+  const tableAccess: TableAccess = (...actions) =>
+    new iam.PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: tableResources });
+  return { table, tableAccess };
+}
