@@ -1,5 +1,14 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import { Agents, type Context, type ExecutionState, executionArnOf, Plans, Tasks, type Workflows } from "@nexus/core";
+import {
+  Agents,
+  type Context,
+  type ExecutionState,
+  executionArnOf,
+  Plans,
+  Tasks,
+  Worker,
+  type Workflows,
+} from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
 
@@ -59,6 +68,9 @@ afterAll(async () => {
 });
 
 const op = (payload: Record<string, unknown>) => Plans.handle(ctx, payload, logger);
+const fail = (): never => {
+  throw new Error("missing");
+};
 
 async function newPlan() {
   const created = await Plans.create(ctx, {
@@ -94,6 +106,25 @@ describe("plan runner ops are idempotent under duplicate and stale invocations",
     const tasks = await Tasks.list(ctx, { agentId: "diag", limit: 100 });
     expect(tasks.items.filter((t) => t.planId === plan.id)).toHaveLength(1);
     expect((await Tasks.find(ctx, one.taskId))?.taskToken).toBe("t2");
+  });
+
+  it("a task claimed before its step was dispatched again reports to the newest token, not the one it was claimed with", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    const first = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "claimed-with" })) as {
+      taskId: string;
+    };
+    const delivery = { ctx, agentId: "diag", queue: env.ctx.builtinQueues.diag ?? fail(), logger };
+    const leaseUntil = new Date(Date.now() + 60_000).toISOString();
+    const claimed = await Worker.claim(delivery, { taskId: first.taskId, attempt: 1 }, leaseUntil);
+    expect(claimed?.taskToken).toBe("claimed-with");
+    // The run resumes (or the dispatch invocation is retried) while the attempt runs.
+    await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "resumed" });
+
+    expect(await Worker.succeedAttempt(ctx, claimed ?? fail(), { done: true })).toBe(true);
+
+    expect(told.filter((t) => t.token === "resumed" && t.call === "succeed")).toHaveLength(1);
+    expect(told.filter((t) => t.token === "claimed-with")).toHaveLength(0);
   });
 
   it("a step that already succeeded releases its dependents once per call and stays succeeded", async () => {

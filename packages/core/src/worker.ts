@@ -215,7 +215,7 @@ export async function succeedAttempt(
   owner: Ownership = ownedBy(record.attempts),
 ): Promise<boolean> {
   const at = ctx.now().toISOString();
-  const updated = await Tasks.transitioned(ctx, {
+  const updated = await Tasks.transition(ctx, {
     task: record,
     to: "succeeded",
     set: { result: Tasks.storedJson(result), finishedAt: at },
@@ -223,8 +223,10 @@ export async function succeedAttempt(
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...owner,
   });
-  if (updated) await reportToPlan(ctx, { ...record, status: "succeeded" });
-  return updated;
+  // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
+  // retried invocation) waits on a new one.
+  if (updated) await reportToPlan(ctx, updated);
+  return Boolean(updated);
 }
 
 /** Fails a task whose last attempt's worker vanished: its lease ran out and no attempts are left. */

@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
 import { createSqsServer } from "local-aws-sqs";
+import { makeDynaliteAtomic } from "./dynalite-atomic.js";
 
 export const LOOPBACK = "127.0.0.1";
 
@@ -20,6 +21,8 @@ async function closeServer(server: Server) {
 
 /** DynamoDB: dynalite in-process, on disk under `path` (LevelDB) or in memory when no path is given. */
 export async function startDynamo(options: { path?: string; port?: number } = {}): Promise<Emulator> {
+  // An item and its index entries in one write, as in DynamoDB, so a killed process leaves no index behind.
+  makeDynaliteAtomic();
   const server = dynalite({
     ...(options.path ? { path: options.path } : {}),
     createTableMs: 0,
