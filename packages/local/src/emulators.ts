@@ -2,8 +2,8 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
-import { createSqsServer } from "local-aws-sqs";
 import { makeDynaliteAtomic } from "./dynalite-atomic.js";
+import { localSqs } from "./sqs-emulator.js";
 
 export const LOOPBACK = "127.0.0.1";
 
@@ -35,9 +35,12 @@ export async function startDynamo(options: { path?: string; port?: number } = {}
   return { endpoint: `http://${LOOPBACK}:${port}`, port, stop: () => closeServer(server) };
 }
 
-/** SQS: local-aws-sqs in-process (in memory: the local runtime re-enqueues unfinished tasks at start). */
+/**
+ * SQS: local-aws-sqs in-process, its long poll answering as soon as a message is there (as SQS does); in memory,
+ * so the local runtime re-enqueues unfinished tasks at start.
+ */
 export async function startSqs(options: { port?: number } = {}): Promise<Emulator> {
-  const server = await createSqsServer({
+  const server = await localSqs().createSqsServer({
     port: options.port ?? 0,
     hostname: LOOPBACK,
     emulateQueueCreationLifecycle: false,

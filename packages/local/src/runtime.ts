@@ -249,8 +249,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       ddb: clients.ddb,
       sqs: clients.sqs,
       secrets: secretsManager(clients.secretsClient, 5),
-      // local-aws-sqs's long poll does not wake when a message arrives: remote claims poll in 1-second slices.
-      settings: { ...DEFAULT_SETTINGS, claimPollSeconds: 1, ...options.settings, adminKeySecret: ADMIN_KEY_SECRET },
+      settings: { ...DEFAULT_SETTINGS, ...options.settings, adminKeySecret: ADMIN_KEY_SECRET },
       workflows: stepFunctions(clients.sfn, sfnServer.stateMachineArn),
       now: options.now ?? (() => new Date()),
     };
