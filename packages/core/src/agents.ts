@@ -1,12 +1,10 @@
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
-import { ConflictError, isConditionalCheckFailed, NotFoundError, ValidationError } from "./errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "./errors.js";
 import { checkParamsSchema } from "./params-schema.js";
 import { createAgentQueues, deleteAgentQueues } from "./queues.js";
 import { type ActionSpec, type Agent, type Page, type QueueRef, RegisterAgentInput } from "./schemas.js";
-import { type PageQuery, queryPage } from "./storage/query.js";
-import { keys } from "./storage/table.js";
+import * as Store from "./storage/agents.js";
+import type { PageQuery } from "./storage/query.js";
 import * as Tasks from "./tasks.js";
 
 /** A built-in agent's description: what the API registers under the agent's fixed id. */
@@ -17,72 +15,13 @@ export interface AgentSpec {
   actions: Array<RegisterAgentInput["actions"][number]>;
 }
 
-const ITEM_FIELDS = ["PK", "SK", "GSI1PK", "GSI1SK"] as const;
-
-function fromItem(item: Record<string, unknown>): Agent {
-  const agent = { ...item };
-  for (const field of ITEM_FIELDS) delete agent[field];
-  if (typeof item.actions === "string") agent.actions = JSON.parse(item.actions);
-  return agent as Agent;
-}
-
-/** Actions (with their params schemas) are stored as JSON text, kept exactly whatever they hold. */
-function toItem(agent: Agent) {
-  return {
-    ...keys.agent(agent.id),
-    ...keys.agentsIndex(agent.name),
-    ...agent,
-    actions: JSON.stringify(agent.actions),
-  };
-}
-
 function checkActions(actions: ActionSpec[]) {
   actions.forEach((action, i) => {
     checkParamsSchema(action.params, `actions.${i}.params`);
   });
 }
 
-/**
- * Agents as the submit path sees them, per context, for {@link AGENT_CACHE_MS}: a submit does not read the
- * agent each time. Changes made in this process clear the entry at once; other instances see them within
- * that time.
- */
-export const AGENT_CACHE_MS = 10_000;
-const recent = new WeakMap<Context, TtlCache<Agent>>();
-const recentOf = (ctx: Context) => {
-  let cache = recent.get(ctx);
-  if (!cache) {
-    cache = new TtlCache(AGENT_CACHE_MS);
-    recent.set(ctx, cache);
-  }
-  return cache;
-};
-
-/** The agent, possibly as read a few seconds ago (see {@link AGENT_CACHE_MS}). */
-export async function getRecent(ctx: Context, id: string): Promise<Agent> {
-  const now = ctx.now().getTime();
-  const cached = recentOf(ctx).get(id, now);
-  if (cached) return cached;
-  const agent = await get(ctx, id);
-  recentOf(ctx).set(id, agent, now);
-  return agent;
-}
-
-/** Forgets what this process remembers of an agent (after changing it). */
-export function forget(ctx: Context, id: string): void {
-  recentOf(ctx).delete(id);
-}
-
-export async function get(ctx: Context, id: string): Promise<Agent> {
-  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keys.agent(id) }));
-  if (!out.Item) throw new NotFoundError("agent", id);
-  return fromItem(out.Item);
-}
-
-export async function find(ctx: Context, id: string): Promise<Agent | undefined> {
-  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keys.agent(id) }));
-  return out.Item ? fromItem(out.Item) : undefined;
-}
+export { AGENT_CACHE_MS, find, forget, get, getRecent } from "./storage/agents.js";
 
 /** Registers a custom agent: its record and its own queue + DLQ. The name is the id and must be free. */
 export async function register(ctx: Context, raw: unknown): Promise<Agent> {
@@ -93,7 +32,8 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
   if (Object.hasOwn(ctx.builtinQueues, input.name)) {
     throw new ConflictError("agent_exists", `'${input.name}' is the name of a built-in agent`);
   }
-  if (await find(ctx, input.name)) throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
+  if (await Store.find(ctx, input.name))
+    throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
   const queue = await createAgentQueues(ctx, input.name);
   const now = ctx.now().toISOString();
   const agent: Agent = {
@@ -109,19 +49,8 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
     updatedAt: now,
     lastHeartbeatAt: null,
   };
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: toItem(agent),
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    );
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) {
-      throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
-    }
-    throw error;
+  if (!(await Store.create(ctx, agent))) {
+    throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
   }
   return agent;
 }
@@ -135,7 +64,7 @@ export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agen
   if (!queue) throw new Error(`no queue is configured for built-in agent '${spec.id}'`);
   const { id: _id, ...rest } = spec;
   const input = RegisterAgentInput.parse({ ...rest, name: spec.id });
-  const existing = await find(ctx, spec.id);
+  const existing = await Store.find(ctx, spec.id);
   const now = ctx.now().toISOString();
   const agent: Agent = {
     id: spec.id,
@@ -154,13 +83,13 @@ export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agen
   if (unchanged) return existing;
   if (existing) agent.updatedAt = now;
   // What else the item holds (its last heartbeat and recorded health) stays as it is.
-  await ctx.ddb.send(new PutCommand({ TableName: ctx.tableName, Item: toItem({ ...existing, ...agent }) }));
-  forget(ctx, agent.id);
+  await Store.put(ctx, { ...existing, ...agent });
+  Store.forget(ctx, agent.id);
   return agent;
 }
 
 export function list(ctx: Context, query: PageQuery): Promise<Page<Agent>> {
-  return queryPage(ctx, { index: "GSI1", partition: "AGENTS", newestFirst: false, map: fromItem }, query);
+  return Store.list(ctx, query);
 }
 
 /** Every registered agent, by name (paged Queries). */
@@ -177,17 +106,8 @@ export async function all(ctx: Context): Promise<Agent[]> {
 
 /** Points an agent at (re-created) queues; the local runtime uses it because its queues live in memory. */
 export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promise<void> {
-  await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: keys.agent(id),
-      UpdateExpression: "SET #queue = :queue",
-      ConditionExpression: "attribute_exists(PK)",
-      ExpressionAttributeNames: { "#queue": "queue" },
-      ExpressionAttributeValues: { ":queue": queue },
-    }),
-  );
-  forget(ctx, id);
+  await Store.setQueue(ctx, id, queue);
+  Store.forget(ctx, id);
 }
 
 /**
@@ -195,25 +115,11 @@ export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promi
  * untouched) or back in. Setting the status it already has is fine.
  */
 export async function setStatus(ctx: Context, id: string, status: Agent["status"]): Promise<Agent> {
-  try {
-    const out = await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: keys.agent(id),
-        UpdateExpression: "SET #status = :status, updatedAt = :now",
-        ConditionExpression: "attribute_exists(PK)",
-        ExpressionAttributeNames: { "#status": "status" },
-        ExpressionAttributeValues: { ":status": status, ":now": ctx.now().toISOString() },
-        ReturnValues: "ALL_NEW",
-      }),
-    );
-    forget(ctx, id);
-    await ctx.consumers?.setEnabled(id, status === "active");
-    return fromItem(out.Attributes ?? {});
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) throw new NotFoundError("agent", id);
-    throw error;
-  }
+  const agent = await Store.setStatus(ctx, id, status);
+  if (!agent) throw new NotFoundError("agent", id);
+  Store.forget(ctx, id);
+  await ctx.consumers?.setEnabled(id, status === "active");
+  return agent;
 }
 
 /**
@@ -221,7 +127,7 @@ export async function setStatus(ctx: Context, id: string, status: Agent["status"
  * `force`, which cancels them first. Built-in agents can only be deactivated. Its tasks stay readable.
  */
 export async function remove(ctx: Context, id: string, options: { force: boolean }): Promise<{ cancelled: number }> {
-  const agent = await get(ctx, id);
+  const agent = await Store.get(ctx, id);
   if (agent.builtin) {
     throw new ConflictError("builtin_agent", `'${id}' is a built-in agent: deactivate it instead of deleting it`);
   }
@@ -250,13 +156,7 @@ export async function remove(ctx: Context, id: string, options: { force: boolean
   }
   await ctx.consumers?.setEnabled(id, false);
   await deleteAgentQueues(ctx, agent.queue);
-  await ctx.ddb
-    .send(
-      new DeleteCommand({ TableName: ctx.tableName, Key: keys.agent(id), ConditionExpression: "attribute_exists(PK)" }),
-    )
-    .catch((error: unknown) => {
-      if (!isConditionalCheckFailed(error)) throw error; // deleted meanwhile by another request
-    });
-  forget(ctx, id);
+  await Store.remove(ctx, id); // deleted meanwhile by another request is fine
+  Store.forget(ctx, id);
   return { cancelled };
 }

@@ -37,3 +37,16 @@ export class TtlCache<V> {
     this.entries.clear();
   }
 }
+
+/** A value per context, made on first use and dropped with the context (a WeakMap): caches, counters. */
+export function perContext<C extends object, T>(create: () => T): (ctx: C) => T {
+  const values = new WeakMap<C, T>();
+  return (ctx) => {
+    let value = values.get(ctx);
+    if (value === undefined) {
+      value = create();
+      values.set(ctx, value);
+    }
+    return value;
+  };
+}

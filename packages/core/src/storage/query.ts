@@ -1,4 +1,4 @@
-import { QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
 import { decodeCursor, encodeCursor, invalidCursor } from "../cursor.js";
 import type { Page } from "../schemas.js";
@@ -44,4 +44,25 @@ export async function queryPage<T>(
       throw start && isValidationException(error) ? invalidCursor() : error;
     });
   return { items: (out.Items ?? []).map(options.map), nextCursor: encodeCursor(scope, out.LastEvaluatedKey) };
+}
+
+/** A Query's parameters, less the table (and the start key, which the query functions manage). */
+export type QueryInput = Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey">;
+
+/** One Query: its first page of items (bounded by its `Limit`). */
+export async function queryItems(ctx: Context, input: QueryInput): Promise<Record<string, unknown>[]> {
+  const out = await ctx.ddb.send(new QueryCommand({ TableName: ctx.tableName, ...input }));
+  return out.Items ?? [];
+}
+
+/** Every item a Query finds, page after page. */
+export async function queryAll(ctx: Context, input: QueryInput): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await ctx.ddb.send(new QueryCommand({ TableName: ctx.tableName, ...input, ExclusiveStartKey: start }));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
 }

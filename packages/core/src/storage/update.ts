@@ -46,17 +46,29 @@ export function updateParams(update: ItemUpdate) {
   };
 }
 
+type ReturnValues = "ALL_NEW" | "UPDATED_NEW" | "NONE";
+
+/** One UpdateItem; a condition that does not hold is thrown (ConditionalCheckFailedException). */
+export function sendUpdate(
+  ctx: Context,
+  key: Record<string, string>,
+  update: ItemUpdate,
+  returnValues: ReturnValues = "NONE",
+): Promise<UpdateCommandOutput> {
+  return ctx.ddb.send(
+    new UpdateCommand({ TableName: ctx.tableName, Key: key, ...updateParams(update), ReturnValues: returnValues }),
+  );
+}
+
 /** One conditional UpdateItem; undefined when its condition did not hold. */
 export async function updateItem(
   ctx: Context,
   key: Record<string, string>,
   update: ItemUpdate,
-  returnValues: "ALL_NEW" | "NONE" = "NONE",
+  returnValues: ReturnValues = "NONE",
 ): Promise<UpdateCommandOutput | undefined> {
   try {
-    return await ctx.ddb.send(
-      new UpdateCommand({ TableName: ctx.tableName, Key: key, ...updateParams(update), ReturnValues: returnValues }),
-    );
+    return await sendUpdate(ctx, key, update, returnValues);
   } catch (error) {
     if (isConditionalCheckFailed(error)) return undefined;
     throw error;
