@@ -1,9 +1,9 @@
-import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import type { Context } from "./context.js";
 import { newId } from "./ids.js";
 import type { Page } from "./schemas.js";
-import { type PageQuery, queryPage } from "./storage/query.js";
+import * as Store from "./storage/audit.js";
+import type { PageQuery } from "./storage/query.js";
 
 /**
  * One mutating request: who, what, when, and how it ended; or, for requests refused before any key was
@@ -45,22 +45,18 @@ export function outcomeOf(status: number): AuditRecord["outcome"] {
 
 export type AuditEntry = Omit<AuditRecord, "id" | "at" | "count" | "lastAt">;
 
+function recordOf(now: Date, entry: AuditEntry): AuditRecord {
+  const at = now.toISOString();
+  return { id: newId("aud", now), at, ...entry, count: 1, lastAt: at };
+}
+
 /** The stored form of an audit record (for writes that batch it with the change it records). */
 export function toItem(ctx: Context, entry: AuditEntry): Record<string, unknown> {
-  const now = ctx.now();
-  const at = now.toISOString();
-  const full: AuditRecord = { id: newId("aud", now), at, ...entry, count: 1, lastAt: at };
-  return { PK: `AUDIT#${full.id}`, SK: "AUDIT", GSI1PK: "AUDIT", GSI1SK: full.id, ...full };
+  return Store.toItem(recordOf(ctx.now(), entry));
 }
 
 export async function record(ctx: Context, entry: AuditEntry): Promise<void> {
-  await ctx.ddb.send(
-    new PutCommand({
-      TableName: ctx.tableName,
-      Item: toItem(ctx, entry),
-      ConditionExpression: "attribute_not_exists(PK)",
-    }),
-  );
+  await Store.create(ctx, recordOf(ctx.now(), entry));
 }
 
 /** Statuses a caller can produce without a usable key, or beyond its key's limit: counted, not recorded one by one. */
@@ -105,7 +101,7 @@ export function recordRefused(ctx: Context, entry: AuditEntry): Promise<void> {
   const batch: Batch = { count: 1, done: Promise.resolve() };
   batch.done = lane.tail.then(() => {
     if (lane.open === batch) lane.open = undefined;
-    return addToCount(ctx, `AUDIT#COUNT#${count}`, entry, batch.count, now);
+    return addToCount(ctx, count, entry, batch.count, now);
   });
   const settled = batch.done.then(
     () => undefined,
@@ -121,34 +117,16 @@ export function recordRefused(ctx: Context, entry: AuditEntry): Promise<void> {
   return batch.done;
 }
 
-async function addToCount(ctx: Context, pk: string, entry: AuditEntry, n: number, first: Date): Promise<void> {
+async function addToCount(ctx: Context, count: string, entry: AuditEntry, n: number, first: Date): Promise<void> {
   const id = newId("aud", first);
   const { status, outcome, ...described } = entry;
-  const always = { GSI1PK: "AUDIT", lastAt: ctx.now().toISOString(), status, outcome };
-  const firstOnly = { ...described, id, GSI1SK: id, at: first.toISOString() };
-  const names = [...Object.keys(always), ...Object.keys(firstOnly), "count"];
-  await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: { PK: pk, SK: "AUDIT" },
-      UpdateExpression: `SET ${[
-        ...Object.keys(always).map((name) => `#${name} = :${name}`),
-        ...Object.keys(firstOnly).map((name) => `#${name} = if_not_exists(#${name}, :${name})`),
-      ].join(", ")} ADD #count :count`,
-      ExpressionAttributeNames: Object.fromEntries(names.map((name) => [`#${name}`, name])),
-      ExpressionAttributeValues: Object.fromEntries(
-        Object.entries({ ...firstOnly, ...always, count: n }).map(([name, value]) => [`:${name}`, value]),
-      ),
-    }),
-  );
+  await Store.addToCount(ctx, count, {
+    always: { lastAt: ctx.now().toISOString(), status, outcome },
+    firstOnly: { ...described, id, at: first.toISOString() },
+    n,
+  });
 }
 
 export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {
-  return queryPage(ctx, { index: "GSI1", partition: "AUDIT", newestFirst: true, map: fromItem }, query);
-}
-
-function fromItem(item: Record<string, unknown>): AuditRecord {
-  const { PK: _pk, SK: _sk, GSI1PK: _g, GSI1SK: _s, ...rest } = item;
-  // records written before counts existed stand for one request each
-  return { count: 1, lastAt: rest.at, ...rest } as AuditRecord;
+  return Store.list(ctx, query);
 }
