@@ -1,8 +1,6 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
-import { isConditionalCheckFailed } from "../errors.js";
 import type { TaskError, TaskStatus } from "../schemas.js";
-import { keys } from "../storage/table.js";
+import { clearToken } from "../storage/tasks.js";
 
 /** What a plan step's task tells its plan when it ends. */
 export interface StepTaskOutcome {
@@ -30,20 +28,7 @@ export async function reportToPlan(ctx: Context, task: StepTaskOutcome): Promise
   } else {
     return;
   }
-  try {
-    await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: keys.task(task.id),
-        UpdateExpression: "REMOVE #token",
-        ConditionExpression: "#token = :token",
-        ExpressionAttributeNames: { "#token": "taskToken" },
-        ExpressionAttributeValues: { ":token": token },
-      }),
-    );
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-  }
+  await clearToken(ctx, task.id, token);
 }
 
 /** Tells the plan step that an attempt of its task started (resets the step's heartbeat clock). */
