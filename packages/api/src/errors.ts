@@ -1,9 +1,10 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { z } from "@hono/zod-openapi";
+import { type OpenAPIHonoOptions, z } from "@hono/zod-openapi";
 import { Keys, Limits, NexusError } from "@nexus/core";
-import type { Context, ErrorHandler } from "hono";
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Env } from "./middleware.js";
 
 export const ErrorBody = z
   .object({
@@ -37,13 +38,33 @@ export function errorResponse(c: Context, status: number, code: string, message:
 }
 
 /** Turns zod issues into `{path, message}` pairs that name the field. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], root?: string) {
+function describeIssues(issues: readonly z.core.$ZodIssue[], root?: string) {
   return issues.map((issue) => ({
     path: [...(root ? [root] : []), ...issue.path.map(String)].join(".") || "(body)",
     message: issue.message,
     code: issue.code,
   }));
 }
+
+/**
+ * A route's input refused by its schema: 400 naming each field (`body.…`, `query.…`, `param.…`); a required body that
+ * was not sent says so first.
+ */
+export const validationHook: NonNullable<OpenAPIHonoOptions<Env>["defaultHook"]> = (result, c) => {
+  if (result.success) return;
+  const target = result.target === "json" ? "body" : result.target;
+  const root = result.target === "json" ? undefined : target;
+  const issues = describeIssues(result.error.issues, root);
+  if (result.target === "json" && c.get("emptyBody")) {
+    const missing = { path: "(body)", message: "a JSON body is required", code: "missing_body" };
+    return errorResponse(c, 400, "validation_error", "request body is missing", [missing, ...issues]);
+  }
+  return errorResponse(c, 400, "validation_error", `request ${target} is not valid`, issues);
+};
+
+/** A path and method no route serves. */
+export const notFound: NotFoundHandler = (c) =>
+  errorResponse(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`);
 
 /** The one place where errors become responses: known errors keep their status; anything else is a logged 500. */
 export function onError(logger: Logger): ErrorHandler {

@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import { type AgentSpec, Agents, Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -25,6 +25,43 @@ export type Env = {
     body?: unknown;
   };
 };
+
+/** Every response: never cached, its type never sniffed. */
+export const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.header("Cache-Control", "no-store");
+  c.header("X-Content-Type-Options", "nosniff");
+};
+
+interface BuiltinOptions {
+  ctx: NexusContext;
+  logger: Logger;
+  builtinSpecs: AgentSpec[];
+}
+
+/** The built-in agents this deployment runs: those with a queue (a stack may deploy only some). */
+function deployedBuiltins(options: BuiltinOptions) {
+  return options.builtinSpecs.filter((spec) => {
+    if (spec.id in options.ctx.builtinQueues) return true;
+    options.logger.warn("built-in agent has no queue configured; not registered", { agentId: spec.id });
+    return false;
+  });
+}
+
+/** Registers the built-in agents once per process; a failure is retried by the next request. */
+export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {
+  let ready: Promise<unknown> | undefined;
+  return async (_c, next) => {
+    ready ??= Promise.all(deployedBuiltins(options).map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
+      (error: unknown) => {
+        ready = undefined;
+        throw error;
+      },
+    );
+    await ready;
+    await next();
+  };
+}
 
 const tooLarge = (c: Context) =>
   errorResponse(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
