@@ -1,21 +1,12 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
-import { Agents, contextFromEnv, Health } from "@nexus/core";
+import { builtinRegistration } from "@nexus/api/builtins";
+import { contextFromEnv, Health } from "@nexus/core";
 
 const logger = new Logger({ serviceName: "nexus-probe" });
 const ctx = contextFromEnv();
-
-/** Registers (or refreshes) the deployed built-in agents once per process, as the API does on its first request. */
-let ready: Promise<unknown> | undefined;
-const builtinsReady = () => {
-  ready ??= Promise.all(
-    builtinSpecs.filter((spec) => spec.id in ctx.builtinQueues).map((spec) => Agents.ensureBuiltin(ctx, spec)),
-  ).catch((error: unknown) => {
-    ready = undefined;
-    throw error;
-  });
-  return ready;
-};
+/** Registers (or refreshes) the deployed built-in agents once per process, as the API does before its first request. */
+const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
 
 /**
  * Scheduled by EventBridge every probe interval: submits a `health` task to each active built-in agent (one per

@@ -19,6 +19,7 @@ let api: (
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
 let sweeper: () => Promise<{ scanned: number; requeued: number; failed: number }>;
 let plans: (payload: Record<string, unknown>) => Promise<unknown>;
+let probe: () => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
 let sfn: LocalStepFunctions;
 
 const lambdaContext = (remainingMs = 60_000) =>
@@ -85,6 +86,7 @@ beforeAll(async () => {
   agent = (await import("../functions/agents/diag.js")).handler;
   sweeper = (await import("../functions/sweeper.js")).handler;
   plans = (await import("../functions/plans.js")).handler;
+  probe = (await import("../functions/probe.js")).handler;
 });
 afterAll(async () => {
   await sfn?.stop();
@@ -223,5 +225,11 @@ describe("Lambda entry points", () => {
     const done = JSON.parse((await api(httpEvent("GET", `/v1/plans/${plan.id}`), lambdaContext())).body);
     expect(done.status).toBe("succeeded");
     expect(done.steps[1].result).toEqual({ got: "relay" });
+  });
+
+  it("runs the probe on its schedule's event: the deployed built-ins registered, a health task for each", async () => {
+    const result = await probe();
+    expect(result.failed).toEqual([]);
+    expect(result.submitted.map((s) => s.agentId)).toContain("diag");
   });
 });

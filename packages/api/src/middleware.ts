@@ -1,8 +1,9 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type AgentSpec, Agents, Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
+import { type BuiltinOptions, builtinRegistration } from "./builtins.js";
 import { errorResponse } from "./errors.js";
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -33,32 +34,11 @@ export const securityHeaders: MiddlewareHandler = async (c, next) => {
   c.header("X-Content-Type-Options", "nosniff");
 };
 
-interface BuiltinOptions {
-  ctx: NexusContext;
-  logger: Logger;
-  builtinSpecs: AgentSpec[];
-}
-
-/** The built-in agents this deployment runs: those with a queue (a stack may deploy only some). */
-function deployedBuiltins(options: BuiltinOptions) {
-  return options.builtinSpecs.filter((spec) => {
-    if (spec.id in options.ctx.builtinQueues) return true;
-    options.logger.warn("built-in agent has no queue configured; not registered", { agentId: spec.id });
-    return false;
-  });
-}
-
-/** Registers the built-in agents once per process; a failure is retried by the next request. */
+/** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
 export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {
-  let ready: Promise<unknown> | undefined;
+  const ready = builtinRegistration(options);
   return async (_c, next) => {
-    ready ??= Promise.all(deployedBuiltins(options).map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
-      (error: unknown) => {
-        ready = undefined;
-        throw error;
-      },
-    );
-    await ready;
+    await ready();
     await next();
   };
 }

@@ -1,0 +1,36 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { type AgentSpec, Agents, type Context } from "@nexus/core";
+
+export interface BuiltinOptions {
+  ctx: Context;
+  logger: Logger;
+  /** The built-in agents' specs; those the deployment gives no queue are skipped, with a warning. */
+  builtinSpecs: AgentSpec[];
+}
+
+/**
+ * Registers (or refreshes) the deployed built-in agents once per process: the API before it serves its first request,
+ * the probe before its first run. Returns the wait for it; a failure is not kept, the next call tries again.
+ * Light on purpose (the domain only, no HTTP): functions/probe.ts imports it as `@nexus/api/builtins`.
+ */
+export function builtinRegistration(options: BuiltinOptions): () => Promise<unknown> {
+  let ready: Promise<unknown> | undefined;
+  return () => {
+    ready ??= Promise.all(deployedBuiltins(options).map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
+      (error: unknown) => {
+        ready = undefined;
+        throw error;
+      },
+    );
+    return ready;
+  };
+}
+
+/** The built-in agents this deployment runs: those with a queue (a stack may deploy only some). */
+function deployedBuiltins({ ctx, logger, builtinSpecs }: BuiltinOptions) {
+  return builtinSpecs.filter((spec) => {
+    if (spec.id in ctx.builtinQueues) return true;
+    logger.warn("built-in agent has no queue configured; not registered", { agentId: spec.id });
+    return false;
+  });
+}
