@@ -30,7 +30,7 @@ export function nexusFunction(stack: Stack, id: string, props: FunctionProps & {
       {
         id: "AwsSolutions-IAM5",
         reason:
-          'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions (Resource "*"). tests/stacks.test.ts checks that "*" resources carry only xray actions.',
+          'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions (Resource "*"). tests/stacks/security.test.ts checks that "*" resources carry only xray actions.',
         appliesTo: ["Resource::*"],
       },
     ],
