@@ -5,7 +5,7 @@ import type { Agent, Page, QueueRef } from "../schemas.js";
 import { deleteItem, EXISTS, getItem, IS_NEW, putItem, sendPut } from "./items.js";
 import { type PageQuery, queryPage } from "./query.js";
 import { keys, partitions } from "./table.js";
-import { type ItemUpdate, sendUpdate, updateItem } from "./update.js";
+import { type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
 
 /**
  * Storage of agents: one item per agent, listed by name. The item also holds what health records of the agent:
@@ -89,13 +89,12 @@ export async function setQueue(ctx: Context, id: string, queue: QueueRef): Promi
 
 /** Sets an agent's status; the agent as it is now, or undefined when there is no such agent. */
 export async function setStatus(ctx: Context, id: string, status: Agent["status"]): Promise<Agent | undefined> {
-  const out = await updateItem(
+  return updateAndRead(
     ctx,
     keys.agent(id),
     { set: { status, updatedAt: ctx.now().toISOString() }, condition: EXISTS.expression },
-    "ALL_NEW",
+    fromItem,
   );
-  return out ? fromItem(out.Attributes ?? {}) : undefined;
 }
 
 /** Deletes an agent's item (gone already is fine). */
@@ -109,13 +108,12 @@ export async function saveHeartbeat(
   id: string,
   heartbeat: { at: string; metrics: string },
 ): Promise<AgentItem | undefined> {
-  const out = await updateItem(
+  return updateAndRead(
     ctx,
     keys.agent(id),
     { set: { lastHeartbeatAt: heartbeat.at, heartbeat: heartbeat.metrics }, condition: EXISTS.expression },
-    "ALL_NEW",
+    (item) => fromItem(item) as AgentItem,
   );
-  return out ? (fromItem(out.Attributes ?? {}) as AgentItem) : undefined;
 }
 
 /**

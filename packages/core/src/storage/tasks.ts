@@ -3,7 +3,7 @@ import type { ListTasksQuery, Page, RetryPolicy, Task, TaskEvent, TaskStatus } f
 import { batchGet, batchPut, getItem, IS_NEW, putItem, withoutNulls } from "./items.js";
 import { queryItems, queryPage } from "./query.js";
 import { type GsiName, gsiKeys, keys, partitions } from "./table.js";
-import { sendUpdate, updateItem } from "./update.js";
+import { type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
 
 /**
  * Storage of tasks: one item per task, its event trail on the item (a status change and its event are one
@@ -162,34 +162,28 @@ export interface Transition {
 }
 
 /** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
-export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
-  const out = await write(ctx, t, "ALL_NEW");
-  return out?.Attributes ? fromItem(out.Attributes) : undefined;
+export function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
+  return updateAndRead(ctx, keys.task(t.task.id), change(ctx, t), fromItem);
 }
 
 /** {@link transition} for callers that need only to know whether it happened (nothing is read back). */
 export async function transitioned(ctx: Context, t: Transition): Promise<boolean> {
-  return (await write(ctx, t, "NONE")) !== undefined;
+  return (await updateItem(ctx, keys.task(t.task.id), change(ctx, t))) !== undefined;
 }
 
-function write(ctx: Context, t: Transition, returnValues: "ALL_NEW" | "NONE") {
-  return updateItem(
-    ctx,
-    keys.task(t.task.id),
-    {
-      set: { status: t.to, updatedAt: ctx.now().toISOString(), ...statusKeys(t.task, t.to), ...t.set },
-      setExpressions: [
-        "#events = list_append(#events, :events)",
-        ...(t.setExpressions ?? []),
-        ...(t.incrementAttempts ? ["#attempts = #attempts + :one"] : []),
-      ],
-      ...(t.remove ? { remove: t.remove } : {}),
-      condition: t.condition,
-      names: { "#events": "events", ...(t.incrementAttempts ? { "#attempts": "attempts" } : {}), ...t.names },
-      values: { ":events": t.events, ...(t.incrementAttempts ? { ":one": 1 } : {}), ...t.values },
-    },
-    returnValues,
-  );
+function change(ctx: Context, t: Transition): ItemUpdate {
+  return {
+    set: { status: t.to, updatedAt: ctx.now().toISOString(), ...statusKeys(t.task, t.to), ...t.set },
+    setExpressions: [
+      "#events = list_append(#events, :events)",
+      ...(t.setExpressions ?? []),
+      ...(t.incrementAttempts ? ["#attempts = #attempts + :one"] : []),
+    ],
+    ...(t.remove ? { remove: t.remove } : {}),
+    condition: t.condition,
+    names: { "#events": "events", ...(t.incrementAttempts ? { "#attempts": "attempts" } : {}), ...t.names },
+    values: { ":events": t.events, ...(t.incrementAttempts ? { ":one": 1 } : {}), ...t.values },
+  };
 }
 
 /** Points a plan step's task at a newer task token (the step was dispatched again); the task must exist. */

@@ -74,3 +74,14 @@ export async function updateItem(
     throw error;
   }
 }
+
+/** One conditional UpdateItem that reads the item back: `map` of the item as it is now, or undefined when the condition did not hold. */
+export async function updateAndRead<T>(
+  ctx: Context,
+  key: Record<string, string>,
+  update: ItemUpdate,
+  map: (item: Record<string, unknown>) => T,
+): Promise<T | undefined> {
+  const out = await updateItem(ctx, key, update, "ALL_NEW");
+  return out ? map(out.Attributes ?? {}) : undefined;
+}
