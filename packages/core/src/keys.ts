@@ -1,12 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import * as Agents from "./agents.js";
-import { TtlCache } from "./cache.js";
+import { perContext, TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
-import { ConflictError, isConditionalCheckFailed, NexusError, NotFoundError, ValidationError } from "./errors.js";
+import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { AgentId, type Page } from "./schemas.js";
-import { type PageQuery, queryPage } from "./storage/query.js";
+import * as Store from "./storage/api-keys.js";
+import type { PageQuery } from "./storage/query.js";
 
 /**
  * API keys: `nxk_<id>_<secret>`, where the secret is 32 random bytes (base64url). Only a SHA-256 hash of the
@@ -57,15 +57,6 @@ const BOOTSTRAP_ID = "bootstrap";
 
 const hash = (token: string) => createHash("sha256").update(token, "utf8").digest();
 
-const keyItem = (id: string) => ({ PK: `KEY#${id}`, SK: "KEY" });
-
-function fromItem(item: Record<string, unknown>): ApiKey {
-  const key = { ...item };
-  for (const field of ["PK", "SK", "GSI1PK", "GSI1SK", "hash"]) delete key[field];
-  for (const field of ["agentId", "lastUsedAt", "expiresAt", "revokedAt", "rateLimitPerMinute"]) key[field] ??= null;
-  return key as ApiKey;
-}
-
 /** A new random key. */
 export function generate(): { id: string; token: string } {
   const id = randomBytes(8).toString("hex").slice(0, 12);
@@ -107,54 +98,30 @@ export async function create(ctx: Context, raw: unknown, createdBy: string): Pro
     revokedAt: null,
     rateLimitPerMinute: input.rateLimitPerMinute ?? null,
   };
-  const item = Object.fromEntries(Object.entries(key).filter(([, v]) => v !== null));
-  await ctx.ddb.send(
-    new PutCommand({
-      TableName: ctx.tableName,
-      Item: {
-        ...keyItem(id),
-        GSI1PK: "KEYS",
-        GSI1SK: `${key.createdAt}#${id}`,
-        ...item,
-        hash: hash(token).toString("hex"),
-      },
-      ConditionExpression: "attribute_not_exists(PK)",
-    }),
-  );
+  await Store.create(ctx, key, hash(token).toString("hex"));
   return { key, token };
 }
 
 export async function get(ctx: Context, id: string): Promise<ApiKey> {
-  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(id) }));
-  if (!out.Item) throw new NotFoundError("key", id);
-  return fromItem(out.Item);
+  const key = await Store.find(ctx, id);
+  if (!key) throw new NotFoundError("key", id);
+  return key;
 }
 
 export function list(ctx: Context, query: PageQuery): Promise<Page<ApiKey>> {
-  return queryPage(ctx, { index: "GSI1", partition: "KEYS", newestFirst: true, map: fromItem }, query);
+  return Store.list(ctx, query);
 }
 
 /** Revokes a key for good. Revoking a revoked key is a 409; the bootstrap key is revoked by rotating its secret. */
 export async function revoke(ctx: Context, id: string, by: Actor): Promise<ApiKey> {
   if (id === by.keyId) throw new ConflictError("key_in_use", "a key cannot revoke itself; use another admin key");
-  try {
-    const out = await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: keyItem(id),
-        UpdateExpression: "SET revokedAt = :now, revokedBy = :by",
-        ConditionExpression: "attribute_exists(PK) AND attribute_not_exists(revokedAt)",
-        ExpressionAttributeValues: { ":now": ctx.now().toISOString(), ":by": by.keyId },
-        ReturnValues: "ALL_NEW",
-      }),
-    );
-    cacheOf(ctx).deleteWhere((entry) => entry.key.id === id);
-    return fromItem(out.Attributes ?? {});
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
+  const revoked = await Store.revoke(ctx, id, { at: ctx.now().toISOString(), by: by.keyId });
+  if (!revoked) {
     await get(ctx, id); // 404 when it does not exist
     throw new ConflictError("key_revoked", `key '${id}' is already revoked`);
   }
+  cacheOf(ctx).deleteWhere((entry) => entry.key.id === id);
+  return revoked;
 }
 
 export class UnauthorizedError extends NexusError {
@@ -188,15 +155,7 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  * honour it within that time.
  */
 export const KEY_CACHE_MS = 15_000;
-const verified = new WeakMap<Context, TtlCache<{ key: ApiKey; touchedAt: number }>>();
-const cacheOf = (ctx: Context) => {
-  let cache = verified.get(ctx);
-  if (!cache) {
-    cache = new TtlCache(KEY_CACHE_MS);
-    verified.set(ctx, cache);
-  }
-  return cache;
-};
+const cacheOf = perContext<Context, TtlCache<{ key: ApiKey; touchedAt: number }>>(() => new TtlCache(KEY_CACHE_MS));
 
 /**
  * The actor a bearer token stands for. Unknown, malformed, revoked and expired keys all end in the same
@@ -213,14 +172,11 @@ export async function authenticate(ctx: Context, token: string | undefined, boot
   let entry = cache.get(cacheKey, now.getTime());
   if (!entry) {
     const match = token ? KEY_PATTERN.exec(token) : null;
-    const out = match
-      ? await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyItem(match[1] ?? "") }))
-      : undefined;
-    const item = out?.Item as (Record<string, unknown> & { hash?: string }) | undefined;
-    const stored = item?.hash ? Buffer.from(item.hash, "hex") : DUMMY_HASH;
-    const matches = sameHash(presented, stored) && Boolean(item);
-    if (!item || !matches) throw new UnauthorizedError();
-    const key = fromItem(item);
+    const found = match ? await Store.findWithHash(ctx, match[1] ?? "") : undefined;
+    const stored = found?.hash ? Buffer.from(found.hash, "hex") : DUMMY_HASH;
+    const matches = sameHash(presented, stored) && Boolean(found);
+    if (!found || !matches) throw new UnauthorizedError();
+    const { key } = found;
     entry = { key, touchedAt: key.lastUsedAt ? Date.parse(key.lastUsedAt) : 0 };
     cache.set(cacheKey, entry, now.getTime());
   }
@@ -228,19 +184,7 @@ export async function authenticate(ctx: Context, token: string | undefined, boot
   if (key.revokedAt || (key.expiresAt && Date.parse(key.expiresAt) <= now.getTime())) throw new UnauthorizedError();
   if (now.getTime() - entry.touchedAt > LAST_USED_RESOLUTION_MS) {
     entry.touchedAt = now.getTime();
-    await touch(ctx, key.id, now).catch(() => undefined);
+    await Store.touch(ctx, key.id, now.toISOString()).catch(() => undefined);
   }
   return { keyId: key.id, role: key.role, agentId: key.agentId, rateLimitPerMinute: key.rateLimitPerMinute };
-}
-
-async function touch(ctx: Context, id: string, now: Date) {
-  await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: keyItem(id),
-      UpdateExpression: "SET lastUsedAt = :now",
-      ConditionExpression: "attribute_exists(PK)",
-      ExpressionAttributeValues: { ":now": now.toISOString() },
-    }),
-  );
 }
