@@ -1,23 +1,18 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { z } from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
-import { ConflictError, isConditionalCheckFailed, NotFoundError } from "./errors.js";
+import { ConflictError, NotFoundError } from "./errors.js";
 import { sendTaskMessage } from "./queues.js";
 import { AgentId, type Page, PageLimit, TaskError } from "./schemas.js";
-import { queryPage } from "./storage/query.js";
+import * as Store from "./storage/failures.js";
 import * as Tasks from "./tasks.js";
 
 /**
  * The failures inbox: every task that failed for good, and every message a queue dead-lettered, as one list.
  * Both reach an agent's DLQ (the worker puts a record there when a task fails; SQS moves a message there
  * after 5 receives), and an ingestion pass moves DLQ messages into failure items. A failure is redriven at
- * most once: a new task (its params optionally edited) linked to the failed one.
- *
- * | item     | PK               | SK      | GSI1 (by status)                       | GSI2 (by agent and status)                   |
- * |----------|------------------|---------|----------------------------------------|----------------------------------------------|
- * | failure  | FAILURE#<id>     | FAILURE | FAILURES#<status> / <failedAt>#<id>    | FAILURES#A#<agent>#<status> / <failedAt>#<id> |
+ * most once: a new task (its params optionally edited) linked to the failed one. Stored by storage/failures.ts.
  */
 export const FailureStatus = z.enum(["open", "redriven"]);
 export type FailureStatus = z.output<typeof FailureStatus>;
@@ -59,42 +54,6 @@ export const BulkRedriveInput = z
     max: z.number().int().min(1).max(100).default(25).describe("Open failures to redrive in this call, oldest first"),
   })
   .meta({ id: "BulkRedriveInput" });
-
-const keyOf = (id: string) => ({ PK: `FAILURE#${id}`, SK: "FAILURE" });
-const indexes = (failure: Pick<Failure, "id" | "agentId" | "failedAt">, status: FailureStatus) => ({
-  GSI1PK: `FAILURES#${status}`,
-  GSI1SK: `${failure.failedAt}#${failure.id}`,
-  GSI2PK: `FAILURES#A#${failure.agentId}#${status}`,
-  GSI2SK: `${failure.failedAt}#${failure.id}`,
-});
-const ITEM_FIELDS = ["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"];
-
-function fromItem(item: Record<string, unknown>): Failure {
-  const failure: Record<string, unknown> = { ...item };
-  for (const field of ITEM_FIELDS) delete failure[field];
-  for (const field of ["action", "taskId", "planId", "redrivenAt", "redrivenBy", "redriveTaskId"]) {
-    failure[field] ??= null;
-  }
-  return failure as unknown as Failure;
-}
-
-/** Records a failure once (a message ingested twice is the same failure). */
-async function record(ctx: Context, failure: Failure): Promise<boolean> {
-  const item = Object.fromEntries(Object.entries(failure).filter(([, value]) => value !== null));
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: { ...keyOf(failure.id), ...indexes(failure, failure.status), ...item },
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
-}
 
 const DeadLetterBody = z.object({
   taskId: z.string().min(1).max(64),
@@ -174,7 +133,7 @@ export async function ingest(ctx: Context, options: { maxPerAgent?: number } = {
       if (messages.length === 0) break;
       for (const message of messages) {
         const failure = await failureOf(ctx, agent.id, message.MessageId ?? "", message.Body ?? "");
-        if (await record(ctx, failure)) recorded++;
+        if (await Store.create(ctx, failure)) recorded++;
       }
       await ctx.sqs.send(
         new DeleteMessageBatchCommand({
@@ -189,55 +148,18 @@ export async function ingest(ctx: Context, options: { maxPerAgent?: number } = {
 }
 
 export function list(ctx: Context, query: ListFailuresQuery): Promise<Page<Failure>> {
-  const byAgent = query.agentId !== undefined;
-  return queryPage(
-    ctx,
-    {
-      index: byAgent ? "GSI2" : "GSI1",
-      partition: byAgent ? `FAILURES#A#${query.agentId}#${query.status}` : `FAILURES#${query.status}`,
-      newestFirst: true,
-      map: fromItem,
-    },
-    query,
-  );
+  return Store.list(ctx, query);
 }
 
 export async function get(ctx: Context, id: string): Promise<Failure> {
-  const out = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: keyOf(id), ConsistentRead: true }));
-  if (!out.Item) throw new NotFoundError("failure", id);
-  return fromItem(out.Item);
+  const failure = await Store.find(ctx, id);
+  if (!failure) throw new NotFoundError("failure", id);
+  return failure;
 }
 
 /** open → redriven, once; false when someone else redrove it first. */
-async function markRedriven(ctx: Context, failure: Failure, by: string, taskId: string | null): Promise<boolean> {
-  const at = ctx.now().toISOString();
-  const moved = indexes(failure, "redriven");
-  try {
-    await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: keyOf(failure.id),
-        UpdateExpression:
-          "SET #status = :redriven, redrivenAt = :at, redrivenBy = :by, GSI1PK = :g1, GSI2PK = :g2" +
-          (taskId ? ", redriveTaskId = :task" : ""),
-        ConditionExpression: "#status = :open",
-        ExpressionAttributeNames: { "#status": "status" },
-        ExpressionAttributeValues: {
-          ":redriven": "redriven",
-          ":open": "open",
-          ":at": at,
-          ":by": by,
-          ":g1": moved.GSI1PK,
-          ":g2": moved.GSI2PK,
-          ...(taskId ? { ":task": taskId } : {}),
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+function markRedriven(ctx: Context, failure: Failure, by: string, taskId: string | null): Promise<boolean> {
+  return Store.markRedriven(ctx, failure, { at: ctx.now().toISOString(), by, taskId });
 }
 
 export interface Redriven {
