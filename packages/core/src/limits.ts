@@ -1,6 +1,6 @@
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "./context.js";
-import { isConditionalCheckFailed, NexusError } from "./errors.js";
+import { NexusError } from "./errors.js";
+import * as Counters from "./storage/counters.js";
 
 /** A 429 that says when to come back. */
 export class RateLimitedError extends NexusError {
@@ -9,33 +9,6 @@ export class RateLimitedError extends NexusError {
   constructor(code: string, message: string, retryAfterSeconds: number, details?: unknown) {
     super(code, 429, message, { details });
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
-  }
-}
-
-/**
- * Counts one unit in a fixed window, refusing when the window's count has reached `limit`. One conditional
- * single-item write; the counter item expires with DynamoDB TTL after the window (`expiresAt`).
- */
-async function consume(ctx: Context, key: string, limit: number, windowEnd: Date): Promise<boolean> {
-  try {
-    await ctx.ddb.send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: { PK: key, SK: "COUNTER" },
-        UpdateExpression: "ADD #n :one SET expiresAt = :exp",
-        ConditionExpression: "attribute_not_exists(#n) OR #n < :limit",
-        ExpressionAttributeNames: { "#n": "count" },
-        ExpressionAttributeValues: {
-          ":one": 1,
-          ":limit": limit,
-          ":exp": Math.floor(windowEnd.getTime() / 1000) + 3600,
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
   }
 }
 
@@ -78,20 +51,10 @@ function sync(ctx: Context, keyId: string, window: RateWindow, windowEnd: Date, 
   window.pending = 0;
   window.sending = adding;
   window.syncedAt = now;
-  const write = ctx.ddb
-    .send(
-      new UpdateCommand({
-        TableName: ctx.tableName,
-        Key: { PK: `RATE#${keyId}#${window.minute}`, SK: "COUNTER" },
-        UpdateExpression: "ADD #n :n SET expiresAt = :exp",
-        ExpressionAttributeNames: { "#n": "count" },
-        ExpressionAttributeValues: { ":n": adding, ":exp": Math.floor(windowEnd.getTime() / 1000) + 3600 },
-        ReturnValues: "UPDATED_NEW",
-      }),
-    )
+  const write = Counters.addRequests(ctx, { keyId, minute: window.minute, windowEnd }, adding)
     .then(
-      (out) => {
-        window.known = Math.max(window.known, Number(out.Attributes?.count ?? 0));
+      (count) => {
+        window.known = Math.max(window.known, count);
       },
       (error: unknown) => {
         window.pending += adding; // not counted: the next write carries them
@@ -154,7 +117,8 @@ export async function spendDailyCap(ctx: Context, caps: DailyCaps, agentId: stri
   const day = now.toISOString().slice(0, 10);
   const windowEnd = new Date(`${day}T00:00:00.000Z`);
   windowEnd.setUTCDate(windowEnd.getUTCDate() + 1);
-  if (!(await consume(ctx, `CAP#${name}#${day}`, cap, windowEnd))) {
+  // One conditional single-item write: the day's count, unless it has reached the cap.
+  if (!(await Counters.spendCap(ctx, { name, day, windowEnd }, cap))) {
     throw new RateLimitedError(
       "daily_cap_reached",
       `the daily cap of ${cap} for ${name} is reached; it resets at 00:00 UTC`,
