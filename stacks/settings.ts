@@ -3,7 +3,10 @@
  * deploying shell at synth time, checked here so that a bad value fails the deploy rather than every cold start.
  * Plain functions, no constructs.
  */
+import type { z } from "zod";
+import { SENDER_FORMAT, splitSender } from "../packages/agents/src/comms/sender.js";
 import { HealthSettings } from "../packages/core/src/schemas.js";
+import { SettingsEnv } from "../packages/core/src/settings-env.js";
 
 // ── Names ──────────────────────────────────────────────────────────────────────────────────────────
 
@@ -60,75 +63,54 @@ export const pascal = (s: string) =>
 // ── Settings from the deploying shell ──────────────────────────────────────────────────────────────
 
 /**
- * Optional API settings passed through from the deploying shell (`NEXUS_RATE_LIMIT_PER_MINUTE`, `NEXUS_DAILY_CAPS`),
- * checked here so that a bad value fails the deploy instead of every API cold start
- * (packages/core/src/context.ts parses the same variables). Unset or empty → absent (the API's defaults apply).
+ * Runtime settings from the deploying shell, checked with the schema the functions read them with
+ * (packages/core/src/settings-env.ts), so that a value they would refuse fails the deploy instead of every cold start.
+ * Malformed → the synth fails, naming the variable and what is wrong.
+ */
+function runtimeSettings(env: NodeJS.ProcessEnv, names: ReadonlyArray<keyof SettingsEnv>): SettingsEnv {
+  const parsed = SettingsEnv.safeParse(Object.fromEntries(names.map((name) => [name, env[name]])));
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues as [z.core.$ZodIssue];
+    const [name = "", ...path] = issue.path.map(String);
+    const field = path.length > 0 ? `${path.join(".")}: ` : "";
+    throw new Error(`${name} is not valid (${field}${issue.message}), got ${JSON.stringify(env[name])}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Optional API settings passed through from the deploying shell (`NEXUS_RATE_LIMIT_PER_MINUTE`, `NEXUS_DAILY_CAPS`).
+ * Unset or empty → absent (the API's defaults apply).
  */
 export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const settings = runtimeSettings(env, ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS"]);
   const out: Record<string, string> = {};
-  const rate = env.NEXUS_RATE_LIMIT_PER_MINUTE?.trim();
-  if (rate) {
-    if (!/^[1-9][0-9]*$/.test(rate)) {
-      throw new Error(`NEXUS_RATE_LIMIT_PER_MINUTE must be a positive integer, got ${JSON.stringify(rate)}`);
-    }
-    out.NEXUS_RATE_LIMIT_PER_MINUTE = rate;
+  if (settings.NEXUS_RATE_LIMIT_PER_MINUTE !== undefined) {
+    out.NEXUS_RATE_LIMIT_PER_MINUTE = String(settings.NEXUS_RATE_LIMIT_PER_MINUTE);
   }
-  const caps = env.NEXUS_DAILY_CAPS?.trim();
-  if (caps) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(caps);
-    } catch {
-      throw new Error(`NEXUS_DAILY_CAPS must be JSON, got ${JSON.stringify(caps)}`);
-    }
-    const valid =
-      typeof parsed === "object" &&
-      parsed !== null &&
-      !Array.isArray(parsed) &&
-      Object.values(parsed).every((v) => Number.isInteger(v) && (v as number) >= 0);
-    if (!valid) {
-      throw new Error(
-        `NEXUS_DAILY_CAPS must be a JSON object of non-negative integers by "<agentId>.<action>", got ${caps}`,
-      );
-    }
-    out.NEXUS_DAILY_CAPS = JSON.stringify(parsed);
-  }
+  if (settings.NEXUS_DAILY_CAPS !== undefined) out.NEXUS_DAILY_CAPS = JSON.stringify(settings.NEXUS_DAILY_CAPS);
   return out;
 }
 
 /**
  * Agent health settings from the deploying shell: `NEXUS_HEALTH`, JSON with any of `onlineIntervals`, `offlineIntervals`,
- * `errorRate`, `minSamples` and `probeIntervalSeconds` (packages/core/src/schemas.ts, `HealthSettings`, which
- * packages/core/src/context.ts parses again). Unset or empty → no variable, the defaults apply. Malformed, or a probe
- * interval that is not whole minutes (the probe schedule's rate) → the synth fails. Returns the variable for every
- * function and the probe interval the probe schedule runs at.
+ * `errorRate`, `minSamples` and `probeIntervalSeconds` (`HealthSettings`, packages/core/src/schemas.ts). Unset or empty
+ * → no variable, the defaults apply. Malformed, or a probe interval that is not whole minutes (the probe schedule's
+ * rate) → the synth fails. Returns the variable for every function and the probe interval the probe schedule runs at.
  */
 export function healthSettingsEnv(env: NodeJS.ProcessEnv): {
   environment: Record<string, string>;
   probeIntervalMinutes: number;
 } {
-  const raw = env.NEXUS_HEALTH?.trim();
-  let parsed: unknown = {};
-  if (raw) {
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw new Error(`NEXUS_HEALTH must be JSON, got ${JSON.stringify(raw)}`);
-    }
-  }
-  const settings = HealthSettings.safeParse(parsed);
-  if (!settings.success) {
-    const fields = settings.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-    throw new Error(`NEXUS_HEALTH is not valid (${fields}), got ${raw}`);
-  }
-  const { probeIntervalSeconds } = settings.data;
+  const { NEXUS_HEALTH: set } = runtimeSettings(env, ["NEXUS_HEALTH"]);
+  const { probeIntervalSeconds } = set ?? HealthSettings.parse({});
   if (probeIntervalSeconds % 60 !== 0) {
     throw new Error(
       `NEXUS_HEALTH.probeIntervalSeconds must be whole minutes (the probe's rate), got ${probeIntervalSeconds}`,
     );
   }
   return {
-    environment: raw ? { NEXUS_HEALTH: JSON.stringify(settings.data) } : {},
+    environment: set ? { NEXUS_HEALTH: JSON.stringify(set) } : {},
     probeIntervalMinutes: probeIntervalSeconds / 60,
   };
 }
@@ -137,7 +119,7 @@ export function healthSettingsEnv(env: NodeJS.ProcessEnv): {
  * The comms agent's settings from the deploying shell: `NEXUS_EMAIL_FROM`, the sender of every email (an SES-verified
  * identity, `name@example.com` or `Display Name <name@example.com>`), and `NEXUS_SES_REGION` when SES is used in
  * another region. Unset or empty → absent: email actions then fail with `not_configured`, and the role gets no
- * SES permission. Malformed → the synth fails (packages/agents/src/comms/config.ts checks the sender again).
+ * SES permission. Malformed → the synth fails ({@link senderAddress}).
  */
 export function commsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
@@ -156,16 +138,14 @@ export function commsSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string>
   return out;
 }
 
-/** The address of a `NEXUS_EMAIL_FROM` value without its display name: what SES's `ses:FromAddress` key compares. */
+/**
+ * The address of a `NEXUS_EMAIL_FROM` value without its display name: what SES's `ses:FromAddress` key compares. Parsed
+ * as the comms agent parses it (packages/agents/src/comms/sender.ts): a value it would refuse fails the synth.
+ */
 export function senderAddress(from: string): string {
-  const match = /^(?:(.*?)\s*<([^<>\s]+)>|([^<>\s]+))$/.exec(from.trim());
-  const address = match?.[2] ?? match?.[3] ?? "";
-  if (!/^[^@\s"]+@[^@\s"]+\.[^@\s"]+$/.test(address)) {
-    throw new Error(
-      `NEXUS_EMAIL_FROM must be 'name@example.com' or 'Display Name <name@example.com>', got ${JSON.stringify(from)}`,
-    );
-  }
-  return address;
+  const sender = splitSender(from);
+  if (!sender) throw new Error(`NEXUS_EMAIL_FROM must be ${SENDER_FORMAT}, got ${JSON.stringify(from)}`);
+  return sender.address;
 }
 
 /**

@@ -7,8 +7,9 @@ import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { schedulerResources } from "./schedules/names.js";
 import { eventBridgeScheduler, SchedulerClient, type ScheduleTriggers } from "./schedules/triggers.js";
-import { HealthSettings, QueueRef } from "./schemas.js";
+import { type HealthSettings, QueueRef } from "./schemas.js";
 import { type Secrets, secretsManager } from "./secrets.js";
+import { SettingsEnv } from "./settings-env.js";
 import { SFNClient, stepFunctions, type Workflows } from "./workflows.js";
 
 /** Everything the domain needs from its surroundings; built from the environment in Lambda, explicitly locally. */
@@ -90,18 +91,8 @@ const EnvSchema = z.object({
     .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
   NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
   NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
-  NEXUS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(DEFAULT_SETTINGS.rateLimitPerMinute),
-  NEXUS_DAILY_CAPS: z
-    .string()
-    .optional()
-    .transform((raw) => ({
-      ...DEFAULT_DAILY_CAPS,
-      ...(raw ? z.record(z.string(), z.number().int().min(0)).parse(JSON.parse(raw)) : {}),
-    })),
-  NEXUS_HEALTH: z
-    .string()
-    .optional()
-    .transform((raw) => (raw ? HealthSettings.parse(JSON.parse(raw)) : undefined)),
+  // Rate limit, daily caps and health: the schema the stack checks them with at synth time.
+  ...SettingsEnv.shape,
 });
 
 /** The context of a Lambda function, from the environment the stack sets. */
@@ -124,8 +115,8 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
       : {}),
     settings: {
       ...(parsed.NEXUS_ADMIN_KEY_SECRET ? { adminKeySecret: parsed.NEXUS_ADMIN_KEY_SECRET } : {}),
-      rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE,
-      dailyCaps: parsed.NEXUS_DAILY_CAPS,
+      rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE ?? DEFAULT_SETTINGS.rateLimitPerMinute,
+      dailyCaps: { ...DEFAULT_DAILY_CAPS, ...parsed.NEXUS_DAILY_CAPS },
       ...(parsed.NEXUS_HEALTH ? { health: parsed.NEXUS_HEALTH } : {}),
     },
     now: () => new Date(),

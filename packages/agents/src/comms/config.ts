@@ -1,7 +1,8 @@
 import type { Secrets } from "@nexus/core";
 import { z } from "zod";
 import { fatal, retriable } from "./errors.js";
-import { CHANNEL, E164, EMAIL_ADDRESS } from "./spec.js";
+import { SENDER_FORMAT, splitSender } from "./sender.js";
+import { CHANNEL, E164 } from "./spec.js";
 
 /** The comms agent's settings (`NEXUS_*`: the function's environment in AWS, the stand-ins' locally). */
 export const COMMS_CONFIG = {
@@ -33,16 +34,9 @@ export function optional(config: CommsConfig, name: string): string | undefined 
 
 /** The sender as SES takes it: the bare address, or a quoted ASCII display name and the address. */
 export function parseSender(raw: string): string {
-  const match = /^(?:(.*?)\s*<([^<>]+)>|([^<>\s]+))$/.exec(raw.trim());
-  const address = match?.[2] ?? match?.[3] ?? "";
-  const name = (match?.[1] ?? "").replace(/^"(.*)"$/, "$1");
-  if (!EMAIL_ADDRESS.test(address) || !/^[\x20-\x7e]{0,64}$/.test(name) || /["\\]/.test(name)) {
-    throw fatal(
-      "not_configured",
-      `${COMMS_CONFIG.emailFrom} must be 'name@example.com' or 'Display Name <name@example.com>' (ASCII, one line)`,
-    );
-  }
-  return name ? `"${name}" <${address}>` : address;
+  const sender = splitSender(raw);
+  if (!sender) throw fatal("not_configured", `${COMMS_CONFIG.emailFrom} must be ${SENDER_FORMAT}`);
+  return sender.name ? `"${sender.name}" <${sender.address}>` : sender.address;
 }
 
 export const TwilioSecret = z

@@ -1,15 +1,10 @@
 import { type AgentSpec, Health } from "@nexus/core";
 import { z } from "zod";
 import { paramsSchemaOf } from "../schema.js";
+import { EMAIL_ADDRESS } from "./sender.js";
 
-/**
- * An email address as SES accepts it in a destination: ASCII dot-atom local part (≤ 64 characters), a
- * domain of dot-separated DNS labels with at least one dot, nothing else: no display name, no comments, no
- * whitespace, so no CR/LF either (header injection). Internationalised domains go in their `xn--` form.
- * Valid both with and without the `u` flag (the registry compiles it with and without).
- */
-export const EMAIL_ADDRESS =
-  /^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+export { EMAIL_ADDRESS };
+
 /** RFC 5321's limit on a forward path. */
 export const MAX_ADDRESS_LENGTH = 254;
 /** E.164: a plus, a country code that does not start with 0, at most 15 digits in all. */
