@@ -4,6 +4,9 @@ import { ConflictError, NexusError, NotFoundError, ValidationError } from "../er
 import { newId } from "../ids.js";
 import { ForbiddenError } from "../keys.js";
 import type { Page } from "../schemas.js";
+import * as Store from "../storage/plans.js";
+import type { TaskRecord } from "../storage/tasks.js";
+import * as TaskStore from "../storage/tasks.js";
 import type { PlanDraft, Planner } from "./planner.js";
 import { stopSteps } from "./runner.js";
 import {
@@ -15,10 +18,10 @@ import {
   type Plan,
   type PlannerConstraints,
   type PlanPreview,
+  type PlanStep,
   type PlanStepSpec,
   type PlanSummary,
 } from "./schema.js";
-import * as Store from "./store.js";
 import { validateSteps } from "./validate.js";
 
 /** Slack for queueing and cold starts on top of an agent step's attempts. */
@@ -111,6 +114,29 @@ async function stepRecords(ctx: Context, steps: PlanStepSpec[], run: number): Pr
   return records;
 }
 
+/** The fields a client sees of a step (tokens and bookkeeping left out). */
+function publicStep(step: Store.StepRecord, task?: TaskRecord): PlanStep {
+  const { index: _i, run: _r, events: _e, readyToken: _t, approvalToken: _a, heartbeatSeconds: _h, ...rest } = step;
+  return {
+    ...rest,
+    ...(step.kind === "agent" ? {} : { params: undefined }),
+    attempts: task?.attempts ?? 0,
+    ...(task && task.status === "succeeded" ? { result: task.result ?? null } : {}),
+  };
+}
+
+function publicPlan(plan: Store.PlanRecord, steps: Store.StepRecord[], tasks: Map<string, TaskRecord>): Plan {
+  const events = [...plan.events, ...steps.flatMap((s) => s.events)].sort((a, b) =>
+    a.at < b.at ? -1 : a.at > b.at ? 1 : 0,
+  );
+  const ordered = [...steps].sort((a, b) => a.index - b.index);
+  return {
+    ...plan,
+    steps: ordered.map((step) => publicStep(step, step.taskId ? tasks.get(step.taskId) : undefined)),
+    events,
+  };
+}
+
 export const executionName = (planId: string, run: number) => `${planId}-r${run}`;
 
 /** Starts run `run` of a plan; a plan whose execution cannot start ends `failed` (retry it later). */
@@ -165,7 +191,7 @@ export async function create(ctx: Context, raw: unknown, options: CreateOptions 
         name,
         goal: input.goal ?? null,
         planner: made.planner,
-        steps: steps.map((s) => Store.publicStep(s)),
+        steps: steps.map((s) => publicStep(s)),
       },
     };
   }
@@ -202,7 +228,7 @@ async function loadOr404(ctx: Context, id: string) {
 export async function get(ctx: Context, id: string): Promise<Plan> {
   const { plan, steps } = await loadOr404(ctx, id);
   const taskIds = steps.flatMap((s) => (s.taskId ? [s.taskId] : []));
-  return Store.publicPlan(plan, steps, await Store.tasksOf(ctx, taskIds));
+  return publicPlan(plan, steps, await TaskStore.findMany(ctx, taskIds));
 }
 
 export async function list(ctx: Context, query: ListPlansQuery): Promise<Page<PlanSummary>> {

@@ -1,10 +1,10 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "../context.js";
+import * as Store from "../storage/plans.js";
 import { executionArnOf } from "../workflows.js";
 import { executionName, startRun } from "./plans.js";
 import { handle } from "./runner.js";
 import { OPEN_PLAN_STATUSES } from "./schema.js";
-import * as Store from "./store.js";
 
 export interface RecoverOptions {
   /**

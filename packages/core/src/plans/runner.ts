@@ -3,10 +3,11 @@ import { z } from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
 import type { TaskError } from "../schemas.js";
+import * as Store from "../storage/plans.js";
+import * as TaskStore from "../storage/tasks.js";
 import * as Tasks from "../tasks.js";
 import { reportToPlan } from "./report.js";
 import { MAX_PLAN_SECONDS, OPEN_PLAN_STATUSES, type StepStatus } from "./schema.js";
-import * as Store from "./store.js";
 import { resolve, scan, UnresolvedReference } from "./templates.js";
 
 /**
@@ -139,7 +140,7 @@ async function resolvedParams(ctx: Context, step: Store.StepRecord, steps: Store
   const { references } = scan(step.params);
   const ids = [...new Set(references.map((r) => r.stepId))];
   const taskIds = ids.map((id) => steps.find((s) => s.id === id)?.taskId).filter((t): t is string => Boolean(t));
-  const tasks = await Store.tasksOf(ctx, taskIds);
+  const tasks = await TaskStore.findMany(ctx, taskIds);
   const results = new Map<string, unknown>();
   for (const id of ids) {
     const taskId = steps.find((s) => s.id === id)?.taskId;

@@ -1,3 +1,4 @@
+export type { ScheduleRecord } from "../storage/schedules.js";
 export {
   ExpressionError,
   isTimeZone,
@@ -24,7 +25,6 @@ export {
   update,
 } from "./schedules.js";
 export * from "./schema.js";
-export type { ScheduleRecord } from "./store.js";
 export {
   eventBridgeScheduler,
   RETRY_POLICY,

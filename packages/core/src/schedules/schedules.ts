@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { BatchGetCommand, GetCommand } from "@aws-sdk/lib-dynamodb";
 import * as Agents from "../agents.js";
 import type { Context } from "../context.js";
 import { NexusError, NotFoundError, ValidationError } from "../errors.js";
@@ -8,10 +7,11 @@ import { jsonDepth, MAX_JSON_DEPTH } from "../json-depth.js";
 import { validateParams } from "../params-schema.js";
 import type { Planner } from "../plans/planner.js";
 import * as Plans from "../plans/plans.js";
-import { planKeys } from "../plans/store.js";
 import { validateSteps } from "../plans/validate.js";
 import type { Page } from "../schemas.js";
-import { keys } from "../storage/table.js";
+import * as PlanStore from "../storage/plans.js";
+import * as Store from "../storage/schedules.js";
+import * as TaskStore from "../storage/tasks.js";
 import * as Tasks from "../tasks.js";
 import { nextRun, parseCron, parseRate, type Recurrence } from "./expression.js";
 import {
@@ -23,7 +23,6 @@ import {
   type ScheduleTarget,
   UpdateScheduleInput,
 } from "./schema.js";
-import * as Store from "./store.js";
 import type { Trigger } from "./triggers.js";
 
 export interface Options {
@@ -155,7 +154,7 @@ export async function create(ctx: Context, raw: unknown, options: Options = {}):
   try {
     await ctx.schedules?.put(triggerOf(record));
   } catch (error) {
-    await markDeleted(ctx, id);
+    await Store.markDeleted(ctx, id);
     throw unavailable(error);
   }
   return Store.toPublic(record);
@@ -171,31 +170,12 @@ type Ref = NonNullable<Store.ScheduleRecord["activeRun"]>;
 
 /** The current status of tasks and plans (BatchGet, 100 at a time). */
 async function statuses(ctx: Context, refs: Ref[]): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  const unique = [...new Map(refs.map((r) => [r.id, r])).values()];
-  for (let i = 0; i < unique.length; i += 100) {
-    let requested: Record<string, unknown>[] = unique
-      .slice(i, i + 100)
-      .map((r) => (r.kind === "task" ? keys.task(r.id) : planKeys.plan(r.id)));
-    for (let attempt = 0; requested.length > 0 && attempt < 5; attempt++) {
-      const out = await ctx.ddb.send(
-        new BatchGetCommand({
-          RequestItems: {
-            [ctx.tableName]: {
-              Keys: requested,
-              ProjectionExpression: "PK, #status",
-              ExpressionAttributeNames: { "#status": "status" },
-            },
-          },
-        }),
-      );
-      for (const item of out.Responses?.[ctx.tableName] ?? []) {
-        found.set(String(item.PK).replace(/^(TASK|PLAN)#/, ""), String(item.status));
-      }
-      requested = (out.UnprocessedKeys?.[ctx.tableName]?.Keys ?? []) as Record<string, unknown>[];
-    }
-  }
-  return found;
+  const ids = (kind: Ref["kind"]) => [...new Set(refs.filter((r) => r.kind === kind).map((r) => r.id))];
+  const [tasks, plans] = await Promise.all([
+    TaskStore.statuses(ctx, ids("task")),
+    PlanStore.statuses(ctx, ids("plan")),
+  ]);
+  return new Map([...tasks, ...plans]);
 }
 
 const refOf = (run: Store.LastRunRecord | null): Ref | undefined =>
@@ -224,36 +204,6 @@ export async function list(ctx: Context, query: ListSchedulesQuery): Promise<Pag
     page.items.flatMap((s) => refOf(s.lastRun) ?? []),
   );
   return { items: page.items.map((s) => withStatus(s, found)), nextCursor: page.nextCursor };
-}
-
-/** The configuration fields of a schedule, as one update writes them. */
-function configOf(s: Store.ScheduleRecord) {
-  return {
-    name: s.name,
-    cron: s.cron,
-    rate: s.rate,
-    timezone: s.timezone,
-    target: s.target,
-    enabled: s.enabled,
-    overlap: s.overlap,
-    anchorAt: s.anchorAt,
-    updatedAt: s.updatedAt,
-    version: s.version,
-    ...Store.scheduleKeys.list(s.name, s.id),
-  };
-}
-
-async function writeConfig(ctx: Context, s: Store.ScheduleRecord, expectedVersion: number): Promise<boolean> {
-  const due = Store.dueIndex(s.id, s.enabled, s.nextRunAt);
-  return Store.update(ctx, s.id, {
-    set: { ...configOf(s), ...due.set },
-    remove: due.remove ?? [],
-    condition: {
-      expression: "#version = :version AND attribute_not_exists(#deleted)",
-      names: { "#version": "version", "#deleted": "deletedAt" },
-      values: { ":version": expectedVersion },
-    },
-  });
 }
 
 /**
@@ -286,7 +236,7 @@ export async function update(ctx: Context, id: string, raw: unknown, options: Op
   const upcoming = firstRun(next, now);
   next.nextRunAt = next.enabled ? upcoming : null;
   if (next.name.toLowerCase() !== current.name.toLowerCase()) await Store.claimName(ctx, next.name, id);
-  if (!(await writeConfig(ctx, next, current.version))) {
+  if (!(await Store.updateConfig(ctx, next, current.version))) {
     await loadOr404(ctx, id);
     throw new NexusError("schedule_changed", 409, "the schedule was changed meanwhile; read it and try again");
   }
@@ -294,18 +244,10 @@ export async function update(ctx: Context, id: string, raw: unknown, options: Op
     await ctx.schedules?.put(triggerOf(next));
   } catch (error) {
     // Put the record back as it was, so that it says what the scheduler does.
-    await writeConfig(ctx, { ...current, version: next.version + 1 }, next.version);
+    await Store.updateConfig(ctx, { ...current, version: next.version + 1 }, next.version);
     throw unavailable(error);
   }
   return withStatus(next, new Map());
-}
-
-async function markDeleted(ctx: Context, id: string) {
-  const now = ctx.now();
-  await Store.update(ctx, id, {
-    set: { deletedAt: now.toISOString(), enabled: false, nextRunAt: null, expiresAt: Store.expiresAt(now) },
-    remove: ["GSI1PK", "GSI1SK", "GSI3PK", "GSI3SK"],
-  });
 }
 
 /** Deletes a schedule: its trigger first (nothing fires after this), then the record; its runs stay readable. */
@@ -316,7 +258,7 @@ export async function remove(ctx: Context, id: string): Promise<void> {
   } catch (error) {
     throw unavailable(error);
   }
-  await markDeleted(ctx, id);
+  await Store.markDeleted(ctx, id);
 }
 
 // ── Firing ───────────────────────────────────────────────────────────────────────────────────────────
@@ -324,16 +266,7 @@ export async function remove(ctx: Context, id: string): Promise<void> {
 const UNFINISHED = new Set(["queued", "running", "pending", "waiting_approval"]);
 
 async function unfinished(ctx: Context, ref: Ref): Promise<string | undefined> {
-  const out = await ctx.ddb.send(
-    new GetCommand({
-      TableName: ctx.tableName,
-      Key: ref.kind === "task" ? keys.task(ref.id) : planKeys.plan(ref.id),
-      ConsistentRead: true,
-      ProjectionExpression: "#status",
-      ExpressionAttributeNames: { "#status": "status" },
-    }),
-  );
-  const status = out.Item?.status as string | undefined;
+  const status = await (ref.kind === "task" ? TaskStore : PlanStore).statusOf(ctx, ref.id);
   return status && UNFINISHED.has(status) ? status : undefined;
 }
 
@@ -447,16 +380,9 @@ async function recordRun(
   if (change.after) {
     const anchorAt = change.anchorAt ?? schedule.anchorAt;
     const next = nextRun(recurrenceOf({ ...schedule, anchorAt }), change.after)?.toISOString() ?? null;
-    const due = Store.dueIndex(schedule.id, schedule.enabled, next);
-    const moved = await Store.update(ctx, schedule.id, {
-      set: { ...change.set, ...due.set, ...(change.anchorAt ? { anchorAt } : {}) },
-      remove: due.remove ?? [],
+    const moved = await Store.moveOn(ctx, schedule, next, {
+      set: { ...change.set, ...(change.anchorAt ? { anchorAt } : {}) },
       add: change.add,
-      condition: {
-        expression: "#version = :version AND attribute_not_exists(#deleted)",
-        names: { "#version": "version", "#deleted": "deletedAt" },
-        values: { ":version": schedule.version },
-      },
     });
     if (moved) return;
   }

@@ -131,3 +131,15 @@ export async function batchGet(ctx: Context, keys: Key[], options: ReadOptions =
   }
   return found;
 }
+
+/** The `status` of each item that exists, by its `id` (BatchGet, 100 at a time; only those two attributes read). */
+export async function statusesOf(ctx: Context, keys: Key[]): Promise<Map<string, string>> {
+  const items = await batchGet(ctx, keys, { attributes: ["id", "status"] });
+  return new Map(items.map((item) => [String(item.id), String(item.status)]));
+}
+
+/** The `status` of an item as it is now (a strongly consistent read of that attribute). */
+export async function statusOf(ctx: Context, key: Key): Promise<string | undefined> {
+  const item = await getItem(ctx, key, { consistent: true, attributes: ["status"] });
+  return item?.status as string | undefined;
+}

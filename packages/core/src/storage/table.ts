@@ -23,7 +23,7 @@
  * | plan        | a plan and its steps (one Query)          | PK=PLAN#<id>                   SK=PLAN | STEP#<stepId>       |
  * |             | list plans, newest first                  | GSI1 PK=PLANS                  SK=<id>                       |
  * |             | list plans by status, newest first        | GSI3 PK=PLANS#S#<status>       SK=<id>                       |
- * | schedule    | get a schedule; its runs (one Query)      | PK=SCHEDULE#<id>               SK=SCHEDULE | RUN#<key>       |
+ * | schedule    | get a schedule; its runs (one Query)      | PK=SCHEDULE#<id>  SK=SCHEDULE | RUN#<scheduledAt>[#<kind>]   |
  * |             | schedule name is unique (guard item)      | PK=SCHEDULENAME#<name, lower case> SK=SCHEDULENAME           |
  * |             | list schedules by name                    | GSI1 PK=SCHEDULES              SK=<name, lower case>#<id>    |
  * |             | due schedules (enabled ones only)         | GSI3 PK=SCHEDULES#DUE          SK=<nextRunAt>#<id>           |

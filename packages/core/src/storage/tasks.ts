@@ -1,6 +1,15 @@
 import type { Context } from "../context.js";
 import type { ListTasksQuery, Page, RetryPolicy, Task, TaskEvent, TaskStatus } from "../schemas.js";
-import { batchGet, batchPut, getItem, IS_NEW, putItem, withoutNulls } from "./items.js";
+import {
+  batchGet,
+  batchPut,
+  getItem,
+  IS_NEW,
+  putItem,
+  statusOf as readStatus,
+  statusesOf,
+  withoutNulls,
+} from "./items.js";
 import { queryItems, queryPage } from "./query.js";
 import { type GsiName, gsiKeys, keys, partitions } from "./table.js";
 import { type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
@@ -74,17 +83,11 @@ export async function findMany(ctx: Context, ids: string[]): Promise<Map<string,
   return found;
 }
 
-/** The status of each task that exists, by id (BatchGet, 100 at a time). */
-export async function statuses(ctx: Context, ids: string[]): Promise<Map<string, string>> {
-  const items = await batchGet(ctx, ids.map(keys.task), { attributes: ["id", "status"] });
-  return new Map(items.map((item) => [String(item.id), String(item.status)]));
-}
+/** The status of each task that exists, by id. */
+export const statuses = (ctx: Context, ids: string[]) => statusesOf(ctx, ids.map(keys.task));
 
-/** The status of a task as it is now (a strongly consistent read of that attribute). */
-export async function statusOf(ctx: Context, id: string): Promise<string | undefined> {
-  const item = await getItem(ctx, keys.task(id), { consistent: true, attributes: ["status"] });
-  return item?.status as string | undefined;
-}
+/** The status of a task as it is now. */
+export const statusOf = (ctx: Context, id: string) => readStatus(ctx, keys.task(id));
 
 /** Writes a new task; false when a task with its id exists. */
 export async function create(ctx: Context, record: TaskRecord): Promise<boolean> {

@@ -1,35 +1,30 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
-import { ConflictError, isConditionalCheckFailed } from "../errors.js";
+import { ConflictError } from "../errors.js";
+import type {
+  ListSchedulesQuery,
+  RunError,
+  RunOutcome,
+  Schedule,
+  ScheduleRun,
+  ScheduleTarget,
+} from "../schedules/schema.js";
 import type { Page } from "../schemas.js";
-import { queryPage } from "../storage/query.js";
-import { updateItem } from "../storage/update.js";
-import type { ListSchedulesQuery, RunError, RunOutcome, Schedule, ScheduleRun, ScheduleTarget } from "./schema.js";
+import { getItem, IS_NEW, putItem, sendPut, withoutNulls } from "./items.js";
+import { queryAll, queryItems, queryPage } from "./query.js";
+import { keys, partitions } from "./table.js";
+import { sendUpdate, updateItem } from "./update.js";
 
 /**
  * Storage of schedules: one item per schedule, its runs under the same partition (a run item is also the
  * idempotency record of one scheduled time), and a guard item per name. Every write is a single-item
- * (conditional) write.
- *
- * | item     | PK                   | SK                         | GSI1 (by name)             | GSI3 (due, enabled only)     |
- * |----------|----------------------|----------------------------|----------------------------|------------------------------|
- * | schedule | SCHEDULE#<id>        | SCHEDULE                   | SCHEDULES / <name>#<id>    | SCHEDULES#DUE / <next>#<id>  |
- * | run      | SCHEDULE#<id>        | RUN#<scheduledAt>[#<kind>] |                            |                              |
- * | name     | SCHEDULENAME#<name>  | SCHEDULENAME               |                            |                              |
+ * (conditional) write; only an enabled schedule with a next run is in the due index.
  *
  * Deleting a schedule marks it deleted (its runs stay readable until DynamoDB's TTL removes them).
  */
-export const scheduleKeys = {
-  schedule: (id: string) => ({ PK: `SCHEDULE#${id}`, SK: "SCHEDULE" }),
-  run: (id: string, key: string) => ({ PK: `SCHEDULE#${id}`, SK: `RUN#${key}` }),
-  name: (name: string) => ({ PK: `SCHEDULENAME#${name.toLowerCase()}`, SK: "SCHEDULENAME" }),
-  list: (name: string, id: string) => ({ GSI1PK: "SCHEDULES", GSI1SK: `${name.toLowerCase()}#${id}` }),
-  due: (nextRunAt: string, id: string) => ({ GSI3PK: DUE_PARTITION, GSI3SK: `${nextRunAt}#${id}` }),
-};
-const DUE_PARTITION = "SCHEDULES#DUE";
+
 /** Run records and deleted schedules are removed by DynamoDB's TTL after this long (AWS only). */
 const RETENTION_SECONDS = 90 * 24 * 3600;
-export const expiresAt = (now: Date) => Math.floor(now.getTime() / 1000) + RETENTION_SECONDS;
+const expiresAt = (now: Date) => Math.floor(now.getTime() / 1000) + RETENTION_SECONDS;
 
 export type LastRunRecord = Omit<ScheduleRun, "scheduleId" | "status">;
 
@@ -63,27 +58,22 @@ export function toPublic(record: ScheduleRecord): Schedule {
 }
 
 function toItem(record: ScheduleRecord): Record<string, unknown> {
-  const item: Record<string, unknown> = {
-    ...scheduleKeys.schedule(record.id),
-    ...scheduleKeys.list(record.name, record.id),
-    ...(record.enabled && record.nextRunAt ? scheduleKeys.due(record.nextRunAt, record.id) : {}),
+  return withoutNulls({
+    ...keys.schedule(record.id),
+    ...keys.scheduleIndexes(record.name, record.id),
+    ...(record.enabled && record.nextRunAt ? keys.scheduleDue(record.nextRunAt, record.id) : {}),
     ...record,
     target: JSON.stringify(record.target),
-  };
-  return Object.fromEntries(Object.entries(item).filter(([, v]) => v !== null && v !== undefined));
+  });
 }
 
 export async function load(ctx: Context, id: string): Promise<ScheduleRecord | undefined> {
-  const out = await ctx.ddb.send(
-    new GetCommand({ TableName: ctx.tableName, Key: scheduleKeys.schedule(id), ConsistentRead: true }),
-  );
-  return out.Item ? fromItem(out.Item) : undefined;
+  const item = await getItem(ctx, keys.schedule(id), { consistent: true });
+  return item ? fromItem(item) : undefined;
 }
 
 export async function create(ctx: Context, record: ScheduleRecord): Promise<void> {
-  await ctx.ddb.send(
-    new PutCommand({ TableName: ctx.tableName, Item: toItem(record), ConditionExpression: "attribute_not_exists(PK)" }),
-  );
+  await sendPut(ctx, toItem(record), IS_NEW);
 }
 
 /** A claim on a name a create may hold this long before it has written its schedule. */
@@ -98,19 +88,11 @@ const nameTaken = (name: string) =>
  */
 export async function claimName(ctx: Context, name: string, scheduleId: string): Promise<void> {
   const now = ctx.now();
-  const guard = { ...scheduleKeys.name(name), scheduleId, claimedAt: now.toISOString() };
-  try {
-    await ctx.ddb.send(
-      new PutCommand({ TableName: ctx.tableName, Item: guard, ConditionExpression: "attribute_not_exists(PK)" }),
-    );
-    return;
-  } catch (error) {
-    if (!isConditionalCheckFailed(error)) throw error;
-  }
-  const out = await ctx.ddb.send(
-    new GetCommand({ TableName: ctx.tableName, Key: scheduleKeys.name(name), ConsistentRead: true }),
-  );
-  const held = out.Item as { scheduleId: string; claimedAt: string } | undefined;
+  const guard = { ...keys.scheduleName(name), scheduleId, claimedAt: now.toISOString() };
+  if (await putItem(ctx, guard, IS_NEW)) return;
+  const held = (await getItem(ctx, keys.scheduleName(name), { consistent: true })) as
+    | { scheduleId: string; claimedAt: string }
+    | undefined;
   if (held?.scheduleId === scheduleId) return;
   if (held) {
     const holder = await load(ctx, held.scheduleId);
@@ -118,19 +100,8 @@ export async function claimName(ctx: Context, name: string, scheduleId: string):
     const writing = !holder && now.getTime() - Date.parse(held.claimedAt) < NAME_CLAIM_MS;
     if (live || writing) throw nameTaken(name);
   }
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: guard,
-        ConditionExpression: held ? "scheduleId = :stale" : "attribute_not_exists(PK)",
-        ...(held ? { ExpressionAttributeValues: { ":stale": held.scheduleId } } : {}),
-      }),
-    );
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) throw nameTaken(name);
-    throw error;
-  }
+  const takeover = held ? { expression: "scheduleId = :stale", values: { ":stale": held.scheduleId } } : IS_NEW;
+  if (!(await putItem(ctx, guard, takeover))) throw nameTaken(name);
 }
 
 export interface Change {
@@ -146,7 +117,7 @@ export async function update(ctx: Context, id: string, change: Change): Promise<
   const set = Object.fromEntries(
     Object.entries(change.set ?? {}).map(([name, value]) => [name, name === "target" ? JSON.stringify(value) : value]),
   );
-  const updated = await updateItem(ctx, scheduleKeys.schedule(id), {
+  const updated = await updateItem(ctx, keys.schedule(id), {
     set,
     ...(change.add ? { add: change.add } : {}),
     ...(change.remove ? { remove: change.remove } : {}),
@@ -158,33 +129,84 @@ export async function update(ctx: Context, id: string, change: Change): Promise<
 }
 
 /** The set/remove parts that place a schedule in the due index (enabled with a next run) or take it out. */
-export function dueIndex(id: string, enabled: boolean, nextRunAt: string | null): Change {
-  if (enabled && nextRunAt) return { set: { nextRunAt, ...scheduleKeys.due(nextRunAt, id) } };
+function dueIndex(id: string, enabled: boolean, nextRunAt: string | null): Change {
+  if (enabled && nextRunAt) return { set: { nextRunAt, ...keys.scheduleDue(nextRunAt, id) } };
   return { set: { nextRunAt }, remove: ["GSI3PK", "GSI3SK"] };
 }
 
+/** A change that applies only to the configuration version `version` of a schedule that is not deleted. */
+const atVersion = (version: number): Change["condition"] => ({
+  expression: "#version = :version AND attribute_not_exists(#deleted)",
+  names: { "#version": "version", "#deleted": "deletedAt" },
+  values: { ":version": version },
+});
+
+/**
+ * Writes a schedule's configuration (with its name index and its place in the due index) if it is still at
+ * configuration version `expectedVersion`; false when it was changed or deleted meanwhile.
+ */
+export function updateConfig(ctx: Context, s: ScheduleRecord, expectedVersion: number): Promise<boolean> {
+  const due = dueIndex(s.id, s.enabled, s.nextRunAt);
+  const config = {
+    name: s.name,
+    cron: s.cron,
+    rate: s.rate,
+    timezone: s.timezone,
+    target: s.target,
+    enabled: s.enabled,
+    overlap: s.overlap,
+    anchorAt: s.anchorAt,
+    updatedAt: s.updatedAt,
+    version: s.version,
+    ...keys.scheduleIndexes(s.name, s.id),
+  };
+  return update(ctx, s.id, {
+    set: { ...config, ...due.set },
+    remove: due.remove ?? [],
+    condition: atVersion(expectedVersion),
+  });
+}
+
+/**
+ * Records a run on a schedule at configuration version `version` and moves its next run to `nextRunAt`; false when
+ * the configuration changed meanwhile (nothing is written then).
+ */
+export function moveOn(
+  ctx: Context,
+  schedule: Pick<ScheduleRecord, "id" | "enabled" | "version">,
+  nextRunAt: string | null,
+  change: Pick<Change, "set" | "add">,
+): Promise<boolean> {
+  const due = dueIndex(schedule.id, schedule.enabled, nextRunAt);
+  return update(ctx, schedule.id, {
+    set: { ...change.set, ...due.set },
+    remove: due.remove ?? [],
+    ...(change.add ? { add: change.add } : {}),
+    condition: atVersion(schedule.version),
+  });
+}
+
+/** Marks a schedule deleted: out of every index, removed by DynamoDB's TTL later. */
+export async function markDeleted(ctx: Context, id: string): Promise<void> {
+  const now = ctx.now();
+  await update(ctx, id, {
+    set: { deletedAt: now.toISOString(), enabled: false, nextRunAt: null, expiresAt: expiresAt(now) },
+    remove: ["GSI1PK", "GSI1SK", "GSI3PK", "GSI3SK"],
+  });
+}
+
 export function list(ctx: Context, query: ListSchedulesQuery): Promise<Page<ScheduleRecord>> {
-  return queryPage(ctx, { index: "GSI1", partition: "SCHEDULES", newestFirst: false, map: fromItem }, query);
+  return queryPage(ctx, { index: "GSI1", partition: partitions.schedules, newestFirst: false, map: fromItem }, query);
 }
 
 /** Enabled schedules whose next run is at or before `now`, earliest first (every page). */
 export async function due(ctx: Context, now: Date): Promise<ScheduleRecord[]> {
-  const found: ScheduleRecord[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await ctx.ddb.send(
-      new QueryCommand({
-        TableName: ctx.tableName,
-        IndexName: "GSI3",
-        KeyConditionExpression: "GSI3PK = :pk AND GSI3SK <= :until",
-        ExpressionAttributeValues: { ":pk": DUE_PARTITION, ":until": `${now.toISOString()}#~` },
-        ExclusiveStartKey: start,
-      }),
-    );
-    found.push(...(out.Items ?? []).map(fromItem));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return found;
+  const items = await queryAll(ctx, {
+    IndexName: "GSI3",
+    KeyConditionExpression: "GSI3PK = :pk AND GSI3SK <= :until",
+    ExpressionAttributeValues: { ":pk": partitions.schedulesDue, ":until": `${now.toISOString()}#~` },
+  });
+  return items.map(fromItem);
 }
 
 // ── Runs ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -207,53 +229,37 @@ export async function claimRun(
   run: Pick<RunRecord, "scheduleId" | "key" | "scheduledAt" | "trigger">,
 ): Promise<boolean> {
   const now = ctx.now();
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: {
-          ...scheduleKeys.run(run.scheduleId, run.key),
-          ...run,
-          state: "claimed",
-          claimedAt: now.toISOString(),
-          expiresAt: expiresAt(now),
-        },
-        ConditionExpression:
-          "attribute_not_exists(PK) OR #state = :released OR (#state = :claimed AND claimedAt < :stale)",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: {
-          ":released": "released",
-          ":claimed": "claimed",
-          ":stale": new Date(now.getTime() - CLAIM_STALE_MS).toISOString(),
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  const item = {
+    ...keys.scheduleRun(run.scheduleId, run.key),
+    ...run,
+    state: "claimed",
+    claimedAt: now.toISOString(),
+    expiresAt: expiresAt(now),
+  };
+  return putItem(ctx, item, {
+    expression: "attribute_not_exists(PK) OR #state = :released OR (#state = :claimed AND claimedAt < :stale)",
+    names: { "#state": "state" },
+    values: {
+      ":released": "released",
+      ":claimed": "claimed",
+      ":stale": new Date(now.getTime() - CLAIM_STALE_MS).toISOString(),
+    },
+  });
 }
 
 export async function getRun(ctx: Context, scheduleId: string, key: string): Promise<RunRecord | undefined> {
-  const out = await ctx.ddb.send(
-    new GetCommand({ TableName: ctx.tableName, Key: scheduleKeys.run(scheduleId, key), ConsistentRead: true }),
-  );
-  return out.Item ? runFromItem(out.Item) : undefined;
+  const item = await getItem(ctx, keys.scheduleRun(scheduleId, key), { consistent: true });
+  return item ? runFromItem(item) : undefined;
 }
 
 /** Gives a claimed run back (its start failed for a reason a retry may not meet). */
 export async function releaseRun(ctx: Context, scheduleId: string, key: string): Promise<void> {
-  await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: scheduleKeys.run(scheduleId, key),
-      UpdateExpression: "SET #state = :released",
-      ConditionExpression: "#state = :claimed",
-      ExpressionAttributeNames: { "#state": "state" },
-      ExpressionAttributeValues: { ":released": "released", ":claimed": "claimed" },
-    }),
-  );
+  await sendUpdate(ctx, keys.scheduleRun(scheduleId, key), {
+    set: { state: "released" },
+    condition: "#state = :claimed",
+    names: { "#state": "state" },
+    values: { ":claimed": "claimed" },
+  });
 }
 
 export interface Outcome {
@@ -266,41 +272,23 @@ export interface Outcome {
 
 /** Records what a claimed run did. */
 export async function finishRun(ctx: Context, scheduleId: string, key: string, outcome: Outcome): Promise<void> {
-  await ctx.ddb.send(
-    new UpdateCommand({
-      TableName: ctx.tableName,
-      Key: scheduleKeys.run(scheduleId, key),
-      UpdateExpression:
-        "SET #state = :done, #at = :at, outcome = :outcome, taskId = :taskId, planId = :planId, #error = :error, missed = :missed",
-      ExpressionAttributeNames: { "#state": "state", "#at": "at", "#error": "error" },
-      ExpressionAttributeValues: {
-        ":done": "done",
-        ":at": ctx.now().toISOString(),
-        ":outcome": outcome.outcome,
-        ":taskId": outcome.taskId,
-        ":planId": outcome.planId,
-        ":error": outcome.error,
-        ":missed": outcome.missed,
-      },
-    }),
-  );
+  await sendUpdate(ctx, keys.scheduleRun(scheduleId, key), {
+    set: {
+      state: "done",
+      at: ctx.now().toISOString(),
+      outcome: outcome.outcome,
+      taskId: outcome.taskId,
+      planId: outcome.planId,
+      error: outcome.error,
+      missed: outcome.missed,
+    },
+  });
 }
 
 /** Records a run that never claimed anything (missed times): written once per key. */
 export async function putRun(ctx: Context, run: RunRecord): Promise<boolean> {
-  try {
-    await ctx.ddb.send(
-      new PutCommand({
-        TableName: ctx.tableName,
-        Item: { ...scheduleKeys.run(run.scheduleId, run.key), ...run, expiresAt: expiresAt(ctx.now()) },
-        ConditionExpression: "attribute_not_exists(PK)",
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionalCheckFailed(error)) return false;
-    throw error;
-  }
+  const item = { ...keys.scheduleRun(run.scheduleId, run.key), ...run, expiresAt: expiresAt(ctx.now()) };
+  return putItem(ctx, item, IS_NEW);
 }
 
 function runFromItem(item: Record<string, unknown>): RunRecord {
@@ -324,18 +312,15 @@ export const publicRun = (run: RunRecord): ScheduleRun => ({
 
 /** The latest finished runs of a schedule, newest first. */
 export async function recentRuns(ctx: Context, scheduleId: string, limit = 20): Promise<ScheduleRun[]> {
-  const out = await ctx.ddb.send(
-    new QueryCommand({
-      TableName: ctx.tableName,
-      KeyConditionExpression: "PK = :pk AND begins_with(SK, :run)",
-      FilterExpression: "#state = :done",
-      ExpressionAttributeNames: { "#state": "state" },
-      ExpressionAttributeValues: { ":pk": `SCHEDULE#${scheduleId}`, ":run": "RUN#", ":done": "done" },
-      ScanIndexForward: false,
-      Limit: limit * 2,
-    }),
-  );
-  return (out.Items ?? []).map(runFromItem).slice(0, limit).map(publicRun);
+  const items = await queryItems(ctx, {
+    KeyConditionExpression: "PK = :pk AND begins_with(SK, :run)",
+    FilterExpression: "#state = :done",
+    ExpressionAttributeNames: { "#state": "state" },
+    ExpressionAttributeValues: { ":pk": keys.schedule(scheduleId).PK, ":run": "RUN#", ":done": "done" },
+    ScanIndexForward: false,
+    Limit: limit * 2,
+  });
+  return items.map(runFromItem).slice(0, limit).map(publicRun);
 }
 
 export type { ScheduleTarget };

@@ -1,32 +1,17 @@
-import { BatchGetCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
+import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "../plans/schema.js";
 import type { Page, TaskError } from "../schemas.js";
-import { queryPage } from "../storage/query.js";
-import { keys } from "../storage/table.js";
-import { updateItem } from "../storage/update.js";
-import * as Tasks from "../tasks.js";
-import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "./schema.js";
+import { batchPut, statusOf as readStatus, statusesOf, withoutNulls } from "./items.js";
+import { queryAll, queryPage } from "./query.js";
+import { keys, partitions } from "./table.js";
+import { storedJson } from "./tasks.js";
+import { updateItem } from "./update.js";
 
 /**
  * Storage of plans: one item for the plan and one per step, under the plan's partition, so a plan with all
  * its steps is one Query and every step changes with a single-item conditional write (parallel steps never
  * contend). Tokens of waiting states are kept on the step items and never shown.
- *
- * | item        | PK            | SK            | GSI1 (all plans)     | GSI3 (plans by status)        |
- * |-------------|---------------|---------------|----------------------|-------------------------------|
- * | plan        | PLAN#<id>     | PLAN          | PLANS / <id>         | PLANS#S#<status> / <id>       |
- * | step        | PLAN#<id>     | STEP#<stepId> |                      |                               |
  */
-export const planKeys = {
-  plan: (id: string) => ({ PK: `PLAN#${id}`, SK: "PLAN" }),
-  step: (planId: string, stepId: string) => ({ PK: `PLAN#${planId}`, SK: `STEP#${stepId}` }),
-  indexes: (id: string, status: PlanStatus) => ({
-    GSI1PK: "PLANS",
-    GSI1SK: id,
-    GSI3PK: `PLANS#S#${status}`,
-    GSI3SK: id,
-  }),
-};
 
 export interface PlanRecord extends Omit<Plan, "steps" | "events"> {
   events: PlanEvent[];
@@ -75,105 +60,49 @@ function stepFromItem(item: Record<string, unknown>): StepRecord {
   return step as unknown as StepRecord;
 }
 
-/** The fields a client sees of a step (tokens and bookkeeping left out). */
-export function publicStep(step: StepRecord, task?: Tasks.TaskRecord): PlanStep {
-  const { index: _i, run: _r, events: _e, readyToken: _t, approvalToken: _a, heartbeatSeconds: _h, ...rest } = step;
-  return {
-    ...rest,
-    ...(step.kind === "agent" ? {} : { params: undefined }),
-    attempts: task?.attempts ?? 0,
-    ...(task && task.status === "succeeded" ? { result: task.result ?? null } : {}),
-  };
-}
-
-export function publicPlan(plan: PlanRecord, steps: StepRecord[], tasks: Map<string, Tasks.TaskRecord>): Plan {
-  const events = [...plan.events, ...steps.flatMap((s) => s.events)].sort((a, b) =>
-    a.at < b.at ? -1 : a.at > b.at ? 1 : 0,
-  );
-  const ordered = [...steps].sort((a, b) => a.index - b.index);
-  return {
-    ...plan,
-    steps: ordered.map((step) => publicStep(step, step.taskId ? tasks.get(step.taskId) : undefined)),
-    events,
-  };
-}
-
 /** Writes a new plan and its steps (BatchWrite, 25 items at a time). */
 export async function create(ctx: Context, plan: PlanRecord, steps: StepRecord[]): Promise<void> {
   const items: Record<string, unknown>[] = [
     {
-      ...planKeys.plan(plan.id),
-      ...planKeys.indexes(plan.id, plan.status),
+      ...keys.plan(plan.id),
+      ...keys.planIndexes(plan.id, plan.status),
       ...withoutNulls(plan),
       planner: plan.planner ? JSON.stringify(plan.planner) : undefined,
     },
     ...steps.map((step) => ({
-      ...planKeys.step(plan.id, step.id),
+      ...keys.planStep(plan.id, step.id),
       ...withoutNulls(step),
-      params: step.params === undefined ? undefined : Tasks.storedJson(step.params),
+      params: step.params === undefined ? undefined : storedJson(step.params),
     })),
   ];
-  await Tasks.batchPut(ctx, items);
-}
-
-function withoutNulls(record: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null && value !== undefined));
+  await batchPut(ctx, items);
 }
 
 /** A plan and its steps (one strongly consistent Query), or undefined. */
 export async function load(ctx: Context, id: string): Promise<{ plan: PlanRecord; steps: StepRecord[] } | undefined> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await ctx.ddb.send(
-      new QueryCommand({
-        TableName: ctx.tableName,
-        KeyConditionExpression: "PK = :pk",
-        ExpressionAttributeValues: { ":pk": `PLAN#${id}` },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(out.Items ?? []));
-    start = out.LastEvaluatedKey;
-  } while (start);
+  const items = await queryAll(ctx, {
+    KeyConditionExpression: "PK = :pk",
+    ExpressionAttributeValues: { ":pk": keys.plan(id).PK },
+    ConsistentRead: true,
+  });
   const planItem = items.find((item) => item.SK === "PLAN");
   if (!planItem) return undefined;
   const steps = items.filter((item) => String(item.SK).startsWith("STEP#")).map(stepFromItem);
   return { plan: planFromItem(planItem), steps: steps.sort((a, b) => a.index - b.index) };
 }
 
-/** The tasks of the given ids (BatchGet, 100 at a time). */
-export async function tasksOf(ctx: Context, ids: string[]): Promise<Map<string, Tasks.TaskRecord>> {
-  const found = new Map<string, Tasks.TaskRecord>();
-  for (let i = 0; i < ids.length; i += 100) {
-    let requested: Record<string, unknown>[] = ids.slice(i, i + 100).map((id) => keys.task(id));
-    for (let attempt = 0; requested.length > 0 && attempt < 5; attempt++) {
-      const out = await ctx.ddb.send(
-        new BatchGetCommand({ RequestItems: { [ctx.tableName]: { Keys: requested, ConsistentRead: true } } }),
-      );
-      for (const item of out.Responses?.[ctx.tableName] ?? []) {
-        const record = Tasks.fromItem(item);
-        found.set(record.id, record);
-      }
-      requested = (out.UnprocessedKeys?.[ctx.tableName]?.Keys ?? []) as Record<string, unknown>[];
-    }
-  }
-  return found;
-}
+/** The status of each plan that exists, by id. */
+export const statuses = (ctx: Context, ids: string[]) => statusesOf(ctx, ids.map(keys.plan));
+
+/** The status of a plan as it is now. */
+export const statusOf = (ctx: Context, id: string) => readStatus(ctx, keys.plan(id));
 
 export function list(ctx: Context, query: ListPlansQuery): Promise<Page<PlanRecord>> {
-  const byStatus = query.status !== undefined;
-  return queryPage(
-    ctx,
-    {
-      index: byStatus ? "GSI3" : "GSI1",
-      partition: byStatus ? `PLANS#S#${query.status}` : "PLANS",
-      newestFirst: true,
-      map: planFromItem,
-    },
-    query,
-  );
+  const [index, partition] =
+    query.status === undefined
+      ? (["GSI1", partitions.plans] as const)
+      : (["GSI3", partitions.plansIn(query.status)] as const);
+  return queryPage(ctx, { index, partition, newestFirst: true, map: planFromItem }, query);
 }
 
 interface Change {
@@ -219,8 +148,8 @@ export async function setPlanStatus(
   const at = ctx.now().toISOString();
   const from = statusIn(change.from, "f");
   const runClause = change.run === undefined ? "" : " AND #run = :run";
-  return update(ctx, planKeys.plan(id), {
-    set: { status: change.to, updatedAt: at, GSI3PK: `PLANS#S#${change.to}`, ...change.set },
+  return update(ctx, keys.plan(id), {
+    set: { status: change.to, updatedAt: at, GSI3PK: keys.planIndexes(id, change.to).GSI3PK, ...change.set },
     ...(change.remove ? { remove: change.remove } : {}),
     ...(change.event ? { event: { at, ...change.event } } : {}),
     condition: `${from.clause}${runClause}`,
@@ -247,7 +176,7 @@ export async function setStep(
 ): Promise<boolean> {
   const at = ctx.now().toISOString();
   const from = statusIn(change.from, "f");
-  return update(ctx, planKeys.step(planId, stepId), {
+  return update(ctx, keys.planStep(planId, stepId), {
     set: { ...(change.to ? { status: change.to } : {}), ...change.set },
     ...(change.remove ? { remove: change.remove } : {}),
     ...(change.event ? { event: { at, stepId, ...change.event } } : {}),
@@ -261,5 +190,5 @@ export type { TaskError };
 
 /** Sets plain fields of a plan (no status change). */
 export async function setPlanFields(ctx: Context, id: string, set: Record<string, unknown>): Promise<void> {
-  await update(ctx, planKeys.plan(id), { set, condition: "attribute_exists(PK)" });
+  await update(ctx, keys.plan(id), { set, condition: "attribute_exists(PK)" });
 }
