@@ -4,13 +4,13 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { z } from "zod";
 import * as Agents from "./agents.js";
+import * as Attempts from "./attempts.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError } from "./errors.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
 import type { TaskMessage } from "./queues.js";
 import type { Agent, Task, TaskError } from "./schemas.js";
 import * as Tasks from "./tasks.js";
-import * as Worker from "./worker.js";
 
 /**
  * Remote agents: workers that run anywhere with HTTPS and an API key. They claim tasks from their agent's
@@ -135,7 +135,7 @@ function leaseLost(id: string, status: string | undefined) {
 }
 
 /** The holder of a live lease owns the running attempt. */
-function leaseHeld(record: Tasks.TaskRecord, tokenHash: string, now: string): Worker.Ownership {
+function leaseHeld(record: Tasks.TaskRecord, tokenHash: string, now: string): Attempts.Ownership {
   return {
     condition: "#st = :running AND #n = :n AND #tok = :tok AND #lease >= :now",
     names: { "#st": "status", "#n": "attempts", "#tok": "leaseToken", "#lease": "leaseUntil" },
@@ -153,7 +153,7 @@ async function taskFor(ctx: Context, id: string, own: string | undefined): Promi
   return record;
 }
 
-async function deliveryFor(options: RemoteOptions, agentId: string): Promise<Worker.DeliveryOptions> {
+async function deliveryFor(options: RemoteOptions, agentId: string): Promise<Attempts.DeliveryOptions> {
   const agent = await Agents.getRecent(options.ctx, agentId);
   return { ctx: options.ctx, logger: options.logger, agentId, queue: agent.queue };
 }
@@ -245,7 +245,7 @@ async function claimMessage(
     const token = randomBytes(32).toString("base64url");
     const leaseUntil = new Date(ctx.now().getTime() + leaseSeconds * 1000).toISOString();
     const delivery = { ctx, logger, agentId: agent.id, queue: agent.queue };
-    const record = await Worker.claim(delivery, body, leaseUntil, { leaseToken: hashToken(token) });
+    const record = await Attempts.claim(delivery, body, leaseUntil, { leaseToken: hashToken(token) });
     if (record) {
       await heartbeat(ctx, record.taskToken);
       claimed = {
@@ -284,9 +284,9 @@ export async function complete(options: RemoteOptions, id: string, input: Comple
     return Tasks.toPublic(record);
   }
   if (!holds(record, tokenHash, now)) throw leaseLost(id, record.status);
-  const checked = Worker.checkResult(input.result ?? null);
+  const checked = Attempts.checkResult(input.result ?? null);
   if (!checked.ok) {
-    const failed = await Worker.failAttempt(
+    const failed = await Attempts.failAttempt(
       await deliveryFor(options, record.agentId),
       record,
       checked.error,
@@ -297,7 +297,7 @@ export async function complete(options: RemoteOptions, id: string, input: Comple
       details: { field: "result", taskStatus: "failed" },
     });
   }
-  if (!(await Worker.succeedAttempt(ctx, record, checked.result, leaseHeld(record, tokenHash, now)))) {
+  if (!(await Attempts.succeedAttempt(ctx, record, checked.result, leaseHeld(record, tokenHash, now)))) {
     throw leaseLost(id, (await Tasks.find(ctx, id))?.status);
   }
   return Tasks.get(ctx, id);
@@ -315,7 +315,7 @@ export async function fail(options: RemoteOptions, id: string, input: FailInput,
   if (!holds(record, tokenHash, now)) throw leaseLost(id, record.status);
   const error: TaskError = { ...input.error };
   const delivery = await deliveryFor(options, record.agentId);
-  if (!(await Worker.failAttempt(delivery, record, error, leaseHeld(record, tokenHash, now)))) {
+  if (!(await Attempts.failAttempt(delivery, record, error, leaseHeld(record, tokenHash, now)))) {
     throw leaseLost(id, (await Tasks.find(ctx, id))?.status);
   }
   return Tasks.get(ctx, id);

@@ -1,6 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
+import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
 import * as Health from "./health.js";
 import * as Plans from "./plans/index.js";
@@ -8,7 +9,6 @@ import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
 import * as Tasks from "./tasks.js";
-import { failAbandoned } from "./worker.js";
 
 export interface SweepOptions {
   /** How long a task may sit `queued` past its due time before its message is presumed lost. */

@@ -1,0 +1,240 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Context } from "./context.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import { reportToPlan } from "./plans/report.js";
+import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
+import type { QueueRef, TaskError } from "./schemas.js";
+import type { TaskRecord } from "./tasks.js";
+import * as Tasks from "./tasks.js";
+
+/**
+ * The attempt lifecycle of a task: the claim that starts an attempt (queued, or running under an expired lease →
+ * running), and the conditional transitions that end it (succeeded; failed and retried later, or failed for good
+ * and dead-lettered; abandoned by its worker). The SQS consumer (worker.ts), remote workers (remote.ts) and the
+ * sweeper drive them; each is one conditional write guarded by who owns the running attempt.
+ */
+
+/** What claiming and ending an attempt need: the agent, its queue, and where to log. */
+export interface DeliveryOptions {
+  ctx: Context;
+  agentId: string;
+  queue: QueueRef;
+  logger: Logger;
+}
+
+/** The condition under which an attempt's outcome may be recorded: who owns the running attempt. */
+export interface Ownership {
+  condition: string;
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+const failedWith = (error: TaskError) => ({ error });
+
+const ownedBy = (attempt: number): Ownership => ({
+  condition: "#st = :running AND #n = :n",
+  names: { "#st": "status", "#n": "attempts" },
+  values: { ":running": "running", ":n": attempt },
+});
+
+/**
+ * queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition
+ * fails. `extra` is set on the item with it (a remote claim's lease token).
+ */
+function startAttempt(
+  ctx: Context,
+  task: Pick<TaskRecord, "id" | "agentId">,
+  attempts: number,
+  leaseUntil: string,
+  extra: Record<string, unknown> = {},
+) {
+  const now = ctx.now().toISOString();
+  return Tasks.transition(ctx, {
+    task,
+    to: "running",
+    set: { ...extra, leaseUntil },
+    // A consumer's claim holds no lease token: one left by an earlier remote claim would make it look remote.
+    ...("leaseToken" in extra ? {} : { remove: ["leaseToken"] }),
+    setExpressions: ["#started = if_not_exists(#started, :now)"],
+    incrementAttempts: true,
+    events: [{ at: now, type: "started", attempt: attempts + 1 }],
+    condition:
+      "attribute_exists(PK) AND #agent = :agent AND #n = :n AND #n < #max AND (#st = :queued OR (#st = :running AND #lease < :now))",
+    names: {
+      "#agent": "agentId",
+      "#n": "attempts",
+      "#max": "maxAttempts",
+      "#st": "status",
+      "#lease": "leaseUntil",
+      "#started": "startedAt",
+    },
+    values: { ":agent": task.agentId, ":n": attempts, ":queued": "queued", ":running": "running", ":now": now },
+  });
+}
+
+async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, attempts: number, error: TaskError) {
+  await sendDeadLetter(ctx, queue.dlqUrl, {
+    taskId: record.id,
+    agentId: record.agentId,
+    action: record.action,
+    attempts,
+    error,
+    failedAt: ctx.now().toISOString(),
+  });
+}
+
+/**
+ * Ends a failed attempt: retry later through a delayed message, or fail the task for good and dead-letter it.
+ * Returns whether it was recorded (false: the attempt no longer owned the task).
+ */
+export async function failAttempt(
+  options: DeliveryOptions,
+  record: TaskRecord,
+  error: TaskError,
+  owner: Ownership = ownedBy(record.attempts),
+): Promise<boolean> {
+  const { ctx, queue, logger } = options;
+  const attempt = record.attempts;
+  const now = ctx.now();
+  const at = now.toISOString();
+  if (error.retriable && attempt < record.maxAttempts) {
+    const delay = Tasks.retryDelaySeconds(record.retry, attempt);
+    const updated = await Tasks.transition(ctx, {
+      task: record,
+      to: "queued",
+      set: { ...failedWith(error), availableAt: new Date(now.getTime() + delay * 1000).toISOString() },
+      remove: ["leaseUntil"],
+      events: [{ at, type: "attempt_failed", attempt, error, retryInSeconds: delay }],
+      ...owner,
+    });
+    if (updated) await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
+    return Boolean(updated);
+  }
+  const message = error.retriable ? `gave up after ${attempt} attempts` : "error is not retriable";
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "failed",
+    set: { ...failedWith(error), finishedAt: at },
+    remove: ["leaseUntil"],
+    events: [
+      { at, type: "attempt_failed", attempt, error },
+      { at, type: "failed", attempt, message, error },
+    ],
+    ...owner,
+  });
+  if (updated) {
+    await deadLetter(ctx, queue, record, attempt, error);
+    await reportToPlan(ctx, updated);
+  }
+  logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
+  return Boolean(updated);
+}
+
+/** Records a successful attempt (if it still owns the task) and tells a waiting plan step; returns whether it did. */
+export async function succeedAttempt(
+  ctx: Context,
+  record: TaskRecord,
+  result: unknown,
+  owner: Ownership = ownedBy(record.attempts),
+): Promise<boolean> {
+  const at = ctx.now().toISOString();
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "succeeded",
+    set: { result: Tasks.storedJson(result), finishedAt: at },
+    remove: ["leaseUntil", "error"],
+    events: [{ at, type: "succeeded", attempt: record.attempts }],
+    ...owner,
+  });
+  // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
+  // retried invocation) waits on a new one.
+  if (updated) await reportToPlan(ctx, updated);
+  return Boolean(updated);
+}
+
+/** Fails a task whose last attempt's worker vanished: its lease ran out and no attempts are left. */
+export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskRecord): Promise<boolean> {
+  const at = ctx.now().toISOString();
+  const error: TaskError = {
+    code: "lease_expired",
+    message: `the worker of attempt ${record.attempts} stopped without reporting a result`,
+    retriable: true,
+  };
+  const updated = await Tasks.transition(ctx, {
+    task: record,
+    to: "failed",
+    set: { ...failedWith(error), finishedAt: at },
+    remove: ["leaseUntil"],
+    events: [{ at, type: "failed", attempt: record.attempts, message: "no attempts left", error }],
+    condition: "#st IN (:queued, :running) AND #n = :n",
+    names: { "#st": "status", "#n": "attempts" },
+    values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
+  });
+  if (updated) {
+    await deadLetter(ctx, queue, record, record.attempts, error);
+    await reportToPlan(ctx, updated);
+  }
+  return Boolean(updated);
+}
+
+/**
+ * Claims the task for this delivery and returns the running record, or undefined when the message is to be
+ * acknowledged without running anything: unknown or finished task, or another delivery holds a live lease.
+ * `extra` is set on the task with the claim.
+ */
+export async function claim(
+  options: DeliveryOptions,
+  message: TaskMessage,
+  leaseUntil: string,
+  extra: Record<string, unknown> = {},
+): Promise<TaskRecord | undefined> {
+  const { ctx, logger } = options;
+  const task = { id: message.taskId, agentId: options.agentId };
+  if (message.attempt !== undefined) {
+    // The usual case: one conditional write, no read.
+    const started = await startAttempt(ctx, task, message.attempt - 1, leaseUntil, extra);
+    if (started) return started;
+  }
+  const record = await Tasks.find(ctx, message.taskId);
+  if (!record || record.agentId !== options.agentId) {
+    logger.warn("message names no task of this agent; dropped", { taskId: message.taskId });
+    return undefined;
+  }
+  if (record.status !== "queued" && record.status !== "running") {
+    logger.info("task already finished; redelivery acknowledged", { taskId: record.id, status: record.status });
+    // A plan step not yet told (the report failed before): tell it now.
+    await reportToPlan(ctx, record);
+    return undefined;
+  }
+  if (record.status === "running" && (record.leaseUntil ?? "") >= ctx.now().toISOString()) {
+    logger.info("task is running under another delivery; duplicate acknowledged", { taskId: record.id });
+    return undefined;
+  }
+  if (record.attempts >= record.maxAttempts) {
+    await failAbandoned(ctx, options.queue, record);
+    return undefined;
+  }
+  return startAttempt(ctx, record, record.attempts, leaseUntil, extra);
+}
+
+/** A result must fit the task item: bounded size and nesting (DynamoDB's limits), plain JSON. */
+export function checkResult(result: unknown): { ok: true; result: unknown } | { ok: false; error: TaskError } {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result);
+  } catch (error) {
+    const message = `result is not JSON: ${(error as Error).message}`;
+    return { ok: false, error: { code: "result_invalid", message, retriable: false } };
+  }
+  if (Buffer.byteLength(text ?? "null", "utf8") > Tasks.MAX_RESULT_BYTES) {
+    const message = `result exceeds ${Tasks.MAX_RESULT_BYTES} bytes`;
+    return { ok: false, error: { code: "result_too_large", message, retriable: false } };
+  }
+  const plain: unknown = JSON.parse(text ?? "null");
+  if (jsonDepth(plain, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    const message = `result nests deeper than ${MAX_JSON_DEPTH} levels`;
+    return { ok: false, error: { code: "result_too_deep", message, retriable: false } };
+  }
+  return { ok: true, result: plain };
+}
