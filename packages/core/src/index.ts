@@ -5,7 +5,7 @@ export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./errors.js";
 export * as Failures from "./failures.js";
-export * as Health from "./health.js";
+export * as Health from "./health/index.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";

@@ -3,7 +3,7 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
-import * as Health from "./health.js";
+import * as Health from "./health/index.js";
 import * as Plans from "./plans/index.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";

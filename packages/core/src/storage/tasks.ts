@@ -122,13 +122,20 @@ export async function list(
   return queryPage(ctx, { index, partition: pk, newestFirst: true, map: fromItem }, query);
 }
 
+/** What {@link newestOfAgent} reads of a task. */
+export interface TaskSummary {
+  id: string;
+  action: string;
+  finishedAt?: string;
+}
+
 /** The newest `limit` tasks of an agent in one status: ids, actions and finish times only (one Query). */
 export async function newestOfAgent(
   ctx: Context,
   agentId: string,
   status: TaskStatus,
   limit: number,
-): Promise<Array<{ id: string; action: string; finishedAt?: string }>> {
+): Promise<TaskSummary[]> {
   const gsi = gsiKeys("GSI4");
   const items = await queryItems(ctx, {
     IndexName: "GSI4",
@@ -139,7 +146,7 @@ export async function newestOfAgent(
     ScanIndexForward: false,
     Limit: limit,
   });
-  return items as Array<{ id: string; action: string; finishedAt?: string }>;
+  return items as unknown as TaskSummary[];
 }
 
 /** The status-dependent index keys of a task, set on every transition. */
