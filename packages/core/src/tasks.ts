@@ -26,7 +26,9 @@ import { find, type TaskRecord, toPublic } from "./storage/tasks.js";
 export const MAX_PARAMS_BYTES = 64 * 1024;
 export const MAX_RESULT_BYTES = 256 * 1024;
 
+/** Still reachable as `Tasks.batchPut`, where it lived before the stores. */
 export { batchPut } from "./storage/items.js";
+/** Task records as stored (storage/tasks.ts), and the state changes other modules make with them. */
 export {
   find,
   fromItem,
