@@ -11,7 +11,9 @@
  *    SDK commands each task cost, by command and item kind.
  * 2. API bundle (functions/api.ts, bundled as SST v2 does for ESM, minified, SDK included) against bare
  *    Hono + the same SDK clients: bytes, gzip bytes, and the median time to import each in a fresh node.
- * 3. Plans (plans.ts): a 10-step chain and a 10-wide fan-out of `diag echo` through POST /v1/plans against
+ * 3. Idle latency (latency.ts): one `diag echo` at a time on an idle runtime, submit → seen succeeded, against
+ *    one message through the same SQS emulator.
+ * 4. Plans (plans.ts): a 10-step chain and a 10-wide fan-out of `diag echo` through POST /v1/plans against
  *    the same 10 tasks via POST /v1/tasks (one after another / all at once) on the same local runtime:
  *    time per step, the ratio plan/direct, and state transitions per step (the Standard workflow cost driver).
  *
@@ -23,7 +25,8 @@
  *   --plain-baseline   baseline task item without the product's index keys (default: same item shape)
  *   --phase P          baseline | full | both (default both); one alone is for profiling, e.g.
  *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
- *   --skip-throughput, --skip-bundle, --skip-plans, --import-samples N (default 5)
+ *   --skip-throughput, --skip-bundle, --skip-latency, --skip-plans, --import-samples N (default 5)
+ *   --latency-samples N  idle echo tasks timed one at a time (default 100)
  *   --plan-rounds R    plan rounds, each on a fresh runtime (default 3); --plan-steps N (default 10);
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
  *   --json             one JSON object on stdout instead of the tables
@@ -33,6 +36,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BundleResult, runBundles } from "./bundle.js";
+import { latencyLines, runLatencyBench } from "./latency.js";
 import { planArgs, planLines, runPlanBench } from "./plans.js";
 import { median, type ThroughputResult } from "./stats.js";
 import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
@@ -51,6 +55,8 @@ interface Args {
   throughput: boolean;
   bundle: boolean;
   plans: boolean;
+  latency: boolean;
+  latencySamples: number;
   planRounds: number;
   planSteps: number;
   planFanOutPairs: number;
@@ -90,6 +96,8 @@ function parseArgs(argv: string[]): Args {
     throughput: !argv.includes("--skip-throughput"),
     bundle: !argv.includes("--skip-bundle"),
     plans: !argv.includes("--skip-plans"),
+    latency: !argv.includes("--skip-latency"),
+    latencySamples: int("--latency-samples", 100),
     planRounds: plan.rounds,
     planSteps: plan.steps,
     planFanOutPairs: plan.fanOutPairs,
@@ -289,6 +297,13 @@ async function main() {
       ),
       `  nexus api entry: ${b.api.entry}; esm, node20, minified, sdk bundled; import = median of ${args.importSamples} fresh node processes`,
     );
+  }
+
+  if (args.latency) {
+    progress(args, `idle latency: ${args.latencySamples} echo tasks, one at a time`);
+    const l = await runLatencyBench(args.latencySamples);
+    out.latency = l;
+    lines.push("", ...latencyLines(l));
   }
 
   if (args.plans) {
