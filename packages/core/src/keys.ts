@@ -146,10 +146,6 @@ function sameHash(a: Buffer, b: Buffer) {
 const LAST_USED_RESOLUTION_MS = 60_000;
 
 /**
- * The actor a bearer token stands for. Unknown, malformed, revoked and expired keys all end in the same
- * {@link UnauthorizedError}, after the same work (a lookup and a constant-time comparison).
- */
-/**
  * Verified keys, per context, by the hash of the token: a Lambda instance looks a key up once per
  * {@link KEY_CACHE_MS}. Revocation clears the entry at once in the revoking instance; other instances
  * honour it within that time.
