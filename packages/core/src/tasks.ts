@@ -3,9 +3,7 @@ import * as Audit from "./audit.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
-import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import * as Limits from "./limits.js";
-import { validateParams } from "./params-schema.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
 import {
@@ -16,14 +14,14 @@ import {
   type Task,
   type TaskError,
 } from "./schemas.js";
-import * as AgentStore from "./storage/agents.js";
 import * as AuditStore from "./storage/audit.js";
 import * as Idempotency from "./storage/idempotency.js";
 import * as Store from "./storage/tasks.js";
 import { find, type TaskRecord, toPublic } from "./storage/tasks.js";
+import { type CheckedTarget, checkTarget } from "./targets.js";
 
 /** Params are stored in the task item (DynamoDB items are capped at 400 KB); results likewise. */
-export const MAX_PARAMS_BYTES = 64 * 1024;
+export { MAX_PARAMS_BYTES } from "./targets.js";
 export const MAX_RESULT_BYTES = 256 * 1024;
 
 /** Still reachable as `Tasks.batchPut`, where it lived before the stores. */
@@ -40,8 +38,6 @@ export {
   transition,
   transitioned,
 } from "./storage/tasks.js";
-
-const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value ?? null), "utf8");
 
 function fingerprint(input: { agentId: string; action: string; params: unknown }): string {
   return createHash("sha256")
@@ -103,33 +99,48 @@ export interface Submitted {
   enqueued: boolean;
 }
 
+/**
+ * A refused target as a submission answers it, by its first issue: 413 params too large, 400 too deep, 404 unknown
+ * agent, 400 unknown action, 400 params against the schema (each named), 409 inactive agent.
+ */
+function refusal(agentId: string, checked: Extract<CheckedTarget, { ok: false }>): NexusError {
+  const [first, ...rest] = checked.issues;
+  if (!first) return new ValidationError("task is not valid");
+  switch (first.code) {
+    case "params_too_large":
+      return new NexusError("payload_too_large", 413, first.message, {
+        details: { field: "params", code: first.code },
+      });
+    case "params_too_deep":
+      return new ValidationError(first.message, { field: "params", code: first.code });
+    case "unknown_agent":
+      return new NexusError("not_found", 404, `agent '${agentId}' was not found`, {
+        details: { kind: "agent", id: agentId, field: "agentId", code: first.code },
+      });
+    case "unknown_action":
+      return new ValidationError(first.message, {
+        field: "action",
+        code: first.code,
+        available: checked.agent?.actions.map((a) => a.name) ?? [],
+      });
+    case "invalid_params":
+      return new ValidationError(
+        `params do not match the schema of '${checked.action?.name}'`,
+        [first, ...rest].filter((i) => i.code === "invalid_params"),
+      );
+    case "agent_inactive":
+      return new ConflictError("agent_inactive", first.message, { field: "agentId", code: first.code });
+  }
+}
+
 export async function submit(ctx: Context, raw: unknown, options: SubmitOptions = {}): Promise<Submitted> {
   const replay = (task: Task): Submitted => ({ task, replayed: true, audited: false, enqueued: true });
   const parsed = SubmitTaskInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError("task is not valid", parsed.error.issues);
   const input = parsed.data;
-  const params = input.params ?? {};
-  if (bytes(params) > MAX_PARAMS_BYTES) {
-    throw new NexusError("payload_too_large", 413, `params exceed ${MAX_PARAMS_BYTES} bytes`, {
-      details: { field: "params" },
-    });
-  }
-  if (jsonDepth(params, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    throw new ValidationError(`params nest deeper than ${MAX_JSON_DEPTH} levels`, { field: "params" });
-  }
-  const agent = await AgentStore.getRecent(ctx, input.agentId);
-  const action = agent.actions.find((a) => a.name === input.action);
-  if (!action) {
-    throw new ValidationError(`agent '${agent.id}' has no action '${input.action}'`, {
-      field: "action",
-      available: agent.actions.map((a) => a.name),
-    });
-  }
-  const issues = validateParams(action.params, params);
-  if (issues.length > 0) throw new ValidationError(`params do not match the schema of '${action.name}'`, issues);
-  if (agent.status !== "active") {
-    throw new ConflictError("agent_inactive", `agent '${agent.id}' is inactive and accepts no new tasks`);
-  }
+  const checked = await checkTarget(ctx, input);
+  if (!checked.ok) throw refusal(input.agentId, checked);
+  const { agent, action, params } = checked;
 
   const retry = { ...action.retry, ...options.step?.retry };
   const now = ctx.now();

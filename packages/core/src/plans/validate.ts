@@ -1,17 +1,15 @@
 import { z } from "zod";
-import * as Agents from "../agents.js";
 import type { Context } from "../context.js";
-import { NexusError, ValidationError } from "../errors.js";
-import { jsonDepth, MAX_JSON_DEPTH } from "../json-depth.js";
-import { validateParams } from "../params-schema.js";
-import type { Agent } from "../schemas.js";
-import { MAX_PARAMS_BYTES } from "../tasks.js";
+import { ValidationError } from "../errors.js";
+import { checkTarget, type TargetIssueCode } from "../targets.js";
 import { MAX_PLAN_STEPS, PlanStepInput, type PlanStepSpec } from "./schema.js";
 import { holdsReference, scan } from "./templates.js";
 
 export interface PlanIssue {
   path: string;
   message: string;
+  /** For a step's target: the same code a task submission or a schedule gives for the same mistake. */
+  code?: TargetIssueCode;
 }
 
 const StepsSchema = z.array(PlanStepInput).min(1).max(MAX_PLAN_STEPS);
@@ -139,52 +137,18 @@ function checkGraph(steps: PlanStepSpec[], issues: PlanIssue[]) {
   });
 }
 
-/** What can be known before dispatch: agents exist and are active, actions exist, params fit (references aside). */
+/** What can be known before dispatch: the target rule of every task (references aside: their values come later). */
 async function checkAgents(ctx: Context, steps: PlanStepSpec[], issues: PlanIssue[]) {
-  const agents = new Map<string, Agent | NexusError>();
-  for (const id of new Set(steps.flatMap((s) => (s.kind === undefined || s.kind === "agent" ? [s.agentId] : [])))) {
-    agents.set(
-      id,
-      await Agents.getRecent(ctx, id).catch((error: unknown) => {
-        if (error instanceof NexusError) return error;
-        throw error;
-      }),
-    );
-  }
-  steps.forEach((step, i) => {
-    if (step.kind !== undefined && step.kind !== "agent") return;
-    const agent = agents.get(step.agentId);
-    if (!(agent && !(agent instanceof NexusError))) {
-      issues.push({ path: `steps.${i}.agentId`, message: `unknown agent '${step.agentId}'` });
-      return;
-    }
-    if (agent.status !== "active") {
-      issues.push({ path: `steps.${i}.agentId`, message: `agent '${agent.id}' is inactive and accepts no new tasks` });
-    }
-    const action = agent.actions.find((a) => a.name === step.action);
-    if (!action) {
-      const available = agent.actions.map((a) => a.name).join(", ");
-      issues.push({
-        path: `steps.${i}.action`,
-        message: `agent '${agent.id}' has no action '${step.action}' (it has: ${available})`,
-      });
-      return;
-    }
+  for (const [i, step] of steps.entries()) {
+    if (step.kind !== undefined && step.kind !== "agent") continue;
     const params = step.params ?? {};
-    if (Buffer.byteLength(JSON.stringify(params), "utf8") > MAX_PARAMS_BYTES) {
-      issues.push({ path: `steps.${i}.params`, message: `exceed ${MAX_PARAMS_BYTES} bytes` });
-      return;
-    }
-    if (jsonDepth(params, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-      issues.push({ path: `steps.${i}.params`, message: `nest deeper than ${MAX_JSON_DEPTH} levels` });
-      return;
-    }
-    for (const issue of validateParams(action.params, params)) {
+    const checked = await checkTarget(ctx, step, {
       // A reference's value is known only at dispatch: its type is checked then.
-      if (holdsReference(valueAt(params, issue.path))) continue;
-      issues.push({ path: `steps.${i}.${issue.path}`, message: issue.message });
-    }
-  });
+      ignoreParamsIssue: (path) => holdsReference(valueAt(params, path)),
+    });
+    if (checked.ok) continue;
+    for (const issue of checked.issues) issues.push({ ...issue, path: `steps.${i}.${issue.path}` });
+  }
 }
 
 /**

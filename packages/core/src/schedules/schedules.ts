@@ -1,10 +1,7 @@
 import { randomBytes } from "node:crypto";
-import * as Agents from "../agents.js";
 import type { Context } from "../context.js";
 import { NexusError, NotFoundError, ValidationError } from "../errors.js";
 import { newId } from "../ids.js";
-import { jsonDepth, MAX_JSON_DEPTH } from "../json-depth.js";
-import { validateParams } from "../params-schema.js";
 import type { Planner } from "../plans/planner.js";
 import * as Plans from "../plans/plans.js";
 import { validateSteps } from "../plans/validate.js";
@@ -12,6 +9,7 @@ import type { Page } from "../schemas.js";
 import * as PlanStore from "../storage/plans.js";
 import * as Store from "../storage/schedules.js";
 import * as TaskStore from "../storage/tasks.js";
+import * as Targets from "../targets.js";
 import * as Tasks from "../tasks.js";
 import { nextRun, parseCron, parseRate, type Recurrence } from "./expression.js";
 import {
@@ -50,30 +48,18 @@ const under = (prefix: string, error: ValidationError) =>
  */
 async function checkTarget(ctx: Context, target: ScheduleTarget, planner?: Planner): Promise<ScheduleTarget> {
   if (target.type === "task") {
-    const refuse = (field: string, message: string): never => {
-      throw new ValidationError(`target is not valid: ${message}`, [{ path: `target.${field}`, message }]);
-    };
-    const agent = await Agents.find(ctx, target.agentId);
-    if (!agent) return refuse("agentId", `unknown agent '${target.agentId}'`);
-    if (agent.status !== "active") refuse("agentId", `agent '${agent.id}' is inactive and accepts no new tasks`);
-    const action = agent.actions.find((a) => a.name === target.action);
-    if (!action) {
-      const available = agent.actions.map((a) => a.name).join(", ");
-      return refuse("action", `agent '${agent.id}' has no action '${target.action}' (it has: ${available})`);
-    }
-    const params = target.params ?? {};
-    if (Buffer.byteLength(JSON.stringify(params), "utf8") > Tasks.MAX_PARAMS_BYTES) {
-      refuse("params", `params exceed ${Tasks.MAX_PARAMS_BYTES} bytes`);
-    }
-    if (jsonDepth(params, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) refuse("params", `nest deeper than ${MAX_JSON_DEPTH}`);
-    const issues = validateParams(action.params, params);
-    if (issues.length > 0) {
+    const checked = await Targets.checkTarget(ctx, target);
+    if (!checked.ok) {
+      const issues = checked.issues.map((issue) => ({ ...issue, path: `target.${issue.path}` }));
+      const first = issues[0];
       throw new ValidationError(
-        `target params do not match the schema of '${action.name}'`,
-        issues.map((i) => ({ ...i, path: `target.${i.path}` })),
+        first?.code === "invalid_params"
+          ? `target params do not match the schema of '${checked.action?.name}'`
+          : `target is not valid: ${first?.message}`,
+        issues,
       );
     }
-    return { type: "task", agentId: agent.id, action: action.name, params };
+    return { type: "task", agentId: checked.agent.id, action: checked.action.name, params: checked.params };
   }
   if (target.steps) {
     try {
