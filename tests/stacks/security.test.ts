@@ -226,8 +226,8 @@ describe("iam", () => {
     const [[tableId]] = ofType("AWS::DynamoDB::Table") as [[string, CfnResource]];
     const expected = [`\${${tableId}.Arn}`, ...GSIS.map((g) => `\${${tableId}.Arn}/index/${g}`)].sort();
     const items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"];
-    // Batches where the code batches (packages/core/src/tasks.ts, plans/store.ts): the API writes a submitted task
-    // with its audit record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);
+    // Batches where the code batches (packages/core/src/storage/): the API writes a submitted task with its audit
+    // record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);
     // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem). No scan; only the API
     // deletes (a deleted custom agent's record and name guard).
     const batches: Record<string, string[]> = {

@@ -1,6 +1,6 @@
 /**
  * The stack's scheduler resources are named after their schedule group, so that one value, the group's ARN
- * (`NEXUS_SCHEDULE_GROUP_ARN`), tells the API all of them. stacks/Nexus.ts names the resources with these.
+ * (`NEXUS_SCHEDULE_GROUP_ARN`), tells the API all of them. stacks/schedules.ts names the resources with these.
  */
 export const scheduleFunctionName = (group: string) => group;
 export const schedulerRoleName = (group: string) => `${group}-invoke`;
