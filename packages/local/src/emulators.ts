@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
-import { makeDynaliteAtomic } from "./dynalite-atomic.js";
+import { closeIteratorsAfterEachRequest, fixDynalite } from "./dynalite-fixes.js";
 import { localSqs } from "./sqs-emulator.js";
 
 export const LOOPBACK = "127.0.0.1";
@@ -21,14 +21,16 @@ async function closeServer(server: Server) {
 
 /** DynamoDB: dynalite in-process, on disk under `path` (LevelDB) or in memory when no path is given. */
 export async function startDynamo(options: { path?: string; port?: number } = {}): Promise<Emulator> {
-  // An item and its index entries in one write, as in DynamoDB, so a killed process leaves no index behind.
-  makeDynaliteAtomic();
+  // An item and its index entries in one write, as in DynamoDB, so a killed process leaves no index behind; and no
+  // LevelDB iterator left open to pin the table's old files.
+  fixDynalite();
   const server = dynalite({
     ...(options.path ? { path: options.path } : {}),
     createTableMs: 0,
     deleteTableMs: 0,
     updateTableMs: 0,
   }) as Server;
+  closeIteratorsAfterEachRequest(server);
   server.listen(options.port ?? 0, LOOPBACK);
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
