@@ -3,7 +3,7 @@ import { RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type { Stack } from "sst/constructs";
-import { GSIS, gsiKeys, TABLE_KEYS } from "../packages/core/src/storage/table.js";
+import { INDEXES, TABLE_KEYS } from "../packages/core/src/storage/table.js";
 
 /** Number attribute (epoch seconds) that DynamoDB TTL deletes items by. */
 export const TTL_ATTRIBUTE = "expiresAt";
@@ -23,17 +23,17 @@ export function addTable(stack: Stack, { ephemeral }: { ephemeral: boolean }) {
     deletionProtection: !ephemeral,
     removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
   });
-  for (const name of GSIS) {
-    const keys = gsiKeys(name);
+  // GSI1–GSI4 project all attributes; the task listings' indexes, keys only.
+  for (const index of INDEXES) {
     table.addGlobalSecondaryIndex({
-      indexName: name,
-      partitionKey: { name: keys.partitionKey, type: STRING },
-      sortKey: { name: keys.sortKey, type: STRING },
-      projectionType: dynamodb.ProjectionType.ALL,
+      indexName: index.name,
+      partitionKey: { name: index.keys.partitionKey, type: STRING },
+      sortKey: { name: index.keys.sortKey, type: STRING },
+      projectionType: dynamodb.ProjectionType[index.projection],
     });
   }
   // The table and each index by name: no `index/*` wildcard.
-  const tableResources = [table.tableArn, ...GSIS.map((name) => `${table.tableArn}/index/${name}`)];
+  const tableResources = [table.tableArn, ...INDEXES.map(({ name }) => `${table.tableArn}/index/${name}`)];
   const tableAccess: TableAccess = (...actions) =>
     new iam.PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: tableResources });
   return { table, tableAccess };

@@ -74,8 +74,9 @@ async function genuineCursor(listing: string) {
 function tampered(cursor: string): Array<[string, string]> {
   const { s, k } = decode(cursor);
   const names = Object.keys(k);
-  const indexPartition = names.find((name) => /^GSI\d+PK$/.test(name)) as string;
-  const indexSort = names.find((name) => /^GSI\d+SK$/.test(name)) as string;
+  // The index's key attributes (GSI<n>PK/SK, or a task index's TASKS_<…>_PK and TASKS_SK), besides the table's.
+  const indexPartition = names.find((name) => name !== "PK" && name.endsWith("PK")) as string;
+  const indexSort = names.find((name) => name !== "SK" && name.endsWith("SK")) as string;
   expect(indexPartition).toBeDefined();
   const other = (value: string) => (value === "AGENTS" ? "TASKS" : "AGENTS");
   return [

@@ -66,15 +66,11 @@ describe("DynamoDB", () => {
     // Builds the DynamoDB document client every store uses (as it builds the SQS, Secrets Manager and Step
     // Functions clients of the queue, secrets and workflow adapters; those import no DynamoDB SDK).
     "packages/core/src/context.ts",
-    // The local runtime's emulator setup: creates the table in dynalite at start.
-    "packages/local/src/runtime.ts",
-    // The admin CLI: finds the running runtime's table, or creates it when none runs.
-    "packages/local/src/admin-cli.ts",
   ];
   const scanned = [...PACKAGE_SOURCES, ...sources("functions")];
   const importers = scanned.filter((file) => importsOf(read(file)).some((i) => SDK.test(i.specifier)));
 
-  it("is imported only by the storage layer, the client factory and the local table setup", () => {
+  it("is imported only by the storage layer and the client factory", () => {
     const outside = importers.filter((file) => !ALLOWED.some((allowed) => file.startsWith(allowed)));
     expect(outside).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { getStack } from "sst/constructs";
 import { useProject } from "sst/project.js";
 import { describe, expect, it } from "vitest";
 import { builtinSpecs } from "../../packages/agents/src/specs.js";
-import { GSIS, gsiKeys, TABLE_KEYS } from "../../packages/core/src/storage/table.js";
+import { INDEXES, TABLE_KEYS } from "../../packages/core/src/storage/table.js";
 import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import { Nexus } from "../../stacks/Nexus.js";
 import { isEphemeralStage, MAX_QUEUE_PREFIX_LENGTH, queuePrefix } from "../../stacks/settings.js";
@@ -55,30 +55,48 @@ describe("app config", () => {
 describe("table", () => {
   it("has the key shape of packages/core/src/storage/table.ts", () => {
     expect(ofType("AWS::DynamoDB::Table")).toHaveLength(1);
-    const keyAttributes = [
+    const keyAttributes = new Set([
       TABLE_KEYS.partitionKey,
       TABLE_KEYS.sortKey,
-      ...GSIS.flatMap((g) => Object.values(gsiKeys(g))),
-    ];
+      ...INDEXES.flatMap((index) => Object.values(index.keys)),
+    ]);
     template.hasResourceProperties("AWS::DynamoDB::Table", {
       KeySchema: [
         { AttributeName: TABLE_KEYS.partitionKey, KeyType: "HASH" },
         { AttributeName: TABLE_KEYS.sortKey, KeyType: "RANGE" },
       ],
       BillingMode: "PAY_PER_REQUEST",
-      GlobalSecondaryIndexes: GSIS.map((g) => ({
-        IndexName: g,
+      GlobalSecondaryIndexes: INDEXES.map((index) => ({
+        IndexName: index.name,
         KeySchema: [
-          { AttributeName: gsiKeys(g).partitionKey, KeyType: "HASH" },
-          { AttributeName: gsiKeys(g).sortKey, KeyType: "RANGE" },
+          { AttributeName: index.keys.partitionKey, KeyType: "HASH" },
+          { AttributeName: index.keys.sortKey, KeyType: "RANGE" },
         ],
-        Projection: { ProjectionType: "ALL" },
+        Projection: { ProjectionType: index.projection },
       })),
     });
     const [[tableId]] = ofType("AWS::DynamoDB::Table") as [[string, CfnResource]];
     const definitions = asArray(props(tableId).AttributeDefinitions).map((d) => obj(d, "AttributeDefinition"));
     expect(definitions.map((d) => d.AttributeName).sort()).toEqual([...keyAttributes].sort());
     expect(new Set(definitions.map((d) => d.AttributeType))).toEqual(new Set(["S"]));
+  });
+
+  it("lists tasks through indexes of their own that project keys only; the others project all", () => {
+    const [[tableId]] = ofType("AWS::DynamoDB::Table") as [[string, CfnResource]];
+    const indexes = asArray(props(tableId).GlobalSecondaryIndexes).map((i) => obj(i, "GlobalSecondaryIndex"));
+    const projections = Object.fromEntries(
+      indexes.map((i) => [i.IndexName, obj(i.Projection, "Projection").ProjectionType]),
+    );
+    expect(projections).toEqual({
+      GSI1: "ALL",
+      GSI2: "ALL",
+      GSI3: "ALL",
+      GSI4: "ALL",
+      TASKS_ALL: "KEYS_ONLY",
+      TASKS_AGENT: "KEYS_ONLY",
+      TASKS_STATUS: "KEYS_ONLY",
+      TASKS_AGENT_STATUS: "KEYS_ONLY",
+    });
   });
 
   it("has point-in-time recovery, TTL, and is retained and deletion-protected outside ephemeral stages", () => {

@@ -1,7 +1,7 @@
 import { Aspects } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
-import { GSIS } from "../../packages/core/src/storage/table.js";
+import { INDEXES } from "../../packages/core/src/storage/table.js";
 import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import {
   ACCOUNT,
@@ -224,7 +224,7 @@ describe("iam", () => {
 
   it("gives each function item reads/writes and queries on the table and its indexes only", () => {
     const [[tableId]] = ofType("AWS::DynamoDB::Table") as [[string, CfnResource]];
-    const expected = [`\${${tableId}.Arn}`, ...GSIS.map((g) => `\${${tableId}.Arn}/index/${g}`)].sort();
+    const expected = [`\${${tableId}.Arn}`, ...INDEXES.map(({ name }) => `\${${tableId}.Arn}/index/${name}`)].sort();
     const items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"];
     // Batches where the code batches (packages/core/src/storage/): the API writes a submitted task with its audit
     // record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);

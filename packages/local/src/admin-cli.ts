@@ -1,8 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { type Context, createClients, createTableInput, DEFAULT_SETTINGS, Keys, secretsManager } from "@nexus/core";
+import {
+  type Context,
+  createClients,
+  DEFAULT_SETTINGS,
+  ensureTable,
+  Keys,
+  secretsManager,
+  TableLayoutError,
+} from "@nexus/core";
 import { startDynamo } from "./emulators.js";
 import { RUNTIME_FILE, TABLE_NAME } from "./runtime.js";
 
@@ -29,10 +36,12 @@ async function localTarget(dataDir: string): Promise<Target> {
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
     });
     try {
-      await clients.ddb.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
+      await ensureTable(clients.ddb, TABLE_NAME, join(dataDir, "dynamodb"));
       return { ctx: contextOf(TABLE_NAME, clients), close: async () => clients.ddb.destroy() };
-    } catch {
-      clients.ddb.destroy(); // a stale file from a runtime that did not stop cleanly
+    } catch (error) {
+      clients.ddb.destroy();
+      if (error instanceof TableLayoutError) throw error;
+      // otherwise a stale file from a runtime that did not stop cleanly
     }
   }
   const dynamo = await startDynamo({ path: join(dataDir, "dynamodb") });
@@ -42,9 +51,11 @@ async function localTarget(dataDir: string): Promise<Target> {
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
   });
   try {
-    await clients.ddb.send(new DescribeTableCommand({ TableName: TABLE_NAME }));
-  } catch {
-    await clients.ddb.send(new CreateTableCommand(createTableInput(TABLE_NAME)));
+    await ensureTable(clients.ddb, TABLE_NAME, join(dataDir, "dynamodb"));
+  } catch (error) {
+    clients.ddb.destroy();
+    await dynamo.stop();
+    throw error;
   }
   return {
     ctx: contextOf(TABLE_NAME, clients),

@@ -4,7 +4,6 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
-import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { builtinAgents } from "@nexus/agents";
@@ -16,8 +15,8 @@ import {
   Agents,
   type Context,
   createClients,
-  createTableInput,
   DEFAULT_SETTINGS,
+  ensureTable,
   Failures,
   Health,
   Keys,
@@ -117,16 +116,6 @@ export const RUNTIME_FILE = "runtime.json";
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 /** Stands for the plan runner function in the definition; locally its tasks run in-process. */
 const LOCAL_PLAN_RUNNER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:nexus-local-plans";
-
-async function ensureTable(ctx: Context) {
-  const client = ctx.ddb;
-  try {
-    await client.send(new DescribeTableCommand({ TableName: ctx.tableName }));
-  } catch (error) {
-    if ((error as Error).name !== "ResourceNotFoundException") throw error;
-    await client.send(new CreateTableCommand(createTableInput(ctx.tableName)));
-  }
-}
 
 /** The built-in agents' queues, configured like the stack's (visibility 6× timeout, redrive to a DLQ). */
 async function createBuiltinQueues(
@@ -260,7 +249,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       clients.sqs.destroy();
       clients.secretsClient.destroy();
     });
-    await ensureTable(ctx);
+    await ensureTable(ctx.ddb, ctx.tableName, dbPath ?? "memory");
     const agents = options.agents ?? builtinAgents;
     const specs = agents.map((agent) => agent.spec);
     ctx.builtinQueues = await createBuiltinQueues(ctx, agents, prefix, timeoutSeconds);

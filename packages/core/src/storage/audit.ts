@@ -2,13 +2,14 @@ import type { AuditRecord } from "../audit.js";
 import type { Context } from "../context.js";
 import type { Page } from "../schemas.js";
 import { IS_NEW, sendPut } from "./items.js";
-import { type PageQuery, queryPage } from "./query.js";
-import { keys, partitions } from "./table.js";
+import { type PageQuery, queryShardedPage } from "./query.js";
+import { gsiKeys, keys, partitions, SHARDS } from "./table.js";
 import { sendUpdate } from "./update.js";
 
 /**
  * Storage of the audit trail: one item per recorded request, one per count of refused requests (status, source,
- * key and minute), both listed newest first in one index partition. Items are written once and only counted up.
+ * key and minute), both listed newest first in one sharded index partition. Items are written once and only counted
+ * up.
  */
 
 /** The stored form of an audit record (for writes that batch it with the change it records). */
@@ -35,7 +36,7 @@ export async function addToCount(
   count: string,
   change: { always: Record<string, unknown>; firstOnly: Record<string, unknown> & { id: string }; n: number },
 ): Promise<void> {
-  const { GSI1PK, GSI1SK } = keys.auditIndexes(change.firstOnly.id);
+  const { GSI1PK, GSI1SK } = keys.auditIndexes(change.firstOnly.id, count);
   const firstOnly = Object.entries({ ...change.firstOnly, GSI1SK });
   await sendUpdate(ctx, keys.auditCount(count), {
     set: { GSI1PK, ...change.always },
@@ -47,7 +48,8 @@ export async function addToCount(
 }
 
 export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {
-  return queryPage(ctx, { index: "GSI1", partition: partitions.audit, newestFirst: true, map: fromItem }, query);
+  const listing = { index: "GSI1", keys: gsiKeys("GSI1"), partition: partitions.audit, shards: SHARDS.audit };
+  return queryShardedPage(ctx, { ...listing, map: fromItem }, query);
 }
 
 function fromItem(item: Record<string, unknown>): AuditRecord {

@@ -2,8 +2,8 @@ import type { Context } from "../context.js";
 import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "../plans/schema.js";
 import type { Page, TaskError } from "../schemas.js";
 import { batchPut, statusOf as readStatus, statusesOf, withoutNulls } from "./items.js";
-import { queryAll, queryPage } from "./query.js";
-import { keys, partitions } from "./table.js";
+import { queryAll, queryShardedPage } from "./query.js";
+import { gsiKeys, keys, partitions, SHARDS } from "./table.js";
 import { storedJson } from "./tasks.js";
 import { updateItem } from "./update.js";
 
@@ -102,7 +102,8 @@ export function list(ctx: Context, query: ListPlansQuery): Promise<Page<PlanReco
     query.status === undefined
       ? (["GSI1", partitions.plans] as const)
       : (["GSI3", partitions.plansIn(query.status)] as const);
-  return queryPage(ctx, { index, partition, newestFirst: true, map: planFromItem }, query);
+  const listing = { index, keys: gsiKeys(index), partition, shards: SHARDS.plans, map: planFromItem };
+  return queryShardedPage(ctx, listing, query);
 }
 
 interface Change {

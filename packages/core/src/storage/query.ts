@@ -2,7 +2,8 @@ import { QueryCommand, type QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
 import { decodeCursor, encodeCursor, invalidCursor } from "../cursor.js";
 import type { Page } from "../schemas.js";
-import { type GsiName, gsiKeys } from "./table.js";
+import { batchGet } from "./items.js";
+import { type GsiName, gsiKeys, shardKey } from "./table.js";
 
 export interface PageQuery {
   limit: number;
@@ -65,4 +66,117 @@ export async function queryAll(ctx: Context, input: QueryInput): Promise<Record<
     start = out.LastEvaluatedKey;
   } while (start);
   return items;
+}
+
+type Item = Record<string, unknown>;
+
+/** A listing over a write-sharded index partition (`<partition>#<shard>`, every shard under the same sort key). */
+export interface ShardedListing<T> {
+  index: string;
+  keys: { readonly partitionKey: string; readonly sortKey: string };
+  /** The partition without its shard. */
+  partition: string;
+  shards: number;
+  /** The index holds keys only: the page's items are read from the table by key (BatchGetItem), in page order. */
+  keysOnly?: boolean;
+  map: (item: Item) => T;
+  /** Drops an item read that no longer belongs (an index is eventually consistent: its status may have moved). */
+  keep?: (item: T) => boolean;
+}
+
+interface Shard {
+  partition: string;
+  entries: Item[];
+  next?: Record<string, unknown> | undefined;
+  done: boolean;
+}
+
+/**
+ * One page of a sharded listing, newest first: each shard is queried (in parallel) for its share of the page and
+ * some, then again while its unseen entries could still be in the page; the entries are merged by sort key and
+ * the first `limit` kept. The cursor is bound to the listing and holds the page's last sort key: the next page is
+ * `sort key < last` in every shard. Cost and latency depend on the page size and the shards, not on how many
+ * items the partition holds.
+ */
+export async function queryShardedPage<T>(
+  ctx: Context,
+  listing: ShardedListing<T>,
+  query: PageQuery,
+): Promise<Page<T>> {
+  const { partitionKey: pk, sortKey: sk } = listing.keys;
+  const scope = `${listing.index}:${listing.partition}`;
+  const start = decodeCursor(scope, query.cursor, [pk, sk], { [pk]: listing.partition });
+  const before = start?.[sk];
+  const shards: Shard[] = Array.from({ length: listing.shards }, (_, shard) => ({
+    partition: shardKey(listing.partition, shard),
+    entries: [],
+    done: false,
+  }));
+  const sortOf = (entry: Item) => String(entry[sk]);
+  const newestFirst = (a: Item, b: Item) => (sortOf(a) < sortOf(b) ? 1 : sortOf(a) > sortOf(b) ? -1 : 0);
+  let limit = Math.min(query.limit, Math.ceil((2 * query.limit) / listing.shards) + 1);
+  let merged: Item[] = [];
+  for (let pending = shards; pending.length > 0; limit = query.limit) {
+    await Promise.all(pending.map((shard) => readShard(ctx, listing, shard, before, limit)));
+    merged = shards.flatMap((shard) => shard.entries).sort(newestFirst);
+    const cutoff = merged.length >= query.limit ? sortOf(merged[query.limit - 1] as Item) : undefined;
+    pending = shards.filter((shard) => {
+      const last = shard.entries.at(-1);
+      return !shard.done && (cutoff === undefined || last === undefined || sortOf(last) > cutoff);
+    });
+  }
+  const page = merged.slice(0, query.limit);
+  const last = page.at(-1);
+  const more = merged.length > query.limit || shards.some((shard) => !shard.done);
+  const items = listing.keysOnly ? await readByKey(ctx, page) : page;
+  const mapped = items.map(listing.map);
+  return {
+    items: listing.keep ? mapped.filter(listing.keep) : mapped,
+    nextCursor: more && last ? encodeCursor(scope, { [pk]: listing.partition, [sk]: sortOf(last) }) : null,
+  };
+}
+
+async function readShard<T>(
+  ctx: Context,
+  listing: ShardedListing<T>,
+  shard: Shard,
+  before: string | undefined,
+  limit: number,
+): Promise<void> {
+  const out = await ctx.ddb
+    .send(
+      new QueryCommand({
+        TableName: ctx.tableName,
+        IndexName: listing.index,
+        KeyConditionExpression: before === undefined ? "#pk = :pk" : "#pk = :pk AND #sk < :before",
+        ExpressionAttributeNames: {
+          "#pk": listing.keys.partitionKey,
+          ...(before === undefined ? {} : { "#sk": listing.keys.sortKey }),
+        },
+        ExpressionAttributeValues: { ":pk": shard.partition, ...(before === undefined ? {} : { ":before": before }) },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: shard.next,
+      }),
+    )
+    .catch((error: unknown) => {
+      throw before !== undefined && isValidationException(error) ? invalidCursor() : error;
+    });
+  shard.entries.push(...(out.Items ?? []));
+  shard.next = out.LastEvaluatedKey;
+  shard.done = !out.LastEvaluatedKey;
+}
+
+/** The items of index entries, by their table keys, in the entries' order (those gone since are left out). */
+async function readByKey(ctx: Context, entries: Item[]): Promise<Item[]> {
+  const keyOf = (item: Item) => `${String(item.PK)}\0${String(item.SK)}`;
+  const found = await batchGet(
+    ctx,
+    entries.map((entry) => ({ PK: String(entry.PK), SK: String(entry.SK) })),
+  );
+  const byKey = new Map(found.map((item) => [keyOf(item), item]));
+  return entries.flatMap((entry): Item[] => {
+    const item = byKey.get(keyOf(entry));
+    return item ? [item] : [];
+  });
 }

@@ -10,8 +10,8 @@ import {
   statusesOf,
   withoutNulls,
 } from "./items.js";
-import { queryItems, queryPage } from "./query.js";
-import { type GsiName, gsiKeys, keys, partitions } from "./table.js";
+import { queryShardedPage } from "./query.js";
+import { keys, partitions, SHARDS, type TaskIndexName, taskIndexKeys } from "./table.js";
 import { type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
 
 /**
@@ -34,7 +34,7 @@ interface TaskItemExtras {
 export type TaskRecord = Task & TaskItemExtras;
 
 const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "leaseToken", "availableAt", "taskToken"];
-const INDEX_FIELDS = ["GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK"];
+const INDEX_FIELDS = Object.keys(keys.taskIndexes("", "", ""));
 
 /**
  * Params and results are stored as JSON text, not as DynamoDB maps: any JSON a client or an action produces
@@ -59,7 +59,7 @@ export function toPublic(record: TaskRecord): Task {
 }
 
 /** The item of a task, with its index entries for its status. */
-function toItem(record: TaskRecord): Record<string, unknown> {
+export function toItem(record: TaskRecord): Record<string, unknown> {
   return {
     ...keys.task(record.id),
     ...keys.taskIndexes(record.id, record.agentId, record.status),
@@ -102,24 +102,30 @@ export async function createWith(ctx: Context, record: TaskRecord, other: Record
   await batchPut(ctx, [toItem(record), other]);
 }
 
-const LIST_INDEXES: Record<string, GsiName> = { none: "GSI1", agent: "GSI2", status: "GSI3", both: "GSI4" };
-
 function listPartition(query: { agentId?: string | undefined; status?: TaskStatus | undefined }) {
+  const at = (index: TaskIndexName, partition: string) => ({ index, partition });
   if (query.agentId && query.status) {
-    return { index: LIST_INDEXES.both as GsiName, pk: partitions.tasksOfAgentIn(query.agentId, query.status) };
+    return at("TASKS_AGENT_STATUS", partitions.tasksOfAgentIn(query.agentId, query.status));
   }
-  if (query.agentId) return { index: LIST_INDEXES.agent as GsiName, pk: partitions.tasksOfAgent(query.agentId) };
-  if (query.status) return { index: LIST_INDEXES.status as GsiName, pk: partitions.tasksIn(query.status) };
-  return { index: LIST_INDEXES.none as GsiName, pk: partitions.tasks };
+  if (query.agentId) return at("TASKS_AGENT", partitions.tasksOfAgent(query.agentId));
+  if (query.status) return at("TASKS_STATUS", partitions.tasksIn(query.status));
+  return at("TASKS_ALL", partitions.tasks);
 }
 
-/** A page of tasks newest first, by agent and/or status: one Query on the matching index. */
+/**
+ * A page of tasks newest first, by agent and/or status: every shard of the matching index partition, merged,
+ * then the page's items read by key. A task whose status moved since its index entry was read is left out.
+ */
 export async function list(
   ctx: Context,
   query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
 ): Promise<Page<TaskRecord>> {
-  const { index, pk } = listPartition(query);
-  return queryPage(ctx, { index, partition: pk, newestFirst: true, map: fromItem }, query);
+  const { index, partition } = listPartition(query);
+  const listing = { index, keys: taskIndexKeys(index), partition, shards: SHARDS.tasks, keysOnly: true, map: fromItem };
+  const keep = (task: TaskRecord) =>
+    (query.status === undefined || task.status === query.status) &&
+    (query.agentId === undefined || task.agentId === query.agentId);
+  return queryShardedPage(ctx, { ...listing, keep }, query);
 }
 
 /** What {@link newestOfAgent} reads of a task. */
@@ -129,30 +135,21 @@ export interface TaskSummary {
   finishedAt?: string;
 }
 
-/** The newest `limit` tasks of an agent in one status: ids, actions and finish times only (one Query). */
+/** The newest `limit` tasks of an agent in one status: ids, actions and finish times only. */
 export async function newestOfAgent(
   ctx: Context,
   agentId: string,
   status: TaskStatus,
   limit: number,
 ): Promise<TaskSummary[]> {
-  const gsi = gsiKeys("GSI4");
-  const items = await queryItems(ctx, {
-    IndexName: "GSI4",
-    KeyConditionExpression: "#pk = :pk",
-    ProjectionExpression: "#id, #action, finishedAt",
-    ExpressionAttributeNames: { "#pk": gsi.partitionKey, "#id": "id", "#action": "action" },
-    ExpressionAttributeValues: { ":pk": partitions.tasksOfAgentIn(agentId, status) },
-    ScanIndexForward: false,
-    Limit: limit,
-  });
-  return items as unknown as TaskSummary[];
+  const page = await list(ctx, { agentId, status, limit });
+  return page.items.map(({ id, action, finishedAt }) => ({ id, action, ...(finishedAt ? { finishedAt } : {}) }));
 }
 
 /** The status-dependent index keys of a task, set on every transition. */
 function statusKeys(record: Pick<Task, "id" | "agentId">, status: TaskStatus) {
   const all = keys.taskIndexes(record.id, record.agentId, status);
-  return { GSI3PK: all.GSI3PK, GSI4PK: all.GSI4PK };
+  return { TASKS_STATUS_PK: all.TASKS_STATUS_PK, TASKS_AGENT_STATUS_PK: all.TASKS_AGENT_STATUS_PK };
 }
 
 export interface Transition {
@@ -171,28 +168,60 @@ export interface Transition {
   incrementAttempts?: boolean;
 }
 
+/**
+ * Events kept on a task item before further ones are only counted (`eventsDropped`): the first ones stay, and
+ * the events of a transition to a final status are always appended, so the item stays bounded however often a
+ * task is requeued or retried, and still records how it ended.
+ */
+export const MAX_EVENTS = 100;
+const FINAL: readonly TaskStatus[] = ["succeeded", "failed", "cancelled"];
+
 /** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
-export function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
-  return updateAndRead(ctx, keys.task(t.task.id), change(ctx, t), fromItem);
+export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
+  const key = keys.task(t.task.id);
+  return (
+    (await updateAndRead(ctx, key, change(ctx, t, "append"), fromItem)) ??
+    (FINAL.includes(t.to) ? undefined : updateAndRead(ctx, key, change(ctx, t, "count"), fromItem))
+  );
 }
 
 /** {@link transition} for callers that need only to know whether it happened (nothing is read back). */
 export async function transitioned(ctx: Context, t: Transition): Promise<boolean> {
-  return (await updateItem(ctx, keys.task(t.task.id), change(ctx, t))) !== undefined;
+  const key = keys.task(t.task.id);
+  if ((await updateItem(ctx, key, change(ctx, t, "append"))) !== undefined) return true;
+  return !FINAL.includes(t.to) && (await updateItem(ctx, key, change(ctx, t, "count"))) !== undefined;
 }
 
-function change(ctx: Context, t: Transition): ItemUpdate {
+/**
+ * The write of a transition. `append` adds its events (for a non-final status, only while the item holds fewer
+ * than {@link MAX_EVENTS}); `count` is the second try when the item is full: the events are counted, not kept.
+ */
+function change(ctx: Context, t: Transition, events: "append" | "count"): ItemUpdate {
+  const capped = !FINAL.includes(t.to);
+  const room = events === "append" ? "size(#events) < :maxEvents" : "size(#events) >= :maxEvents";
   return {
     set: { status: t.to, updatedAt: ctx.now().toISOString(), ...statusKeys(t.task, t.to), ...t.set },
     setExpressions: [
-      "#events = list_append(#events, :events)",
+      events === "append"
+        ? "#events = list_append(#events, :events)"
+        : "#dropped = if_not_exists(#dropped, :zero) + :dropped",
       ...(t.setExpressions ?? []),
       ...(t.incrementAttempts ? ["#attempts = #attempts + :one"] : []),
     ],
     ...(t.remove ? { remove: t.remove } : {}),
-    condition: t.condition,
-    names: { "#events": "events", ...(t.incrementAttempts ? { "#attempts": "attempts" } : {}), ...t.names },
-    values: { ":events": t.events, ...(t.incrementAttempts ? { ":one": 1 } : {}), ...t.values },
+    condition: capped ? `(${t.condition}) AND ${room}` : t.condition,
+    names: {
+      "#events": "events",
+      ...(events === "count" ? { "#dropped": "eventsDropped" } : {}),
+      ...(t.incrementAttempts ? { "#attempts": "attempts" } : {}),
+      ...t.names,
+    },
+    values: {
+      ...(events === "append" ? { ":events": t.events } : { ":zero": 0, ":dropped": t.events.length }),
+      ...(capped ? { ":maxEvents": MAX_EVENTS } : {}),
+      ...(t.incrementAttempts ? { ":one": 1 } : {}),
+      ...t.values,
+    },
   };
 }
 
