@@ -16,6 +16,8 @@
  * 4. Plans (plans.ts): a 10-step chain and a 10-wide fan-out of `diag echo` through POST /v1/plans against
  *    the same 10 tasks via POST /v1/tasks (one after another / all at once) on the same local runtime:
  *    time per step, the ratio plan/direct, and state transitions per step (the Standard workflow cost driver).
+ * 5. Listing (listing.ts): write units per task, table and indexes; GET /v1/tasks first pages with 1,000 and
+ *    with 100,000 tasks stored (p50/p99 and the p50 ratio); the local table's disk per task against the item.
  *
  * Options (`npm run bench -- --tasks 500`):
  *   --tasks N          tasks per phase (or BENCH_TASKS; default 2000)
@@ -29,6 +31,8 @@
  *   --latency-samples N  idle echo tasks timed one at a time (default 100)
  *   --plan-rounds R    plan rounds, each on a fresh runtime (default 3); --plan-steps N (default 10);
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
+ *   --skip-listing, --listing-tasks A,B (stored task counts, default 1000,100000), --listing-samples N
+ *                      (timed requests per listing and count, default 200), --unit-tasks N (default 200)
  *   --json             one JSON object on stdout instead of the tables
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -37,6 +41,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BundleResult, runBundles } from "./bundle.js";
 import { latencyLines, runLatencyBench } from "./latency.js";
+import { listingLines, runListingBench } from "./listing.js";
 import { planArgs, planLines, runPlanBench } from "./plans.js";
 import { median, type ThroughputResult } from "./stats.js";
 import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
@@ -62,6 +67,10 @@ interface Args {
   planFanOutPairs: number;
   json: boolean;
   importSamples: number;
+  listing: boolean;
+  listingTasks: number[];
+  listingSamples: number;
+  unitTasks: number;
 }
 
 function phasesOf(raw: string | undefined): Args["phases"] {
@@ -103,6 +112,14 @@ function parseArgs(argv: string[]): Args {
     planFanOutPairs: plan.fanOutPairs,
     json: argv.includes("--json"),
     importSamples: int("--import-samples", 5),
+    listing: !argv.includes("--skip-listing"),
+    listingTasks: (value("--listing-tasks") ?? "1000,100000").split(",").map((n) => {
+      const count = Number(n);
+      if (!Number.isInteger(count) || count < 1) throw new Error(`--listing-tasks takes counts ≥ 1 (got ${n})`);
+      return count;
+    }),
+    listingSamples: int("--listing-samples", 200),
+    unitTasks: int("--unit-tasks", 200),
   };
 }
 
@@ -315,6 +332,17 @@ async function main() {
     });
     out.plans = p;
     lines.push("", ...planLines(p));
+  }
+
+  if (args.listing) {
+    const l = await runListingBench({
+      sizes: args.listingTasks,
+      samples: args.listingSamples,
+      unitTasks: args.unitTasks,
+      progress: (line) => progress(args, line),
+    });
+    out.listing = l;
+    lines.push("", ...listingLines(l));
   }
 
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${lines.join("\n")}\n`);

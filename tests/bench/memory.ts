@@ -41,7 +41,8 @@ const rssMb = (pid: number) => {
   return kb / 1024;
 };
 
-function diskBytes(dir: string): number {
+/** The bytes of the files under `dir`. */
+export function diskBytes(dir: string): number {
   let total = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
