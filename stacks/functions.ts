@@ -8,13 +8,15 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { NagSuppressions } from "cdk-nag";
 import { type FunctionProps, Function as SstFunction, type Stack } from "sst/constructs";
+import { NODEJS_BUNDLING } from "./bundling.js";
 
 /** Retention of every log group the stack creates (functions', the plan state machine's). */
 export const LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 /**
  * An SST function with its own log group (retention set) and its own role that can write only to that group.
- * No AWS managed policy is attached; callers add exactly the statements the function needs.
+ * No AWS managed policy is attached; callers add exactly the statements the function needs. Bundled as
+ * {@link NODEJS_BUNDLING} says (split into chunks, minified).
  */
 export function nexusFunction(stack: Stack, id: string, props: FunctionProps & { handler: string }): SstFunction {
   const logGroup = new logs.LogGroup(stack, `${id}Logs`, { retention: LOG_RETENTION });
@@ -23,7 +25,7 @@ export function nexusFunction(stack: Stack, id: string, props: FunctionProps & {
     description: `Execution role of ${id} (${props.handler})`,
   });
   logGroup.grantWrite(role);
-  const fn = new SstFunction(stack, id, { ...props, role, logGroup });
+  const fn = new SstFunction(stack, id, { ...props, nodejs: { ...NODEJS_BUNDLING, ...props.nodejs }, role, logGroup });
   NagSuppressions.addResourceSuppressions(
     role,
     [

@@ -9,8 +9,10 @@
  *    two alternate; each figure is the median over rounds, each ratio the median of the per-round ratios.
  *    Throughput = N / (first submit → last stored finishedAt). Also printed: process CPU per task and the
  *    SDK commands each task cost, by command and item kind.
- * 2. API bundle (functions/api.ts, bundled as SST v2 does for ESM, minified, SDK included) against bare
- *    Hono + the same SDK clients: bytes, gzip bytes, and the median time to import each in a fresh node.
+ * 2. Bundles (bundle.ts): the API (functions/api.ts) and each built-in agent (functions/agents/*.ts), bundled as the
+ *    stack bundles them (SST v2's esbuild options with stacks/bundling.ts: ESM, split, minified, SDK included),
+ *    against a bare handler with the same clients (baselines/): bytes and gzip bytes of what a cold start loads
+ *    (the entry and its static chunks), all chunks' bytes, and the median time to import each in a fresh node.
  * 3. Idle latency (latency.ts): one `diag echo` at a time on an idle runtime, submit → seen succeeded, against
  *    one message through the same SQS emulator.
  * 4. Plans (plans.ts): a 10-step chain and a 10-wide fan-out of `diag echo` through POST /v1/plans against
@@ -28,6 +30,7 @@
  *   --phase P          baseline | full | both (default both); one alone is for profiling, e.g.
  *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
  *   --skip-throughput, --skip-bundle, --skip-latency, --skip-plans, --import-samples N (default 5)
+ *   --bundles api,diag  only these functions' bundles (default: the API and every built-in agent)
  *   --latency-samples N  idle echo tasks timed one at a time (default 100)
  *   --plan-rounds R    plan rounds, each on a fresh runtime (default 3); --plan-steps N (default 10);
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
@@ -39,7 +42,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BundleResult, runBundles } from "./bundle.js";
+import { type BundlePair, runBundles } from "./bundle.js";
 import { latencyLines, runLatencyBench } from "./latency.js";
 import { listingLines, runListingBench } from "./listing.js";
 import { planArgs, planLines, runPlanBench } from "./plans.js";
@@ -67,6 +70,7 @@ interface Args {
   planFanOutPairs: number;
   json: boolean;
   importSamples: number;
+  bundles?: string[];
   listing: boolean;
   listingTasks: number[];
   listingSamples: number;
@@ -120,6 +124,7 @@ function parseArgs(argv: string[]): Args {
     }),
     listingSamples: int("--listing-samples", 200),
     unitTasks: int("--unit-tasks", 200),
+    ...(value("--bundles") ? { bundles: value("--bundles")?.split(",") } : {}),
   };
 }
 
@@ -225,24 +230,56 @@ function pairedRatio(
   return median(ratios);
 }
 
-async function bundles(
-  args: Args,
-): Promise<BundleResult & { ratio: { bytes: number; gzip: number; importMs: number } }> {
+async function bundles(args: Args): Promise<BundlePair[]> {
   const outDir = mkdtempSync(join(tmpdir(), "nexus-bench-"));
   try {
-    progress(args, "bundling functions/api.ts and the bare hono + sdk baseline");
-    const result = await runBundles(ROOT, outDir, args.importSamples);
-    return {
-      ...result,
-      ratio: {
-        bytes: result.api.bytes / result.baseline.bytes,
-        gzip: result.api.gzipBytes / result.baseline.gzipBytes,
-        importMs: result.api.importMs / result.baseline.importMs,
-      },
-    };
+    return await runBundles(ROOT, outDir, args.importSamples, (line) => progress(args, line), args.bundles);
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
+}
+
+/** Cold-start goals of the API against its bare baseline (issue 12): bytes loaded at import and import time. */
+const API_GOALS = { bytes: 1.5, importMs: 1.3 };
+
+function bundleLines(pairs: BundlePair[], samples: number): string[] {
+  const kb = (n: number) => num(n / 1024);
+  const rows = pairs.flatMap((p) => [
+    [
+      `${p.name}: bare`,
+      kb(p.baseline.bytes),
+      kb(p.baseline.gzipBytes),
+      num(p.baseline.importMs, 1),
+      kb(p.baseline.totalBytes),
+      num(p.baseline.files),
+    ],
+    [
+      `${p.name}: nexus`,
+      kb(p.nexus.bytes),
+      kb(p.nexus.gzipBytes),
+      num(p.nexus.importMs, 1),
+      kb(p.nexus.totalBytes),
+      num(p.nexus.files),
+    ],
+    [`${p.name}: ratio`, ratio(p.ratio.bytes), ratio(p.ratio.gzip), ratio(p.ratio.importMs), "", ""],
+  ]);
+  const api = pairs.find((p) => p.name === "api");
+  const goal = (value: number, max: number) =>
+    `${ratio(value)} ≤ ${max.toFixed(2)}x ${value <= max ? "met" : "NOT met"}`;
+  return [
+    table([["bundle", "KB at import", "gzip KB", "import ms", "KB in all", "files"], ...rows], [18, 14, 10, 11, 11, 7]),
+    "  bundled as the stack bundles (stacks/bundling.ts: esm, esnext, split, minified, sdk included); KB at import = the",
+    "  entry and the chunks it imports statically, KB in all = every chunk; import = median of",
+    `  ${samples} fresh node processes, bare and nexus alternating`,
+    ...pairs.map(
+      (p) => `  ${p.name}: bare = ${p.baselineClients} (tests/bench/baselines/${p.baseline.entry.split("/").pop()})`,
+    ),
+    ...(api
+      ? [
+          `  API goals: KB at import ${goal(api.ratio.bytes, API_GOALS.bytes)}; import ${goal(api.ratio.importMs, API_GOALS.importMs)}`,
+        ]
+      : []),
+  ];
 }
 
 const num = (n: number, digits = 0) =>
@@ -302,18 +339,7 @@ async function main() {
   if (args.bundle) {
     const b = await bundles(args);
     out.bundle = b;
-    lines.push(
-      table(
-        [
-          ["bundle", "bytes", "gzip", "import ms"],
-          ["bare hono+sdk", num(b.baseline.bytes), num(b.baseline.gzipBytes), num(b.baseline.importMs, 1)],
-          ["nexus api", num(b.api.bytes), num(b.api.gzipBytes), num(b.api.importMs, 1)],
-          ["ratio", ratio(b.ratio.bytes), ratio(b.ratio.gzip), ratio(b.ratio.importMs)],
-        ],
-        [22, 12, 10, 11],
-      ),
-      `  nexus api entry: ${b.api.entry}; esm, node20, minified, sdk bundled; import = median of ${args.importSamples} fresh node processes`,
-    );
+    lines.push(...bundleLines(b, args.importSamples), "");
   }
 
   if (args.latency) {
