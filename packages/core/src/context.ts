@@ -1,16 +1,15 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { z } from "zod";
+import * as z from "zod";
 import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { schedulerResources } from "./schedules/names.js";
-import { eventBridgeScheduler, SchedulerClient, type ScheduleTriggers } from "./schedules/triggers.js";
+import { eventBridgeScheduler, type ScheduleTriggers } from "./schedules/triggers.js";
 import { type HealthSettings, QueueRef } from "./schemas.js";
 import { type Secrets, secretsManager } from "./secrets.js";
 import { SettingsEnv } from "./settings-env.js";
-import { SFNClient, stepFunctions, type Workflows } from "./workflows.js";
+import { stepFunctions, type Workflows } from "./workflows.js";
 
 /** Everything the domain needs from its surroundings; built from the environment in Lambda, explicitly locally. */
 export interface Context {
@@ -56,7 +55,11 @@ export interface ClientOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
-export function createClients(options: ClientOptions = {}) {
+/**
+ * The clients every function uses from its first invocation, the table's and the queues', and the region and
+ * credentials (`common`) every other client shares. All of them at once: createClients (clients.ts).
+ */
+export function dataClients(options: ClientOptions = {}) {
   const common = {
     region: options.region ?? process.env.AWS_REGION ?? "us-east-1",
     ...(options.credentials ? { credentials: options.credentials } : {}),
@@ -66,15 +69,7 @@ export function createClients(options: ClientOptions = {}) {
     { marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false } },
   );
   const sqs = new SQSClient({ ...common, ...(options.sqsEndpoint ? { endpoint: options.sqsEndpoint } : {}) });
-  const secretsClient = new SecretsManagerClient({
-    ...common,
-    ...(options.secretsManagerEndpoint ? { endpoint: options.secretsManagerEndpoint } : {}),
-  });
-  const sfn = new SFNClient({
-    ...common,
-    ...(options.stepFunctionsEndpoint ? { endpoint: options.stepFunctionsEndpoint } : {}),
-  });
-  return { ddb, sqs, secretsClient, sfn };
+  return { common, ddb, sqs };
 }
 
 const EnvSchema = z.object({
@@ -98,19 +93,29 @@ const EnvSchema = z.object({
 /** The context of a Lambda function, from the environment the stack sets. */
 export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
   const parsed = EnvSchema.parse(env);
-  const { ddb, sqs, secretsClient, sfn } = createClients();
+  // The table's and the queues' clients now; the others, with their SDKs, on first use (lazy.ts): few invocations
+  // read a secret after the first, start or report a plan, switch a consumer or change a schedule.
+  const { common, ddb, sqs } = dataClients();
   return {
     tableName: parsed.NEXUS_TABLE,
     queuePrefix: parsed.NEXUS_QUEUE_PREFIX,
     builtinQueues: parsed.NEXUS_BUILTIN_QUEUES,
     ddb,
     sqs,
-    secrets: secretsManager(secretsClient),
+    secrets: secretsManager(
+      async () => new (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient(common),
+    ),
     consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
-    workflows: stepFunctions(sfn, parsed.NEXUS_STATE_MACHINE_ARN),
+    workflows: stepFunctions(
+      async () => new (await import("@aws-sdk/client-sfn")).SFNClient(common),
+      parsed.NEXUS_STATE_MACHINE_ARN,
+    ),
     ...(parsed.NEXUS_SCHEDULE_GROUP_ARN
       ? {
-          schedules: eventBridgeScheduler(new SchedulerClient({}), schedulerResources(parsed.NEXUS_SCHEDULE_GROUP_ARN)),
+          schedules: eventBridgeScheduler(
+            async () => new (await import("@aws-sdk/client-scheduler")).SchedulerClient({}),
+            schedulerResources(parsed.NEXUS_SCHEDULE_GROUP_ARN),
+          ),
         }
       : {}),
     settings: {

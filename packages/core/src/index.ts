@@ -1,6 +1,7 @@
 export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
 export * as Audit from "./audit.js";
+export { createClients } from "./clients.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./errors.js";
@@ -10,6 +11,7 @@ export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
 export { agentLambda, planRunnerLambda } from "./lambda.js";
+export { type ClientSource, clientOf, once, withSdk } from "./lazy.js";
 export * as Limits from "./limits.js";
 export {
   PARAMS_SCHEMA_KEYWORDS,

@@ -1,5 +1,5 @@
-import { SecretsProvider } from "@aws-lambda-powertools/parameters/secrets";
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { type ClientSource, once, withSdk } from "./lazy.js";
 
 /** Where credentials come from: Secrets Manager in AWS, the local Secrets Manager endpoint on a laptop. */
 export interface Secrets {
@@ -7,13 +7,20 @@ export interface Secrets {
   get(name: string): Promise<string | undefined>;
 }
 
-/** Secrets read through one cached Powertools provider. */
-export function secretsManager(client: SecretsManagerClient, maxAgeSeconds = 300): Secrets {
-  const provider = new SecretsProvider({ awsSdkV3Client: client });
+/**
+ * Secrets read through one cached Powertools provider over `client` (or the one its factory makes). The provider,
+ * and with it the Secrets Manager SDK, is loaded with the first read.
+ */
+export function secretsManager(client: ClientSource<SecretsManagerClient>, maxAgeSeconds = 300): Secrets {
+  const loaded = withSdk(() => import("@aws-lambda-powertools/parameters/secrets"), client);
+  const provider = once(async () => {
+    const [{ SecretsProvider }, awsSdkV3Client] = await loaded();
+    return new SecretsProvider({ awsSdkV3Client });
+  });
   return {
     async get(name) {
       try {
-        const value = await provider.get(name, { maxAge: maxAgeSeconds });
+        const value = await (await provider()).get(name, { maxAge: maxAgeSeconds });
         return typeof value === "string" ? value : value ? Buffer.from(value).toString("utf8") : undefined;
       } catch (error) {
         if (String((error as { cause?: { name?: string } }).cause?.name ?? "").includes("ResourceNotFound")) {

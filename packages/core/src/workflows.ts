@@ -1,12 +1,8 @@
-import {
-  DescribeExecutionCommand,
-  SendTaskFailureCommand,
-  SendTaskHeartbeatCommand,
-  SendTaskSuccessCommand,
-  SFNClient,
-  StartExecutionCommand,
-  StopExecutionCommand,
-} from "@aws-sdk/client-sfn";
+import type { SFNClient } from "@aws-sdk/client-sfn";
+import { type ClientSource, withSdk } from "./lazy.js";
+
+/** The Step Functions SDK, imported with the first call: most invocations start, stop or report no plan. */
+const sdk = () => import("@aws-sdk/client-sfn");
 
 /**
  * The plan state machine, through the Step Functions API (in AWS, and locally the loopback endpoint that runs
@@ -53,35 +49,45 @@ async function unlessGone(call: Promise<unknown>): Promise<boolean> {
 /** Step Functions limits `error` to 256 characters and `cause` to 32,768. */
 const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
-export function stepFunctions(client: SFNClient, stateMachineArn?: string): Workflows {
+/** Step Functions through `client` (or the one its factory makes on first use). */
+export function stepFunctions(client: ClientSource<SFNClient>, stateMachineArn?: string): Workflows {
+  const loaded = withSdk(sdk, client);
   return {
     ...(stateMachineArn ? { stateMachineArn } : {}),
     async start(name, input) {
       if (!stateMachineArn) throw new Error("no plan state machine is configured (NEXUS_STATE_MACHINE_ARN)");
-      const out = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+      const [{ StartExecutionCommand }, sfn] = await loaded();
+      const out = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
       return out.executionArn ?? "";
     },
     async stop(executionArn, error, cause) {
+      const [{ StopExecutionCommand }, sfn] = await loaded();
       try {
-        await client.send(
-          new StopExecutionCommand({ executionArn, error: clip(error, 256), cause: clip(cause, 32_768) }),
-        );
+        await sfn.send(new StopExecutionCommand({ executionArn, error: clip(error, 256), cause: clip(cause, 32_768) }));
       } catch (e) {
         if (!(e instanceof Error && GONE.has(e.name))) throw e;
       }
     },
-    succeed: (token, output) =>
-      unlessGone(client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output ?? {}) }))),
-    fail: (token, error, cause) =>
-      unlessGone(
-        client.send(
-          new SendTaskFailureCommand({ taskToken: token, error: clip(error, 256), cause: clip(cause, 32_768) }),
-        ),
-      ),
-    heartbeat: (token) => unlessGone(client.send(new SendTaskHeartbeatCommand({ taskToken: token }))),
+    async succeed(token, output) {
+      const [{ SendTaskSuccessCommand }, sfn] = await loaded();
+      return unlessGone(
+        sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output ?? {}) })),
+      );
+    },
+    async fail(token, error, cause) {
+      const [{ SendTaskFailureCommand }, sfn] = await loaded();
+      return unlessGone(
+        sfn.send(new SendTaskFailureCommand({ taskToken: token, error: clip(error, 256), cause: clip(cause, 32_768) })),
+      );
+    },
+    async heartbeat(token) {
+      const [{ SendTaskHeartbeatCommand }, sfn] = await loaded();
+      return unlessGone(sfn.send(new SendTaskHeartbeatCommand({ taskToken: token })));
+    },
     async describe(executionArn) {
+      const [{ DescribeExecutionCommand }, sfn] = await loaded();
       try {
-        const out = await client.send(new DescribeExecutionCommand({ executionArn }));
+        const out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
         return {
           status: (out.status ?? "RUNNING") as ExecutionState["status"],
           ...(out.error ? { error: out.error } : {}),
@@ -95,5 +101,3 @@ export function stepFunctions(client: SFNClient, stateMachineArn?: string): Work
     },
   };
 }
-
-export { SFNClient };

@@ -28,7 +28,7 @@ export * from "./schema.js";
 export {
   eventBridgeScheduler,
   RETRY_POLICY,
-  SchedulerClient,
+  type SchedulerClient,
   type SchedulerConfig,
   type ScheduleTriggers,
   scheduleInput,

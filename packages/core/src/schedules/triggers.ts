@@ -1,12 +1,8 @@
-import {
-  ConflictException,
-  CreateScheduleCommand,
-  type CreateScheduleCommandInput,
-  DeleteScheduleCommand,
-  ResourceNotFoundException,
-  SchedulerClient,
-  UpdateScheduleCommand,
-} from "@aws-sdk/client-scheduler";
+import type { CreateScheduleCommandInput, SchedulerClient } from "@aws-sdk/client-scheduler";
+import { type ClientSource, withSdk } from "../lazy.js";
+
+/** The EventBridge Scheduler SDK, imported with the first call: few requests create, change or delete a schedule. */
+const sdk = () => import("@aws-sdk/client-scheduler");
 
 /** What the cloud's scheduler needs to know of a schedule to fire it. */
 export interface Trigger {
@@ -72,27 +68,33 @@ export function scheduleInput(config: SchedulerConfig, trigger: Trigger): Create
   };
 }
 
-/** EventBridge Scheduler: create-or-update and delete, each idempotent. */
-export function eventBridgeScheduler(client: SchedulerClient, config: SchedulerConfig): ScheduleTriggers {
+/** EventBridge Scheduler through `client` (or the one its factory makes): create-or-update and delete, each idempotent. */
+export function eventBridgeScheduler(client: ClientSource<SchedulerClient>, config: SchedulerConfig): ScheduleTriggers {
+  const loaded = withSdk(sdk, client);
   return {
     async put(trigger) {
       const input = scheduleInput(config, trigger);
+      const [
+        { ConflictException, CreateScheduleCommand, ResourceNotFoundException, UpdateScheduleCommand },
+        scheduler,
+      ] = await loaded();
       try {
-        await client.send(new UpdateScheduleCommand(input));
+        await scheduler.send(new UpdateScheduleCommand(input));
       } catch (error) {
         if (!(error instanceof ResourceNotFoundException)) throw error;
         try {
-          await client.send(new CreateScheduleCommand(input));
+          await scheduler.send(new CreateScheduleCommand(input));
         } catch (created) {
           // Created meanwhile by a concurrent request: make it this one.
           if (!(created instanceof ConflictException)) throw created;
-          await client.send(new UpdateScheduleCommand(input));
+          await scheduler.send(new UpdateScheduleCommand(input));
         }
       }
     },
     async remove(scheduleId) {
+      const [{ DeleteScheduleCommand, ResourceNotFoundException }, scheduler] = await loaded();
       try {
-        await client.send(new DeleteScheduleCommand({ Name: scheduleId, GroupName: config.group }));
+        await scheduler.send(new DeleteScheduleCommand({ Name: scheduleId, GroupName: config.group }));
       } catch (error) {
         if (!(error instanceof ResourceNotFoundException)) throw error;
       }
@@ -100,4 +102,4 @@ export function eventBridgeScheduler(client: SchedulerClient, config: SchedulerC
   };
 }
 
-export { SchedulerClient };
+export type { SchedulerClient };
