@@ -1,18 +1,9 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
 import { requestId } from "hono/request-id";
 import { notFound, onError, validationHook } from "./errors.js";
-import {
-  audit,
-  authenticate,
-  builtinsReady,
-  closeUnread,
-  type Env,
-  jsonOnly,
-  limitBody,
-  securityHeaders,
-} from "./middleware.js";
+import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, securityHeaders } from "./middleware.js";
+import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerFailureRoutes } from "./routes/failures.js";
@@ -40,7 +31,7 @@ export interface AppOptions {
 /** The API: its middleware, in order, then one router per resource (routes/). */
 export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
-  const app = new OpenAPIHono<Env>({ defaultHook: validationHook });
+  const app = new ApiApp(validationHook);
 
   app.use("*", requestId({ headerName: "X-Request-Id" }));
   app.use("*", securityHeaders);

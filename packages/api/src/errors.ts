@@ -1,21 +1,21 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type OpenAPIHonoOptions, z } from "@hono/zod-openapi";
 import { Keys, Limits, NexusError } from "@nexus/core";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Env } from "./middleware.js";
+import * as z from "zod";
+import type { ValidationHook } from "./router.js";
 
 export const ErrorBody = z
   .object({
     error: z.object({
-      code: z.string().openapi({ example: "validation_error" }),
+      code: z.string().meta({ example: "validation_error" }),
       message: z.string(),
       details: z.unknown().optional(),
       requestId: z.string().optional(),
     }),
   })
-  .openapi("Error");
+  .meta({ id: "Error" });
 
 const HTTP_CODES: Record<number, string> = {
   400: "bad_request",
@@ -38,7 +38,10 @@ export function errorResponse(c: Context, status: number, code: string, message:
 }
 
 /** Turns zod issues into `{path, message}` pairs that name the field. */
-function describeIssues(issues: readonly z.core.$ZodIssue[], root?: string) {
+function describeIssues(
+  issues: readonly { path: readonly PropertyKey[]; message: string; code: string }[],
+  root?: string,
+) {
   return issues.map((issue) => ({
     path: [...(root ? [root] : []), ...issue.path.map(String)].join(".") || "(body)",
     message: issue.message,
@@ -50,7 +53,7 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], root?: string) {
  * A route's input refused by its schema: 400 naming each field (`body.…`, `query.…`, `param.…`); a required body that
  * was not sent says so first.
  */
-export const validationHook: NonNullable<OpenAPIHonoOptions<Env>["defaultHook"]> = (result, c) => {
+export const validationHook: ValidationHook = (result, c) => {
   if (result.success) return;
   const target = result.target === "json" ? "body" : result.target;
   const root = result.target === "json" ? undefined : target;

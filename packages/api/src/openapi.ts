@@ -1,5 +1,6 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import type { RouteConfig } from "@hono/zod-openapi";
 import { type Keys, PageLimit } from "@nexus/core";
+import * as z from "zod";
 import type { RouteKey } from "./access.js";
 import { ErrorBody } from "./errors.js";
 import { guard, numbersInRange } from "./middleware.js";
@@ -21,28 +22,28 @@ export const errors = {
 };
 export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 export const PageOf = <T extends z.ZodType>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id: name });
 export const IdParam = z.object({
   id: z
     .string()
     .min(1)
     .max(64)
-    .openapi({ param: { name: "id", in: "path" } }),
+    .meta({ param: { name: "id", in: "path" } }),
 });
 export const StepParam = IdParam.extend({
   stepId: z
     .string()
     .min(1)
     .max(40)
-    .openapi({ param: { name: "stepId", in: "path" } }),
+    .meta({ param: { name: "stepId", in: "path" } }),
 });
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
 /** A route definition whose access rule comes from the ACCESS table; a body it takes has its numbers checked. */
-export function route<const R extends Parameters<typeof createRoute>[0]>(key: RouteKey, definition: R) {
+export function route<const R extends RouteConfig>(key: RouteKey, definition: R) {
   const middleware = definition.request?.body ? [guard(key), numbersInRange] : [guard(key)];
-  return createRoute({ ...definition, security, middleware });
+  return { ...definition, security, middleware };
 }
 
 /** The agent a key with role `agent` is bound to; undefined for other roles. */

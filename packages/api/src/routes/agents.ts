@@ -1,8 +1,8 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { Agent, Agents, type Context, Health, ListAgentsQuery, NotFoundError, RegisterAgentInput } from "@nexus/core";
+import * as z from "zod";
 import { ErrorBody } from "../errors.js";
-import type { Env } from "../middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const DeleteAgentQuery = z.strictObject({
   force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
@@ -63,7 +63,7 @@ const routes = {
 };
 
 /** Agents: register a custom one, list and read them with their health, take one out of service or back, delete. */
-export function registerAgentRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+export function registerAgentRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.registerAgent, async (c) => {
     const agent = await Agents.register(ctx, c.req.valid("json"));

@@ -1,7 +1,6 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Audit, type Context } from "@nexus/core";
-import type { Env } from "../middleware.js";
 import { denied, errors, json, PageOf, PageQuery, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const routes = {
   listAudit: route("GET /v1/audit", {
@@ -19,7 +18,7 @@ const routes = {
 };
 
 /** The audit trail (admin only), newest first: every mutating request, and those refused with 401 or 429 as counts. */
-export function registerAuditRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+export function registerAuditRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.listAudit, async (c) => c.json(await Audit.list(ctx, c.req.valid("query")), 200));
 }

@@ -1,17 +1,17 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Context, Failures, Task, Tasks } from "@nexus/core";
-import type { Env } from "../middleware.js";
+import * as z from "zod";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const Redriven = z
   .object({ failure: Failures.Failure, task: Task.nullable().describe("The new task (null: the message was re-sent)") })
-  .openapi("Redriven");
+  .meta({ id: "Redriven" });
 const BulkRedriven = z
   .object({
     redriven: z.array(z.object({ failureId: z.string(), taskId: z.string().nullable() })),
     skipped: z.array(z.object({ failureId: z.string(), code: z.string(), message: z.string() })),
   })
-  .openapi("BulkRedriven");
+  .meta({ id: "BulkRedriven" });
 
 const routes = {
   listFailures: route("GET /v1/failures", {
@@ -55,7 +55,7 @@ const routes = {
 };
 
 /** The failures inbox: list, read, redrive one (optionally with edited params) or an agent's all. */
-export function registerFailureRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+export function registerFailureRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.listFailures, async (c) => c.json(await Failures.list(ctx, c.req.valid("query")), 200));
   app.openapi(routes.getFailure, async (c) => c.json(await Failures.get(ctx, c.req.valid("param").id), 200));

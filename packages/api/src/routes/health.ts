@@ -1,11 +1,11 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { AgentHealth, type Context, Health, Heartbeat, NotFoundError } from "@nexus/core";
-import type { Env } from "../middleware.js";
+import * as z from "zod";
 import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const HeartbeatReceipt = z
   .object({ agentId: z.string(), receivedAt: z.string(), health: AgentHealth })
-  .openapi("HeartbeatReceipt");
+  .meta({ id: "HeartbeatReceipt" });
 
 const routes = {
   heartbeat: route("POST /v1/agents/{id}/heartbeat", {
@@ -19,7 +19,7 @@ const routes = {
 };
 
 /** Heartbeats: a remote agent (its own `agent` key) or an admin reports the agent alive, with its metrics. */
-export function registerHealthRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+export function registerHealthRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.heartbeat, async (c) => {
     const { id } = c.req.valid("param");

@@ -1,7 +1,7 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Context, Keys } from "@nexus/core";
-import type { Env } from "../middleware.js";
+import * as z from "zod";
 import { denied, errors, IdParam, json, PageOf, PageQuery, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const routes = {
   createKey: route("POST /v1/keys", {
@@ -41,7 +41,7 @@ const routes = {
 };
 
 /** API keys (admin only): create one (its secret is shown once), list and read them, revoke one. */
-export function registerKeyRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+export function registerKeyRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.createKey, async (c) => {
     const { key, token } = await Keys.create(ctx, c.req.valid("json"), c.get("actor")?.keyId ?? "unknown");

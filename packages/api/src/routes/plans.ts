@@ -1,7 +1,6 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Context, Plans } from "@nexus/core";
-import type { Env } from "../middleware.js";
 import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const routes = {
   createPlan: route("POST /v1/plans", {
@@ -67,10 +66,7 @@ const routes = {
 };
 
 /** Plans: submit (steps or a goal), read, list, cancel, retry, and decide approval gates. */
-export function registerPlanRoutes(
-  app: OpenAPIHono<Env>,
-  options: { ctx: Context; planner?: Plans.Planner | undefined },
-) {
+export function registerPlanRoutes(app: ApiApp, options: { ctx: Context; planner?: Plans.Planner | undefined }) {
   const { ctx } = options;
   app.openapi(routes.createPlan, async (c) => {
     const created = await Plans.create(ctx, c.req.valid("json"), {

@@ -1,9 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Context, Keys, Remote, Task } from "@nexus/core";
 import { ErrorBody } from "../errors.js";
-import type { Env } from "../middleware.js";
 import { boundAgent, denied, errors, IdParam, json, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const lost = json(
   ErrorBody,
@@ -85,7 +84,7 @@ const routes = {
  * Remote agents: claim a custom agent's tasks, then complete, fail or extend each with its lease token. An
  * agent key works only for its own agent (claiming for another is a 403, another agent's task a 404).
  */
-export function registerRemoteRoutes(app: OpenAPIHono<Env>, options: { ctx: Context; logger: Logger }) {
+export function registerRemoteRoutes(app: ApiApp, options: { ctx: Context; logger: Logger }) {
   const remote = { ctx: options.ctx, logger: options.logger };
   app.openapi(routes.claim, async (c) => {
     const { id } = c.req.valid("param");

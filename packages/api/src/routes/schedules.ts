@@ -1,8 +1,8 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type Context, type Plans, Schedules } from "@nexus/core";
+import * as z from "zod";
 import { ErrorBody } from "../errors.js";
-import type { Env } from "../middleware.js";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const unavailable = { 502: json(ErrorBody, "The scheduler (EventBridge Scheduler) could not be updated; retry") };
 
@@ -77,10 +77,7 @@ const routes = {
 };
 
 /** Schedules: create, read, list, change, delete and run now. */
-export function registerScheduleRoutes(
-  app: OpenAPIHono<Env>,
-  options: { ctx: Context; planner?: Plans.Planner | undefined },
-) {
+export function registerScheduleRoutes(app: ApiApp, options: { ctx: Context; planner?: Plans.Planner | undefined }) {
   const { ctx } = options;
   const planner = options.planner ? { planner: options.planner } : {};
   app.openapi(routes.createSchedule, async (c) => {

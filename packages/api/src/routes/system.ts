@@ -1,14 +1,15 @@
-import { swaggerUI } from "@hono/swagger-ui";
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { RouteConfig } from "@hono/zod-openapi";
 import type { Context } from "@nexus/core";
-import type { Env } from "../middleware.js";
+import type { MiddlewareHandler } from "hono";
+import * as z from "zod";
 import { json } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 export const VERSION = "0.1.0";
 
 const routes = {
   // Public: no key, no access rule (ACCESS lists it as "public").
-  liveness: createRoute({
+  liveness: {
     method: "get",
     path: "/v1/health",
     tags: ["system"],
@@ -16,23 +17,29 @@ const routes = {
     responses: {
       200: json(z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }), "Nexus is up"),
     },
-  }),
+  } satisfies RouteConfig,
 };
 
-/** The API about itself: liveness (no key needed), its OpenAPI document and the Swagger UI that reads it. */
-export function registerSystemRoutes(app: OpenAPIHono<Env>, options: { ctx: Context }) {
+/**
+ * The API about itself: liveness (no key needed), its OpenAPI document and the Swagger UI that reads it. The document
+ * is written, and the UI's page made, by libraries loaded with the first request for them (few requests are).
+ */
+export function registerSystemRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
   app.openapi(routes.liveness, (c) =>
     c.json({ status: "ok" as const, version: VERSION, time: ctx.now().toISOString() }, 200),
   );
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-    description: "An API key: Authorization: Bearer nxk_…",
+  app.get("/openapi.json", async (c) => {
+    const { openApiDocument } = await import("../document.js");
+    try {
+      return c.json(openApiDocument(app.definitions, VERSION));
+    } catch (error) {
+      return c.json(error, 500);
+    }
   });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: { title: "Nexus API", version: VERSION, description: "Serverless agent orchestrator" },
-  });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  const docs: MiddlewareHandler = async (c, next) => {
+    const { swaggerUI } = await import("@hono/swagger-ui");
+    return swaggerUI({ url: "/openapi.json" })(c, next);
+  };
+  app.get("/docs", docs);
 }

@@ -1,8 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Context, Keys, ListTasksQuery, NotFoundError, SubmitTaskInput, Task, Tasks } from "@nexus/core";
-import { auditEntry, type Env } from "../middleware.js";
+import { auditEntry } from "../middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import type { ApiApp } from "../router.js";
 
 const routes = {
   submitTask: route("POST /v1/tasks", {
@@ -43,7 +43,7 @@ const routes = {
  * Tasks: submit (idempotent by key; its audit record is written with the task), list, read and cancel. An agent key
  * sees only its own agent's tasks.
  */
-export function registerTaskRoutes(app: OpenAPIHono<Env>, options: { ctx: Context; logger: Logger }) {
+export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger: Logger }) {
   const { ctx, logger } = options;
   app.openapi(routes.submitTask, async (c) => {
     const { task, replayed, audited, enqueued } = await Tasks.submit(ctx, c.req.valid("json"), {
