@@ -115,6 +115,15 @@ describe("Lambda entry points", () => {
     expect(JSON.parse(bad.body).error.details[0].path).toBe("params.ms");
   });
 
+  it("plans a goal with the strategy agent's planner, loaded with the first goal", async () => {
+    const res = await api(httpEvent("POST", "/v1/plans", { goal: "make the coffee" }), lambdaContext());
+    expect(res.statusCode).toBe(422);
+    expect(JSON.parse(res.body).error).toMatchObject({
+      code: "cannot_plan",
+      message: expect.stringContaining("no rule understands the goal"),
+    });
+  });
+
   it("records the client's address as API Gateway saw it, never X-Forwarded-For's", async () => {
     const from = (event: APIGatewayProxyEventV2, sourceIp: string, headers: Record<string, string>) => {
       event.requestContext.http.sourceIp = sourceIp;

@@ -8,7 +8,7 @@ import {
   type Secrets,
 } from "@nexus/core";
 import { artifactStoreFromConfig } from "./artifacts.js";
-import { type BrowserConfig, probeBrowser, renderPage } from "./browser.js";
+import type { BrowserConfig } from "./browser.js";
 import { capBytes, extractHtml, LIMITS } from "./extract.js";
 import { decodeBody, safeFetch } from "./http.js";
 import { LookupRegistry, lookup } from "./lookup.js";
@@ -27,6 +27,9 @@ export interface ResearchOptions {
 }
 
 const HTML = /^(text\/html|application\/xhtml\+xml)\b/i;
+
+/** Headless Chromium (puppeteer-core, @sparticuz/chromium), loaded with the first render or health check. */
+const browserModule = () => import("./browser.js");
 
 /** The agent's settings, read once per process. */
 function settings(config: AgentEnvironment["config"], options: ResearchOptions) {
@@ -85,6 +88,7 @@ function healthChecks(browser: BrowserConfig, secrets: Secrets, lookupSecret: st
   return async (signal: AbortSignal) => [
     await Health.check("chromium", async () => {
       try {
+        const { probeBrowser } = await browserModule();
         return `started and closed (${await probeBrowser(browser, signal)})`;
       } catch (error) {
         throw new Error(`Chromium did not start: ${error instanceof Error ? error.message : String(error)}`);
@@ -124,6 +128,7 @@ export function createResearchAgent(options: ResearchOptions = {}): AgentImpleme
         fetch_page: (params, context) => fetchPage(parseParams(FetchPageParams, params), policy, context),
         render_page: async (params, context) => {
           const parsed = parseParams(RenderPageParams, params);
+          const { renderPage } = await browserModule();
           return renderPage(parsed, {
             policy,
             browser,

@@ -1,6 +1,6 @@
-import { BedrockRuntimeClient, ConverseCommand, type ConverseCommandOutput } from "@aws-sdk/client-bedrock-runtime";
-import type { Secrets } from "@nexus/core";
-import { z } from "zod";
+import type { BedrockRuntimeClient, ConverseCommandOutput } from "@aws-sdk/client-bedrock-runtime";
+import { type ClientSource, type Secrets, withSdk } from "@nexus/core";
+import * as z from "zod";
 import { isSafeEndpoint } from "../comms/config.js";
 import { PlannerConfigError, PlannerOutputError, PlannerUnavailableError } from "./errors.js";
 import type { LlmProvider } from "./llm.js";
@@ -192,19 +192,24 @@ function bedrockError(error: unknown, timeoutMs: number): Error {
   );
 }
 
-/** Amazon Bedrock's Converse API with the function's IAM credentials. */
+/** The Bedrock Runtime SDK, imported with the first request to the LLM (most goals are planned by rules). */
+const bedrockSdk = () => import("@aws-sdk/client-bedrock-runtime");
+
+/** Amazon Bedrock's Converse API with the function's IAM credentials (`client`, or the one its factory makes). */
 export function bedrockProvider(options: {
-  client: BedrockRuntimeClient;
+  client: ClientSource<BedrockRuntimeClient>;
   model: string;
   timeoutMs: number;
 }): LlmProvider {
+  const loaded = withSdk(bedrockSdk, options.client);
   return {
     name: "bedrock",
     async complete(system, user, signal) {
+      const [{ ConverseCommand }, client] = await loaded();
       const timeout = AbortSignal.timeout(options.timeoutMs);
       let out: ConverseCommandOutput;
       try {
-        out = await options.client.send(
+        out = await client.send(
           new ConverseCommand({
             modelId: options.model,
             system: [{ text: system }],
@@ -247,7 +252,8 @@ function build(kind: string, config: Config, secrets: Secrets): LlmProvider {
   const url = setting(config, PLANNER_CONFIG.url);
   if (kind === "bedrock") {
     const region = required(config, PLANNER_CONFIG.region);
-    const client = new BedrockRuntimeClient({ region, ...(url ? { endpoint: url } : {}) });
+    const client = async () =>
+      new (await bedrockSdk()).BedrockRuntimeClient({ region, ...(url ? { endpoint: url } : {}) });
     return bedrockProvider({ client, model, timeoutMs });
   }
   if (kind === "openai") {
