@@ -3,7 +3,7 @@
  * deploying shell at synth time, checked here so that a bad value fails the deploy rather than every cold start.
  * Plain functions, no constructs.
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import { SENDER_FORMAT, splitSender } from "../packages/agents/src/comms/sender.js";
 import { HealthSettings } from "../packages/core/src/schemas.js";
 import { SettingsEnv } from "../packages/core/src/settings-env.js";

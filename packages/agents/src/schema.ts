@@ -1,5 +1,5 @@
 import { PARAMS_SCHEMA_KEYWORDS, type ParamsSchema } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 
 const KEYWORDS = new Set<string>(PARAMS_SCHEMA_KEYWORDS);
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Context } from "./context.js";
 import { newId } from "./ids.js";
 import type { Page } from "./schemas.js";

@@ -1,5 +1,5 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { z } from "zod";
+import * as z from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";

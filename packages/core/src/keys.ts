@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import * as Agents from "./agents.js";
 import { perContext, TtlCache } from "./cache.js";
 import type { Context } from "./context.js";

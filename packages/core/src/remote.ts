@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { z } from "zod";
+import * as z from "zod";
 import * as Agents from "./agents.js";
 import * as Attempts from "./attempts.js";
 import type { Context } from "./context.js";

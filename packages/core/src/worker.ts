@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { z } from "zod";
+import * as z from "zod";
 import type { AgentSpec } from "./agents.js";
 import { checkResult, claim, type DeliveryOptions, failAttempt, succeedAttempt } from "./attempts.js";
 import type { Context } from "./context.js";

@@ -1,5 +1,5 @@
 import type { Secrets } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 import { fatal, retriable } from "./errors.js";
 import { SENDER_FORMAT, splitSender } from "./sender.js";
 import { CHANNEL, E164 } from "./spec.js";

@@ -1,5 +1,5 @@
 import { type AgentSpec, Health } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 import { EMAIL_ADDRESS } from "./sender.js";
 

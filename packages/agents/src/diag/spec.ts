@@ -1,5 +1,5 @@
 import { type AgentSpec, Health } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
 export const MAX_SLEEP_MS = 30_000;

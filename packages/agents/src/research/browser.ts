@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ActionError, NonRetriableError } from "@nexus/core";
 import chromium from "@sparticuz/chromium";
 import puppeteer, { type Browser, type HTTPRequest, type LaunchOptions, type Page } from "puppeteer-core";
-import { z } from "zod";
+import * as z from "zod";
 import type { ArtifactStore, StoredArtifact } from "./artifacts.js";
 import { capBytes, collectLinks, LIMITS, type Link, tidyText } from "./extract.js";
 import { startGuardedProxy } from "./proxy.js";

@@ -1,5 +1,5 @@
 import { ActionError, NonRetriableError, type Secrets } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 import { safeFetch } from "./http.js";
 import { type LookupParams, ProviderName } from "./spec.js";
 import type { SsrfPolicy } from "./ssrf.js";

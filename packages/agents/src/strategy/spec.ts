@@ -1,5 +1,5 @@
 import { type AgentSpec, Health, Plans } from "@nexus/core";
-import { z } from "zod";
+import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 
 export const MAX_GOAL_LENGTH = 2000;

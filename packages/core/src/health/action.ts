@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { AgentSpec } from "../agents.js";
 import * as Agents from "../agents.js";
 import type { Context } from "../context.js";

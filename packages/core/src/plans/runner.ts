@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { z } from "zod";
+import * as z from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
 import type { TaskError } from "../schemas.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ActionName, AgentId, PageLimit, RetryPolicy, TaskError } from "../schemas.js";
 
 /**

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Context } from "../context.js";
 import { ValidationError } from "../errors.js";
 import { checkTarget, type TargetIssueCode } from "../targets.js";

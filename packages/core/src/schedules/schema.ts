@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { MAX_PLAN_STEPS, PlannerConstraints, PlanStepInput } from "../plans/schema.js";
 import { ActionName, AgentId, PageLimit } from "../schemas.js";
 import { ExpressionError, isTimeZone, parseCron, parseRate } from "./expression.js";

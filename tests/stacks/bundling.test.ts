@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context as LambdaContext } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleAsStack } from "../bench/bundle.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * What a function's cold start loads: each function bundled as the stack bundles it (stacks/bundling.ts with SST's
+ * esbuild options), then the source files in its entry module and the chunks that imports statically. Clients and
+ * libraries few invocations need are behind `import()`, in chunks read on first use, and must stay there. Sizes and
+ * import times are the bench's (`npm run bench`); this checks only where things are.
+ */
+const FIRST_USE_EVERYWHERE = [
+  // Step Functions, Lambda (consumers), EventBridge Scheduler, Secrets Manager (with Powertools' provider), Bedrock.
+  /node_modules\/@aws-sdk\/client-(sfn|lambda|scheduler|secrets-manager|bedrock-runtime)\//,
+  /node_modules\/@aws-lambda-powertools\/parameters\//,
+  // zod's whole namespace: every locale but the default one (`import { z }` anywhere brings them all).
+  /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
+];
+
+const API = "functions/api.ts";
+
+/** S3: only the research agent may hold it from the start (a render stores its screenshot, as its bare baseline's). */
+const S3 = /node_modules\/@aws-sdk\/client-s3\//;
+
+const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
+  api: {
+    entry: API,
+    firstUse: [
+      S3,
+      // The OpenAPI document's writer and the Swagger UI page.
+      /node_modules\/(@hono\/zod-openapi|@hono\/swagger-ui|@asteasolutions\/zod-to-openapi)\//,
+      // The strategy agent's planner (goals only).
+      /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
+    ],
+  },
+  diag: { entry: "functions/agents/diag.ts", firstUse: [S3] },
+  comms: { entry: "functions/agents/comms.ts", firstUse: [S3] },
+  ops: { entry: "functions/agents/ops.ts", firstUse: [S3] },
+  research: {
+    entry: "functions/agents/research.ts",
+    firstUse: [/node_modules\/(puppeteer-core|@sparticuz\/chromium)\//],
+  },
+  strategy: { entry: "functions/agents/strategy.ts", firstUse: [S3] },
+};
+
+/** What the functions read at import (contextFromEnv, the agents' settings); nothing touches the network then. */
+const ENV = {
+  NEXUS_TABLE: "bundling-test",
+  NEXUS_QUEUE_PREFIX: "bundling-test-agent-",
+  NEXUS_BUILTIN_QUEUES: JSON.stringify(
+    Object.fromEntries(
+      Object.keys(FUNCTIONS)
+        .filter((name) => name !== "api")
+        .map((name) => [
+          name,
+          { url: `http://127.0.0.1:9/${name}`, arn: `arn:aws:sqs:us-east-1:1:${name}`, dlqUrl: "-", dlqArn: "-" },
+        ]),
+    ),
+  ),
+  AWS_REGION: "us-east-1",
+  POWERTOOLS_LOG_LEVEL: "SILENT",
+};
+
+describe("what a cold start loads", () => {
+  const out = mkdtempSync(join(tmpdir(), "nexus-bundling-"));
+  const saved = Object.keys(ENV).map((name) => [name, process.env[name]] as const);
+  beforeAll(() => Object.assign(process.env, ENV));
+  afterAll(() => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it.each(Object.entries(FUNCTIONS))(
+    "%s: clients and libraries few invocations need are loaded on first use",
+    async (name, { entry, firstUse }) => {
+      const { file, initialInputs } = await bundleAsStack(ROOT, entry, join(out, name));
+      const patterns = [...FIRST_USE_EVERYWHERE, ...firstUse];
+      expect(initialInputs.filter((input) => patterns.some((pattern) => pattern.test(input)))).toEqual([]);
+      // The handler's own code is there (the check above looked at the right files), and the bundle loads.
+      expect(initialInputs).toContain(entry);
+      expect(typeof (await import(pathToFileURL(file).href)).handler).toBe("function");
+    },
+    60_000,
+  );
+
+  it("api: the bundle serves its OpenAPI document and docs page from the chunks they load", async () => {
+    const { file } = await bundleAsStack(ROOT, API, join(out, "api-docs"));
+    const { handler } = (await import(pathToFileURL(file).href)) as {
+      handler: (event: APIGatewayProxyEventV2, context: LambdaContext) => Promise<APIGatewayProxyResultV2<never>>;
+    };
+    const get = async (path: string) => {
+      const event = {
+        version: "2.0",
+        routeKey: "$default",
+        rawPath: path,
+        rawQueryString: "",
+        headers: { host: "api.example.com" },
+        requestContext: { domainName: "api.example.com", http: { method: "GET", path, sourceIp: "192.0.2.1" } },
+        isBase64Encoded: false,
+      } as unknown as APIGatewayProxyEventV2;
+      return handler(event, {} as LambdaContext) as Promise<{ statusCode: number; body: string }>;
+    };
+    const document = await get("/openapi.json");
+    expect(document.statusCode).toBe(200);
+    expect(JSON.parse(document.body)).toMatchObject({ openapi: "3.1.0", paths: { "/v1/tasks": {} } });
+    const docs = await get("/docs");
+    expect(docs.statusCode).toBe(200);
+    expect(docs.body).toContain("/openapi.json");
+  }, 60_000);
+});
