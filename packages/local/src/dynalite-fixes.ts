@@ -136,12 +136,31 @@ export function fixDynalite(): void {
   };
 }
 
-/** Runs each request of a dynalite server with a record of the iterators it opens, and closes them after it. */
-export function closeIteratorsAfterEachRequest(server: Server): void {
+/**
+ * Runs each request of a dynalite server with a record of the iterators it opens, and closes them after it. Also
+ * counts the requests still being answered, so a stop can let them finish before dynalite closes its database
+ * (a request still running then throws "Database is closed" from a timer, outside any caller).
+ */
+export function trackRequests(server: Server): { drain(maxMs: number): Promise<void> } {
   const handlers = server.listeners("request") as Array<(...args: unknown[]) => void>;
   server.removeAllListeners("request");
+  let inFlight = 0;
+  let stopping = false;
   server.on("request", (req, res) => {
+    if (stopping) {
+      res.writeHead(503, { "content-type": "application/x-amz-json-1.0", connection: "close" });
+      res.end(JSON.stringify({ __type: "com.amazonaws.dynamodb#ServiceUnavailableException", message: "stopping" }));
+      return;
+    }
+    inFlight++;
     const iterators = new Set<Closable>();
+    const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+    let ended = false;
+    res.end = ((...args: unknown[]) => {
+      if (!ended) inFlight--;
+      ended = true;
+      return end(...args);
+    }) as typeof res.end;
     res.once("close", () => {
       for (const iterator of iterators) iterator.close().catch(() => undefined);
     });
@@ -153,4 +172,11 @@ export function closeIteratorsAfterEachRequest(server: Server): void {
       for (const handler of handlers) handler.call(server, req, res);
     });
   });
+  return {
+    async drain(maxMs) {
+      stopping = true;
+      const deadline = Date.now() + maxMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import dynalite from "dynalite";
-import { closeIteratorsAfterEachRequest, fixDynalite } from "./dynalite-fixes.js";
+import { fixDynalite, trackRequests } from "./dynalite-fixes.js";
 import { localSqs } from "./sqs-emulator.js";
 
 export const LOOPBACK = "127.0.0.1";
@@ -30,11 +30,16 @@ export async function startDynamo(options: { path?: string; port?: number } = {}
     deleteTableMs: 0,
     updateTableMs: 0,
   }) as Server;
-  closeIteratorsAfterEachRequest(server);
+  const requests = trackRequests(server);
   server.listen(options.port ?? 0, LOOPBACK);
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://${LOOPBACK}:${port}`, port, stop: () => closeServer(server) };
+  const stop = async () => {
+    // Requests being answered finish first (new ones get a 503): dynalite then closes its database.
+    await requests.drain(2000);
+    await closeServer(server);
+  };
+  return { endpoint: `http://${LOOPBACK}:${port}`, port, stop };
 }
 
 /**
