@@ -8,6 +8,7 @@ import { type AgentConsumers, type AgentQueues, addAgentConsumers, addAgentQueue
 import { addApi } from "./api.js";
 import { alignSstCustomResourceHandler } from "./functions.js";
 import { addFailuresInbox, addProbe, addSweeper } from "./operations.js";
+import { addPayloads } from "./payloads.js";
 import { addPlans, type PlanArns, planArns } from "./plans.js";
 import { addSchedules } from "./schedules.js";
 import { healthSettingsEnv, isEphemeralStage, queuePrefix } from "./settings.js";
@@ -77,6 +78,13 @@ export function Nexus({ app, stack }: StackContext) {
     plans,
     apiFunction,
   });
+  // Params and results over 32 KB: whoever submits tasks writes params, whoever runs them reads params and writes
+  // results, templating and the API read them (the API also presigns downloads, which GetObject covers).
+  const { payloadsBucket, grantPayloads } = addPayloads(stack, { ephemeral });
+  grantPayloads(apiFunction, "s3:GetObject", "s3:PutObject");
+  for (const fn of consumers.agentFunctions) grantPayloads(fn, "s3:GetObject", "s3:PutObject");
+  grantPayloads(planRunnerFunction, "s3:GetObject", "s3:PutObject");
+  grantPayloads(scheduleFunction, "s3:PutObject");
   alignSstCustomResourceHandler(stack);
 
   stack.addOutputs({
@@ -114,5 +122,6 @@ export function Nexus({ app, stack }: StackContext) {
     scheduleFunction,
     schedulerRole,
     scheduleDlq,
+    payloadsBucket,
   };
 }

@@ -428,7 +428,7 @@ describe("ops attack corpora: all refused, nothing executed, written or fetched"
       ["write_file", { path: "etc-link/passwd", content: "pwned", mode: "append" }, "path_outside_workspace"],
       ["write_file", { path: "logs", content: "x" }, "not_a_file"],
       ["write_file", { path: "too-big.txt", content: "x".repeat(WRITE_CAP + 1) }, "content_too_large"],
-      ["write_file", { path: "too-big.txt", content: "x".repeat(70_000) }, "413"],
+      ["write_file", { path: "too-big.txt", content: "x".repeat(70_000) }, "content_too_large"],
       ["list_files", { path: "/" }, "path_outside_workspace"],
       ["list_files", { path: ".." }, "path_outside_workspace"],
       ["list_files", { path: "escape" }, "path_outside_workspace"],

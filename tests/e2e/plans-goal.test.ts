@@ -15,14 +15,26 @@ const ARTICLE = `<!doctype html><html><head><title>Quarterly storage report</tit
 <p>Other clusters stayed flat, and no action is needed for them this quarter.</p>
 </article></body></html>`;
 
+/**
+ * A long article: about 180 KB of readable text (fetch_page keeps the first 100 KB), far over the 32 KB a task keeps
+ * inline, so the summarize step's params and the fetch step's result go by reference.
+ */
+const LONG_PARAGRAPH =
+  "Archive tiers cost a fraction of hot storage, and the migration of old payments logs takes one afternoon of work. ";
+const LONG_ARTICLE = `<!doctype html><html><head><title>A very long storage review</title></head><body><article>
+<h1>A very long storage review</h1>
+${Array.from({ length: 1_500 }, (_, i) => `<p>Section ${i}: ${LONG_PARAGRAPH}</p>`).join("\n")}
+<p>The review concludes that payments logs older than thirty days should move to cold storage this month.</p>
+</article></body></html>`;
+
 let pages: http.Server;
 let origin = "";
 const allow = { value: "" };
 
 beforeAll(async () => {
-  pages = http.createServer((_req, res) => {
+  pages = http.createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(ARTICLE);
+    res.end(req.url === "/long" ? LONG_ARTICLE : ARTICLE);
   });
   await new Promise<void>((resolve) => pages.listen(0, "127.0.0.1", resolve));
   origin = `127.0.0.1:${(pages.address() as AddressInfo).port}`;
@@ -62,6 +74,27 @@ describe("a goal, planned by the strategy rules, runs end to end", () => {
     const summary = plan.steps.find((s: Json) => s.id === "summarize").result.summary as string;
     expect(summary).toContain("cold storage");
     const mail = (await sesMails()).find((m) => m.subject === "Summary: Quarterly storage report");
+    expect(mail, "the email in the SES emulator").toBeDefined();
+    expect(mail.destination.to).toEqual(["ops@example.com"]);
+    expect(mail.body.text).toBe(summary);
+  });
+
+  it("researches a 180 KB page and emails its summary: the page's text goes by reference (issue 12, item 6)", async () => {
+    expect(Buffer.byteLength(LONG_ARTICLE)).toBeGreaterThan(180_000);
+    const goal = `research http://${origin}/long and email a summary to ops@example.com`;
+    const created = await local.api.post("/v1/plans", { goal });
+    expect(created.status).toBe(201);
+    const plan = await local.api.waitForPlan(created.body.id, undefined, 60_000);
+    expect(plan.status, JSON.stringify(plan.error)).toBe("succeeded");
+    const [fetched, summarized] = plan.steps;
+    // The fetched text (100 KB) is kept in object storage; the summarize step got it through its reference.
+    expect(fetched.resultRef.bytes).toBeGreaterThan(100_000);
+    const summarize = await local.api.get(`/v1/tasks/${summarized.taskId}`);
+    expect(summarize.body.paramsRef.bytes).toBeGreaterThan(100_000);
+    expect(summarize.body.params.text).toContain("Section 0: Archive tiers");
+    const summary = summarized.result.summary as string;
+    expect(summary.length).toBeGreaterThan(0);
+    const mail = (await sesMails()).find((m) => m.subject === "Summary: A very long storage review");
     expect(mail, "the email in the SES emulator").toBeDefined();
     expect(mail.destination.to).toEqual(["ops@example.com"]);
     expect(mail.body.text).toBe(summary);

@@ -158,16 +158,12 @@ describe("a plan step that cannot be dispatched fails its plan, and the runtime 
 
   it("its templated params too large once resolved: the plan fails with payload_too_large", async () => {
     const local = await start(dataDir());
+    // 42 references to a 250 KB text: 10.5 MB once resolved, over the 10 MB a task's params may have.
+    const references = Object.fromEntries(Array.from({ length: 42 }, (_, i) => [`r${i}`, "{{steps.big.result.text}}"]));
     const created = await local.api.post("/v1/plans", {
       steps: [
-        { id: "big", agentId: "diag", action: "echo", params: { text: "x".repeat(40_000) } },
-        {
-          id: "twice",
-          agentId: "diag",
-          action: "echo",
-          params: { a: "{{steps.big.result.text}}", b: "{{steps.big.result.text}}" },
-          dependsOn: ["big"],
-        },
+        { id: "big", agentId: "diag", action: "echo", params: { text: "x".repeat(250_000) } },
+        { id: "twice", agentId: "diag", action: "echo", params: references, dependsOn: ["big"] },
       ],
     });
     expect(created.status).toBe(201);

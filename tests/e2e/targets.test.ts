@@ -1,3 +1,4 @@
+import { checkTarget, MAX_PARAMS_BYTES } from "@nexus/core";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";
 import { useLocalNexus } from "../support/local.js";
@@ -58,20 +59,9 @@ describe("a target's mistakes have one code wherever the target is given", () =>
     expect(schedule.body.error.details).toContainEqual(expect.objectContaining({ code, path: `target.${path}` }));
   });
 
-  it("params_too_large: a task is a 413, a plan step and a schedule name the same code", async () => {
-    // Under the request body limit, over the params limit.
-    const { task, plan, schedule } = await refusals({
-      agentId: "diag",
-      action: "echo",
-      params: { text: "x".repeat(70 * 1024) },
-    });
-    expect(task.status).toBe(413);
-    expect(codes(task.body)).toContain("params_too_large");
-    expect(plan.body.error.details).toContainEqual(
-      expect.objectContaining({ code: "params_too_large", path: "steps.0.params" }),
-    );
-    expect(schedule.body.error.details).toContainEqual(
-      expect.objectContaining({ code: "params_too_large", path: "target.params" }),
-    );
+  it("params_too_large: the same rule refuses params past the payload limit, before looking for the agent", async () => {
+    const huge = { text: "x".repeat(MAX_PARAMS_BYTES + 1) };
+    const checked = await checkTarget(local.nexus.ctx, { agentId: "no-such-agent", action: "echo", params: huge });
+    expect(checked).toMatchObject({ ok: false, issues: [{ code: "params_too_large", path: "params" }] });
   });
 });

@@ -66,6 +66,13 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       return { method: "GET", path: "/v1/tasks" };
     case "GET /v1/tasks/{id}":
       return { method: "GET", path: `/v1/tasks/${ownTaskId}` };
+    case "GET /v1/tasks/{id}/params":
+      return { method: "GET", path: `/v1/tasks/${ownTaskId}/params` };
+    case "GET /v1/tasks/{id}/result": {
+      const { id, leaseToken } = await leasedTask();
+      await h.call("POST", `/v1/tasks/${id}/complete`, ADMIN_KEY, { leaseToken, result: { ok: true } });
+      return { method: "GET", path: `/v1/tasks/${id}/result` };
+    }
     case "POST /v1/tasks/{id}/cancel": {
       const task = await h.call("POST", "/v1/tasks", ADMIN_KEY, { agentId: "own-agent", action: "work" });
       return { method: "POST", path: `/v1/tasks/${task.body.id}/cancel` };

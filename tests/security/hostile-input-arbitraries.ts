@@ -1164,8 +1164,8 @@ function taskBreakers(fx: Fixtures): fc.Arbitrary<Breaker> {
       [400],
     ),
     paramsBreaker(fx).map((br) => ({ ...br, expected: [400] })),
-    // params that cannot be stored: over 64 KB (413), at an unknown agent or as a non-object to echo
-    breaker("params:over-64KB", hugeString(70_000, 200_000), (b, s) => set(b, "params", { s }), [413]),
+    // params past the body limit (413; up to it they are kept by reference), at an unknown agent or as a non-object
+    breaker("params:over-body-limit", hugeString(270_000, 400_000), (b, s) => set(b, "params", { s }), [413]),
     // deep nesting inside params that is invalid anyway: an unknown agent, or an action that refuses it
     breaker(
       "params:deep-unknown-agent",
@@ -1390,8 +1390,8 @@ function keyBreakers(fx: Fixtures): fc.Arbitrary<Breaker> {
 // dependsOn?}; ids /^[a-z][a-z0-9_-]*$/ (1-40), unique; dependencies known, no cycle; references
 // "{{steps.<id>.result.<path>}}" only to ancestors that have a result (agent steps), and a {{…}} that is
 // not such a reference is refused; known, active agents and their actions; params that fit the action's
-// schema (64 KB, 24 levels at most); 1 to 40 steps. Or {goal, constraints?} for the planner (none is
-// configured here: 422). Timeouts 10 s to 7 days, waits 1 s to 24 h, messages 1-2000, approvers 1-20 of
+// schema (24 levels at most; the 256 KB body bounds their size); 1 to 40 steps. Or {goal, constraints?} for
+// the planner (none is configured here: 422). Timeouts 10 s to 7 days, waits 1 s to 24 h, messages 1-2000, approvers 1-20 of
 // 1-64 characters, name 1-120, goal 1-2000.
 
 const PLAN_KEYS = ["name", "goal", "constraints", "steps", "dryRun"];
@@ -2062,10 +2062,10 @@ function planBreakers(fx: Fixtures): fc.Arbitrary<Breaker> {
       [400],
     ),
     breaker(
-      "agent:params-over-64KB",
-      fc.tuple(pick, hugeString(70_000, 200_000)),
+      "agent:params-over-body-limit",
+      fc.tuple(pick, hugeString(270_000, 400_000)),
       (b, [i, text]) => withAgentStep(b, i, (step) => set(step, "params", { text })),
-      [400],
+      [413],
     ),
     breaker(
       "agent:params-too-deep",

@@ -19,6 +19,7 @@ import {
   SCREENSHOTS_PREFIX,
 } from "../../stacks/agent-resources.js";
 import { BUILTIN_AGENTS, DEFAULT_BATCH_SIZE, VISIBILITY_TIMEOUT_FACTOR } from "../../stacks/agents.js";
+import { PAYLOADS_PREFIX } from "../../stacks/payloads.js";
 import { commsSettingsEnv, opsSettingsEnv, plannerSettingsEnv, senderAddress } from "../../stacks/settings.js";
 import {
   ACCOUNT,
@@ -168,7 +169,8 @@ describe("research agent", () => {
     return (layers[0] as [string, CfnResource])[0];
   };
   const bucketId = (): string => {
-    const buckets = ofType("AWS::S3::Bucket");
+    // The other bucket holds task payloads (stacks/payloads.ts, tested below).
+    const buckets = ofType("AWS::S3::Bucket").filter(([id]) => !id.startsWith("Payloads"));
     expect(buckets).toHaveLength(1);
     return (buckets[0] as [string, CfnResource])[0];
   };
@@ -253,7 +255,10 @@ describe("research agent", () => {
     const bucket = bucketId();
     const role = roleOf(agentFunction("research"));
     const s3 = allStatements().filter(
-      ({ statement }) => statement.Effect === "Allow" && statement.Action.some((a) => /^s3:/i.test(a)),
+      ({ statement }) =>
+        statement.Effect === "Allow" &&
+        statement.Action.some((a) => /^s3:/i.test(a)) &&
+        statement.Resource.some((r) => render(r).includes(bucket)),
     );
     expect(s3.map(({ roles }) => roles)).toEqual([[role]]);
     const statement = s3[0]?.statement as Statement;
@@ -387,6 +392,58 @@ describe("strategy agent (the planner)", () => {
       expect(() => plannerSettingsEnv({ NEXUS_PLANNER_PROVIDER: "openai", NEXUS_PLANNER_URL: url }), url).toThrow(
         /NEXUS_PLANNER_URL/,
       );
+    }
+  });
+});
+
+describe("task payloads (stacks/payloads.ts)", () => {
+  const payloadsBucket = (): string => {
+    const buckets = ofType("AWS::S3::Bucket").filter(([id]) => id.startsWith("Payloads"));
+    expect(buckets).toHaveLength(1);
+    return (buckets[0] as [string, CfnResource])[0];
+  };
+  /** What each function may do with payload objects, by function id. */
+  const grants = () => {
+    const bucket = payloadsBucket();
+    const byFunction = new Map<string, string[]>();
+    for (const [fn] of nexusFunctions()) {
+      const statements = roleStatements(roleOf(fn)).filter((s) => s.Resource.some((r) => render(r).includes(bucket)));
+      if (statements.length === 0) continue;
+      for (const s of statements) expect(s.Resource.map(render), fn).toEqual([`\${${bucket}.Arn}/${PAYLOADS_PREFIX}*`]);
+      byFunction.set(fn, [...new Set(statements.flatMap((s) => s.Action))].sort());
+    }
+    return byFunction;
+  };
+
+  it("keeps them in a private, TLS-only, encrypted bucket, retained and never expired (tasks are kept)", () => {
+    const bucket = payloadsBucket();
+    const p = props(bucket);
+    expect(p.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(p.BucketEncryption).toEqual({
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+    });
+    const rules = asArray(obj(p.LifecycleConfiguration, "LifecycleConfiguration").Rules).map((r) => obj(r, "Rule"));
+    expect(rules.every((r) => r.ExpirationInDays === undefined)).toBe(true);
+    expect(resources[bucket]?.DeletionPolicy).toBe("Retain");
+  });
+
+  it("grants exactly who reads and writes them, under tasks/ only, and names the bucket to them alone", () => {
+    const expected = new Map<string, string[]>([
+      [onlyFunction("functions/api.handler"), ["s3:GetObject", "s3:PutObject"]],
+      [onlyFunction("functions/plans.handler"), ["s3:GetObject", "s3:PutObject"]],
+      [onlyFunction("functions/schedule.handler"), ["s3:PutObject"]],
+      ...BUILTIN_AGENTS.map((agent): [string, string[]] => [agentFunction(agent.id), ["s3:GetObject", "s3:PutObject"]]),
+    ]);
+    expect(grants()).toEqual(expected);
+    for (const [fn] of nexusFunctions()) {
+      const named = env(fn).NEXUS_PAYLOADS;
+      if (expected.has(fn)) expect(named, fn).toEqual({ Ref: payloadsBucket() });
+      else expect(named, fn).toBeUndefined();
     }
   });
 });

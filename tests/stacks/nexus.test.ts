@@ -201,6 +201,7 @@ describe("function environments", () => {
           : "https://sqs.".length + REGION_MAX + ".amazonaws.com.cn/".length + ACCOUNT_LENGTH + 1 + name;
       }
       if (resource?.Type === "AWS::Lambda::EventSourceMapping") return 36;
+      if (resource?.Type === "AWS::S3::Bucket") return 63; // S3's longest bucket name
       return 160;
     };
     const occurrences = (text: string, word: string) => text.split(word).length - 1;
@@ -215,7 +216,7 @@ describe("function environments", () => {
         const grown = (occurrences(literal, STAGE) + occurrences(literal, APP_NAME)) * extra;
         return total + name.length + literal.length + grown + refs;
       }, 0);
-      expect(size, fn).toBeLessThan(4096);
+      expect(size, fn).toBeLessThanOrEqual(4096); // Lambda: "cannot exceed 4 KB"
     }
   });
 });

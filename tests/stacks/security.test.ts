@@ -162,11 +162,13 @@ describe("iam", () => {
 
   it("gives each function's role only the services it uses", () => {
     const base = ["logs", "xray", "dynamodb", "sqs"];
+    // Task payloads over 32 KB (stacks/payloads.ts): whoever submits, runs or templates tasks, and the API.
+    const payloads = ["s3"];
     // Every agent reports plan steps' outcomes (states), as the sweeper does for tasks whose worker vanished; the planner reads its secret and, configured with Bedrock
     // as it is here, invokes the model, in the strategy agent and the API alike.
     const extra: Record<string, string[]> = {
       comms: ["secretsmanager", "ses"],
-      research: ["secretsmanager", "s3"],
+      research: ["secretsmanager"],
       strategy: ["secretsmanager", "bedrock"],
     };
     for (const [fn] of nexusFunctions()) {
@@ -174,13 +176,13 @@ describe("iam", () => {
       const handler = props(fn).Handler;
       const expected =
         handler === "functions/api.handler"
-          ? [...base, "secretsmanager", "lambda", "states", "bedrock", "scheduler", "iam"]
+          ? [...base, ...payloads, "secretsmanager", "lambda", "states", "bedrock", "scheduler", "iam"]
           : handler === "functions/sweeper.handler"
             ? [...base, "states", "lambda"]
             : handler === "functions/plans.handler" || handler === "functions/schedule.handler"
-              ? [...base, "states"]
+              ? [...base, ...payloads, "states"]
               : typeof agentId === "string"
-                ? [...base, "states", ...(extra[agentId] ?? [])]
+                ? [...base, ...payloads, "states", ...(extra[agentId] ?? [])]
                 : base;
       const services = new Set(
         roleStatements(roleOf(fn))

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
@@ -5,6 +8,7 @@ import {
   createClients,
   createTableInput,
   DEFAULT_SETTINGS,
+  fileObjectStore,
   Plans,
   Queues,
   type Settings,
@@ -45,8 +49,10 @@ export async function startTestContext(
     ...(sfn ? { stepFunctionsEndpoint: sfn.endpoint } : {}),
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
+  const payloadsDir = await mkdtemp(join(tmpdir(), "nexus-test-payloads-"));
   const ctx: Context = {
     tableName: "nexus-test",
+    payloads: fileObjectStore({ dir: payloadsDir }),
     queuePrefix: options.prefix ?? "nexus-test-agent-",
     builtinQueues: {},
     ddb: clients.ddb,
@@ -77,6 +83,7 @@ export async function startTestContext(
       await secrets.stop();
       await sqs.stop();
       await dynamo.stop();
+      await rm(payloadsDir, { recursive: true, force: true });
     },
   };
 }

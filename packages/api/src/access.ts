@@ -19,6 +19,8 @@ export const ACCESS = {
   "POST /v1/tasks": ["admin", "operator"],
   "GET /v1/tasks": ["admin", "operator", "viewer", "agent"],
   "GET /v1/tasks/{id}": ["admin", "operator", "viewer", "agent"],
+  "GET /v1/tasks/{id}/params": ["admin", "operator", "viewer", "agent"],
+  "GET /v1/tasks/{id}/result": ["admin", "operator", "viewer", "agent"],
   "POST /v1/tasks/{id}/cancel": ["admin", "operator"],
   "POST /v1/agents/{id}/tasks/claim": ["admin", "agent"],
   "POST /v1/tasks/{id}/complete": ["admin", "agent"],

@@ -7,6 +7,14 @@ import { type BuiltinOptions, builtinRegistration } from "./builtins.js";
 import { errorResponse } from "./errors.js";
 
 export const MAX_BODY_BYTES = 256 * 1024;
+/**
+ * A remote worker's `POST /v1/tasks/{id}/complete` may carry a larger result (kept in object storage over 32 KB):
+ * up to 5 MB, under Lambda's 6 MB limit on a synchronous invocation's request.
+ */
+export const MAX_RESULT_BODY_BYTES = 5 * 1024 * 1024;
+const COMPLETE_PATH = /^\/v1\/tasks\/[^/]+\/complete$/;
+const maxBodyBytes = (c: Context) =>
+  c.req.method === "POST" && COMPLETE_PATH.test(c.req.path) ? MAX_RESULT_BODY_BYTES : MAX_BODY_BYTES;
 
 export type Env = {
   Variables: {
@@ -44,7 +52,7 @@ export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {
 }
 
 const tooLarge = (c: Context) =>
-  errorResponse(c, 413, "payload_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  errorResponse(c, 413, "payload_too_large", `request body exceeds ${maxBodyBytes(c)} bytes`);
 
 /** Reads and discards what is left of a refused body (up to a cap), so the client can read the 413. */
 async function drain(body: ReadableStream<Uint8Array> | null, cap = 16 * 1024 * 1024) {
@@ -65,17 +73,18 @@ async function drain(body: ReadableStream<Uint8Array> | null, cap = 16 * 1024 * 
 }
 
 /**
- * 413 for bodies over {@link MAX_BODY_BYTES}: declared sizes are refused before reading, streamed ones as soon
- * as they pass the limit.
+ * 413 for bodies over {@link MAX_BODY_BYTES} ({@link MAX_RESULT_BODY_BYTES} for a remote worker's result): declared
+ * sizes are refused before reading, streamed ones as soon as they pass the limit.
  */
 export const limitBody: MiddlewareHandler = async (c, next) => {
+  const maxSize = maxBodyBytes(c);
   const declared = Number(c.req.header("content-length") ?? Number.NaN);
-  if (declared > MAX_BODY_BYTES) {
+  if (declared > maxSize) {
     await drain(c.req.raw.body);
     c.header("Connection", "close");
     return tooLarge(c);
   }
-  return bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge })(c, next);
+  return bodyLimit({ maxSize, onError: tooLarge })(c, next);
 };
 
 /** Deepest nesting of a request body; deeper bodies are refused before any (recursive) validation sees them. */

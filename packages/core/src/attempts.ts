@@ -1,6 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
 import type { QueueRef, TaskError } from "./schemas.js";
@@ -131,18 +132,25 @@ export async function failAttempt(
   return Boolean(updated);
 }
 
-/** Records a successful attempt (if it still owns the task) and tells a waiting plan step; returns whether it did. */
+/**
+ * Records a successful attempt (if it still owns the task) and tells a waiting plan step; returns whether it did.
+ * A result over the inline size is written to the object store first, under a key of this attempt and its hash
+ * (payloads.ts): written twice, it is the same object; an attempt that lost the task leaves an object nothing
+ * references.
+ */
 export async function succeedAttempt(
   ctx: Context,
   record: TaskRecord,
   result: unknown,
   owner: Ownership = ownedBy(record.attempts),
+  text?: string,
 ): Promise<boolean> {
   const at = ctx.now().toISOString();
+  const kept = await Payloads.keep(ctx, { taskId: record.id, kind: "result", attempt: record.attempts }, result, text);
   const updated = await Tasks.transition(ctx, {
     task: record,
     to: "succeeded",
-    set: { result: Tasks.storedJson(result), finishedAt: at },
+    set: { ...(kept.ref ? { resultRef: kept.ref } : { result: Tasks.storedJson(kept.value) }), finishedAt: at },
     remove: ["leaseUntil", "error"],
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...owner,
@@ -218,8 +226,11 @@ export async function claim(
   return startAttempt(ctx, record, record.attempts, leaseUntil, extra);
 }
 
-/** A result must fit the task item: bounded size and nesting (DynamoDB's limits), plain JSON. */
-export function checkResult(result: unknown): { ok: true; result: unknown } | { ok: false; error: TaskError } {
+/** A checked result: plain JSON and its text. */
+export type CheckedResult = { ok: true; result: unknown; text: string } | { ok: false; error: TaskError };
+
+/** A result must be plain JSON of bounded size (stored by reference above the inline size) and nesting. */
+export function checkResult(result: unknown): CheckedResult {
   let text: string | undefined;
   try {
     text = JSON.stringify(result);
@@ -227,8 +238,8 @@ export function checkResult(result: unknown): { ok: true; result: unknown } | { 
     const message = `result is not JSON: ${(error as Error).message}`;
     return { ok: false, error: { code: "result_invalid", message, retriable: false } };
   }
-  if (Buffer.byteLength(text ?? "null", "utf8") > Tasks.MAX_RESULT_BYTES) {
-    const message = `result exceeds ${Tasks.MAX_RESULT_BYTES} bytes`;
+  if (Buffer.byteLength(text ?? "null", "utf8") > Payloads.MAX_PAYLOAD_BYTES) {
+    const message = `result exceeds ${Payloads.MAX_PAYLOAD_BYTES} bytes`;
     return { ok: false, error: { code: "result_too_large", message, retriable: false } };
   }
   const plain: unknown = JSON.parse(text ?? "null");
@@ -236,5 +247,5 @@ export function checkResult(result: unknown): { ok: true; result: unknown } | { 
     const message = `result nests deeper than ${MAX_JSON_DEPTH} levels`;
     return { ok: false, error: { code: "result_too_deep", message, retriable: false } };
   }
-  return { ok: true, result: plain };
+  return { ok: true, result: plain, text: text ?? "null" };
 }

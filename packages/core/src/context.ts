@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import * as z from "zod";
 import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
+import { type ObjectStore, s3ObjectStore } from "./objects.js";
 import { schedulerResources } from "./schedules/names.js";
 import { eventBridgeScheduler, type ScheduleTriggers } from "./schedules/triggers.js";
 import { type HealthSettings, QueueRef } from "./schemas.js";
@@ -26,6 +27,8 @@ export interface Context {
   consumers?: Consumers;
   /** The plan state machine (Step Functions, or its local endpoint); absent where plans are not used. */
   workflows?: Workflows;
+  /** Where params and results too large for the task item are kept (payloads.ts); S3 in AWS, a directory locally. */
+  payloads?: ObjectStore;
   /** Keeps EventBridge Scheduler in step with schedules (the API in AWS); absent locally, where the runtime fires them. */
   schedules?: ScheduleTriggers;
   now: () => Date;
@@ -86,6 +89,7 @@ const EnvSchema = z.object({
     .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
   NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
   NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
+  NEXUS_PAYLOADS: z.string().min(1).optional(),
   // Rate limit, daily caps and health: the schema the stack checks them with at synth time.
   ...SettingsEnv.shape,
 });
@@ -110,6 +114,7 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
       async () => new (await import("@aws-sdk/client-sfn")).SFNClient(common),
       parsed.NEXUS_STATE_MACHINE_ARN,
     ),
+    ...(parsed.NEXUS_PAYLOADS ? { payloads: s3ObjectStore({ bucket: parsed.NEXUS_PAYLOADS }) } : {}),
     ...(parsed.NEXUS_SCHEDULE_GROUP_ARN
       ? {
           schedules: eventBridgeScheduler(

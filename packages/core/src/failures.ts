@@ -3,6 +3,7 @@ import * as z from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
+import * as Payloads from "./payloads.js";
 import { sendTaskMessage } from "./queues.js";
 import { AgentId, type Page, PageLimit, TaskError } from "./schemas.js";
 import * as Store from "./storage/failures.js";
@@ -205,7 +206,7 @@ export async function redrive(
       `task '${failed.id}' is ${failed.status}; there is nothing to redrive`,
     );
   }
-  const params = options.hasParams ? options.params : failed.params;
+  const params = options.hasParams ? options.params : await Payloads.paramsOf(ctx, failed);
   const { task } = await Tasks.submit(
     ctx,
     { agentId: failed.agentId, action: failed.action, params, idempotencyKey: `redrive:${failure.id}` },

@@ -13,12 +13,14 @@ export * as Keys from "./keys.js";
 export { agentLambda, planRunnerLambda } from "./lambda.js";
 export { type ClientSource, clientOf, once, withSdk } from "./lazy.js";
 export * as Limits from "./limits.js";
+export { fileObjectStore, type ObjectStore, s3ObjectStore } from "./objects.js";
 export {
   PARAMS_SCHEMA_KEYWORDS,
   type ParamsSchema,
   parseParams,
   validateParams,
 } from "./params-schema.js";
+export * as Payloads from "./payloads.js";
 export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
 export * as Remote from "./remote.js";
@@ -28,6 +30,13 @@ export { type Secrets, secretsManager } from "./secrets.js";
 export { ensureTable, TableLayoutError } from "./storage/setup.js";
 export { createTableInput } from "./storage/table.js";
 export * as Sweeper from "./sweeper.js";
+export {
+  type CheckedTarget,
+  checkTarget,
+  MAX_PARAMS_BYTES,
+  type TargetIssue,
+  type TargetIssueCode,
+} from "./targets.js";
 export * as Tasks from "./tasks.js";
 export type {
   ActionContext,

@@ -7,6 +7,7 @@ import * as Agents from "./agents.js";
 import * as Attempts from "./attempts.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError } from "./errors.js";
+import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
 import type { TaskMessage } from "./queues.js";
 import type { Agent, Task, TaskError } from "./schemas.js";
@@ -77,7 +78,12 @@ export const ClaimResult = z
 export const CompleteInput = z
   .strictObject({
     leaseToken: LeaseToken,
-    result: z.unknown().optional().describe("The task's result: any JSON (at most 256 KB, 24 levels deep)"),
+    result: z
+      .unknown()
+      .optional()
+      .describe(
+        "The task's result: any JSON, 24 levels deep at most; the body may be up to 5 MB (kept in object storage over 32 KB)",
+      ),
   })
   .meta({ id: "CompleteTaskInput" });
 export type CompleteInput = z.output<typeof CompleteInput>;
@@ -251,7 +257,7 @@ async function claimMessage(
       claimed = {
         id: record.id,
         action: record.action,
-        params: record.params,
+        params: await Payloads.paramsOf(ctx, record),
         attempt: record.attempts,
         maxAttempts: record.maxAttempts,
         leaseToken: token,
@@ -297,7 +303,8 @@ export async function complete(options: RemoteOptions, id: string, input: Comple
       details: { field: "result", taskStatus: "failed" },
     });
   }
-  if (!(await Attempts.succeedAttempt(ctx, record, checked.result, leaseHeld(record, tokenHash, now)))) {
+  const owner = leaseHeld(record, tokenHash, now);
+  if (!(await Attempts.succeedAttempt(ctx, record, checked.result, owner, checked.text))) {
     throw leaseLost(id, (await Tasks.find(ctx, id))?.status);
   }
   return Tasks.get(ctx, id);

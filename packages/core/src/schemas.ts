@@ -198,6 +198,17 @@ export const TaskEvent = z
   .meta({ id: "TaskEvent" });
 export type TaskEvent = z.output<typeof TaskEvent>;
 
+/** A task's params or result kept in object storage: its size, hash, type and where to download it. */
+export const PayloadLink = z
+  .object({
+    bytes: z.number().int().describe("Size of the JSON, UTF-8"),
+    sha256: z.string().describe("SHA-256 of the JSON (hex)"),
+    contentType: z.string(),
+    href: z.string().describe("GET with the same key: the JSON, or a redirect to a short-lived download URL (in AWS)"),
+  })
+  .meta({ id: "PayloadLink" });
+export type PayloadLink = z.output<typeof PayloadLink>;
+
 export const Task = z
   .object({
     id: z.string(),
@@ -208,6 +219,12 @@ export const Task = z
     attempts: z.number().int(),
     maxAttempts: z.number().int(),
     result: z.unknown().optional(),
+    paramsRef: PayloadLink.optional().describe(
+      "Params kept in object storage (over 32 KB); `params` holds them only in GET /v1/tasks/{id}, up to 256 KB",
+    ),
+    resultRef: PayloadLink.optional().describe(
+      "Result kept in object storage (over 32 KB); `result` holds it only in GET /v1/tasks/{id}, up to 256 KB",
+    ),
     error: TaskError.nullable(),
     idempotencyKey: z.string().nullable(),
     planId: z.string().nullable().describe("The plan this task runs a step of"),

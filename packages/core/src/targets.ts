@@ -2,11 +2,15 @@ import type { Context } from "./context.js";
 import { NexusError } from "./errors.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import { validateParams } from "./params-schema.js";
+import { MAX_PAYLOAD_BYTES } from "./payloads.js";
 import type { Agent } from "./schemas.js";
 import * as AgentStore from "./storage/agents.js";
 
-/** Largest params a task takes (JSON, UTF-8). */
-export const MAX_PARAMS_BYTES = 64 * 1024;
+/**
+ * Largest params a task takes (JSON, UTF-8): over 32 KB they are kept in object storage (payloads.ts). A client
+ * sends at most the API's body limit; a plan step's params may be larger once its references are resolved.
+ */
+export const MAX_PARAMS_BYTES = MAX_PAYLOAD_BYTES;
 
 /** The mistakes a target (agent, action, params) can have; the same code wherever a target is given. */
 export type TargetIssueCode =

@@ -4,6 +4,7 @@ import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
 import * as Limits from "./limits.js";
+import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
 import {
@@ -20,9 +21,9 @@ import * as Store from "./storage/tasks.js";
 import { find, type TaskRecord, toPublic } from "./storage/tasks.js";
 import { type CheckedTarget, checkTarget } from "./targets.js";
 
-/** Params are stored in the task item (DynamoDB items are capped at 400 KB); results likewise. */
+/** Largest params and result of a task; over 32 KB they are kept in object storage, not on the item (payloads.ts). */
 export { MAX_PARAMS_BYTES } from "./targets.js";
-export const MAX_RESULT_BYTES = 256 * 1024;
+export const MAX_RESULT_BYTES = Payloads.MAX_PAYLOAD_BYTES;
 
 /** Still reachable as `Tasks.batchPut`, where it lived before the stores. */
 export { batchPut } from "./storage/items.js";
@@ -168,11 +169,13 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     }
   }
   const at = now.toISOString();
+  // Params over the inline size go to the object store first, under a key of this task and their hash.
+  const kept = await Payloads.keep(ctx, { taskId: id, kind: "params" }, params);
   const record: TaskRecord = {
     id,
     agentId: agent.id,
     action: action.name,
-    params,
+    ...(kept.ref ? { params: null, paramsRef: kept.ref } : { params }),
     status: "queued",
     attempts: 0,
     maxAttempts: retry.maxAttempts,
@@ -207,7 +210,7 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     () => true,
     () => false,
   );
-  return { task: toPublic(record), replayed: false, audited: Boolean(audit), enqueued };
+  return { task: toPublic({ ...record, params }), replayed: false, audited: Boolean(audit), enqueued };
 }
 
 /** Lists tasks newest first, by agent and/or status, one Query on the matching index. */

@@ -3,13 +3,22 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import type { AgentSpec } from "./agents.js";
-import { checkResult, claim, type DeliveryOptions, failAttempt, succeedAttempt } from "./attempts.js";
+import {
+  type CheckedResult,
+  checkResult,
+  claim,
+  type DeliveryOptions,
+  failAttempt,
+  succeedAttempt,
+} from "./attempts.js";
 import type { Context } from "./context.js";
-import { ActionError } from "./errors.js";
+import { ActionError, NexusError } from "./errors.js";
 import { describeParamsIssues } from "./params-schema.js";
+import * as Payloads from "./payloads.js";
 import { heartbeat } from "./plans/report.js";
 import type { TaskMessage } from "./queues.js";
 import type { TaskError } from "./schemas.js";
+import type { TaskRecord } from "./storage/tasks.js";
 
 /** The attempt lifecycle, as the consumer runs it (see attempts.ts). */
 export {
@@ -117,35 +126,46 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
   if (!record) return;
   await heartbeat(ctx, record.taskToken);
 
-  const handler = options.handlers[record.action];
-  let outcome: { ok: true; result: unknown } | { ok: false; error: TaskError };
-  if (!handler) {
-    outcome = {
-      ok: false,
-      error: { code: "unknown_action", message: `this agent cannot run '${record.action}'`, retriable: false },
-    };
-  } else {
-    // Leave a little of the invocation for the final write.
-    const timeoutMs = Math.max(1000, Math.min(record.timeoutSeconds * 1000, limits.getRemainingTimeInMillis() - 5000));
-    try {
-      const result = await runWithTimeout(
-        handler,
-        record.params,
-        { taskId: record.id, attempt: record.attempts, maxAttempts: record.maxAttempts },
-        timeoutMs,
-      );
-      outcome = { ok: true, result: result ?? null };
-    } catch (error) {
-      outcome = { ok: false, error: toTaskError(error) };
-    }
-  }
-  if (outcome.ok) outcome = checkResult(outcome.result);
+  const outcome = await run(options, record, limits);
   if (!outcome.ok) {
     await failAttempt(options, record, outcome.error);
     return;
   }
-  if (!(await succeedAttempt(ctx, record, outcome.result))) {
+  if (!(await succeedAttempt(ctx, record, outcome.result, undefined, outcome.text))) {
     logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
+  }
+}
+
+/** Runs the claimed attempt's action on its params (loaded from object storage when kept there); checks the result. */
+async function run(options: ConsumerOptions, record: TaskRecord, limits: InvocationLimits): Promise<CheckedResult> {
+  const handler = options.handlers[record.action];
+  if (!handler) {
+    return {
+      ok: false,
+      error: { code: "unknown_action", message: `this agent cannot run '${record.action}'`, retriable: false },
+    };
+  }
+  let params: unknown;
+  try {
+    params = await Payloads.paramsOf(options.ctx, record);
+  } catch (error) {
+    // A stored payload that is gone or altered: a retry cannot help. Anything else is a fault (redelivery).
+    if (error instanceof NexusError)
+      return { ok: false, error: { code: error.code, message: error.message, retriable: false } };
+    throw error;
+  }
+  // Leave a little of the invocation for the final write.
+  const timeoutMs = Math.max(1000, Math.min(record.timeoutSeconds * 1000, limits.getRemainingTimeInMillis() - 5000));
+  try {
+    const result = await runWithTimeout(
+      handler,
+      params,
+      { taskId: record.id, attempt: record.attempts, maxAttempts: record.maxAttempts },
+      timeoutMs,
+    );
+    return checkResult(result ?? null);
+  } catch (error) {
+    return { ok: false, error: toTaskError(error) };
   }
 }
 

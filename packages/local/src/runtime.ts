@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
@@ -18,6 +19,7 @@ import {
   DEFAULT_SETTINGS,
   ensureTable,
   Failures,
+  fileObjectStore,
   Health,
   Keys,
   Plans,
@@ -231,8 +233,20 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       stepFunctionsEndpoint: sfnServer.endpoint,
       credentials: CREDENTIALS,
     });
+    // Large params and results (payloads.ts): files under the data directory, served only through the API (with
+    // a key), never by the research stand-in's artifact server.
+    let payloadsDir: string;
+    if (options.dataDir) {
+      payloadsDir = join(options.dataDir, "payloads");
+      mkdirSync(payloadsDir, { recursive: true });
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), "nexus-payloads-"));
+      payloadsDir = dir;
+      stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    }
     const ctx: Context = {
       tableName: TABLE_NAME,
+      payloads: fileObjectStore({ dir: payloadsDir }),
       queuePrefix: prefix,
       builtinQueues: {},
       ddb: clients.ddb,

@@ -1,7 +1,5 @@
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname, join, resolve, sep } from "node:path";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { fileObjectStore, type ObjectStore, s3ObjectStore } from "@nexus/core";
 
 /** A stored file (a screenshot): where to get it, and what it is. */
 export interface StoredArtifact {
@@ -16,34 +14,23 @@ export interface ArtifactStore {
   put(key: string, body: Uint8Array, contentType: string): Promise<StoredArtifact>;
 }
 
-const KEY = /^[\w-]+(?:\/[\w.-]+)*\.[a-z0-9]+$/;
-
-function checkKey(key: string) {
-  if (!KEY.test(key) || key.split("/").some((part) => part === "." || part === "..")) {
-    throw new Error(`invalid artifact key '${key}'`);
-  }
+/** An object store (core's objects.ts) whose objects are linked by `link`. */
+function linkedStore(objects: ObjectStore, link: (key: string) => Promise<string>): ArtifactStore {
+  return {
+    async put(key, body, contentType) {
+      await objects.put(key, body, contentType);
+      return { url: await link(key), bytes: body.byteLength, contentType };
+    },
+  };
 }
 
 /**
  * Files under a directory, linked through a base URL that serves it (the local research stand-in serves
- * `NEXUS_ARTIFACTS_DIR` at `NEXUS_ARTIFACTS_URL`). Written to a temporary name first, then renamed: a reader
- * never sees half a file.
+ * `NEXUS_ARTIFACTS_DIR` at `NEXUS_ARTIFACTS_URL`).
  */
 export function fileArtifactStore(options: { dir: string; baseUrl: string }): ArtifactStore {
-  const root = resolve(options.dir);
   const base = options.baseUrl.replace(/\/+$/, "");
-  return {
-    async put(key, body, contentType) {
-      checkKey(key);
-      const file = resolve(root, key);
-      if (!file.startsWith(`${root}${sep}`)) throw new Error(`artifact key '${key}' leaves the artifacts directory`);
-      await mkdir(dirname(file), { recursive: true });
-      const temporary = join(dirname(file), `.${process.pid}-${Date.now()}.tmp`);
-      await writeFile(temporary, body);
-      await rename(temporary, file);
-      return { url: `${base}/${key}`, bytes: body.byteLength, contentType };
-    },
-  };
+  return linkedStore(fileObjectStore({ dir: options.dir }), async (key) => `${base}/${key}`);
 }
 
 /** Objects in an S3 bucket, linked by a presigned GET URL (valid for `expiresInSeconds`, default 1 hour). */
@@ -53,27 +40,9 @@ export function s3ArtifactStore(options: {
   client?: S3Client;
   expiresInSeconds?: number;
 }): ArtifactStore {
-  const client = options.client ?? new S3Client({});
-  const prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
-  return {
-    async put(key, body, contentType) {
-      checkKey(key);
-      const Key = prefix ? `${prefix}/${key}` : key;
-      await client.send(
-        new PutObjectCommand({
-          Bucket: options.bucket,
-          Key,
-          Body: body,
-          ContentType: contentType,
-          ContentDisposition: "inline",
-        }),
-      );
-      const url = await getSignedUrl(client, new GetObjectCommand({ Bucket: options.bucket, Key }), {
-        expiresIn: options.expiresInSeconds ?? 3600,
-      });
-      return { url, bytes: body.byteLength, contentType };
-    },
-  };
+  const objects = s3ObjectStore(options);
+  const expiresInSeconds = options.expiresInSeconds ?? 3600;
+  return linkedStore(objects, (key) => objects.downloadUrl(key, { expiresInSeconds }));
 }
 
 /**

@@ -1,8 +1,29 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Keys, ListTasksQuery, NotFoundError, SubmitTaskInput, Task, Tasks } from "@nexus/core";
-import { auditEntry } from "../middleware.js";
+import { type Context, Keys, ListTasksQuery, NotFoundError, Payloads, SubmitTaskInput, Task, Tasks } from "@nexus/core";
+import type { Context as HonoContext } from "hono";
+import * as z from "zod";
+import type { RouteKey } from "../access.js";
+import { auditEntry, type Env } from "../middleware.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
+
+/** `GET /v1/tasks/{id}/params` and `/result`: the JSON, or (in AWS, when kept in S3) a redirect to a presigned URL. */
+function downloadRoute(kind: Payloads.PayloadKind) {
+  const key: RouteKey = `GET /v1/tasks/{id}/${kind}`;
+  return route(key, {
+    method: "get",
+    path: `/v1/tasks/{id}/${kind}`,
+    tags: ["tasks"],
+    summary: `A task's ${kind}, whatever its size`,
+    request: { params: IdParam },
+    responses: {
+      200: { content: { "application/json": { schema: z.unknown() } }, description: `The ${kind} (JSON)` },
+      302: { description: "Kept in object storage: a short-lived download URL (Location)" },
+      404: errors[404],
+      ...denied,
+    },
+  });
+}
 
 const routes = {
   submitTask: route("POST /v1/tasks", {
@@ -29,6 +50,8 @@ const routes = {
     request: { params: IdParam },
     responses: { 200: json(Task, "The task"), 404: errors[404], ...denied },
   }),
+  taskParams: downloadRoute("params"),
+  taskResult: downloadRoute("result"),
   cancelTask: route("POST /v1/tasks/{id}/cancel", {
     method: "post",
     path: "/v1/tasks/{id}/cancel",
@@ -67,12 +90,26 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
     }
     return c.json(await Tasks.list(ctx, query), 200);
   });
-  app.openapi(routes.getTask, async (c) => {
-    const { id } = c.req.valid("param");
-    const task = await Tasks.get(ctx, id);
+  /** The task, if the caller may see it: an agent key sees only its own agent's tasks (others are 404). */
+  const visible = async (c: HonoContext<Env>, id: string) => {
+    const record = await Tasks.find(ctx, id);
     const own = boundAgent(c.get("actor"));
-    if (own !== undefined && task.agentId !== own) throw new NotFoundError("task", id);
-    return c.json(task, 200);
+    if (!record || (own !== undefined && record.agentId !== own)) throw new NotFoundError("task", id);
+    return record;
+  };
+  app.openapi(routes.getTask, async (c) => {
+    const record = await visible(c, c.req.valid("param").id);
+    return c.json(await Payloads.shown(ctx, record, Tasks.toPublic(record)), 200);
   });
+  for (const kind of ["params", "result"] as const) {
+    app.openapi(kind === "params" ? routes.taskParams : routes.taskResult, async (c) => {
+      const record = await visible(c, c.req.valid("param").id);
+      const found = await Payloads.download(ctx, record, kind);
+      if ("url" in found) return c.redirect(found.url, 302);
+      c.header("Content-Type", found.contentType);
+      c.header("ETag", `"${found.sha256}"`);
+      return c.body(found.body as Uint8Array<ArrayBuffer>, 200);
+    });
+  }
   app.openapi(routes.cancelTask, async (c) => c.json(await Tasks.cancel(ctx, c.req.valid("param").id), 200));
 }

@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "../errors.js";
 import { newId } from "../ids.js";
 import { ForbiddenError } from "../keys.js";
+import { linkOf } from "../payloads.js";
 import type { Page } from "../schemas.js";
 import * as Store from "../storage/plans.js";
 import type { TaskRecord } from "../storage/tasks.js";
@@ -121,7 +122,11 @@ function publicStep(step: Store.StepRecord, task?: TaskRecord): PlanStep {
     ...rest,
     ...(step.kind === "agent" ? {} : { params: undefined }),
     attempts: task?.attempts ?? 0,
-    ...(task && task.status === "succeeded" ? { result: task.result ?? null } : {}),
+    ...(task && task.status === "succeeded"
+      ? task.resultRef
+        ? { resultRef: linkOf(task.id, "result", task.resultRef) }
+        : { result: task.result ?? null }
+      : {}),
   };
 }
 

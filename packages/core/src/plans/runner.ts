@@ -2,6 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import * as z from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
+import * as Payloads from "../payloads.js";
 import type { TaskError } from "../schemas.js";
 import * as Store from "../storage/plans.js";
 import * as TaskStore from "../storage/tasks.js";
@@ -145,7 +146,8 @@ async function resolvedParams(ctx: Context, step: Store.StepRecord, steps: Store
   for (const id of ids) {
     const taskId = steps.find((s) => s.id === id)?.taskId;
     const task = taskId ? tasks.get(taskId) : undefined;
-    if (task?.status === "succeeded") results.set(id, task.result ?? null);
+    // A result kept in object storage is loaded (and its hash checked) before its paths are read.
+    if (task?.status === "succeeded") results.set(id, (await Payloads.resultOf(ctx, task)) ?? null);
   }
   return resolve(step.params ?? {}, results);
 }

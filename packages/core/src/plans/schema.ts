@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { ActionName, AgentId, PageLimit, RetryPolicy, TaskError } from "../schemas.js";
+import { ActionName, AgentId, PageLimit, PayloadLink, RetryPolicy, TaskError } from "../schemas.js";
 
 /**
  * The most steps a plan may have. Every step is one iteration of the state machine's inline Map, which runs
@@ -152,7 +152,8 @@ export const PlanStep = z
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     error: TaskError.nullable(),
-    result: z.unknown().optional().describe("The step's task result (GET of one plan only)"),
+    result: z.unknown().optional().describe("The step's task result (GET of one plan only) when kept on the task"),
+    resultRef: PayloadLink.optional().describe("The step's task result when kept in object storage (over 32 KB)"),
     decidedBy: z.string().nullable().describe("Approval steps: the key that approved or rejected"),
   })
   .meta({ id: "PlanStep" });

@@ -1,4 +1,5 @@
 import type { Context } from "../context.js";
+import { linkOf, type PayloadRef } from "../payloads.js";
 import type { ListTasksQuery, Page, RetryPolicy, Task, TaskEvent, TaskStatus } from "../schemas.js";
 import {
   batchGet,
@@ -30,8 +31,11 @@ interface TaskItemExtras {
   /** A remote claim's lease: the SHA-256 (hex) of the token the claimant holds (see remote.ts). */
   leaseToken?: string;
   availableAt: string;
+  /** Params or result kept in object storage (payloads.ts); the API shows their links instead. */
+  paramsRef?: PayloadRef;
+  resultRef?: PayloadRef;
 }
-export type TaskRecord = Task & TaskItemExtras;
+export type TaskRecord = Omit<Task, "paramsRef" | "resultRef"> & TaskItemExtras;
 
 const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "leaseToken", "availableAt", "taskToken"];
 const INDEX_FIELDS = Object.keys(keys.taskIndexes("", "", ""));
@@ -55,6 +59,8 @@ export function fromItem(item: Record<string, unknown>): TaskRecord {
 export function toPublic(record: TaskRecord): Task {
   const task: Record<string, unknown> = { ...record };
   for (const field of HIDDEN) delete task[field];
+  if (record.paramsRef) task.paramsRef = linkOf(record.id, "params", record.paramsRef);
+  if (record.resultRef) task.resultRef = linkOf(record.id, "result", record.resultRef);
   return task as Task;
 }
 
