@@ -32,6 +32,8 @@
  *   --skip-throughput, --skip-bundle, --skip-latency, --skip-plans, --import-samples N (default 5)
  *   --bundles api,diag  only these functions' bundles (default: the API and every built-in agent)
  *   --latency-samples N  idle echo tasks timed one at a time (default 100)
+ *   --skip-memory, --memory-burst N (default 2000), --memory-stored N (default 10000): memory.ts, RSS and disk of
+ *                      `npm run dev` in a process of its own
  *   --plan-rounds R    plan rounds, each on a fresh runtime (default 3); --plan-steps N (default 10);
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
  *   --skip-listing, --listing-tasks A,B (stored task counts, default 1000,100000), --listing-samples N
@@ -45,6 +47,7 @@ import { fileURLToPath } from "node:url";
 import { type BundlePair, runBundles } from "./bundle.js";
 import { latencyLines, runLatencyBench } from "./latency.js";
 import { listingLines, runListingBench } from "./listing.js";
+import { memoryLines, runMemoryBench } from "./memory.js";
 import { planArgs, planLines, runPlanBench } from "./plans.js";
 import { median, type ThroughputResult } from "./stats.js";
 import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
@@ -65,6 +68,9 @@ interface Args {
   plans: boolean;
   latency: boolean;
   latencySamples: number;
+  memory: boolean;
+  memoryBurst: number;
+  memoryStored: number;
   planRounds: number;
   planSteps: number;
   planFanOutPairs: number;
@@ -111,6 +117,9 @@ function parseArgs(argv: string[]): Args {
     plans: !argv.includes("--skip-plans"),
     latency: !argv.includes("--skip-latency"),
     latencySamples: int("--latency-samples", 100),
+    memory: !argv.includes("--skip-memory"),
+    memoryBurst: int("--memory-burst", 2000),
+    memoryStored: int("--memory-stored", 10_000),
     planRounds: plan.rounds,
     planSteps: plan.steps,
     planFanOutPairs: plan.fanOutPairs,
@@ -347,6 +356,21 @@ async function main() {
     const l = await runLatencyBench(args.latencySamples);
     out.latency = l;
     lines.push("", ...latencyLines(l));
+  }
+
+  if (args.memory) {
+    progress(
+      args,
+      `memory: npm run dev in its own process, ${args.memoryBurst}-task burst, ${args.memoryStored} more stored`,
+    );
+    const dataDir = mkdtempSync(join(tmpdir(), "nexus-bench-memory-"));
+    try {
+      const m = await runMemoryBench({ dataDir, burst: args.memoryBurst, stored: args.memoryStored });
+      out.memory = m;
+      lines.push("", ...memoryLines(m));
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 
   if (args.plans) {

@@ -24,9 +24,8 @@ import * as Tasks from "./tasks.js";
 /** Longest a claim waits for work (SQS's long-poll limit; it fits the API function's 29 s). */
 export const MAX_WAIT_SECONDS = 20;
 /**
- * A claim's receive waits at most this long per call (`settings.claimPollSeconds`): SQS's long poll returns as
- * soon as work arrives, so one call covers the whole wait; the local emulator's does not, so the local runtime
- * polls in 1-second slices.
+ * A claim's receive waits at most this long per call (`settings.claimPollSeconds`, default the whole wait): SQS's
+ * long poll returns as soon as work arrives, and so does the local runtime's emulator, so one call covers the wait.
  */
 const sliceSeconds = (ctx: { settings: { claimPollSeconds?: number } }) =>
   ctx.settings.claimPollSeconds ?? MAX_WAIT_SECONDS;
