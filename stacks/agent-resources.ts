@@ -5,13 +5,13 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { type Stack as CdkStack, Duration, RemovalPolicy } from "aws-cdk-lib";
+import type { Stack as CdkStack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import * as s3 from "aws-cdk-lib/aws-s3";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import { type NagPackSuppression, NagSuppressions } from "cdk-nag";
+import type { NagPackSuppression } from "cdk-nag";
 import type { AgentResources, AgentScope } from "./agents.js";
+import { privateBucket } from "./buckets.js";
 import { readSecrets } from "./functions.js";
 import { commsSettingsEnv, escapeRegex, opsSettingsEnv, plannerSettingsEnv, senderAddress } from "./settings.js";
 
@@ -104,24 +104,12 @@ export function researchResources({ stack, ephemeral, id, providerSecret }: Agen
   // Set on the L1 resource: CDK checks a layer's runtimes against the function's when it is attached, and SST builds
   // functions on a nodejs22.x placeholder until their code is bundled (then sets nodejs24.x, the app's runtime).
   (chromium.node.defaultChild as lambda.CfnLayerVersion).compatibleRuntimes = [lambda.Runtime.NODEJS_24_X.name];
-  const artifacts = new s3.Bucket(stack, id("Artifacts"), {
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    encryption: s3.BucketEncryption.S3_MANAGED,
-    enforceSSL: true,
-    lifecycleRules: [
-      { expiration: Duration.days(ARTIFACT_RETENTION_DAYS), abortIncompleteMultipartUploadAfter: Duration.days(1) },
-    ],
-    // SST would turn auto-deletion on for ephemeral stages anyway (their default removal policy is destroy).
-    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    autoDeleteObjects: ephemeral,
+  const artifacts = privateBucket(stack, id("Artifacts"), {
+    ephemeral,
+    expirationDays: ARTIFACT_RETENTION_DAYS,
+    holds:
+      "Holds only render_page screenshots, written by the research role and expired after 7 days; they are read through presigned URLs.",
   });
-  NagSuppressions.addResourceSuppressions(artifacts, [
-    {
-      id: "AwsSolutions-S1",
-      reason:
-        "Holds only render_page screenshots, written by the research role and expired after 7 days; they are read through presigned URLs. Object-level auditing is CloudTrail S3 data events (enable them on the account trail where required) rather than a second, log-holding bucket.",
-    },
-  ]);
   const lookup = providerSecret(
     "lookup",
     'Lookup providers of the research agent: {"<provider>":{"url":"https://...?q={query}","apiKey":"...","apiKeyHeader":"X-Api-Key","resultPath":"..."}}.',

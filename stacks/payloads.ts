@@ -3,11 +3,11 @@
  * bucket; each function that reads or writes them is given its name and exactly the actions it needs, under the
  * `tasks/` prefix.
  */
-import { Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
+import type { Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
-import * as s3 from "aws-cdk-lib/aws-s3";
 import { NagSuppressions } from "cdk-nag";
 import type { Function as SstFunction } from "sst/constructs";
+import { privateBucket } from "./buckets.js";
 import { escapeRegex } from "./settings.js";
 
 /** Key prefix of every payload: `tasks/<taskId>/params-<sha256>.json`, `tasks/<taskId>/result-<attempt>-<sha256>.json`. */
@@ -17,21 +17,11 @@ export type PayloadAction = "s3:GetObject" | "s3:PutObject";
 
 export function addPayloads(stack: Stack, { ephemeral }: { ephemeral: boolean }) {
   // Kept as long as the tasks that reference them (no expiration); retained unless the stage is ephemeral.
-  const bucket = new s3.Bucket(stack, "Payloads", {
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    encryption: s3.BucketEncryption.S3_MANAGED,
-    enforceSSL: true,
-    lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
-    removalPolicy: ephemeral ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    autoDeleteObjects: ephemeral,
+  const bucket = privateBucket(stack, "Payloads", {
+    ephemeral,
+    holds:
+      "Holds only task params and results over 32 KB, written and read by the Nexus functions' roles and downloaded through 5-minute presigned URLs the API hands to callers with a valid key.",
   });
-  NagSuppressions.addResourceSuppressions(bucket, [
-    {
-      id: "AwsSolutions-S1",
-      reason:
-        "Holds only task params and results over 32 KB, written and read by the Nexus functions' roles and downloaded through 5-minute presigned URLs the API hands to callers with a valid key. Object-level auditing is CloudTrail S3 data events (enable them on the account trail where required) rather than a second, log-holding bucket.",
-    },
-  ]);
   const objects = bucket.arnForObjects(`${PAYLOADS_PREFIX}*`);
   /** Gives `fn` the bucket's name and `actions` on payload objects only. */
   const grantPayloads = (fn: SstFunction, ...actions: PayloadAction[]) => {

@@ -57,6 +57,19 @@ import {
 
 synthesizeApp();
 
+/** A bucket no one outside the account reaches, encrypted with S3-managed keys. */
+function expectPrivateEncrypted(p: Record<string, unknown>) {
+  expect(p.PublicAccessBlockConfiguration).toEqual({
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  });
+  expect(p.BucketEncryption).toEqual({
+    ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+  });
+}
+
 describe("built-in agent queues", () => {
   it.each(BUILTIN_AGENTS.map((a) => [a.id, a] as const))("%s: queue + DLQ, bounded redrive, SSE, TLS only", (id) => {
     const queue = queueByName(`${PREFIX}${id}`);
@@ -216,15 +229,7 @@ describe("research agent", () => {
   it("stores screenshots in a private, TLS-only, encrypted bucket that expires them, retained outside ephemeral stages", () => {
     const bucket = bucketId();
     const p = props(bucket);
-    expect(p.PublicAccessBlockConfiguration).toEqual({
-      BlockPublicAcls: true,
-      BlockPublicPolicy: true,
-      IgnorePublicAcls: true,
-      RestrictPublicBuckets: true,
-    });
-    expect(p.BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
-    });
+    expectPrivateEncrypted(p);
     const rules = asArray(obj(p.LifecycleConfiguration, "LifecycleConfiguration").Rules).map((r) => obj(r, "Rule"));
     expect(rules).toEqual([expect.objectContaining({ Status: "Enabled", ExpirationInDays: ARTIFACT_RETENTION_DAYS })]);
     expect(rules[0]?.Prefix).toBeUndefined();
@@ -418,15 +423,7 @@ describe("task payloads (stacks/payloads.ts)", () => {
   it("keeps them in a private, TLS-only, encrypted bucket, retained and never expired (tasks are kept)", () => {
     const bucket = payloadsBucket();
     const p = props(bucket);
-    expect(p.PublicAccessBlockConfiguration).toEqual({
-      BlockPublicAcls: true,
-      BlockPublicPolicy: true,
-      IgnorePublicAcls: true,
-      RestrictPublicBuckets: true,
-    });
-    expect(p.BucketEncryption).toEqual({
-      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
-    });
+    expectPrivateEncrypted(p);
     const rules = asArray(obj(p.LifecycleConfiguration, "LifecycleConfiguration").Rules).map((r) => obj(r, "Rule"));
     expect(rules.every((r) => r.ExpirationInDays === undefined)).toBe(true);
     expect(resources[bucket]?.DeletionPolicy).toBe("Retain");

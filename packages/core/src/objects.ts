@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { withSdk } from "./lazy.js";
 
 /**
  * Object storage: an S3 bucket in AWS, a directory locally. Task payloads (payloads.ts) and the research agent's
@@ -69,15 +70,11 @@ export function s3ObjectStore(options: { bucket: string; prefix?: string; client
     checkKey(key);
     return prefix ? `${prefix}/${key}` : key;
   };
-  let client: S3Client | undefined = options.client;
-  const sdk = async () => {
-    const s3 = await import("@aws-sdk/client-s3");
-    client ??= new s3.S3Client({});
-    return { s3, client };
-  };
+  const sdk = () => import("@aws-sdk/client-s3");
+  const loaded = withSdk(sdk, options.client ?? (async () => new (await sdk()).S3Client({})));
   return {
     async put(key, body, contentType) {
-      const { s3, client } = await sdk();
+      const [s3, client] = await loaded();
       await client.send(
         new s3.PutObjectCommand({
           Bucket: options.bucket,
@@ -89,7 +86,7 @@ export function s3ObjectStore(options: { bucket: string; prefix?: string; client
       );
     },
     async get(key) {
-      const { s3, client } = await sdk();
+      const [s3, client] = await loaded();
       try {
         const out = await client.send(new s3.GetObjectCommand({ Bucket: options.bucket, Key: objectKey(key) }));
         return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
@@ -99,7 +96,7 @@ export function s3ObjectStore(options: { bucket: string; prefix?: string; client
       }
     },
     async downloadUrl(key, { expiresInSeconds = 300, filename } = {}) {
-      const { s3, client } = await sdk();
+      const [s3, client] = await loaded();
       const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
       const command = new s3.GetObjectCommand({
         Bucket: options.bucket,

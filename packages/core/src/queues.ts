@@ -4,6 +4,7 @@ import {
   GetQueueAttributesCommand,
   SendMessageCommand,
 } from "@aws-sdk/client-sqs";
+import * as z from "zod";
 import type { Context } from "./context.js";
 import { ConflictError } from "./errors.js";
 import type { QueueRef, TaskError } from "./schemas.js";
@@ -14,6 +15,12 @@ export interface TaskMessage {
   /** The attempt this delivery is meant to run; lets the consumer claim the task with one conditional write. */
   attempt?: number;
 }
+
+/** A task message as a consumer (the Lambda worker, a remote claim) reads it off the queue. */
+export const TaskMessageSchema = z.object({
+  taskId: z.string().min(1).max(64),
+  attempt: z.number().int().min(1).optional(),
+});
 
 /** What lands in an agent's DLQ when a task's attempts run out or it fails for good. */
 export interface DeadLetter {

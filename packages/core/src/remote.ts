@@ -9,7 +9,7 @@ import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError } from "./errors.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
-import type { TaskMessage } from "./queues.js";
+import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { Agent, Task, TaskError } from "./schemas.js";
 import * as Tasks from "./tasks.js";
 
@@ -122,11 +122,6 @@ export interface RemoteOptions {
   ctx: Context;
   logger: Logger;
 }
-
-const TaskMessageSchema = z.object({
-  taskId: z.string().min(1).max(64),
-  attempt: z.number().int().min(1).optional(),
-});
 
 const hashToken = (token: string) => createHash("sha256").update(token, "utf8").digest("hex");
 

@@ -16,7 +16,7 @@ import { ActionError, NexusError } from "./errors.js";
 import { describeParamsIssues } from "./params-schema.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat } from "./plans/report.js";
-import type { TaskMessage } from "./queues.js";
+import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { TaskError } from "./schemas.js";
 import type { TaskRecord } from "./storage/tasks.js";
 
@@ -69,11 +69,6 @@ export interface ConsumerOptions extends DeliveryOptions {
 export interface InvocationLimits {
   getRemainingTimeInMillis(): number;
 }
-
-const TaskMessageSchema = z.object({
-  taskId: z.string().min(1).max(64),
-  attempt: z.number().int().min(1).optional(),
-});
 
 /** Time a lease outlives the invocation, so a slow final write is not mistaken for a dead worker. */
 const LEASE_MARGIN_MS = 30_000;
