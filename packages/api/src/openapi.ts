@@ -40,8 +40,15 @@ export const StepParam = IdParam.extend({
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
+/**
+ * What every operation declares for its clients: a stable camelCase `operationId` (verbNoun, e.g. `listTasks`: the
+ * name generated SDKs give its method), a one-line summary and its tag. The statuses the middleware answers with (400,
+ * 401, 403, 404, 413, 415, 429, 500) and the response headers are added to the document for every route (document.ts).
+ */
+export type Described = { operationId: string; summary: string; tags: string[] };
+
 /** A route definition whose access rule comes from the ACCESS table; a body it takes has its numbers checked. */
-export function route<const R extends RouteConfig>(key: RouteKey, definition: R) {
+export function route<const R extends RouteConfig & Described>(key: RouteKey, definition: R) {
   const middleware = definition.request?.body ? [guard(key), numbersInRange] : [guard(key)];
   return { ...definition, security, middleware };
 }

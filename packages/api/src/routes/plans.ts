@@ -6,6 +6,7 @@ const routes = {
   createPlan: route("POST /v1/plans", {
     method: "post",
     path: "/v1/plans",
+    operationId: "createPlan",
     tags: ["plans"],
     summary: "Submit a plan (steps, or a goal for the strategy planner); dryRun only validates",
     request: { body: { ...json(Plans.CreatePlanInput, "The plan"), required: true } },
@@ -18,6 +19,7 @@ const routes = {
   listPlans: route("GET /v1/plans", {
     method: "get",
     path: "/v1/plans",
+    operationId: "listPlans",
     tags: ["plans"],
     summary: "List plans newest first, optionally by status",
     request: { query: Plans.ListPlansQuery },
@@ -26,6 +28,7 @@ const routes = {
   getPlan: route("GET /v1/plans/{id}", {
     method: "get",
     path: "/v1/plans/{id}",
+    operationId: "getPlan",
     tags: ["plans"],
     summary: "A plan: its steps with status, attempts, results and errors, and its timeline",
     request: { params: IdParam },
@@ -34,6 +37,7 @@ const routes = {
   cancelPlan: route("POST /v1/plans/{id}/cancel", {
     method: "post",
     path: "/v1/plans/{id}/cancel",
+    operationId: "cancelPlan",
     tags: ["plans"],
     summary: "Cancel a plan: its execution stops and the tasks in flight are cancelled",
     request: { params: IdParam },
@@ -42,6 +46,7 @@ const routes = {
   retryPlan: route("POST /v1/plans/{id}/retry", {
     method: "post",
     path: "/v1/plans/{id}/retry",
+    operationId: "retryPlan",
     tags: ["plans"],
     summary: "Run a failed or cancelled plan again from the steps that did not succeed",
     request: { params: IdParam },
@@ -50,6 +55,7 @@ const routes = {
   approveStep: route("POST /v1/plans/{id}/steps/{stepId}/approve", {
     method: "post",
     path: "/v1/plans/{id}/steps/{stepId}/approve",
+    operationId: "approvePlanStep",
     tags: ["plans"],
     summary: "Approve an open approval gate; the plan goes on",
     request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
@@ -58,6 +64,7 @@ const routes = {
   rejectStep: route("POST /v1/plans/{id}/steps/{stepId}/reject", {
     method: "post",
     path: "/v1/plans/{id}/steps/{stepId}/reject",
+    operationId: "rejectPlanStep",
     tags: ["plans"],
     summary: "Reject an open approval gate; the plan fails at that step",
     request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },

@@ -10,6 +10,7 @@ const routes = {
   createSchedule: route("POST /v1/schedules", {
     method: "post",
     path: "/v1/schedules",
+    operationId: "createSchedule",
     tags: ["schedules"],
     summary: "Create a schedule: a task or plan run on a cron or rate expression (EventBridge Scheduler syntax)",
     request: { body: { ...json(Schedules.CreateScheduleInput, "The schedule"), required: true } },
@@ -23,6 +24,7 @@ const routes = {
   listSchedules: route("GET /v1/schedules", {
     method: "get",
     path: "/v1/schedules",
+    operationId: "listSchedules",
     tags: ["schedules"],
     summary: "Schedules by name, with their last and next runs",
     request: { query: Schedules.ListSchedulesQuery },
@@ -35,6 +37,7 @@ const routes = {
   getSchedule: route("GET /v1/schedules/{id}", {
     method: "get",
     path: "/v1/schedules/{id}",
+    operationId: "getSchedule",
     tags: ["schedules"],
     summary: "A schedule with its last run (and its task's or plan's status), next run and latest runs",
     request: { params: IdParam },
@@ -43,6 +46,7 @@ const routes = {
   updateSchedule: route("PATCH /v1/schedules/{id}", {
     method: "patch",
     path: "/v1/schedules/{id}",
+    operationId: "updateSchedule",
     tags: ["schedules"],
     summary: "Change a schedule (name, cron or rate, time zone, target, enabled, overlap)",
     request: { params: IdParam, body: { ...json(Schedules.UpdateScheduleInput, "The changes"), required: true } },
@@ -56,6 +60,7 @@ const routes = {
   deleteSchedule: route("DELETE /v1/schedules/{id}", {
     method: "delete",
     path: "/v1/schedules/{id}",
+    operationId: "deleteSchedule",
     tags: ["schedules"],
     summary: "Delete a schedule; nothing fires for it afterwards. Its tasks and plans stay",
     request: { params: IdParam },
@@ -69,6 +74,7 @@ const routes = {
   runSchedule: route("POST /v1/schedules/{id}/run-now", {
     method: "post",
     path: "/v1/schedules/{id}/run-now",
+    operationId: "runScheduleNow",
     tags: ["schedules"],
     summary: "Run a schedule now (its next run stays as it is; the overlap policy applies)",
     request: { params: IdParam },
