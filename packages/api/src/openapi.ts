@@ -17,8 +17,11 @@ export const errors = {
   404: json(ErrorBody, "Not found"),
   409: json(ErrorBody, "Conflict with the current state"),
   413: json(ErrorBody, "Body too large"),
-  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
   429: json(ErrorBody, "Rate limit or daily cap reached; see Retry-After"),
+};
+/** Where a goal is planned (a plan, a schedule's plan target): the planner may find no way to reach it. */
+export const unplannable = {
+  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
 };
 export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 export const PageOf = <T extends z.ZodType>(item: T, name: string) =>

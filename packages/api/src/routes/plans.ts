@@ -1,5 +1,5 @@
 import { type Context, Plans } from "@nexus/core";
-import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam } from "../openapi.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam, unplannable } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 const routes = {
@@ -14,6 +14,7 @@ const routes = {
       200: json(Plans.PlanPreview, "dryRun: the validated plan, not stored or run"),
       201: json(Plans.Plan, "Created and started"),
       ...errors,
+      ...unplannable,
     },
   }),
   listPlans: route("GET /v1/plans", {

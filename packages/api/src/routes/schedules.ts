@@ -1,7 +1,7 @@
 import { type Context, type Plans, Schedules } from "@nexus/core";
 import * as z from "zod";
 import { ErrorBody } from "../errors.js";
-import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route, unplannable } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 const unavailable = { 502: json(ErrorBody, "The scheduler (EventBridge Scheduler) could not be updated; retry") };
@@ -17,6 +17,7 @@ const routes = {
     responses: {
       201: json(Schedules.Schedule, "Created, with its next run"),
       ...errors,
+      ...unplannable,
       409: json(ErrorBody, "A schedule with this name exists"),
       ...unavailable,
     },
@@ -53,6 +54,7 @@ const routes = {
     responses: {
       200: json(Schedules.Schedule, "Changed, with its next run"),
       ...errors,
+      ...unplannable,
       409: json(ErrorBody, "The name is taken, or the schedule changed meanwhile"),
       ...unavailable,
     },
