@@ -125,12 +125,24 @@ function valuesOf(raw: Schema, depth = 0): fc.Arbitrary<unknown> {
       const properties = (schema.properties ?? {}) as Record<string, Schema>;
       const required = new Set<string>(schema.required ?? []);
       if (depth > 4) return fc.constant({});
-      const record = Object.fromEntries(Object.entries(properties).map(([name, s]) => [name, valuesOf(s, depth + 1)]));
+      const record = Object.fromEntries(
+        Object.entries(properties).map(([name, s]) => [name, hinted(name, valuesOf(s, depth + 1))]),
+      );
       return fc.record(record, { requiredKeys: [...required].filter((name) => name in properties) });
     }
     default:
       return fc.jsonValue({ maxDepth: 2 });
   }
+}
+
+/**
+ * Fields that name a real object (an agent, its action) take a real one half the time, so valid requests get past
+ * the lookup to the handler's own work (a task is submitted, a failure list filtered) as often as they are refused.
+ */
+function hinted(name: string, generated: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  const real: Record<string, () => string[]> = { agentId: () => known.custom, action: () => ["echo"] };
+  const values = real[name]?.() ?? [];
+  return values.length > 0 ? fc.oneof(fc.constantFrom(...values), generated) : generated;
 }
 
 function stringsOf(schema: Schema): fc.Arbitrary<string> {
