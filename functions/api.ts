@@ -13,5 +13,5 @@ const strategy = once(async () =>
 );
 const planner: Plans.Planner = { plan: async (request) => (await strategy()).plan(request) };
 
-/** The HTTP API: the Hono app behind API Gateway (HTTP API, payload v2). */
-export const handler = handle(createApp({ ctx, logger, builtinSpecs, planner }));
+/** The HTTP API: the Hono app behind API Gateway (HTTP API, payload v2), which is reached over HTTPS only. */
+export const handler = handle(createApp({ ctx, logger, builtinSpecs, planner, hsts: true }));

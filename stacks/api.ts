@@ -9,7 +9,7 @@ import { NagSuppressions } from "cdk-nag";
 import { Api, type Stack } from "sst/constructs";
 import { nexusFunction, readSecrets } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
-import { apiSettingsEnv } from "./settings.js";
+import { apiCors, apiSettingsEnv } from "./settings.js";
 
 /**
  * HTTP API access log line: who called what and how it went. Deliberately no request header values
@@ -167,6 +167,8 @@ export function addApi(
 
   const api = new Api(stack, "Api", {
     routes: { $default: { function: apiFunction } },
+    // Off unless NEXUS_CORS_ORIGINS allows origins; API Gateway then answers preflights itself.
+    cors: apiCors(process.env),
     accessLog: { retention: "one_month", format: ACCESS_LOG_FORMAT },
     defaults: { throttle: { burst: 100, rate: 50 } },
   });

@@ -3,8 +3,10 @@
  * deploying shell at synth time, checked here so that a bad value fails the deploy rather than every cold start.
  * Plain functions, no constructs.
  */
+import type { ApiCorsProps } from "sst/constructs";
 import type * as z from "zod";
 import { SENDER_FORMAT, splitSender } from "../packages/agents/src/comms/sender.js";
+import { CORS } from "../packages/api/src/cors.js";
 import { HealthSettings } from "../packages/core/src/schemas.js";
 import { SettingsEnv } from "../packages/core/src/settings-env.js";
 
@@ -90,6 +92,26 @@ export function apiSettingsEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   }
   if (settings.NEXUS_DAILY_CAPS !== undefined) out.NEXUS_DAILY_CAPS = JSON.stringify(settings.NEXUS_DAILY_CAPS);
   return out;
+}
+
+/**
+ * CORS of the HTTP API from the deploying shell: `NEXUS_CORS_ORIGINS`, comma-separated exact origins (checked with the
+ * schema the local runtime reads it with). Unset → `false`: API Gateway answers no preflight and grants no origin
+ * (SST's default would allow every origin). Set → API Gateway answers preflights and adds the CORS headers for those
+ * origins, with the methods and headers the local API allows (packages/api/src/cors.ts), without credentials. The
+ * API function itself gets no variable: its environment is full.
+ */
+export function apiCors(env: NodeJS.ProcessEnv): false | ApiCorsProps {
+  const { NEXUS_CORS_ORIGINS: origins } = runtimeSettings(env, ["NEXUS_CORS_ORIGINS"]);
+  if (!origins || origins.length === 0) return false;
+  return {
+    allowOrigins: origins,
+    allowMethods: [...CORS.allowMethods],
+    allowHeaders: [...CORS.allowHeaders],
+    exposeHeaders: [...CORS.exposeHeaders],
+    maxAge: `${CORS.maxAgeSeconds} seconds`,
+    allowCredentials: false,
+  };
 }
 
 /**

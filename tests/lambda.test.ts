@@ -115,6 +115,19 @@ describe("Lambda entry points", () => {
     expect(JSON.parse(bad.body).error.details[0].path).toBe("params.ms");
   });
 
+  it("answers with Strict-Transport-Security and the other security headers (API Gateway is HTTPS only)", async () => {
+    for (const path of ["/v1/health", "/v1/agents?limit=1", "/v1/tasks/nope"]) {
+      const res = await api(httpEvent("GET", path), lambdaContext());
+      expect(res.headers, path).toMatchObject({
+        "strict-transport-security": "max-age=31536000",
+        "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+      });
+    }
+  });
+
   it("plans a goal with the strategy agent's planner, loaded with the first goal", async () => {
     const res = await api(httpEvent("POST", "/v1/plans", { goal: "make the coffee" }), lambdaContext());
     expect(res.statusCode).toBe(422);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { contextFromEnv } from "../../packages/core/src/context.js";
 import { DEFAULT_DAILY_CAPS } from "../../packages/core/src/limits.js";
 import { ACCESS_LOG_FORMAT } from "../../stacks/api.js";
-import { apiSettingsEnv } from "../../stacks/settings.js";
+import { apiCors, apiSettingsEnv } from "../../stacks/settings.js";
 import {
   APP_NAME,
   allStatements,
@@ -142,6 +142,35 @@ describe("admin key secret", () => {
     // No other statement anywhere (resource policies included) names it.
     const naming = allStatements().filter(({ statement }) => statement.Resource.some((r) => refOf(r) === id));
     expect(naming.map(({ roles }) => roles)).toEqual([[apiRole]]);
+  });
+});
+
+describe("CORS", () => {
+  it("is off by default: no CORS configuration on the HTTP API (SST's default would allow any origin)", () => {
+    const [, api] = ofType("AWS::ApiGatewayV2::Api")[0] as [string, CfnResource];
+    expect(api.Properties?.CorsConfiguration).toBeUndefined();
+    expect(apiCors({})).toBe(false);
+    expect(apiCors({ NEXUS_CORS_ORIGINS: " " })).toBe(false);
+  });
+
+  it("allows exactly the origins of NEXUS_CORS_ORIGINS, without credentials; the api function gets no variable", () => {
+    const cors = apiCors({
+      NEXUS_CORS_ORIGINS: "https://app.example.com, http://localhost:5173,https://app.example.com",
+    });
+    expect(cors).toMatchObject({
+      allowOrigins: ["https://app.example.com", "http://localhost:5173"],
+      allowMethods: ["GET", "POST", "PATCH", "DELETE"],
+      allowHeaders: ["Authorization", "Content-Type"],
+      exposeHeaders: expect.arrayContaining(["RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-Id"]),
+      allowCredentials: false,
+    });
+    expect(env(onlyFunction("functions/api.handler")).NEXUS_CORS_ORIGINS).toBeUndefined();
+  });
+
+  it("fails the synth for anything but exact origins", () => {
+    for (const bad of ["*", "https://*.example.com", "https://app.example.com/", "app.example.com", "ftp://x.org"]) {
+      expect(() => apiCors({ NEXUS_CORS_ORIGINS: bad }), bad).toThrow(/NEXUS_CORS_ORIGINS/);
+    }
   });
 });
 

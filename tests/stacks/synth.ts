@@ -40,7 +40,12 @@ export const PLANNER_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
 /** Bundling eight functions (four of them with puppeteer-core) takes ~30 s here, more on a busy machine. */
 export const SYNTH_TIMEOUT_MS = 180_000;
 /** Optional API settings the stack reads from the deploying shell; unset while synthesizing here. */
-export const SETTINGS_ENV = ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS", "NEXUS_HEALTH"] as const;
+export const SETTINGS_ENV = [
+  "NEXUS_RATE_LIMIT_PER_MINUTE",
+  "NEXUS_DAILY_CAPS",
+  "NEXUS_HEALTH",
+  "NEXUS_CORS_ORIGINS",
+] as const;
 /** Agent settings the stack reads from the deploying shell: set (or, when undefined, unset) while synthesizing here. */
 export const AGENT_SETTINGS = {
   NEXUS_EMAIL_FROM: "Nexus Alerts <alerts@example.com>",

@@ -1,8 +1,18 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
 import { requestId } from "hono/request-id";
+import { corsFor } from "./cors.js";
 import { notFound, onError, validationHook } from "./errors.js";
-import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, securityHeaders } from "./middleware.js";
+import {
+  audit,
+  authenticate,
+  builtinsReady,
+  closeUnread,
+  jsonOnly,
+  limitBody,
+  rateLimitHeaders,
+  securityHeaders,
+} from "./middleware.js";
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
@@ -16,7 +26,8 @@ import { registerSystemRoutes } from "./routes/system.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
-export { MAX_BODY_BYTES } from "./middleware.js";
+export { CORS } from "./cors.js";
+export { API_CSP, HSTS, MAX_BODY_BYTES, RATE_LIMIT_POLICY } from "./middleware.js";
 export { VERSION } from "./routes/system.js";
 
 export interface AppOptions {
@@ -26,6 +37,8 @@ export interface AppOptions {
   builtinSpecs: AgentSpec[];
   /** Writes plans for goals (`POST /v1/plans {goal}`); without one, plans need their steps. */
   planner?: Plans.Planner;
+  /** Strict-Transport-Security on every response: where the API is reached over HTTPS only (API Gateway). */
+  hsts?: boolean;
 }
 
 /** The API: its middleware, in order, then one router per resource (routes/). */
@@ -34,9 +47,13 @@ export function createApp(options: AppOptions) {
   const app = new ApiApp(validationHook);
 
   app.use("*", requestId({ headerName: "X-Request-Id" }));
-  app.use("*", securityHeaders);
+  app.use("*", securityHeaders({ hsts: options.hsts ?? false }));
+  // A preflight is answered before any key is asked for (a browser sends none with it).
+  const cors = corsFor(ctx.settings.corsOrigins);
+  if (cors) app.use("*", cors);
   app.use("/v1/*", closeUnread);
   app.use("/v1/*", audit(ctx, logger));
+  app.use("/v1/*", rateLimitHeaders);
   // Who is asking comes first: nothing of a body is read for a caller without a valid key.
   app.use("/v1/*", authenticate(ctx));
   app.use("/v1/*", limitBody);

@@ -32,14 +32,52 @@ export type Env = {
     bodyRead?: boolean;
     /** The body of a write, parsed (undefined when absent or malformed). */
     body?: unknown;
+    /** The caller's key's rate-limit quota after this request (set once the key is known). */
+    rateQuota?: Limits.RateQuota;
   };
 };
 
-/** Every response: never cached, its type never sniffed. */
-export const securityHeaders: MiddlewareHandler = async (c, next) => {
+/** What a response that is not a page may load or be framed by: nothing. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** One year; not `includeSubDomains`, since the API's host may be one name among others of its owner's domain. */
+export const HSTS = "max-age=31536000";
+
+/**
+ * Every response: never cached and never framed, its type never sniffed, no referrer sent from it; JSON (anything but
+ * a page) with a Content-Security-Policy that allows nothing. A route may set its own Cache-Control and CSP (a page
+ * that loads its own scripts and styles does); a page that sets no CSP still may not be framed. `hsts` adds
+ * Strict-Transport-Security, for where the API is reached over HTTPS only (API Gateway), never over plain HTTP.
+ */
+export function securityHeaders(options: { hsts?: boolean } = {}): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const headers = c.res.headers;
+    if (!headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("X-Frame-Options", "DENY");
+    c.header("Referrer-Policy", "no-referrer");
+    if (!headers.has("Content-Security-Policy")) {
+      const page = /^text\/html/i.test(headers.get("Content-Type") ?? "");
+      c.header("Content-Security-Policy", page ? "frame-ancestors 'none'" : API_CSP);
+    }
+    if (options.hsts) c.header("Strict-Transport-Security", HSTS);
+  };
+}
+
+/** The name of the per-key quota in the `RateLimit` and `RateLimit-Policy` headers. */
+export const RATE_LIMIT_POLICY = "per-key";
+
+/**
+ * The key's quota on every response to an authenticated request, as draft-ietf-httpapi-ratelimit-headers-10 writes it
+ * (structured fields): `RateLimit-Policy: "per-key";q=600;w=60` and `RateLimit: "per-key";r=599;t=42` (remaining
+ * requests, seconds until the window resets). Written after the response is made, errors (a 429 too) included.
+ */
+export const rateLimitHeaders: MiddlewareHandler<Env> = async (c, next) => {
   await next();
-  c.header("Cache-Control", "no-store");
-  c.header("X-Content-Type-Options", "nosniff");
+  const quota = c.get("rateQuota");
+  if (!quota) return;
+  c.header("RateLimit-Policy", `"${RATE_LIMIT_POLICY}";q=${quota.limit};w=${quota.windowSeconds}`);
+  c.header("RateLimit", `"${RATE_LIMIT_POLICY}";r=${quota.remaining};t=${quota.resetSeconds}`);
 };
 
 /** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
@@ -184,7 +222,15 @@ export function authenticate(ctx: NexusContext): MiddlewareHandler<Env> {
     const bootstrap = ctx.settings.adminKeySecret ? await ctx.secrets.get(ctx.settings.adminKeySecret) : undefined;
     const actor = await Keys.authenticate(ctx, token, bootstrap);
     c.set("actor", actor);
-    await Limits.rateLimit(ctx, actor.keyId, actor.rateLimitPerMinute ?? ctx.settings.rateLimitPerMinute);
+    try {
+      c.set(
+        "rateQuota",
+        await Limits.rateLimit(ctx, actor.keyId, actor.rateLimitPerMinute ?? ctx.settings.rateLimitPerMinute),
+      );
+    } catch (error) {
+      if (error instanceof Limits.RateLimitedError && error.quota) c.set("rateQuota", error.quota);
+      throw error;
+    }
     await next();
   };
 }

@@ -17,8 +17,11 @@ export const errors = {
   404: json(ErrorBody, "Not found"),
   409: json(ErrorBody, "Conflict with the current state"),
   413: json(ErrorBody, "Body too large"),
-  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
   429: json(ErrorBody, "Rate limit or daily cap reached; see Retry-After"),
+};
+/** Where a goal is planned (a plan, a schedule's plan target): the planner may find no way to reach it. */
+export const unplannable = {
+  422: json(ErrorBody, "The goal cannot be planned with the agents registered now (the reason is given)"),
 };
 export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 export const PageOf = <T extends z.ZodType>(item: T, name: string) =>
@@ -40,8 +43,15 @@ export const StepParam = IdParam.extend({
 export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
+/**
+ * What every operation declares for its clients: a stable camelCase `operationId` (verbNoun, e.g. `listTasks`: the
+ * name generated SDKs give its method), a one-line summary and its tag. The statuses the middleware answers with (400,
+ * 401, 403, 404, 413, 415, 429, 500) and the response headers are added to the document for every route (document.ts).
+ */
+export type Described = { operationId: string; summary: string; tags: string[] };
+
 /** A route definition whose access rule comes from the ACCESS table; a body it takes has its numbers checked. */
-export function route<const R extends RouteConfig>(key: RouteKey, definition: R) {
+export function route<const R extends RouteConfig & Described>(key: RouteKey, definition: R) {
   const middleware = definition.request?.body ? [guard(key), numbersInRange] : [guard(key)];
   return { ...definition, security, middleware };
 }

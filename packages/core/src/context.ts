@@ -45,6 +45,11 @@ export interface Settings {
   claimPollSeconds?: number;
   /** Health thresholds and the probe interval; unset fields take their defaults (see {@link HealthSettings}). */
   health?: Partial<HealthSettings>;
+  /**
+   * Browser origins allowed to call the API cross-origin (CORS); none → CORS off. In AWS, API Gateway applies them
+   * (the stack configures it from the same setting); locally, the API does.
+   */
+  corsOrigins?: string[];
 }
 
 export const DEFAULT_SETTINGS: Settings = { rateLimitPerMinute: 600, dailyCaps: DEFAULT_DAILY_CAPS };
@@ -90,7 +95,7 @@ const EnvSchema = z.object({
   NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
   NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
   NEXUS_PAYLOADS: z.string().min(1).optional(),
-  // Rate limit, daily caps and health: the schema the stack checks them with at synth time.
+  // Rate limit, daily caps, health and CORS: the schema the stack checks them with at synth time.
   ...SettingsEnv.shape,
 });
 
@@ -128,6 +133,7 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
       rateLimitPerMinute: parsed.NEXUS_RATE_LIMIT_PER_MINUTE ?? DEFAULT_SETTINGS.rateLimitPerMinute,
       dailyCaps: { ...DEFAULT_DAILY_CAPS, ...parsed.NEXUS_DAILY_CAPS },
       ...(parsed.NEXUS_HEALTH ? { health: parsed.NEXUS_HEALTH } : {}),
+      ...(parsed.NEXUS_CORS_ORIGINS ? { corsOrigins: parsed.NEXUS_CORS_ORIGINS } : {}),
     },
     now: () => new Date(),
   };

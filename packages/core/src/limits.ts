@@ -2,13 +2,26 @@ import type { Context } from "./context.js";
 import { NexusError } from "./errors.js";
 import * as Counters from "./storage/counters.js";
 
-/** A 429 that says when to come back. */
+/**
+ * Where a key stands in its per-minute quota after a request: the limit, what is left of it in this clock minute (as
+ * this instance knows the shared count), and the seconds until the window resets.
+ */
+export interface RateQuota {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+  windowSeconds: number;
+}
+
+/** A 429 that says when to come back; one refused by the per-key rate limit also carries its quota. */
 export class RateLimitedError extends NexusError {
   readonly retryAfterSeconds: number;
+  readonly quota: RateQuota | undefined;
 
-  constructor(code: string, message: string, retryAfterSeconds: number, details?: unknown) {
+  constructor(code: string, message: string, retryAfterSeconds: number, details?: unknown, quota?: RateQuota) {
     super(code, 429, message, { details });
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+    this.quota = quota;
   }
 }
 
@@ -76,18 +89,27 @@ function sync(ctx: Context, keyId: string, window: RateWindow, windowEnd: Date, 
  * requests it has let through but not yet counted (pending or in flight) never exceed a batch, and a request
  * that would exceed it waits for the write in flight. So one instance keeps exactly to the limit, and with
  * several instances a key gets through at most one batch per instance more than its limit.
+ * Returns the key's quota after this request (for the `RateLimit` response headers).
  */
-export async function rateLimit(ctx: Context, keyId: string, perMinute: number): Promise<void> {
+export async function rateLimit(ctx: Context, keyId: string, perMinute: number): Promise<RateQuota> {
   const now = ctx.now();
   const minute = Math.floor(now.getTime() / 60_000);
   const windowEnd = new Date((minute + 1) * 60_000);
   const window = windowOf(ctx, keyId, minute, now.getTime());
+  const resetSeconds = Math.max(1, Math.ceil((windowEnd.getTime() - now.getTime()) / 1000));
+  const quota = (): RateQuota => ({
+    limit: perMinute,
+    remaining: Math.max(0, perMinute - (window.known + window.sending + window.pending)),
+    resetSeconds,
+    windowSeconds: 60,
+  });
   const refuse = () =>
     new RateLimitedError(
       "rate_limited",
       `this key is limited to ${perMinute} requests per minute`,
-      (windowEnd.getTime() - now.getTime()) / 1000,
+      resetSeconds,
       { limit: perMinute },
+      { ...quota(), remaining: 0 },
     );
   const batch = syncEvery(perMinute);
   for (;;) {
@@ -96,9 +118,10 @@ export async function rateLimit(ctx: Context, keyId: string, perMinute: number):
     await window.write.catch(() => undefined); // its own request reports a failed write
   }
   window.pending++;
-  if (window.write || (window.pending < batch && now.getTime() - window.syncedAt < SYNC_MS)) return;
+  if (window.write || (window.pending < batch && now.getTime() - window.syncedAt < SYNC_MS)) return quota();
   await sync(ctx, keyId, window, windowEnd, now.getTime());
   if (window.known > perMinute) throw refuse();
+  return quota();
 }
 
 /**

@@ -39,9 +39,43 @@ export const DailyCapsSetting = jsonText(z.record(z.string(), z.number().int().m
 /** Health thresholds and the probe interval ({@link HealthSettings}), as JSON. */
 export const HealthSetting = jsonText(HealthSettings);
 
+/**
+ * A browser origin exactly as a browser sends it in `Origin`: `https://host` or `http://host:port`, lower case, no
+ * path, no wildcard.
+ */
+const ORIGIN = /^https?:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$/;
+
+/**
+ * The browser origins allowed to call the API from their pages (CORS), comma-separated: exact origins such as
+ * `https://app.example.com,http://localhost:5173`; never `*`. Unset → none (CORS off: only same-origin pages).
+ */
+export const CorsOriginsSetting = z
+  .string()
+  .transform((text) => [
+    ...new Set(
+      text
+        .split(",")
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    ),
+  ])
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(
+            ORIGIN,
+            "must be an exact origin such as https://app.example.com (scheme, host, optional port; no path, no *)",
+          ),
+      )
+      .max(50),
+  );
+
 export const SettingsEnv = z.object({
   NEXUS_RATE_LIMIT_PER_MINUTE: optionalText(RateLimitSetting),
   NEXUS_DAILY_CAPS: optionalText(DailyCapsSetting),
   NEXUS_HEALTH: optionalText(HealthSetting),
+  NEXUS_CORS_ORIGINS: optionalText(CorsOriginsSetting),
 });
 export type SettingsEnv = z.output<typeof SettingsEnv>;

@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { CorsOriginsSetting } from "@nexus/core";
 import { startLocal } from "./runtime.js";
 
 /** A whole number of seconds from the environment, or the default; anything else stops the start with its name. */
@@ -8,6 +9,17 @@ function seconds(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of seconds, not '${raw}'`);
   return value;
+}
+
+/** `NEXUS_CORS_ORIGINS`, checked as the stack checks it; a bad value stops the start with what is wrong. */
+function corsOrigins(): string[] | undefined {
+  const raw = process.env.NEXUS_CORS_ORIGINS?.trim();
+  if (!raw) return undefined;
+  const parsed = CorsOriginsSetting.safeParse(raw);
+  if (!parsed.success) {
+    throw new Error(`NEXUS_CORS_ORIGINS is not valid (${parsed.error.issues[0]?.message}), got ${JSON.stringify(raw)}`);
+  }
+  return parsed.data;
 }
 
 function describeFault(fault: unknown): string {
@@ -20,6 +32,7 @@ async function main() {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const dataDir = resolve(process.env.NEXUS_DATA_DIR ?? ".nexus");
   const port = Number(process.env.PORT ?? 3000);
+  const cors = corsOrigins();
   // A fault in an emulator, stand-in or poller is logged; it never takes the runtime down.
   process.on("unhandledRejection", (reason) => {
     process.stderr.write(`unhandled fault (Nexus keeps running): ${describeFault(reason)}\n`);
@@ -35,12 +48,14 @@ async function main() {
     leaseGraceMs: seconds("NEXUS_LEASE_GRACE_SECONDS", 5) * 1000,
     logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
     ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
+    settings: { ...(cors ? { corsOrigins: cors } : {}) },
   });
   const lines = [
     "Nexus is running locally.",
     `  API          ${nexus.url}/v1/health`,
     `  API docs     ${nexus.url}/docs`,
     `  OpenAPI      ${nexus.url}/openapi.json`,
+    `  CORS         ${cors ? cors.join(", ") : "off (NEXUS_CORS_ORIGINS unset: same-origin pages only)"}`,
     `  DynamoDB     ${nexus.endpoints.dynamodb}  (dynalite; data in ${dataDir})`,
     `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
     `  Secrets      ${nexus.endpoints.secretsManager}  (local Secrets Manager endpoint)`,

@@ -12,6 +12,7 @@ const routes = {
   registerAgent: route("POST /v1/agents", {
     method: "post",
     path: "/v1/agents",
+    operationId: "registerAgent",
     tags: ["agents"],
     summary: "Register a custom agent (creates its queue and DLQ)",
     request: { body: { ...json(RegisterAgentInput, "The agent"), required: true } },
@@ -20,20 +21,25 @@ const routes = {
   listAgents: route("GET /v1/agents", {
     method: "get",
     path: "/v1/agents",
+    operationId: "listAgents",
     tags: ["agents"],
+    summary: "List agents by name, with their health",
     request: { query: ListAgentsQuery },
     responses: { 200: json(PageOf(Agent, "AgentPage"), "A page of agents, by name"), 400: errors[400], ...denied },
   }),
   getAgent: route("GET /v1/agents/{id}", {
     method: "get",
     path: "/v1/agents/{id}",
+    operationId: "getAgent",
     tags: ["agents"],
+    summary: "An agent with its actions, health and queue depths",
     request: { params: IdParam },
     responses: { 200: json(Agent, "The agent"), 404: errors[404], ...denied },
   }),
   deactivateAgent: route("POST /v1/agents/{id}/deactivate", {
     method: "post",
     path: "/v1/agents/{id}/deactivate",
+    operationId: "deactivateAgent",
     tags: ["agents"],
     summary: "Take an agent out of service: no new tasks (409); its queued tasks wait, untouched",
     request: { params: IdParam },
@@ -42,6 +48,7 @@ const routes = {
   reactivateAgent: route("POST /v1/agents/{id}/reactivate", {
     method: "post",
     path: "/v1/agents/{id}/reactivate",
+    operationId: "reactivateAgent",
     tags: ["agents"],
     summary: "Put an agent back in service; its queued tasks run",
     request: { params: IdParam },
@@ -50,6 +57,7 @@ const routes = {
   deleteAgent: route("DELETE /v1/agents/{id}", {
     method: "delete",
     path: "/v1/agents/{id}",
+    operationId: "deleteAgent",
     tags: ["agents"],
     summary: "Delete a custom agent and its queues; its task history stays readable",
     request: { params: IdParam, query: DeleteAgentQuery },

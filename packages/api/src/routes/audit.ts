@@ -6,6 +6,7 @@ const routes = {
   listAudit: route("GET /v1/audit", {
     method: "get",
     path: "/v1/audit",
+    operationId: "listAuditRecords",
     tags: ["audit"],
     summary: "The audit trail of mutating requests, newest first",
     request: { query: PageQuery },

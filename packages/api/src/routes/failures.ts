@@ -17,6 +17,7 @@ const routes = {
   listFailures: route("GET /v1/failures", {
     method: "get",
     path: "/v1/failures",
+    operationId: "listFailures",
     tags: ["failures"],
     summary: "The failures inbox: failed tasks and dead-lettered messages, newest first",
     request: { query: Failures.ListFailuresQuery },
@@ -29,13 +30,16 @@ const routes = {
   getFailure: route("GET /v1/failures/{id}", {
     method: "get",
     path: "/v1/failures/{id}",
+    operationId: "getFailure",
     tags: ["failures"],
+    summary: "A failure: the task or message, its error and attempts",
     request: { params: IdParam },
     responses: { 200: json(Failures.Failure, "The failure"), 404: errors[404], ...denied },
   }),
   redriveFailure: route("POST /v1/failures/{id}/redrive", {
     method: "post",
     path: "/v1/failures/{id}/redrive",
+    operationId: "redriveFailure",
     tags: ["failures"],
     summary: "Run a failed task again as a new task (params optionally edited), once",
     request: {
@@ -47,6 +51,7 @@ const routes = {
   redriveAgentFailures: route("POST /v1/failures/redrive", {
     method: "post",
     path: "/v1/failures/redrive",
+    operationId: "redriveAgentFailures",
     tags: ["failures"],
     summary: "Redrive an agent's open failures, oldest first",
     request: { body: { ...json(Failures.BulkRedriveInput, "Which agent, how many"), required: true } },

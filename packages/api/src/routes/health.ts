@@ -11,6 +11,7 @@ const routes = {
   heartbeat: route("POST /v1/agents/{id}/heartbeat", {
     method: "post",
     path: "/v1/agents/{id}/heartbeat",
+    operationId: "sendHeartbeat",
     tags: ["agents"],
     summary: "Report that an agent is alive, with its load and recent outcomes; returns its health",
     request: { params: IdParam, body: { ...json(Heartbeat, "The agent's metrics"), required: true } },

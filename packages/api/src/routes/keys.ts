@@ -7,6 +7,7 @@ const routes = {
   createKey: route("POST /v1/keys", {
     method: "post",
     path: "/v1/keys",
+    operationId: "createKey",
     tags: ["keys"],
     summary: "Create an API key; the key itself is in this response only",
     request: { body: { ...json(Keys.CreateKeyInput, "The key"), required: true } },
@@ -18,6 +19,7 @@ const routes = {
   listKeys: route("GET /v1/keys", {
     method: "get",
     path: "/v1/keys",
+    operationId: "listKeys",
     tags: ["keys"],
     summary: "API keys, newest first (never their secrets)",
     request: { query: PageQuery },
@@ -26,13 +28,16 @@ const routes = {
   getKey: route("GET /v1/keys/{id}", {
     method: "get",
     path: "/v1/keys/{id}",
+    operationId: "getKey",
     tags: ["keys"],
+    summary: "An API key (never its secret)",
     request: { params: IdParam },
     responses: { 200: json(Keys.ApiKey, "The key"), 404: errors[404], ...denied },
   }),
   revokeKey: route("DELETE /v1/keys/{id}", {
     method: "delete",
     path: "/v1/keys/{id}",
+    operationId: "revokeKey",
     tags: ["keys"],
     summary: "Revoke a key for good",
     request: { params: IdParam },

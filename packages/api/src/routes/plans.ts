@@ -1,11 +1,12 @@
 import { type Context, Plans } from "@nexus/core";
-import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam } from "../openapi.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam, unplannable } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 const routes = {
   createPlan: route("POST /v1/plans", {
     method: "post",
     path: "/v1/plans",
+    operationId: "createPlan",
     tags: ["plans"],
     summary: "Submit a plan (steps, or a goal for the strategy planner); dryRun only validates",
     request: { body: { ...json(Plans.CreatePlanInput, "The plan"), required: true } },
@@ -13,11 +14,13 @@ const routes = {
       200: json(Plans.PlanPreview, "dryRun: the validated plan, not stored or run"),
       201: json(Plans.Plan, "Created and started"),
       ...errors,
+      ...unplannable,
     },
   }),
   listPlans: route("GET /v1/plans", {
     method: "get",
     path: "/v1/plans",
+    operationId: "listPlans",
     tags: ["plans"],
     summary: "List plans newest first, optionally by status",
     request: { query: Plans.ListPlansQuery },
@@ -26,6 +29,7 @@ const routes = {
   getPlan: route("GET /v1/plans/{id}", {
     method: "get",
     path: "/v1/plans/{id}",
+    operationId: "getPlan",
     tags: ["plans"],
     summary: "A plan: its steps with status, attempts, results and errors, and its timeline",
     request: { params: IdParam },
@@ -34,6 +38,7 @@ const routes = {
   cancelPlan: route("POST /v1/plans/{id}/cancel", {
     method: "post",
     path: "/v1/plans/{id}/cancel",
+    operationId: "cancelPlan",
     tags: ["plans"],
     summary: "Cancel a plan: its execution stops and the tasks in flight are cancelled",
     request: { params: IdParam },
@@ -42,6 +47,7 @@ const routes = {
   retryPlan: route("POST /v1/plans/{id}/retry", {
     method: "post",
     path: "/v1/plans/{id}/retry",
+    operationId: "retryPlan",
     tags: ["plans"],
     summary: "Run a failed or cancelled plan again from the steps that did not succeed",
     request: { params: IdParam },
@@ -50,6 +56,7 @@ const routes = {
   approveStep: route("POST /v1/plans/{id}/steps/{stepId}/approve", {
     method: "post",
     path: "/v1/plans/{id}/steps/{stepId}/approve",
+    operationId: "approvePlanStep",
     tags: ["plans"],
     summary: "Approve an open approval gate; the plan goes on",
     request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },
@@ -58,6 +65,7 @@ const routes = {
   rejectStep: route("POST /v1/plans/{id}/steps/{stepId}/reject", {
     method: "post",
     path: "/v1/plans/{id}/steps/{stepId}/reject",
+    operationId: "rejectPlanStep",
     tags: ["plans"],
     summary: "Reject an open approval gate; the plan fails at that step",
     request: { params: StepParam, body: { ...json(Plans.DecisionInput, "An optional comment"), required: false } },

@@ -14,6 +14,7 @@ const routes = {
   claim: route("POST /v1/agents/{id}/tasks/claim", {
     method: "post",
     path: "/v1/agents/{id}/tasks/claim",
+    operationId: "claimTasks",
     tags,
     summary: "Claim queued tasks of a custom agent (long poll), each under a lease",
     request: {
@@ -31,6 +32,7 @@ const routes = {
   complete: route("POST /v1/tasks/{id}/complete", {
     method: "post",
     path: "/v1/tasks/{id}/complete",
+    operationId: "completeTask",
     tags,
     summary: "Report a claimed task's result: it succeeds",
     request: {
@@ -50,6 +52,7 @@ const routes = {
   fail: route("POST /v1/tasks/{id}/fail", {
     method: "post",
     path: "/v1/tasks/{id}/fail",
+    operationId: "failTask",
     tags,
     summary: "Report a claimed task's failed attempt: retried with backoff, or failed and dead-lettered",
     request: { params: IdParam, body: { ...json(Remote.FailInput, "The lease token and the error"), required: true } },
@@ -64,6 +67,7 @@ const routes = {
   extend: route("POST /v1/tasks/{id}/extend", {
     method: "post",
     path: "/v1/tasks/{id}/extend",
+    operationId: "extendTaskLease",
     tags,
     summary: "Renew the lease on a claimed task",
     request: {

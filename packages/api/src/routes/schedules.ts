@@ -1,7 +1,7 @@
 import { type Context, type Plans, Schedules } from "@nexus/core";
 import * as z from "zod";
 import { ErrorBody } from "../errors.js";
-import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
+import { actorId, denied, errors, IdParam, json, PageOf, route, unplannable } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 const unavailable = { 502: json(ErrorBody, "The scheduler (EventBridge Scheduler) could not be updated; retry") };
@@ -10,12 +10,14 @@ const routes = {
   createSchedule: route("POST /v1/schedules", {
     method: "post",
     path: "/v1/schedules",
+    operationId: "createSchedule",
     tags: ["schedules"],
     summary: "Create a schedule: a task or plan run on a cron or rate expression (EventBridge Scheduler syntax)",
     request: { body: { ...json(Schedules.CreateScheduleInput, "The schedule"), required: true } },
     responses: {
       201: json(Schedules.Schedule, "Created, with its next run"),
       ...errors,
+      ...unplannable,
       409: json(ErrorBody, "A schedule with this name exists"),
       ...unavailable,
     },
@@ -23,6 +25,7 @@ const routes = {
   listSchedules: route("GET /v1/schedules", {
     method: "get",
     path: "/v1/schedules",
+    operationId: "listSchedules",
     tags: ["schedules"],
     summary: "Schedules by name, with their last and next runs",
     request: { query: Schedules.ListSchedulesQuery },
@@ -35,6 +38,7 @@ const routes = {
   getSchedule: route("GET /v1/schedules/{id}", {
     method: "get",
     path: "/v1/schedules/{id}",
+    operationId: "getSchedule",
     tags: ["schedules"],
     summary: "A schedule with its last run (and its task's or plan's status), next run and latest runs",
     request: { params: IdParam },
@@ -43,12 +47,14 @@ const routes = {
   updateSchedule: route("PATCH /v1/schedules/{id}", {
     method: "patch",
     path: "/v1/schedules/{id}",
+    operationId: "updateSchedule",
     tags: ["schedules"],
     summary: "Change a schedule (name, cron or rate, time zone, target, enabled, overlap)",
     request: { params: IdParam, body: { ...json(Schedules.UpdateScheduleInput, "The changes"), required: true } },
     responses: {
       200: json(Schedules.Schedule, "Changed, with its next run"),
       ...errors,
+      ...unplannable,
       409: json(ErrorBody, "The name is taken, or the schedule changed meanwhile"),
       ...unavailable,
     },
@@ -56,6 +62,7 @@ const routes = {
   deleteSchedule: route("DELETE /v1/schedules/{id}", {
     method: "delete",
     path: "/v1/schedules/{id}",
+    operationId: "deleteSchedule",
     tags: ["schedules"],
     summary: "Delete a schedule; nothing fires for it afterwards. Its tasks and plans stay",
     request: { params: IdParam },
@@ -69,6 +76,7 @@ const routes = {
   runSchedule: route("POST /v1/schedules/{id}/run-now", {
     method: "post",
     path: "/v1/schedules/{id}/run-now",
+    operationId: "runScheduleNow",
     tags: ["schedules"],
     summary: "Run a schedule now (its next run stays as it is; the overlap policy applies)",
     request: { params: IdParam },

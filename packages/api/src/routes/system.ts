@@ -2,7 +2,7 @@ import type { RouteConfig } from "@hono/zod-openapi";
 import type { Context } from "@nexus/core";
 import type { MiddlewareHandler } from "hono";
 import * as z from "zod";
-import { json } from "../openapi.js";
+import { type Described, json } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 export const VERSION = "0.1.0";
@@ -12,12 +12,13 @@ const routes = {
   liveness: {
     method: "get",
     path: "/v1/health",
+    operationId: "getHealth",
     tags: ["system"],
     summary: "Liveness; needs no key",
     responses: {
       200: json(z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }), "Nexus is up"),
     },
-  } satisfies RouteConfig,
+  } satisfies RouteConfig & Described,
 };
 
 /**
@@ -31,11 +32,7 @@ export function registerSystemRoutes(app: ApiApp, options: { ctx: Context }) {
   );
   app.get("/openapi.json", async (c) => {
     const { openApiDocument } = await import("../document.js");
-    try {
-      return c.json(openApiDocument(app.definitions, VERSION));
-    } catch (error) {
-      return c.json(error, 500);
-    }
+    return c.json(openApiDocument(app.definitions, VERSION));
   });
   const docs: MiddlewareHandler = async (c, next) => {
     const { swaggerUI } = await import("@hono/swagger-ui");

@@ -13,6 +13,7 @@ function downloadRoute(kind: Payloads.PayloadKind) {
   return route(key, {
     method: "get",
     path: `/v1/tasks/{id}/${kind}`,
+    operationId: kind === "params" ? "getTaskParams" : "getTaskResult",
     tags: ["tasks"],
     summary: `A task's ${kind}, whatever its size`,
     request: { params: IdParam },
@@ -29,6 +30,7 @@ const routes = {
   submitTask: route("POST /v1/tasks", {
     method: "post",
     path: "/v1/tasks",
+    operationId: "submitTask",
     tags: ["tasks"],
     summary: "Submit a task to an agent's action",
     request: { body: { ...json(SubmitTaskInput, "The task"), required: true } },
@@ -37,6 +39,7 @@ const routes = {
   listTasks: route("GET /v1/tasks", {
     method: "get",
     path: "/v1/tasks",
+    operationId: "listTasks",
     tags: ["tasks"],
     summary: "List tasks newest first, by agent and/or status",
     request: { query: ListTasksQuery },
@@ -45,6 +48,7 @@ const routes = {
   getTask: route("GET /v1/tasks/{id}", {
     method: "get",
     path: "/v1/tasks/{id}",
+    operationId: "getTask",
     tags: ["tasks"],
     summary: "A task with its result, error, attempts and events",
     request: { params: IdParam },
@@ -55,6 +59,7 @@ const routes = {
   cancelTask: route("POST /v1/tasks/{id}/cancel", {
     method: "post",
     path: "/v1/tasks/{id}/cancel",
+    operationId: "cancelTask",
     tags: ["tasks"],
     summary: "Cancel a queued or running task",
     request: { params: IdParam },

@@ -72,7 +72,10 @@ const name = z
   .trim()
   .min(1)
   .max(100)
-  .regex(/^[^\p{Cc}]+$/u, "must not contain control characters")
+  // Unicode's control characters (\p{Cc}) spelled as ranges: a pattern without flags, which every JSON Schema
+  // (ECMA-262) client can match; the published document refuses patterns with flags or property escapes.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is this pattern's purpose
+  .regex(/^[^\x00-\x1f\x7f-\x9f]+$/, "must not contain control characters")
   .describe("Unique (case-insensitive)");
 
 export const CreateScheduleInput = z
