@@ -2,9 +2,19 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
 import { requestId } from "hono/request-id";
 import { notFound, onError, validationHook } from "./errors.js";
-import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, securityHeaders } from "./middleware.js";
+import {
+  audit,
+  authenticate,
+  builtinsReady,
+  closeUnread,
+  jsonOnly,
+  limitBody,
+  measure,
+  securityHeaders,
+} from "./middleware.js";
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
+import { registerAlarmRoutes } from "./routes/alarms.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -33,6 +43,7 @@ export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
   const app = new ApiApp(validationHook);
 
+  app.use("*", measure(ctx));
   app.use("*", requestId({ headerName: "X-Request-Id" }));
   app.use("*", securityHeaders);
   app.use("/v1/*", closeUnread);
@@ -55,6 +66,7 @@ export function createApp(options: AppOptions) {
   registerFailureRoutes(app, options);
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
+  registerAlarmRoutes(app, options);
   return app;
 }
 

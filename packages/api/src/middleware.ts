@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext, recordMetric } from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -41,6 +41,19 @@ export const securityHeaders: MiddlewareHandler = async (c, next) => {
   c.header("Cache-Control", "no-store");
   c.header("X-Content-Type-Options", "nosniff");
 };
+
+/** Every response counted by status class (`ApiRequests`, dimension `StatusClass`) and timed (`ApiLatency`). */
+export function measure(ctx: NexusContext): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      recordMetric(ctx, "ApiRequests", 1, { StatusClass: `${Math.floor(c.res.status / 100)}xx` });
+      recordMetric(ctx, "ApiLatency", performance.now() - started);
+    }
+  };
+}
 
 /** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
 export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {

@@ -1,4 +1,6 @@
 import { resolve } from "node:path";
+import { Alarms } from "@nexus/core";
+import type { AlarmChange } from "./alarms.js";
 import { startLocal } from "./runtime.js";
 
 /** A whole number of seconds from the environment, or the default; anything else stops the start with its name. */
@@ -8,6 +10,12 @@ function seconds(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number of seconds, not '${raw}'`);
   return value;
+}
+
+/** An alarm's change of state, one line in the `npm run dev` output. */
+function alarmLine(change: AlarmChange): string {
+  const time = change.at.slice(11, 19);
+  return `${time} alarm ${change.to.padEnd(17)} ${change.key} (was ${change.from}): ${change.reason}\n`;
 }
 
 function describeFault(fault: unknown): string {
@@ -35,6 +43,12 @@ async function main() {
     leaseGraceMs: seconds("NEXUS_LEASE_GRACE_SECONDS", 5) * 1000,
     logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
     ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
+    alarms: {
+      settings: Alarms.parseAlarmSettings(process.env.NEXUS_ALARMS),
+      intervalMs: Math.max(1, seconds("NEXUS_ALARM_INTERVAL_SECONDS", 5)) * 1000,
+      onChange: (change) => process.stdout.write(alarmLine(change)),
+      ...(process.env.NEXUS_ALARM_CHAT?.trim() ? { chatChannel: process.env.NEXUS_ALARM_CHAT.trim() } : {}),
+    },
   });
   const lines = [
     "Nexus is running locally.",
@@ -45,6 +59,7 @@ async function main() {
     `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
     `  Secrets      ${nexus.endpoints.secretsManager}  (local Secrets Manager endpoint)`,
     `  Plans        ${nexus.endpoints.stepFunctions}  (local Step Functions endpoint: the stack's plan state machine)`,
+    `  Alarms       ${nexus.url}/v1/alarms  (the stack's alarms over this runtime's metrics; changes are printed here)`,
     nexus.adminKeyCreated
       ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
       : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,
