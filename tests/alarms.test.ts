@@ -52,13 +52,14 @@ describe("alarm definitions", () => {
       source: { metric: { name: "AgentOnline", dimensions: { Agent: "diag" } } },
       comparison: "LessThanThreshold",
       threshold: 1,
-      evaluationPeriods: 15,
+      periodSeconds: 300,
+      evaluationPeriods: 3,
     });
   });
 
   it("take their thresholds from the settings", () => {
     expect(byKey("agent-diag-queue-age", { queueAgeMinutes: 45 }).threshold).toBe(45 * 60);
-    expect(byKey("agent-diag-offline", { agentOfflineMinutes: 3 }).evaluationPeriods).toBe(3);
+    expect(byKey("agent-diag-offline", { agentOfflineMinutes: 30 }).evaluationPeriods).toBe(6);
     expect(byKey("api-p99-latency", { apiP99LatencyMs: 800 }).threshold).toBe(800);
   });
 
@@ -116,18 +117,23 @@ describe("local evaluation", () => {
     expect(Alarms.evaluate(offline, metrics.read, now, { previous: "ALARM" }).state).toBe("ALARM");
   });
 
-  it("fires the offline alarm only when every period with data says offline", () => {
+  it("fires the offline alarm when every 5-minute period says offline; too few periods keep the state", () => {
     const t = clock();
     const metrics = new LocalMetrics({ now: t.now });
-    const alarm = byKey("agent-diag-offline", { agentOfflineMinutes: 3 });
-    for (const online of [0, 1, 0]) {
+    const alarm = byKey("agent-diag-offline"); // 15 minutes: 3 periods of 5
+    const sweep = (online: number) => {
       metrics.put("AgentOnline", online, { Agent: "diag" });
-      t.advance(60_000);
-    }
+      t.advance(300_000);
+    };
+    sweep(0);
+    expect(Alarms.evaluate(alarm, metrics.read, t.now()).state).toBe("INSUFFICIENT_DATA");
+    expect(Alarms.evaluate(alarm, metrics.read, t.now(), { previous: "OK" }).state).toBe("OK");
+    sweep(1);
+    sweep(0);
     expect(Alarms.evaluate(alarm, metrics.read, t.now()).state).toBe("OK");
-    metrics.put("AgentOnline", 0, { Agent: "diag" });
-    t.advance(120_000); // a minute without data between: ignored
-    expect(Alarms.evaluate(alarm, metrics.read, t.now()).state).toBe("ALARM");
+    sweep(0);
+    sweep(0);
+    expect(Alarms.evaluate(alarm, metrics.read, t.now())).toMatchObject({ state: "ALARM", value: 0 });
   });
 
   it("reads p99 from the sampled values", () => {

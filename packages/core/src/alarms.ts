@@ -49,7 +49,9 @@ export const AlarmSettings = z
     queueAgeMinutes: positive(15).describe("Age of the oldest message in an agent's queue, minutes"),
     failureRatePercent: z.number().min(0).max(100).default(20).describe("Failed / submitted tasks of an agent, %"),
     failureRateMinTasks: count(5).describe("Submitted tasks in the period below which the failure rate is not judged"),
-    agentOfflineMinutes: count(15).describe("Minutes an agent may be offline (AgentOnline 0) before its alarm fires"),
+    agentOfflineMinutes: count(15).describe(
+      "Minutes an agent may be offline (AgentOnline 0) before its alarm fires, in 5-minute steps (the sweeper's)",
+    ),
     functionErrors: count(1).describe("Errors of one function in 5 minutes"),
     functionThrottles: count(1).describe("Throttled invocations of one function in 5 minutes"),
     api5xxPercent: z.number().min(0).max(100).default(5).describe("API responses with status 5xx, % of requests"),
@@ -265,11 +267,12 @@ export function alarmDefinitions(inputs: AlarmInputs): AlarmDefinition[] {
       agentId,
       description: `Agent ${agentId} has been offline for ${s.agentOfflineMinutes} minutes (AgentOnline 0: no heartbeat, or its probe fails): see GET /v1/agents/${agentId}.`,
       source: metric(custom(stage, "AgentOnline", "Maximum", perAgent)),
-      periodSeconds: 60,
-      evaluationPeriods: s.agentOfflineMinutes,
+      // The sweeper judges every agent every 5 minutes.
+      periodSeconds: FIVE_MINUTES,
+      evaluationPeriods: Math.ceil(s.agentOfflineMinutes / 5),
       threshold: 1,
       comparison: "LessThanThreshold",
-      // The sweeper emits it every 5 minutes: the minutes between are not data. Its not running is an alarm of its own.
+      // No value when the sweeper did not run (an alarm of its own), or the agent is inactive or not yet heard of.
       treatMissingData: "ignore",
       setting: "agentOfflineMinutes",
       local: true,
@@ -563,10 +566,12 @@ export interface Evaluation {
 }
 
 /**
- * An alarm's state at `nowMs` from its last `evaluationPeriods` whole periods, as CloudWatch judges it (all of them
- * breaching → ALARM): missing periods count as `treatMissingData` says; `ignore` and `missing` judge the periods that
- * have data, and with none the state stays as it was (`previous`; INSUFFICIENT_DATA at first). `periodScale` shortens
- * periods for tests (0.01: a 5-minute period is 3 s). The period in progress is not judged, as in CloudWatch.
+ * An alarm's state at `nowMs` from its last `evaluationPeriods` periods, as CloudWatch judges it (all of them
+ * breaching → ALARM): missing periods count as `treatMissingData` says; with `ignore` and `missing`, a period with data
+ * that does not breach makes it OK, and too few periods with data keep the state as it was (`previous`;
+ * INSUFFICIENT_DATA at first). `periodScale` shortens
+ * periods for tests (0.01: a 5-minute period is 3 s). The periods end now (a sliding window, where CloudWatch's are
+ * aligned to the clock and judged a little after they end): a change shows at the next evaluation.
  */
 export function evaluate(
   alarm: AlarmDefinition,
@@ -576,7 +581,7 @@ export function evaluate(
 ): Evaluation {
   const source = alarm.localSource ?? alarm.source;
   const periodMs = alarm.periodSeconds * 1000 * (options.periodScale ?? 1);
-  const lastEnd = Math.floor(nowMs / periodMs) * periodMs;
+  const lastEnd = nowMs;
   const values: Array<number | undefined> = [];
   for (let i = alarm.evaluationPeriods - 1; i >= 0; i--) {
     const end = lastEnd - i * periodMs;
@@ -600,11 +605,18 @@ export function evaluate(
       value,
     };
   }
-  const judged =
-    alarm.treatMissingData === "ignore" || alarm.treatMissingData === "missing"
-      ? present.map((v) => breaches(v, alarm.threshold))
-      : values.map((v) => (v === undefined ? alarm.treatMissingData === "breaching" : breaches(v, alarm.threshold)));
+  const skipsMissing = alarm.treatMissingData === "ignore" || alarm.treatMissingData === "missing";
+  const judged = skipsMissing
+    ? present.map((v) => breaches(v, alarm.threshold))
+    : values.map((v) => (v === undefined ? alarm.treatMissingData === "breaching" : breaches(v, alarm.threshold)));
   const all = judged.every(Boolean);
+  if (all && skipsMissing && present.length < alarm.evaluationPeriods) {
+    return {
+      state: options.previous ?? "INSUFFICIENT_DATA",
+      reason: `${present.length} of ${alarm.evaluationPeriods} periods of ${alarm.periodSeconds} s have data, all ${symbol} ${round(alarm.threshold)}: [${shown}]`,
+      value,
+    };
+  }
   return {
     state: all ? "ALARM" : "OK",
     reason: `${all ? "" : "not "}every value ${symbol} ${round(alarm.threshold)} over the last ${over}: [${shown}]`,

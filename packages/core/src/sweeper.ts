@@ -147,8 +147,8 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
         if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
       }
       if (options.metrics) Health.emitMetrics(options.metrics, agent.id, health.status, depths);
-      // A deactivated agent is not expected online: it raises no offline alarm.
-      if (agent.status !== "inactive") {
+      // A deactivated agent is not expected online, nor one not yet heard of (never probed): no offline alarm.
+      if (agent.status !== "inactive" && health.status !== "unknown") {
         const alive = Health.isAlive(health.status);
         if (alive) online++;
         recordMetric(ctx, "AgentOnline", alive ? 1 : 0, perAgent(agent.id));
