@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { diag } from "@nexus/agents/diag";
 import { Alarms } from "@nexus/core";
 import type { AlarmChange } from "@nexus/local";
@@ -22,6 +23,8 @@ const local = useLocalNexus({
       failureRateMinTasks: 3,
     },
     onChange: (change) => changes.push(change),
+    // Posted to the local chat stand-in's "ops" webhook, as the alarm chat function posts in AWS.
+    chatChannel: "ops",
   },
 });
 
@@ -69,7 +72,7 @@ describe("local alarms", () => {
     expect(Date.parse(alarmOf(body, "agent-diag-dlq").since)).not.toBeNaN();
   });
 
-  it("fires the diag DLQ alarm when a diag.fail task is dead-lettered, and returns to OK once the inbox takes it", async () => {
+  it("fires the diag DLQ alarm when a diag.fail task is dead-lettered, and returns to OK once the inbox takes it (told in chat)", async () => {
     await waitForState("agent-diag-dlq", "OK");
     const id = await failedTask();
     expect((await local.api.waitForTask(id)).status).toBe("failed");
@@ -86,6 +89,16 @@ describe("local alarms", () => {
     expect(changes).toContainEqual(expect.objectContaining({ key: "agent-diag-dlq", from: "ALARM", to: "OK" }));
     const inbox = await local.api.get("/v1/failures?agentId=diag");
     expect(inbox.body.items.map((f: Json) => f.taskId)).toContain(id);
+
+    // Posted as each change happens, without holding the evaluation up: wait for the second.
+    let texts: string[] = [];
+    for (let tries = 0; tries < 50 && texts.length < 2; tries++) {
+      const posted = await fetch(`${local.nexus.standIns.chat?.url}/received?hook=ops`);
+      texts = ((await posted.json()) as Json).received.map((r: Json) => r.body.text);
+      if (texts.length < 2) await sleep(100);
+    }
+    expect(texts).toContainEqual(expect.stringMatching(/^\[ALARM\] nexus-local-agent-diag-dlq \(was OK\)/));
+    expect(texts).toContainEqual(expect.stringMatching(/^\[OK\] nexus-local-agent-diag-dlq \(was ALARM\)/));
   });
 
   it("fires the failure rate alarm (metric math over TasksFailed / TasksSubmitted) at the overridden threshold", async () => {
