@@ -57,6 +57,25 @@ describe("alarm definitions", () => {
     });
   });
 
+  it("take an agent's own thresholds over everyone's (agents.<id>)", () => {
+    const settings = Alarms.parseAlarmSettings(
+      '{"queueAgeMinutes": 20, "agents": {"research": {"queueAgeMinutes": 60, "failureRatePercent": 50}}}',
+    );
+    const all = Alarms.alarmDefinitions({
+      stage: "local",
+      agents: [AGENTS[0] as (typeof AGENTS)[0], { id: "research", queueName: "q-r", dlqName: "q-r-dlq" }],
+      settings,
+    });
+    const threshold = (key: string) => all.find((d) => d.key === key)?.threshold;
+    expect(threshold("agent-research-queue-age")).toBe(60 * 60);
+    expect(threshold("agent-research-failure-rate")).toBe(50);
+    expect(threshold("agent-diag-queue-age")).toBe(20 * 60);
+    expect(threshold("agent-diag-failure-rate")).toBe(Alarms.DEFAULT_ALARM_SETTINGS.failureRatePercent);
+    expect(() => Alarms.parseAlarmSettings('{"agents": {"research": {"apiP99LatencyMs": 10}}}')).toThrow(
+      /agents\.research/,
+    );
+  });
+
   it("take their thresholds from the settings", () => {
     expect(byKey("agent-diag-queue-age", { queueAgeMinutes: 45 }).threshold).toBe(45 * 60);
     expect(byKey("agent-diag-offline", { agentOfflineMinutes: 30 }).evaluationPeriods).toBe(6);

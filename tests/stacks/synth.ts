@@ -51,9 +51,13 @@ export const AGENT_SETTINGS = {
   NEXUS_PLANNER_URL: undefined,
 } as const;
 export const SENDER_ADDRESS = "alerts@example.com";
-/** Alarm settings the stack reads from the deploying shell: two thresholds overridden, the others default. */
+/** Alarm settings the stack reads from the deploying shell: two thresholds overridden (one more for research alone). */
 export const ALARM_SETTINGS = {
-  NEXUS_ALARMS: JSON.stringify({ queueAgeMinutes: 30, functionErrors: 3 }),
+  NEXUS_ALARMS: JSON.stringify({
+    queueAgeMinutes: 30,
+    functionErrors: 3,
+    agents: { research: { queueAgeMinutes: 60 } },
+  }),
   NEXUS_ALARM_EMAIL: "oncall@example.com",
   NEXUS_ALARM_CHAT: "ops",
 } as const;

@@ -38,23 +38,48 @@ export const STATUS_CLASSES = ["2xx", "3xx", "4xx", "5xx"] as const;
 
 const count = (fallback: number) => z.number().int().min(1).default(fallback);
 const positive = (fallback: number) => z.number().positive().default(fallback);
+const percent = () => z.number().min(0).max(100);
+
+/** The thresholds of an agent's alarms, without defaults (`agents.<id>` in `NEXUS_ALARMS` sets them for one agent). */
+const agentThresholds = {
+  dlqMessages: z.number().int().min(1).describe("Messages in an agent's DLQ at which its alarm fires"),
+  queueAgeMinutes: z.number().positive().describe("Age of the oldest message in an agent's queue, minutes"),
+  failureRatePercent: percent().describe("Failed / submitted tasks of an agent, %"),
+  failureRateMinTasks: z
+    .number()
+    .int()
+    .min(1)
+    .describe("Submitted tasks in the period below which the failure rate is not judged"),
+  agentOfflineMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .describe(
+      "Minutes an agent may be offline (AgentOnline 0) before its alarm fires, in 5-minute steps (the sweeper's)",
+    ),
+};
+export const AgentAlarmSettings = z.strictObject(agentThresholds).partial();
+export type AgentAlarmSettings = z.output<typeof AgentAlarmSettings>;
 
 /**
  * Thresholds, from `NEXUS_ALARMS` (JSON with any of these keys) in the deploying shell, or in the shell that runs
- * `npm run dev`. Unset keys keep their defaults. The README's table lists them.
+ * `npm run dev`. Unset keys keep their defaults; `agents` sets an agent's own (`{"agents": {"research":
+ * {"queueAgeMinutes": 60}}}`). The README's table lists them.
  */
 export const AlarmSettings = z
   .strictObject({
-    dlqMessages: count(1).describe("Messages in an agent's DLQ at which its alarm fires"),
-    queueAgeMinutes: positive(15).describe("Age of the oldest message in an agent's queue, minutes"),
-    failureRatePercent: z.number().min(0).max(100).default(20).describe("Failed / submitted tasks of an agent, %"),
-    failureRateMinTasks: count(5).describe("Submitted tasks in the period below which the failure rate is not judged"),
-    agentOfflineMinutes: count(15).describe(
-      "Minutes an agent may be offline (AgentOnline 0) before its alarm fires, in 5-minute steps (the sweeper's)",
-    ),
+    dlqMessages: agentThresholds.dlqMessages.default(1),
+    queueAgeMinutes: agentThresholds.queueAgeMinutes.default(15),
+    failureRatePercent: agentThresholds.failureRatePercent.default(20),
+    failureRateMinTasks: agentThresholds.failureRateMinTasks.default(5),
+    agentOfflineMinutes: agentThresholds.agentOfflineMinutes.default(15),
+    agents: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an agent id"), AgentAlarmSettings)
+      .default({})
+      .describe("An agent's own thresholds, by agent id"),
     functionErrors: count(1).describe("Errors of one function in 5 minutes"),
     functionThrottles: count(1).describe("Throttled invocations of one function in 5 minutes"),
-    api5xxPercent: z.number().min(0).max(100).default(5).describe("API responses with status 5xx, % of requests"),
+    api5xxPercent: percent().default(5).describe("API responses with status 5xx, % of requests"),
     api5xxMinRequests: count(20).describe("Requests in the period below which the 5xx rate is not judged"),
     apiP99LatencyMs: positive(5000).describe("API latency, 99th percentile, milliseconds"),
     planFailures: count(1).describe("Failed plan runs in 5 minutes"),
@@ -63,7 +88,8 @@ export const AlarmSettings = z
   })
   .meta({ id: "AlarmSettings" });
 export type AlarmSettings = z.output<typeof AlarmSettings>;
-export type AlarmSettingKey = keyof AlarmSettings;
+/** The setting that overrides an alarm's threshold (per agent also under `agents.<id>`). */
+export type AlarmSettingKey = Exclude<keyof AlarmSettings, "agents">;
 export const DEFAULT_ALARM_SETTINGS: AlarmSettings = AlarmSettings.parse({});
 
 /**
@@ -211,11 +237,14 @@ function queueNotEmpty(key: string, group: AlarmGroup, queueName: string, descri
 
 /** Every alarm of a deployment, thresholds from `settings` over the defaults. */
 export function alarmDefinitions(inputs: AlarmInputs): AlarmDefinition[] {
-  const s: AlarmSettings = { ...DEFAULT_ALARM_SETTINGS, ...inputs.settings };
+  const all: AlarmSettings = { ...DEFAULT_ALARM_SETTINGS, ...inputs.settings };
+  const s = all;
   const { stage } = inputs;
   const out: AlarmDefinition[] = [];
   for (const { id: agentId, queueName, dlqName } of inputs.agents) {
     const perAgent = { Agent: agentId };
+    // Its own thresholds over everyone's (the agent alarms below read only these).
+    const s = { ...all, ...all.agents[agentId] };
     out.push({
       ...queueNotEmpty(
         `agent-${agentId}-dlq`,
