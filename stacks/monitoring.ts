@@ -4,7 +4,7 @@
  * CloudWatch dashboard; saved Logs Insights queries; and the dead-letter queue and retries of the scheduled operations
  * (their EventBridge rules' targets, and their asynchronous invocations).
  */
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { ArnFormat, Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -106,6 +106,19 @@ export function addMonitoring(stack: Stack, props: MonitoringProps) {
   const namePrefix = `${app.name}-${app.stage}`;
 
   // ── Topic ────────────────────────────────────────────────────────────────────────────────────────
+  // CloudWatch publishes on behalf of this stack's alarms only (confused deputy: the account and the alarms' names).
+  const fromOurAlarms = {
+    StringEquals: { "aws:SourceAccount": stack.account },
+    ArnLike: {
+      "aws:SourceArn": stack.formatArn({
+        service: "cloudwatch",
+        resource: "alarm",
+        resourceName: `${namePrefix}-*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    },
+  };
+  const cloudwatchPrincipal = new iam.ServicePrincipal("cloudwatch.amazonaws.com");
   // Encrypted with a key of its own: CloudWatch may publish to a topic under a customer managed key only.
   const topicKey = new kms.Key(stack, "AlarmTopicKey", {
     description: `Encrypts the ${namePrefix} alarm topic`,
@@ -114,10 +127,10 @@ export function addMonitoring(stack: Stack, props: MonitoringProps) {
   });
   topicKey.addToResourcePolicy(
     new iam.PolicyStatement({
-      principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+      principals: [cloudwatchPrincipal],
       actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
       resources: ["*"],
-      conditions: { StringEquals: { "aws:SourceAccount": stack.account } },
+      conditions: fromOurAlarms,
     }),
   );
   const alarmTopic = new sns.Topic(stack, "AlarmTopic", {
@@ -126,6 +139,15 @@ export function addMonitoring(stack: Stack, props: MonitoringProps) {
     masterKey: topicKey,
     enforceSSL: true,
   });
+  // The topic's policy (TLS only) replaces SNS's default one, which let the account's principals publish.
+  alarmTopic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      principals: [cloudwatchPrincipal],
+      actions: ["sns:Publish"],
+      resources: [alarmTopic.topicArn],
+      conditions: fromOurAlarms,
+    }),
+  );
   if (props.alarms.email) alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarms.email));
   let chatFunction: SstFunction | undefined;
   if (props.alarms.chatChannel && props.chatSecretArn) {

@@ -3,6 +3,7 @@ import { Alarms } from "../../packages/core/src/index.js";
 import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import { ASYNC_RETRY_ATTEMPTS, RULE_RETRY_ATTEMPTS } from "../../stacks/monitoring.js";
 import {
+  ACCOUNT,
   ALARM_SETTINGS,
   APP_NAME,
   asArray,
@@ -16,6 +17,7 @@ import {
   PREFIX,
   props,
   queueByName,
+  REGION,
   refOf,
   render,
   roleOf,
@@ -23,6 +25,7 @@ import {
   STAGE,
   secretByName,
   stateMachineId,
+  statementsOf,
   synthesizeApp,
   template,
 } from "./synth.js";
@@ -179,19 +182,22 @@ describe("the alarm topic", () => {
     const topic = props(topicId());
     const key = refOf(topic.KmsMasterKeyId)?.replace(/\.Arn$/, "") ?? "";
     expect(props(key).EnableKeyRotation).toBe(true);
-    const keyPolicy = JSON.stringify(props(key).KeyPolicy);
-    expect(keyPolicy).toContain("cloudwatch.amazonaws.com");
-    template.hasResourceProperties("AWS::SNS::TopicPolicy", {
-      PolicyDocument: {
-        Statement: [
-          {
-            Effect: "Deny",
-            Action: "sns:Publish",
-            Condition: { Bool: { "aws:SecureTransport": "false" } },
-          },
-        ],
-      },
-    });
+    const ourAlarms = `arn:\${AWS::Partition}:cloudwatch:${REGION}:${ACCOUNT}:alarm:${APP_NAME}-${STAGE}-*`;
+    const keyStatement = statementsOf(props(key).KeyPolicy).find((s) => JSON.stringify(s).includes("cloudwatch"));
+    expect(keyStatement).toMatchObject({ Action: ["kms:Decrypt", "kms:GenerateDataKey*"] });
+    expect(render(obj(obj(keyStatement?.Condition, "Condition").ArnLike, "ArnLike")["aws:SourceArn"])).toBe(ourAlarms);
+    const [[, policy]] = ofType("AWS::SNS::TopicPolicy") as [[string, CfnResource]];
+    const statements = statementsOf(policy.Properties?.PolicyDocument);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    );
+    // CloudWatch may publish, for this stack's alarms only (the policy replaced SNS's default one).
+    const publish = statements.find((s) => s.Effect === "Allow");
+    expect(publish?.Action).toEqual(["sns:Publish"]);
+    expect(JSON.stringify(policy.Properties?.PolicyDocument)).toContain('"Service":"cloudwatch.amazonaws.com"');
+    const conditions = obj(publish?.Condition, "Condition");
+    expect(obj(conditions.StringEquals, "StringEquals")["aws:SourceAccount"]).toBe(ACCOUNT);
+    expect(render(obj(conditions.ArnLike, "ArnLike")["aws:SourceArn"])).toBe(ourAlarms);
   });
 
   it("emails NEXUS_ALARM_EMAIL and posts to the NEXUS_ALARM_CHAT channel through the comms agent's chat secret", () => {
