@@ -22,11 +22,11 @@ import {
   type AlarmSettings,
   type AlarmSource,
   alarmDefinitions,
+  combineExpression,
   METRIC,
   type MetricRef,
   metricsNamespace,
   ratioExpression,
-  sumExpression,
 } from "../packages/core/src/alarms.js";
 import { nexusFunction } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
@@ -266,9 +266,9 @@ function toMetric(m: MetricRef, periodSeconds: number): cloudwatch.Metric {
 function cloudwatchMetric(source: AlarmSource, periodSeconds: number): cloudwatch.IMetric {
   const period = Duration.seconds(periodSeconds);
   if (source.kind === "metric") return toMetric(source.metric, periodSeconds);
-  if (source.kind === "sum") {
+  if (source.kind !== "ratio") {
     return new cloudwatch.MathExpression({
-      expression: sumExpression(source),
+      expression: combineExpression(source),
       usingMetrics: Object.fromEntries(source.metrics.map((m, i) => [`m${i}`, toMetric(m, periodSeconds)])),
       label: source.label,
       period,

@@ -36,7 +36,13 @@ describe("alarm settings (NEXUS_ALARMS)", () => {
 describe("alarm definitions", () => {
   it("give each agent a DLQ, queue age, failure rate and offline alarm with the default thresholds", () => {
     expect(byKey("agent-diag-dlq")).toMatchObject({
-      source: { kind: "metric", metric: { namespace: "AWS/SQS", name: "ApproximateNumberOfMessagesVisible" } },
+      source: {
+        kind: "max",
+        metrics: [
+          { namespace: "AWS/SQS", name: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "q-diag-dlq" } },
+          { namespace: "Nexus/local", name: "DlqArrivals", dimensions: { Agent: "diag" }, statistic: "Sum" },
+        ],
+      },
       threshold: 1,
       comparison: "GreaterThanOrEqualToThreshold",
       setting: "dlqMessages",
@@ -123,6 +129,19 @@ describe("local evaluation", () => {
     submit(10, 3);
     t.advance(300_000);
     expect(Alarms.evaluate(alarm, metrics.read, t.now())).toMatchObject({ state: "ALARM", value: 30 });
+  });
+
+  it("fires the DLQ alarm on a dead letter the inbox took between two samples of the DLQ", () => {
+    const t = clock();
+    const metrics = new LocalMetrics({ now: t.now });
+    const alarm = byKey("agent-diag-dlq");
+    metrics.observe("AWS/SQS", "ApproximateNumberOfMessagesVisible", { QueueName: "q-diag-dlq" }, 0);
+    t.advance(30_000);
+    expect(Alarms.evaluate(alarm, metrics.read, t.now())).toMatchObject({ state: "OK", value: 0 });
+    metrics.put("DlqArrivals", 1, { Agent: "diag" });
+    t.advance(10_000);
+    metrics.observe("AWS/SQS", "ApproximateNumberOfMessagesVisible", { QueueName: "q-diag-dlq" }, 0);
+    expect(Alarms.evaluate(alarm, metrics.read, t.now())).toMatchObject({ state: "ALARM", value: 1 });
   });
 
   it("treats missing data as it is told: breaching, not breaching, or keeping the state", () => {

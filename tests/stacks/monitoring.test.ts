@@ -56,17 +56,29 @@ describe("alarms", () => {
   it("watch each built-in agent: DLQ not empty, oldest message, failure rate with a minimum count, offline", () => {
     expect(OVERRIDES.queueAgeMinutes).not.toBe(DEFAULTS.queueAgeMinutes);
     for (const { id } of BUILTIN_AGENTS) {
+      // What waits in its DLQ, or what it dead-lettered in the minute, whichever is more.
       const dlq = alarmNamed(`agent-${id}-dlq`);
       expect(dlq).toMatchObject({
-        Namespace: "AWS/SQS",
-        MetricName: "ApproximateNumberOfMessagesVisible",
-        Statistic: "Maximum",
-        Period: 60,
         Threshold: DEFAULTS.dlqMessages,
         ComparisonOperator: "GreaterThanOrEqualToThreshold",
         TreatMissingData: "notBreaching",
       });
-      expect(refOf(dimension(dlq, "QueueName"))).toBe(`${queueByName(`${PREFIX}${id}-dlq`)}.QueueName`);
+      const dlqMetrics = asArray(dlq.Metrics).map((m) => obj(m, "Metric"));
+      expect(dlqMetrics.find((m) => m.Expression)?.Expression).toBe("MAX([FILL(m0, 0), FILL(m1, 0)])");
+      const dlqStat = (metricId: string) => obj(dlqMetrics.find((m) => m.Id === metricId)?.MetricStat, metricId);
+      expect(dlqStat("m0")).toMatchObject({
+        Metric: { Namespace: "AWS/SQS", MetricName: "ApproximateNumberOfMessagesVisible" },
+        Period: 60,
+        Stat: "Maximum",
+      });
+      const queueDimension = obj(dlqStat("m0").Metric, "m0").Dimensions;
+      expect(refOf(obj(asArray(queueDimension)[0], "Dimension").Value)).toBe(
+        `${queueByName(`${PREFIX}${id}-dlq`)}.QueueName`,
+      );
+      expect(dlqStat("m1")).toMatchObject({
+        Metric: { Namespace: `Nexus/${STAGE}`, MetricName: "DlqArrivals", Dimensions: [{ Name: "Agent", Value: id }] },
+        Stat: "Sum",
+      });
 
       const age = alarmNamed(`agent-${id}-queue-age`);
       // Overridden for every agent, and for research again.

@@ -148,8 +148,11 @@ export type AlarmSource =
       readonly label: string;
     }
   | {
-      /** The sum of several metrics (e.g. the ways a schedule's run can be lost). */
-      readonly kind: "sum";
+      /**
+       * The sum of several metrics (the ways a schedule's run can be lost), or their largest (what sits in a DLQ, or
+       * arrived there within the period).
+       */
+      readonly kind: "sum" | "max";
       readonly metrics: readonly MetricRef[];
       readonly label: string;
     };
@@ -254,6 +257,13 @@ export function alarmDefinitions(inputs: AlarmInputs): AlarmDefinition[] {
         s,
       ),
       agentId,
+      // What waits in the DLQ, or what the agent dead-lettered in the minute: a message the inbox takes between two
+      // of SQS's samples still counts.
+      source: {
+        kind: "max",
+        metrics: [sqs(dlqName, "ApproximateNumberOfMessagesVisible"), custom(stage, "DlqArrivals", "Sum", perAgent)],
+        label: `${agentId} dead letters`,
+      },
     });
     out.push({
       key: `agent-${agentId}-queue-age`,
@@ -529,9 +539,10 @@ export function ratioExpression(source: Extract<AlarmSource, { kind: "ratio" }>)
   return `IF(${d} >= ${source.minDenominator}, ${source.scale} * FILL(n, 0) / ${d}, 0)`;
 }
 
-/** The sum source as metric math over metrics `m0`…: `FILL(m0, 0) + …`. */
-export function sumExpression(source: Extract<AlarmSource, { kind: "sum" }>): string {
-  return source.metrics.map((_, i) => `FILL(m${i}, 0)`).join(" + ");
+/** A sum or max source as metric math over metrics `m0`…: `FILL(m0, 0) + …`, or `MAX([FILL(m0, 0), …])`. */
+export function combineExpression(source: Extract<AlarmSource, { kind: "sum" | "max" }>): string {
+  const filled = source.metrics.map((_, i) => `FILL(m${i}, 0)`);
+  return source.kind === "sum" ? filled.join(" + ") : `MAX([${filled.join(", ")}])`;
 }
 
 // ── Local evaluation ───────────────────────────────────────────────────────────────────────────────
@@ -569,9 +580,10 @@ export type MetricReader = (metric: MetricRef, startMs: number, endMs: number) =
 /** The value of a source over one period, as CloudWatch computes it (undefined: no data in that period). */
 export function sourceValue(source: AlarmSource, read: MetricReader, startMs: number, endMs: number) {
   if (source.kind === "metric") return read(source.metric, startMs, endMs);
-  if (source.kind === "sum") {
-    const values = source.metrics.map((m) => read(m, startMs, endMs));
-    return values.every((v) => v === undefined) ? undefined : values.reduce<number>((a, v) => a + (v ?? 0), 0);
+  if (source.kind !== "ratio") {
+    const values = source.metrics.map((m) => read(m, startMs, endMs) ?? 0);
+    if (source.metrics.every((m) => read(m, startMs, endMs) === undefined)) return undefined;
+    return source.kind === "sum" ? values.reduce((a, v) => a + v, 0) : Math.max(...values);
   }
   const parts = source.denominator.map((m) => read(m, startMs, endMs));
   const numerator = read(source.numerator, startMs, endMs);
