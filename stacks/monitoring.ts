@@ -160,6 +160,8 @@ export function addMonitoring(stack: Stack, props: MonitoringProps) {
       new iam.PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [props.chatSecretArn] }),
     );
     alarmTopic.addSubscription(new subscriptions.LambdaSubscription(chatFunction));
+    // SNS invokes it asynchronously: a notice it could not post after Lambda's retries waits in the operations DLQ.
+    onFailureToDlq(chatFunction, props.operationsDlq);
   }
   const action = new cloudwatchActions.SnsAction(alarmTopic);
   // Its own faults are alarms too (they still reach the email subscription).

@@ -6,6 +6,7 @@ import {
   ACCOUNT,
   ALARM_SETTINGS,
   APP_NAME,
+  agentQueueStatements,
   asArray,
   type CfnResource,
   type JsonObject,
@@ -223,6 +224,13 @@ describe("the alarm topic", () => {
       Protocol: "lambda",
       Endpoint: { "Fn::GetAtt": [chat, "Arn"] },
     });
+    // A notice it could not post after Lambda's retries waits in the operations DLQ (its only queue).
+    template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+      FunctionName: { Ref: chat },
+      MaximumRetryAttempts: ASYNC_RETRY_ATTEMPTS,
+      DestinationConfig: { OnFailure: { Destination: { "Fn::GetAtt": [operationsDlqId(), "Arn"] } } },
+    });
+    expect(agentQueueStatements(chat)).toEqual([]);
     const variables = obj(obj(props(chat).Environment, "Environment").Variables, "Variables");
     expect(variables.NEXUS_ALARM_CHAT).toBe(ALARM_SETTINGS.NEXUS_ALARM_CHAT);
     expect(variables.NEXUS_CHAT_SECRET).toEqual({ Ref: secretByName("chat") });

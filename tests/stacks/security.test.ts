@@ -186,7 +186,7 @@ describe("iam", () => {
               : typeof agentId === "string"
                 ? [...base, ...payloads, "states", ...(extra[agentId] ?? [])]
                 : handler === "functions/alarm-chat.handler"
-                  ? ["logs", "xray", "secretsmanager"]
+                  ? ["logs", "xray", "secretsmanager", "sqs"]
                   : base;
       const services = new Set(
         roleStatements(roleOf(fn))

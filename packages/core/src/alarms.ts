@@ -417,7 +417,7 @@ export function alarmDefinitions(inputs: AlarmInputs): AlarmDefinition[] {
         "operations-dlq",
         "operations",
         inputs.operationsDlqName,
-        `A scheduled run of the sweeper, the failures inbox or the probe failed after its retries (or EventBridge could not deliver it): its event waits in ${inputs.operationsDlqName}.`,
+        `A scheduled run of the sweeper, the failures inbox or the probe failed after its retries (or EventBridge could not deliver it), or an alarm could not be posted to chat: its event waits in ${inputs.operationsDlqName}.`,
         s,
       ),
       local: false,
