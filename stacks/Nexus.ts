@@ -7,11 +7,19 @@ import type { App, StackContext } from "sst/constructs";
 import { type AgentConsumers, type AgentQueues, addAgentConsumers, addAgentQueues } from "./agents.js";
 import { addApi } from "./api.js";
 import { alignSstCustomResourceHandler } from "./functions.js";
+import { addMonitoring, addOperationsDlq } from "./monitoring.js";
 import { addFailuresInbox, addProbe, addSweeper } from "./operations.js";
 import { addPayloads } from "./payloads.js";
 import { addPlans, type PlanArns, planArns } from "./plans.js";
 import { addSchedules } from "./schedules.js";
-import { healthSettingsEnv, isEphemeralStage, queuePrefix } from "./settings.js";
+import {
+  alarmSettingsEnv,
+  commsSettingsEnv,
+  healthSettingsEnv,
+  isEphemeralStage,
+  queuePrefix,
+  scheduleGroupName,
+} from "./settings.js";
 import { addTable, type TableAccess } from "./table.js";
 
 /** What the parts of the stack pass on to those after them: each part takes the pieces it needs (a `Pick` of these). */
@@ -58,14 +66,17 @@ export function Nexus({ app, stack }: StackContext) {
 
   const consumers = addAgentConsumers(stack, { app, ephemeral, queues, tableAccess, plans });
   const { api, apiFunction, adminKeySecret } = addApi(stack, { app, ephemeral, queues, consumers, tableAccess, plans });
-  const { sweeper, sweeperFunction } = addSweeper(stack, { app, queues, consumers, tableAccess, plans });
-  const { failureIngestion, failuresFunction } = addFailuresInbox(stack, { queues, tableAccess });
+  // Where the scheduled operations' undeliverable events and failed invocations land.
+  const operationsDlq = addOperationsDlq(stack, prefix);
+  const { sweeper, sweeperFunction } = addSweeper(stack, { app, queues, consumers, tableAccess, plans, operationsDlq });
+  const { failureIngestion, failuresFunction } = addFailuresInbox(stack, { queues, tableAccess, operationsDlq });
   const { probe, probeFunction } = addProbe(stack, {
     queues,
     tableAccess,
     probeIntervalMinutes: health.probeIntervalMinutes,
+    operationsDlq,
   });
-  const { planRunnerFunction, stateMachine, planFailuresAlarm } = addPlans(stack, {
+  const { planRunnerFunction, stateMachine, planLogs } = addPlans(stack, {
     ephemeral,
     plans,
     queues,
@@ -85,6 +96,31 @@ export function Nexus({ app, stack }: StackContext) {
   for (const fn of consumers.agentFunctions) grantPayloads(fn, "s3:GetObject", "s3:PutObject");
   grantPayloads(planRunnerFunction, "s3:GetObject", "s3:PutObject");
   grantPayloads(scheduleFunction, "s3:PutObject");
+  const { alarmTopic, dashboard, chatFunction } = addMonitoring(stack, {
+    app,
+    queues,
+    functions: [
+      { fn: apiFunction },
+      ...consumers.agentFunctions.map((fn) => ({ fn })),
+      { fn: sweeperFunction, everyMinutes: 5 },
+      { fn: failuresFunction, everyMinutes: 5 },
+      { fn: probeFunction, everyMinutes: health.probeIntervalMinutes },
+      { fn: planRunnerFunction },
+      { fn: scheduleFunction },
+    ],
+    apiId: api.cdk.httpApi.apiId,
+    ...(api.cdk.accessLogGroup ? { accessLogGroup: api.cdk.accessLogGroup } : {}),
+    stateMachineArn: stateMachine.stateMachineArn,
+    planLogGroup: planLogs,
+    scheduleGroup: scheduleGroupName(app.name, app.stage),
+    scheduleDlq,
+    operationsDlq,
+    alarms: alarmSettingsEnv(process.env),
+    ...(consumers.providerSecretArns.AgentCommsChatSecretArn
+      ? { chatSecretArn: consumers.providerSecretArns.AgentCommsChatSecretArn }
+      : {}),
+    email: Boolean(commsSettingsEnv(process.env).NEXUS_EMAIL_FROM),
+  });
   alignSstCustomResourceHandler(stack);
 
   stack.addOutputs({
@@ -118,7 +154,10 @@ export function Nexus({ app, stack }: StackContext) {
     agents: queues.agents,
     planRunnerFunction,
     stateMachine,
-    planFailuresAlarm,
+    operationsDlq,
+    alarmTopic,
+    dashboard,
+    chatFunction,
     scheduleFunction,
     schedulerRole,
     scheduleDlq,

@@ -3,11 +3,22 @@
  * consumers and plan runs put right), the failures inbox (what waits in the agents' DLQs) and the health probe.
  */
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { NagSuppressions } from "cdk-nag";
-import { Cron, type Stack } from "sst/constructs";
+import { Cron, type Function as SstFunction, type Stack } from "sst/constructs";
 import { nexusFunction } from "./functions.js";
+import { onFailureToDlq, ruleTarget } from "./monitoring.js";
 import type { NexusParts } from "./Nexus.js";
 import { escapeRegex, metricsNamespace } from "./settings.js";
+
+/**
+ * A scheduled operation: an EventBridge rule invoking the function on `schedule`. An event EventBridge cannot deliver
+ * after its retries, and an invocation the function fails after Lambda's retries, land in the operations DLQ.
+ */
+function scheduled(stack: Stack, id: string, schedule: `rate(${string})`, fn: SstFunction, operationsDlq: sqs.IQueue) {
+  onFailureToDlq(fn, operationsDlq);
+  return new Cron(stack, id, { schedule, job: { function: fn, cdk: { target: ruleTarget(operationsDlq) } } });
+}
 
 /**
  * Every 5 minutes. Also looks at every agent: records health changes, emits its metrics (EMF in its log, namespace
@@ -21,7 +32,8 @@ export function addSweeper(
     consumers,
     tableAccess,
     plans,
-  }: Pick<NexusParts, "app" | "queues" | "consumers" | "tableAccess" | "plans">,
+    operationsDlq,
+  }: Pick<NexusParts, "app" | "queues" | "consumers" | "tableAccess" | "plans"> & { operationsDlq: sqs.IQueue },
 ) {
   const { builtinQueueAndDlqArns, customQueueArns, customQueueSuppression } = queues;
   const { stateMachineArn, executionArns, executionsSuppression, taskResults } = plans;
@@ -66,12 +78,15 @@ export function addSweeper(
     [customQueueSuppression, executionsSuppression("the sweeper may describe")],
     true,
   );
-  const sweeper = new Cron(stack, "Sweeper", { schedule: "rate(5 minutes)", job: sweeperFunction });
+  const sweeper = scheduled(stack, "Sweeper", "rate(5 minutes)", sweeperFunction, operationsDlq);
   return { sweeper, sweeperFunction };
 }
 
 /** Every 5 minutes, moves what waits in every agent's DLQ (built-in by name, custom by the prefix) into the failures inbox. */
-export function addFailuresInbox(stack: Stack, { queues, tableAccess }: Pick<NexusParts, "queues" | "tableAccess">) {
+export function addFailuresInbox(
+  stack: Stack,
+  { queues, tableAccess, operationsDlq }: Pick<NexusParts, "queues" | "tableAccess"> & { operationsDlq: sqs.IQueue },
+) {
   const { prefix, agents } = queues;
   const failuresFunction = nexusFunction(stack, "FailuresFunction", {
     handler: "functions/failures.handler",
@@ -96,7 +111,7 @@ export function addFailuresInbox(stack: Stack, { queues, tableAccess }: Pick<Nex
     ],
     true,
   );
-  const failureIngestion = new Cron(stack, "FailureIngestion", { schedule: "rate(5 minutes)", job: failuresFunction });
+  const failureIngestion = scheduled(stack, "FailureIngestion", "rate(5 minutes)", failuresFunction, operationsDlq);
   return { failureIngestion, failuresFunction };
 }
 
@@ -111,7 +126,8 @@ export function addProbe(
     queues,
     tableAccess,
     probeIntervalMinutes,
-  }: Pick<NexusParts, "queues" | "tableAccess"> & { probeIntervalMinutes: number },
+    operationsDlq,
+  }: Pick<NexusParts, "queues" | "tableAccess"> & { probeIntervalMinutes: number; operationsDlq: sqs.IQueue },
 ) {
   const { builtinQueueArns } = queues;
   const probeFunction = nexusFunction(stack, "ProbeFunction", {
@@ -120,9 +136,12 @@ export function addProbe(
   });
   probeFunction.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query"));
   probeFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: builtinQueueArns }));
-  const probe = new Cron(stack, "Probe", {
-    schedule: `rate(${probeIntervalMinutes} ${probeIntervalMinutes === 1 ? "minute" : "minutes"})`,
-    job: probeFunction,
-  });
+  const probe = scheduled(
+    stack,
+    "Probe",
+    `rate(${probeIntervalMinutes} ${probeIntervalMinutes === 1 ? "minute" : "minutes"})`,
+    probeFunction,
+    operationsDlq,
+  );
   return { probe, probeFunction };
 }

@@ -1,12 +1,11 @@
 /**
  * Plans: the state machine that runs a plan's steps (packages/core/src/plans/plan.asl.json), its runner function, its
- * log group and the alarm on failed runs. Its name and ARNs are fixed ({@link planArns}), so that every function that
+ * log group. Its name and ARNs are fixed ({@link planArns}), so that every function that
  * starts, stops or reports to a run can be granted it before it exists.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { ArnFormat, Duration, RemovalPolicy } from "aws-cdk-lib";
-import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import { ArnFormat, RemovalPolicy } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
@@ -141,15 +140,6 @@ export function addPlans(
     ],
     true,
   );
-  // A failed plan run, whatever failed it (a step, a timeout, the runner). No alarm action: the stack has no
-  // notification topic yet; the alarm shows in the console and can be wired to one.
-  const planFailuresAlarm = new cloudwatch.Alarm(stack, "PlanExecutionsFailedAlarm", {
-    alarmDescription: `A run of a plan failed (${stateMachineName}: ExecutionsFailed >= 1 in 5 minutes).`,
-    metric: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-    threshold: 1,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  return { planRunnerFunction, stateMachine, planFailuresAlarm };
+  // Its failed runs raise an alarm (stacks/monitoring.ts).
+  return { planRunnerFunction, stateMachine, planLogs };
 }

@@ -5,8 +5,9 @@
  */
 import type { ApiCorsProps } from "sst/constructs";
 import type * as z from "zod";
-import { SENDER_FORMAT, splitSender } from "../packages/agents/src/comms/sender.js";
+import { EMAIL_ADDRESS, SENDER_FORMAT, splitSender } from "../packages/agents/src/comms/sender.js";
 import { CORS } from "../packages/api/src/cors.js";
+import { type AlarmSettings, parseAlarmSettings } from "../packages/core/src/alarms.js";
 import { HealthSettings } from "../packages/core/src/schemas.js";
 import { SettingsEnv } from "../packages/core/src/settings-env.js";
 
@@ -230,4 +231,28 @@ export function plannerSettingsEnv(env: NodeJS.ProcessEnv): Record<string, strin
     out.NEXUS_PLANNER_URL = url;
   }
   return out;
+}
+
+/**
+ * Alarm settings from the deploying shell: `NEXUS_ALARMS`, JSON with any of the thresholds of `AlarmSettings`
+ * (packages/core/src/alarms.ts); `NEXUS_ALARM_EMAIL`, the address the alarm topic emails (it must confirm the
+ * subscription); `NEXUS_ALARM_CHAT`, a channel of the comms agent's chat secret the alarms are posted to. Unset → the
+ * defaults, no email, no chat. Malformed → the synth fails.
+ */
+export function alarmSettingsEnv(env: NodeJS.ProcessEnv): {
+  settings: AlarmSettings;
+  email?: string;
+  chatChannel?: string;
+} {
+  const settings = parseAlarmSettings(env.NEXUS_ALARMS);
+  const email = env.NEXUS_ALARM_EMAIL?.trim();
+  if (email && !EMAIL_ADDRESS.test(email)) {
+    throw new Error(`NEXUS_ALARM_EMAIL must be an email address, got ${JSON.stringify(email)}`);
+  }
+  // A channel name as the comms agent's chat secret has them (packages/agents/src/comms/spec.ts: CHANNEL).
+  const chatChannel = env.NEXUS_ALARM_CHAT?.trim();
+  if (chatChannel && !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(chatChannel)) {
+    throw new Error(`NEXUS_ALARM_CHAT must be a channel name of the chat secret, got ${JSON.stringify(chatChannel)}`);
+  }
+  return { settings, ...(email ? { email } : {}), ...(chatChannel ? { chatChannel } : {}) };
 }

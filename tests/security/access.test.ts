@@ -106,6 +106,8 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
     }
     case "GET /v1/audit":
       return { method: "GET", path: "/v1/audit" };
+    case "GET /v1/alarms":
+      return { method: "GET", path: "/v1/alarms" };
     case "GET /v1/failures":
       return { method: "GET", path: "/v1/failures" };
     case "GET /v1/failures/{id}":

@@ -46,6 +46,8 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
     firstUse: [/node_modules\/(puppeteer-core|@sparticuz\/chromium)\//],
   },
   strategy: { entry: "functions/agents/strategy.ts", firstUse: [S3] },
+  // Posts alarms to chat (NEXUS_ALARM_CHAT): the chat secret, read on its first alarm.
+  alarmChat: { entry: "functions/alarm-chat.ts", firstUse: [S3] },
 };
 
 /** What the functions read at import (contextFromEnv, the agents' settings); nothing touches the network then. */
@@ -55,7 +57,7 @@ const ENV = {
   NEXUS_BUILTIN_QUEUES: JSON.stringify(
     Object.fromEntries(
       Object.keys(FUNCTIONS)
-        .filter((name) => name !== "api")
+        .filter((name) => name !== "api" && name !== "alarmChat")
         .map((name) => [
           name,
           { url: `http://127.0.0.1:9/${name}`, arn: `arn:aws:sqs:us-east-1:1:${name}`, dlqUrl: "-", dlqArn: "-" },

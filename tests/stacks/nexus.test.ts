@@ -119,15 +119,16 @@ describe("functions", () => {
     for (const [id, r] of lambdas) expect(r.Properties?.Runtime, id).toBe("nodejs24.x");
   });
 
-  it("are the api, the sweeper, the failures ingester, the plan runner, the scheduler, the probe and one consumer per built-in agent", () => {
+  it("are the api, the sweeper, the failures ingester, the plan runner, the scheduler, the probe, the alarm chat (NEXUS_ALARM_CHAT is set here) and one consumer per built-in agent", () => {
     expect(functionByHandler("functions/api.handler")).toHaveLength(1);
     expect(functionByHandler("functions/sweeper.handler")).toHaveLength(1);
     expect(functionByHandler("functions/plans.handler")).toHaveLength(1);
     expect(functionByHandler("functions/schedule.handler")).toHaveLength(1);
     expect(functionByHandler("functions/probe.handler")).toHaveLength(1);
     expect(functionByHandler("functions/failures.handler")).toHaveLength(1);
+    expect(functionByHandler("functions/alarm-chat.handler")).toHaveLength(1);
     for (const { id } of BUILTIN_AGENTS) expect(functionByHandler(`functions/agents/${id}.handler`)).toHaveLength(1);
-    expect(nexusFunctions()).toHaveLength(6 + BUILTIN_AGENTS.length);
+    expect(nexusFunctions()).toHaveLength(7 + BUILTIN_AGENTS.length);
   });
 
   it("consume the queues of exactly the built-in agents the API registers (packages/agents/src/specs.ts)", () => {

@@ -4,6 +4,7 @@ import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import { healthSettingsEnv, metricsNamespace } from "../../stacks/settings.js";
 import {
   APP_NAME,
+  agentQueueStatements,
   allStatements,
   env,
   expectScheduled,
@@ -40,8 +41,9 @@ describe("agent health", () => {
   });
 
   it("lets the probe submit tasks to the built-in agents' queues and nothing else (no DLQ, no custom queue)", () => {
-    const statements = roleStatements(roleOf(onlyFunction("functions/probe.handler")));
-    const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    const probe = onlyFunction("functions/probe.handler");
+    const statements = roleStatements(roleOf(probe));
+    const sqs = agentQueueStatements(probe);
     expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage"]));
     const queues = BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`);
     expect(sqs.flatMap((s) => s.Resource.map(render)).sort()).toEqual(queues.sort());

@@ -15,14 +15,12 @@ import {
   agentFunction,
   allStatements,
   asArray,
-  type CfnResource,
   EXECUTION_ARNS,
   env,
   isObject,
   type JsonObject,
   nexusFunctions,
   obj,
-  ofType,
   onlyFunction,
   PREFIX,
   props,
@@ -234,23 +232,5 @@ describe("plans", () => {
         `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`,
       ].sort(),
     );
-  });
-
-  it("raise an alarm (no action yet) when a run fails: ExecutionsFailed, Sum >= 1 over 5 minutes", () => {
-    const alarms = ofType("AWS::CloudWatch::Alarm");
-    expect(alarms).toHaveLength(1);
-    const p = (alarms[0] as [string, CfnResource])[1].Properties ?? {};
-    expect(p).toMatchObject({
-      Namespace: "AWS/States",
-      MetricName: "ExecutionsFailed",
-      Statistic: "Sum",
-      Period: 300,
-      Threshold: 1,
-      EvaluationPeriods: 1,
-      ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      TreatMissingData: "notBreaching",
-    });
-    expect(p.Dimensions).toEqual([{ Name: "StateMachineArn", Value: { Ref: stateMachineId() } }]);
-    expect(p.AlarmActions).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import {
   ACCOUNT,
   agentFunction,
+  agentQueueStatements,
   allStatements,
   app,
   asArray,
@@ -46,7 +47,8 @@ type Reader = { handler: string } | { agent: string };
 const SECRET_READERS: Record<string, Reader[]> = {
   "admin-key": [{ handler: "functions/api.handler" }],
   twilio: [{ agent: "comms" }],
-  chat: [{ agent: "comms" }],
+  // The alarm chat function posts alarms to a channel of the same secret (stacks/monitoring.ts).
+  chat: [{ agent: "comms" }, { handler: "functions/alarm-chat.handler" }],
   lookup: [{ agent: "research" }],
   planner: [{ agent: "strategy" }, { handler: "functions/api.handler" }],
 };
@@ -183,7 +185,9 @@ describe("iam", () => {
               ? [...base, ...payloads, "states"]
               : typeof agentId === "string"
                 ? [...base, ...payloads, "states", ...(extra[agentId] ?? [])]
-                : base;
+                : handler === "functions/alarm-chat.handler"
+                  ? ["logs", "xray", "secretsmanager", "sqs"]
+                  : base;
       const services = new Set(
         roleStatements(roleOf(fn))
           .filter((s) => s.Effect === "Allow")
@@ -238,7 +242,9 @@ describe("iam", () => {
       // A plan run writes its plan and steps.
       "functions/schedule.handler": ["dynamodb:BatchWriteItem"],
     };
-    for (const [fn] of nexusFunctions()) {
+    // The alarm chat function reads its secret and posts; it touches no table.
+    const alarmChat = onlyFunction("functions/alarm-chat.handler");
+    for (const [fn] of nexusFunctions().filter(([id]) => id !== alarmChat)) {
       const dynamo = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("dynamodb:")));
       expect(dynamo, fn).toHaveLength(1);
       const [statement] = dynamo as [Statement];
@@ -293,7 +299,7 @@ describe("iam", () => {
 
   it("lets the failures ingester read and delete messages of the agents' DLQs only", () => {
     const fn = onlyFunction("functions/failures.handler");
-    const sqsStatements = roleStatements(roleOf(fn)).filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    const sqsStatements = agentQueueStatements(fn);
     expect(sqsStatements).toHaveLength(1);
     const [statement] = sqsStatements as [Statement];
     expect(new Set(statement.Action)).toEqual(new Set(["sqs:ReceiveMessage", "sqs:DeleteMessage"]));
@@ -319,8 +325,7 @@ describe("iam", () => {
   });
 
   it("lets the sweeper send to built-in and custom agent queues, and read their and their DLQs' depths, only", () => {
-    const statements = roleStatements(roleOf(onlyFunction("functions/sweeper.handler")));
-    const sqs = statements.filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+    const sqs = agentQueueStatements(onlyFunction("functions/sweeper.handler"));
     expect(new Set(sqs.flatMap((s) => s.Action))).toEqual(new Set(["sqs:SendMessage", "sqs:GetQueueAttributes"]));
     const custom = `arn:\${AWS::Partition}:sqs:${REGION}:${ACCOUNT}:${PREFIX}*`;
     const queues = BUILTIN_AGENTS.map((a) => `\${${queueByName(`${PREFIX}${a.id}`)}.Arn}`);

@@ -5,8 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { parseSender } from "../../packages/agents/src/comms/config.js";
+import { CHANNEL } from "../../packages/agents/src/comms/spec.js";
+import * as Alarms from "../../packages/core/src/alarms.js";
 import { contextFromEnv } from "../../packages/core/src/context.js";
-import { apiSettingsEnv, commsSettingsEnv, healthSettingsEnv } from "../../stacks/settings.js";
+import { alarmSettingsEnv, apiSettingsEnv, commsSettingsEnv, healthSettingsEnv } from "../../stacks/settings.js";
 
 const accepts = (check: () => unknown) => {
   try {
@@ -100,5 +102,29 @@ describe("settings from the deploying shell", () => {
         `stack ${from}`,
       ).toBe(taken);
     }
+  });
+});
+
+describe("alarm settings", () => {
+  it("are the local runtime's (NEXUS_ALARMS parsed by one function), failing the synth with the key at fault", () => {
+    expect(alarmSettingsEnv({}).settings).toEqual(Alarms.DEFAULT_ALARM_SETTINGS);
+    expect(alarmSettingsEnv({ NEXUS_ALARMS: '{"queueAgeMinutes": 45}' }).settings).toEqual(
+      Alarms.parseAlarmSettings('{"queueAgeMinutes": 45}'),
+    );
+    expect(() => alarmSettingsEnv({ NEXUS_ALARMS: '{"queueAgeMinute": 45}' })).toThrow(/queueAgeMinute/);
+  });
+
+  it("take a chat channel exactly when the comms agent's chat secret can name it, and an email address", () => {
+    for (const channel of ["ops", "on-call_2", "Ops", "ops channel", "-ops", "a".repeat(65)]) {
+      expect(
+        accepts(() => alarmSettingsEnv({ NEXUS_ALARM_CHAT: channel })),
+        channel,
+      ).toBe(CHANNEL.test(channel));
+    }
+    expect(alarmSettingsEnv({ NEXUS_ALARM_EMAIL: " oncall@example.com " }).email).toBe("oncall@example.com");
+    expect(() => alarmSettingsEnv({ NEXUS_ALARM_EMAIL: "oncall" })).toThrow(/NEXUS_ALARM_EMAIL/);
+    expect(alarmSettingsEnv({ NEXUS_ALARM_EMAIL: "", NEXUS_ALARM_CHAT: " " })).toEqual({
+      settings: Alarms.DEFAULT_ALARM_SETTINGS,
+    });
   });
 });

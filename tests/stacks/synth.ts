@@ -56,6 +56,16 @@ export const AGENT_SETTINGS = {
   NEXUS_PLANNER_URL: undefined,
 } as const;
 export const SENDER_ADDRESS = "alerts@example.com";
+/** Alarm settings the stack reads from the deploying shell: two thresholds overridden (one more for research alone). */
+export const ALARM_SETTINGS = {
+  NEXUS_ALARMS: JSON.stringify({
+    queueAgeMinutes: 30,
+    functionErrors: 3,
+    agents: { research: { queueAgeMinutes: 60 } },
+  }),
+  NEXUS_ALARM_EMAIL: "oncall@example.com",
+  NEXUS_ALARM_CHAT: "ops",
+} as const;
 /** What the research agent reads for the SSRF guard's exceptions: never set in AWS. */
 export const SSRF_ALLOW = "NEXUS_SSRF_ALLOW";
 /** The schedule group of the app and stage. */
@@ -193,6 +203,21 @@ export const roleOf = (fnId: string): string => {
   if (!role?.endsWith(".Arn")) throw new Error(`${fnId} has no role in this template`);
   return role.slice(0, -".Arn".length);
 };
+/** The queue where the scheduled operations' undeliverable events and failed invocations land (stacks/monitoring.ts). */
+export const operationsDlqId = () => queueByName(`${APP_NAME}-${STAGE}-operations-dlq`);
+/**
+ * The SQS statements of a scheduled operation's role but the one letting its failed invocations reach the operations
+ * DLQ, which is checked here: SendMessage on that queue only.
+ */
+export function agentQueueStatements(fnId: string): Statement[] {
+  const sqs = roleStatements(roleOf(fnId)).filter((s) => s.Action.some((a) => a.startsWith("sqs:")));
+  const toDlq = sqs.filter((s) => s.Resource.some((r) => refOf(r) === `${operationsDlqId()}.Arn`));
+  expect(toDlq, fnId).toEqual([
+    { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [{ "Fn::GetAtt": [operationsDlqId(), "Arn"] }] },
+  ]);
+  return sqs.filter((s) => !toDlq.includes(s));
+}
+
 /** The plan state machine (there is one). */
 export const stateMachineId = (): string => {
   const ids = ofType("AWS::StepFunctions::StateMachine").map(([id]) => id);
@@ -261,13 +286,13 @@ async function synthesize(): Promise<void> {
   // SST resolves handler paths against the cwd, and esbuild captures the cwd when it is first imported.
   if (process.cwd() !== ROOT) throw new Error(`run vitest from the repository root (${ROOT}), not ${process.cwd()}`);
   tmp = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
-  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), SSRF_ALLOW];
+  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), ...Object.keys(ALARM_SETTINGS), SSRF_ALLOW];
   const savedEnv = shellEnv.map((name) => [name, process.env[name]] as const);
 
   // Also loads .env, .env.local, .env.<stage>, .env.<stage>.local into process.env (overriding it), as `sst deploy` does.
   await initProject({ root: ROOT, stage: STAGE });
   for (const name of [...SETTINGS_ENV, SSRF_ALLOW]) delete process.env[name];
-  for (const [name, value] of Object.entries(AGENT_SETTINGS)) {
+  for (const [name, value] of Object.entries({ ...AGENT_SETTINGS, ...ALARM_SETTINGS })) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }

@@ -48,6 +48,7 @@ export const ACCESS = {
   "GET /v1/keys/{id}": ["admin"],
   "DELETE /v1/keys/{id}": ["admin"],
   "GET /v1/audit": ["admin"],
+  "GET /v1/alarms": ["admin", "operator", "viewer"],
 } as const satisfies Record<string, "public" | readonly Role[]>;
 
 export type RouteKey = keyof typeof ACCESS;

@@ -10,11 +10,13 @@ import {
   closeUnread,
   jsonOnly,
   limitBody,
+  measure,
   rateLimitHeaders,
   securityHeaders,
 } from "./middleware.js";
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
+import { registerAlarmRoutes } from "./routes/alarms.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -46,6 +48,7 @@ export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
   const app = new ApiApp(validationHook);
 
+  app.use("*", measure(ctx));
   app.use("*", requestId({ headerName: "X-Request-Id" }));
   app.use("*", securityHeaders({ hsts: options.hsts ?? false }));
   // A preflight is answered before any key is asked for (a browser sends none with it).
@@ -72,6 +75,7 @@ export function createApp(options: AppOptions) {
   registerFailureRoutes(app, options);
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
+  registerAlarmRoutes(app, options);
   return app;
 }
 

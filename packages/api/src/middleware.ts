@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext, recordMetric } from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -79,6 +79,19 @@ export const rateLimitHeaders: MiddlewareHandler<Env> = async (c, next) => {
   c.header("RateLimit-Policy", `"${RATE_LIMIT_POLICY}";q=${quota.limit};w=${quota.windowSeconds}`);
   c.header("RateLimit", `"${RATE_LIMIT_POLICY}";r=${quota.remaining};t=${quota.resetSeconds}`);
 };
+
+/** Every response counted by status class (`ApiRequests`, dimension `StatusClass`) and timed (`ApiLatency`). */
+export function measure(ctx: NexusContext): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      recordMetric(ctx, "ApiRequests", 1, { StatusClass: `${Math.floor(c.res.status / 100)}xx` });
+      recordMetric(ctx, "ApiLatency", performance.now() - started);
+    }
+  };
+}
 
 /** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
 export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {

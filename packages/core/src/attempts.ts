@@ -1,6 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import * as Metrics from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
@@ -42,7 +43,7 @@ const ownedBy = (attempt: number): Ownership => ({
  * queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition
  * fails. `extra` is set on the item with it (a remote claim's lease token).
  */
-function startAttempt(
+async function startAttempt(
   ctx: Context,
   task: Pick<TaskRecord, "id" | "agentId">,
   attempts: number,
@@ -50,7 +51,7 @@ function startAttempt(
   extra: Record<string, unknown> = {},
 ) {
   const now = ctx.now().toISOString();
-  return Tasks.transition(ctx, {
+  const started = await Tasks.transition(ctx, {
     task,
     to: "running",
     set: { ...extra, leaseUntil },
@@ -71,6 +72,16 @@ function startAttempt(
     },
     values: { ":agent": task.agentId, ":n": attempts, ":queued": "queued", ":running": "running", ":now": now },
   });
+  // Queued to first attempt (a retry's wait is not queueing: it was asked for).
+  if (started && attempts === 0) {
+    Metrics.record(
+      ctx,
+      "TaskQueuedTime",
+      Date.parse(now) - Date.parse(started.createdAt),
+      Metrics.perAgent(task.agentId),
+    );
+  }
+  return started;
 }
 
 async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, attempts: number, error: TaskError) {
@@ -82,6 +93,14 @@ async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, att
     error,
     failedAt: ctx.now().toISOString(),
   });
+  Metrics.record(ctx, "DlqArrivals", 1, Metrics.perAgent(record.agentId));
+}
+
+/** A task failed for good: counted, dead-lettered, and its plan step told. */
+async function failedForGood(ctx: Context, queue: QueueRef, updated: TaskRecord, attempts: number, error: TaskError) {
+  Metrics.record(ctx, "TasksFailed", 1, Metrics.perAgent(updated.agentId));
+  await deadLetter(ctx, queue, updated, attempts, error);
+  await reportToPlan(ctx, updated);
 }
 
 /**
@@ -108,7 +127,10 @@ export async function failAttempt(
       events: [{ at, type: "attempt_failed", attempt, error, retryInSeconds: delay }],
       ...owner,
     });
-    if (updated) await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    if (updated) {
+      Metrics.record(ctx, "TasksRetried", 1, Metrics.perAgent(record.agentId));
+      await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    }
     logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
     return Boolean(updated);
   }
@@ -124,10 +146,7 @@ export async function failAttempt(
     ],
     ...owner,
   });
-  if (updated) {
-    await deadLetter(ctx, queue, record, attempt, error);
-    await reportToPlan(ctx, updated);
-  }
+  if (updated) await failedForGood(ctx, queue, updated, attempt, error);
   logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
   return Boolean(updated);
 }
@@ -157,7 +176,12 @@ export async function succeedAttempt(
   });
   // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
   // retried invocation) waits on a new one.
-  if (updated) await reportToPlan(ctx, updated);
+  if (updated) {
+    const agent = Metrics.perAgent(updated.agentId);
+    Metrics.record(ctx, "TasksSucceeded", 1, agent);
+    if (updated.startedAt) Metrics.record(ctx, "TaskDuration", Date.parse(at) - Date.parse(updated.startedAt), agent);
+    await reportToPlan(ctx, updated);
+  }
   return Boolean(updated);
 }
 
@@ -179,10 +203,7 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
     names: { "#st": "status", "#n": "attempts" },
     values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
   });
-  if (updated) {
-    await deadLetter(ctx, queue, record, record.attempts, error);
-    await reportToPlan(ctx, updated);
-  }
+  if (updated) await failedForGood(ctx, queue, updated, record.attempts, error);
   return Boolean(updated);
 }
 

@@ -1,5 +1,6 @@
 export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
+export * as Alarms from "./alarms.js";
 export * as Audit from "./audit.js";
 export { createClients } from "./clients.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
@@ -13,6 +14,7 @@ export * as Keys from "./keys.js";
 export { agentLambda, planRunnerLambda } from "./lambda.js";
 export { type ClientSource, clientOf, once, withSdk } from "./lazy.js";
 export * as Limits from "./limits.js";
+export { LocalMetrics, type MetricSink, perAgent, record as recordMetric } from "./metrics.js";
 export { fileObjectStore, type ObjectStore, s3ObjectStore } from "./objects.js";
 export {
   PARAMS_SCHEMA_KEYWORDS,

@@ -4,6 +4,7 @@ import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
 import * as Health from "./health/index.js";
+import { perAgent, record as recordMetric } from "./metrics.js";
 import * as Plans from "./plans/index.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
@@ -134,6 +135,7 @@ export interface AgentSweepResult {
 export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {}): Promise<AgentSweepResult> {
   const result: AgentSweepResult = { checked: 0, changed: [], reconciled: [], errors: [] };
   const settings = Health.settingsOf(ctx);
+  let online = 0;
   for (const agent of await Agents.all(ctx)) {
     try {
       result.checked++;
@@ -145,6 +147,12 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
         if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
       }
       if (options.metrics) Health.emitMetrics(options.metrics, agent.id, health.status, depths);
+      // A deactivated agent is not expected online, nor one not yet heard of (never probed): no offline alarm.
+      if (agent.status !== "inactive" && health.status !== "unknown") {
+        const alive = Health.isAlive(health.status);
+        if (alive) online++;
+        recordMetric(ctx, "AgentOnline", alive ? 1 : 0, perAgent(agent.id));
+      }
       const reconciled = await reconcileConsumer(ctx, agent.id);
       if (reconciled !== undefined) result.reconciled.push({ agentId: agent.id, enabled: reconciled });
     } catch (error) {
@@ -153,6 +161,7 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
       options.logger?.error("agent check failed", { agentId: agent.id, error });
     }
   }
+  recordMetric(ctx, "AgentsOnline", online);
   if (result.changed.length > 0) options.logger?.info("agent health changed", { changed: result.changed });
   if (result.reconciled.length > 0) {
     options.logger?.warn("consumers did not match their agents' status; turned back", {

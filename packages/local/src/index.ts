@@ -1,3 +1,4 @@
+export { type AlarmChange, LocalAlarms } from "./alarms.js";
 export { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 export { QueuePoller } from "./poller.js";
 export {

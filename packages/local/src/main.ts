@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
-import { CorsOriginsSetting } from "@nexus/core";
+import { Alarms, CorsOriginsSetting } from "@nexus/core";
+import type { AlarmChange } from "./alarms.js";
 import { startLocal } from "./runtime.js";
 
 /** A whole number of seconds from the environment, or the default; anything else stops the start with its name. */
@@ -20,6 +21,12 @@ function corsOrigins(): string[] | undefined {
     throw new Error(`NEXUS_CORS_ORIGINS is not valid (${parsed.error.issues[0]?.message}), got ${JSON.stringify(raw)}`);
   }
   return parsed.data;
+}
+
+/** An alarm's change of state, one line in the `npm run dev` output. */
+function alarmLine(change: AlarmChange): string {
+  const time = change.at.slice(11, 19);
+  return `${time} alarm ${change.to.padEnd(17)} ${change.key} (was ${change.from}): ${change.reason}\n`;
 }
 
 function describeFault(fault: unknown): string {
@@ -49,6 +56,12 @@ async function main() {
     logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
     ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
     settings: { ...(cors ? { corsOrigins: cors } : {}) },
+    alarms: {
+      settings: Alarms.parseAlarmSettings(process.env.NEXUS_ALARMS),
+      intervalMs: Math.max(1, seconds("NEXUS_ALARM_INTERVAL_SECONDS", 5)) * 1000,
+      onChange: (change) => process.stdout.write(alarmLine(change)),
+      ...(process.env.NEXUS_ALARM_CHAT?.trim() ? { chatChannel: process.env.NEXUS_ALARM_CHAT.trim() } : {}),
+    },
   });
   const lines = [
     "Nexus is running locally.",
@@ -60,6 +73,7 @@ async function main() {
     `  SQS          ${nexus.endpoints.sqs}  (local-aws-sqs, in memory)`,
     `  Secrets      ${nexus.endpoints.secretsManager}  (local Secrets Manager endpoint)`,
     `  Plans        ${nexus.endpoints.stepFunctions}  (local Step Functions endpoint: the stack's plan state machine)`,
+    `  Alarms       ${nexus.url}/v1/alarms  (the stack's alarms over this runtime's metrics; changes are printed here)`,
     nexus.adminKeyCreated
       ? `  Admin key    ${nexus.adminKey}\n               (shown once; kept in ${dataDir}/admin-key. Send it as Authorization: Bearer <key>)`
       : `  Admin key    ${process.env.NEXUS_ADMIN_KEY ? "from NEXUS_ADMIN_KEY" : `kept in ${dataDir}/admin-key`}`,

@@ -8,12 +8,14 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { builtinAgents } from "@nexus/agents";
+import { alarmChat } from "@nexus/agents/alarm-chat";
 import { createPlanner } from "@nexus/agents/strategy";
 import { createApp } from "@nexus/api";
 import {
   type ActionHandler,
   type AgentImplementation,
   Agents,
+  type Alarms,
   type Context,
   createClients,
   DEFAULT_SETTINGS,
@@ -22,6 +24,7 @@ import {
   fileObjectStore,
   Health,
   Keys,
+  LocalMetrics,
   Plans,
   type QueueRef,
   Queues,
@@ -31,6 +34,7 @@ import {
   stepFunctions,
   Worker,
 } from "@nexus/core";
+import { type AlarmChange, LocalAlarms } from "./alarms.js";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { QueuePoller } from "./poller.js";
 import { LocalScheduler } from "./scheduler.js";
@@ -79,6 +83,19 @@ export interface LocalOptions {
   standIns?: StandInFactory[];
   /** Extra `NEXUS_*` settings for the agents; they win over the stand-ins'. */
   agentConfig?: Record<string, string>;
+  /** The alarms evaluated against the runtime's own metrics (alarms.ts). */
+  alarms?: {
+    /** Thresholds (`NEXUS_ALARMS`); default: the defaults. */
+    settings?: Alarms.AlarmSettings;
+    /** How often they are evaluated (default 5 s). */
+    intervalMs?: number;
+    /** Periods shortened by this factor (tests; default 1). */
+    periodScale?: number;
+    /** Told of each change into or out of ALARM (default: logged). */
+    onChange?: (change: AlarmChange) => void;
+    /** A channel of the chat secret each such change is posted to (`NEXUS_ALARM_CHAT`), as in AWS. */
+    chatChannel?: string;
+  };
 }
 
 export interface LocalNexus {
@@ -108,6 +125,10 @@ export interface LocalNexus {
   recovery: { tasks: Sweeper.SweepResult; plans: Plans.RecoverResult };
   /** Plays EventBridge Scheduler: fires due schedules; `tick(now)` fires what is due at once. */
   scheduler: LocalScheduler;
+  /** The runtime's own metrics (what the points of truth record, and the queues sampled). */
+  metrics: LocalMetrics;
+  /** The alarms evaluated against them; `tick()` evaluates now. */
+  alarms: LocalAlarms;
   stop(): Promise<void>;
 }
 
@@ -244,8 +265,15 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       payloadsDir = dir;
       stops.push(async () => rmSync(dir, { recursive: true, force: true }));
     }
+    // Kept for the longest alarm window twice (15 minutes of 1-minute periods, three of 5 minutes), at most 2,000 series.
+    const periodScale = options.alarms?.periodScale ?? 1;
+    const metrics = new LocalMetrics({
+      resolutionMs: Math.max(10, Math.round(1000 * periodScale)),
+      retentionMs: Math.round(30 * 60_000 * periodScale),
+    });
     const ctx: Context = {
       tableName: TABLE_NAME,
+      metrics,
       payloads: fileObjectStore({ dir: payloadsDir }),
       queuePrefix: prefix,
       builtinQueues: {},
@@ -350,9 +378,46 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     );
     probeTimer.unref();
     stops.push(async () => clearInterval(probeTimer));
-    // What the failures function does on its schedule in AWS: DLQs into the inbox.
+    // The alarms, over the runtime's own metrics; changes into and out of ALARM are told (and posted to chat).
+    const chatChannel = options.alarms?.chatChannel;
+    const chatSecret = agentConfig.NEXUS_CHAT_SECRET;
+    const chat =
+      chatChannel && chatSecret
+        ? alarmChat({ secrets: ctx.secrets, secretName: chatSecret, channel: chatChannel })
+        : undefined;
+    const alarms = new LocalAlarms({
+      ctx,
+      metrics,
+      logger: logger.createChild({ serviceName: "nexus-alarms" }),
+      ...(options.alarms?.settings ? { settings: options.alarms.settings } : {}),
+      ...(options.alarms?.intervalMs === undefined ? {} : { intervalMs: options.alarms.intervalMs }),
+      periodScale,
+      onChange: (change) => {
+        if (options.alarms?.onChange) options.alarms.onChange(change);
+        else logger.warn("alarm state changed", { ...change });
+        chat
+          ?.notify({
+            name: `nexus-local-${change.key}`,
+            state: change.to,
+            previous: change.from,
+            reason: change.reason,
+            description: change.description,
+            at: change.at,
+          })
+          .catch((error) => logger.error("alarm not posted to chat", { key: change.key, error }));
+      },
+    });
+    ctx.alarms = alarms;
+    alarms.start();
+    stops.push(() => alarms.stop());
+    // What the failures function does on its schedule in AWS: DLQs into the inbox. The DLQs are sampled first, so that
+    // a message the inbox takes is seen by the alarms, as CloudWatch sees it for the minutes it waits in AWS.
     const ingestTimer = setInterval(() => {
-      Failures.ingest(ctx).catch((error) => logger.error("failure ingestion failed", { error }));
+      alarms
+        .sampleQueues()
+        .catch((error) => logger.error("queue sampling failed", { error }))
+        .then(() => Failures.ingest(ctx))
+        .catch((error) => logger.error("failure ingestion failed", { error }));
     }, options.failureIngestIntervalMs ?? 5_000);
     ingestTimer.unref();
     stops.push(async () => clearInterval(ingestTimer));
@@ -410,6 +475,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       probe: () => Health.probe(ctx),
       recovery: { tasks: recovered, plans: resumed },
       scheduler,
+      metrics,
+      alarms,
       stop: stopAll,
     };
   } catch (error) {

@@ -2,6 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import * as z from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
+import * as Metrics from "../metrics.js";
 import * as Payloads from "../payloads.js";
 import type { TaskError } from "../schemas.js";
 import * as Store from "../storage/plans.js";
@@ -317,6 +318,7 @@ async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
       remove: ["error"],
       event: { type: "succeeded" },
     });
+    if (done) Metrics.record(ctx, "PlanRunsSucceeded", 1);
     return { done };
   }
   const loaded = await loadRun(ctx, p.planId, p.run);
@@ -344,6 +346,7 @@ async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
       message: `${error.code}: ${error.message}`,
     },
   });
+  if (done) Metrics.record(ctx, "PlanRunsFailed", 1);
   logger.info("plan failed", { code: error.code, stepId: error.stepId });
   return { done };
 }
