@@ -1,10 +1,9 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import { contextFromEnv, once, type Plans } from "@nexus/core";
+import { contextFromEnv, instrumented, lambdaLogger, once, type Plans } from "@nexus/core";
 import { handle } from "hono/aws-lambda";
 
-const logger = new Logger({ serviceName: "nexus-api" });
+const logger = lambdaLogger("nexus-api");
 const ctx = contextFromEnv();
 
 /** Goals are planned in-process by the strategy agent's planner, loaded with the first goal (few requests have one). */
@@ -14,4 +13,4 @@ const strategy = once(async () =>
 const planner: Plans.Planner = { plan: async (request) => (await strategy()).plan(request) };
 
 /** The HTTP API: the Hono app behind API Gateway (HTTP API, payload v2). */
-export const handler = handle(createApp({ ctx, logger, builtinSpecs, planner }));
+export const handler = instrumented(logger, handle(createApp({ ctx, logger, builtinSpecs, planner })));

@@ -1,9 +1,8 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { builtinRegistration } from "@nexus/api/builtins";
-import { contextFromEnv, Health } from "@nexus/core";
+import { contextFromEnv, Health, instrumented, lambdaLogger } from "@nexus/core";
 
-const logger = new Logger({ serviceName: "nexus-probe" });
+const logger = lambdaLogger("nexus-probe");
 const ctx = contextFromEnv();
 /** Registers (or refreshes) the deployed built-in agents once per process, as the API does before its first request. */
 const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
@@ -12,7 +11,7 @@ const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
  * Scheduled by EventBridge every probe interval: submits a `health` task to each active built-in agent (one per
  * agent per interval slot, by idempotency key). The agent runs its checks and records its heartbeat.
  */
-export const handler = async () => {
+export const handler = instrumented(logger, async () => {
   await builtinsReady();
   const result = await Health.probe(ctx);
   if (result.failed.length > 0) logger.error("some agents could not be probed", { failed: result.failed });
@@ -22,4 +21,4 @@ export const handler = async () => {
     skipped: result.skipped,
   });
   return result;
-};
+});

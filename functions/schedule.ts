@@ -1,7 +1,6 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { contextFromEnv, Schedules } from "@nexus/core";
+import { contextFromEnv, instrumented, lambdaLogger, Schedules } from "@nexus/core";
 
-const logger = new Logger({ serviceName: "nexus-schedules" });
+const logger = lambdaLogger("nexus-schedules");
 const ctx = contextFromEnv();
 
 /**
@@ -9,7 +8,7 @@ const ctx = contextFromEnv();
  * Firing is idempotent per schedule and time, so a repeated delivery starts nothing new. An infrastructure error is
  * thrown: Lambda retries the invocation, then sends it to the schedules' dead-letter queue.
  */
-export const handler = async (event: unknown) => {
+export const handler = instrumented(logger, async (event: unknown) => {
   const parsed = Schedules.FireEvent.safeParse(event);
   if (!parsed.success) {
     logger.error("not a schedule event; ignored", { issues: parsed.error.issues });
@@ -25,4 +24,4 @@ export const handler = async (event: unknown) => {
     ...(fired.run ? { outcome: fired.run.outcome, taskId: fired.run.taskId, planId: fired.run.planId } : {}),
   });
   return fired;
-};
+});

@@ -58,7 +58,7 @@ export function Nexus({ app, stack }: StackContext) {
 
   const consumers = addAgentConsumers(stack, { app, ephemeral, queues, tableAccess, plans });
   const { api, apiFunction, adminKeySecret } = addApi(stack, { app, ephemeral, queues, consumers, tableAccess, plans });
-  const { sweeper, sweeperFunction } = addSweeper(stack, { app, queues, consumers, tableAccess, plans });
+  const { sweeper, sweeperFunction } = addSweeper(stack, { queues, consumers, tableAccess, plans });
   const { failureIngestion, failuresFunction } = addFailuresInbox(stack, { queues, tableAccess });
   const { probe, probeFunction } = addProbe(stack, {
     queues,

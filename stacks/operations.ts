@@ -7,7 +7,7 @@ import { NagSuppressions } from "cdk-nag";
 import { Cron, type Stack } from "sst/constructs";
 import { nexusFunction } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
-import { escapeRegex, metricsNamespace } from "./settings.js";
+import { escapeRegex } from "./settings.js";
 
 /**
  * Every 5 minutes. Also looks at every agent: records health changes, emits its metrics (EMF in its log, namespace
@@ -15,13 +15,7 @@ import { escapeRegex, metricsNamespace } from "./settings.js";
  */
 export function addSweeper(
   stack: Stack,
-  {
-    app,
-    queues,
-    consumers,
-    tableAccess,
-    plans,
-  }: Pick<NexusParts, "app" | "queues" | "consumers" | "tableAccess" | "plans">,
+  { queues, consumers, tableAccess, plans }: Pick<NexusParts, "queues" | "consumers" | "tableAccess" | "plans">,
 ) {
   const { builtinQueueAndDlqArns, customQueueArns, customQueueSuppression } = queues;
   const { stateMachineArn, executionArns, executionsSuppression, taskResults } = plans;
@@ -29,7 +23,6 @@ export function addSweeper(
     handler: "functions/sweeper.handler",
     timeout: 120,
     environment: {
-      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(app.name, app.stage),
       NEXUS_BUILTIN_CONSUMERS: consumers.builtinConsumers,
       NEXUS_STATE_MACHINE_ARN: stateMachineArn,
     },

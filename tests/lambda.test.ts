@@ -17,9 +17,9 @@ let api: (
   context: LambdaContext,
 ) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
-let sweeper: () => Promise<{ scanned: number; requeued: number; failed: number }>;
+let sweeper: (event?: unknown) => Promise<{ scanned: number; requeued: number; failed: number }>;
 let plans: (payload: Record<string, unknown>) => Promise<unknown>;
-let probe: () => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
+let probe: (event?: unknown) => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
 let sfn: LocalStepFunctions;
 
 const lambdaContext = (remainingMs = 60_000) =>

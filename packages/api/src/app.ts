@@ -2,7 +2,16 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
 import { requestId } from "hono/request-id";
 import { notFound, onError, validationHook } from "./errors.js";
-import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, securityHeaders } from "./middleware.js";
+import {
+  audit,
+  authenticate,
+  builtinsReady,
+  closeUnread,
+  jsonOnly,
+  limitBody,
+  observe,
+  securityHeaders,
+} from "./middleware.js";
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
@@ -34,6 +43,7 @@ export function createApp(options: AppOptions) {
   const app = new ApiApp(validationHook);
 
   app.use("*", requestId({ headerName: "X-Request-Id" }));
+  app.use("*", observe);
   app.use("*", securityHeaders);
   app.use("/v1/*", closeUnread);
   app.use("/v1/*", audit(ctx, logger));

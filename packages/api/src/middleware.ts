@@ -1,5 +1,14 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext } from "@nexus/core";
+import {
+  Audit,
+  jsonDepth,
+  Keys,
+  Limits,
+  metrics,
+  type Context as NexusContext,
+  statusClass,
+  withLogContext,
+} from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -33,6 +42,17 @@ export type Env = {
     /** The body of a write, parsed (undefined when absent or malformed). */
     body?: unknown;
   };
+};
+
+/**
+ * Every request: whatever is logged while it is served carries its request id (log.ts), and its response is counted
+ * by status class and timed (`ApiRequests{StatusClass}`, `ApiLatency`), errors included (they are responses by then).
+ */
+export const observe: MiddlewareHandler<Env> = async (c, next) => {
+  const started = performance.now();
+  await withLogContext({ requestId: c.get("requestId") }, next);
+  metrics().count("ApiRequests", 1, { StatusClass: statusClass(c.res.status) });
+  metrics().duration("ApiLatency", performance.now() - started);
 };
 
 /** Every response: never cached, its type never sniffed. */

@@ -1,6 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
@@ -32,6 +33,25 @@ export interface Ownership {
 
 const failedWith = (error: TaskError) => ({ error });
 
+/** When the record's current attempt started (its `started` event), else when the task first started. */
+function attemptStart(record: TaskRecord): number | undefined {
+  const started = record.events.findLast((e) => e.type === "started" && e.attempt === record.attempts);
+  const at = started?.at ?? record.startedAt;
+  return at ? Date.parse(at) : undefined;
+}
+
+/** An attempt's outcome as metrics: the outcome's count and, when its start is known, its duration. */
+function attemptEnded(
+  ctx: Context,
+  record: TaskRecord,
+  outcome: "TasksSucceeded" | "TasksFailed" | "TasksRetried",
+): void {
+  const dimensions = { Agent: record.agentId };
+  metrics().count(outcome, 1, dimensions);
+  const start = attemptStart(record);
+  if (start !== undefined) metrics().duration("TaskDuration", ctx.now().getTime() - start, dimensions);
+}
+
 const ownedBy = (attempt: number): Ownership => ({
   condition: "#st = :running AND #n = :n",
   names: { "#st": "status", "#n": "attempts" },
@@ -42,7 +62,7 @@ const ownedBy = (attempt: number): Ownership => ({
  * queued (or running with an expired lease) → running, for attempt `attempts + 1`; undefined if the condition
  * fails. `extra` is set on the item with it (a remote claim's lease token).
  */
-function startAttempt(
+async function startAttempt(
   ctx: Context,
   task: Pick<TaskRecord, "id" | "agentId">,
   attempts: number,
@@ -50,7 +70,7 @@ function startAttempt(
   extra: Record<string, unknown> = {},
 ) {
   const now = ctx.now().toISOString();
-  return Tasks.transition(ctx, {
+  const started = await Tasks.transition(ctx, {
     task,
     to: "running",
     set: { ...extra, leaseUntil },
@@ -71,6 +91,11 @@ function startAttempt(
     },
     values: { ":agent": task.agentId, ":n": attempts, ":queued": "queued", ":running": "running", ":now": now },
   });
+  // Time queued: from submission to the first attempt's start (later attempts wait on their backoff, not the queue).
+  if (started && attempts === 0) {
+    metrics().duration("TaskQueuedTime", Date.parse(now) - Date.parse(started.createdAt), { Agent: task.agentId });
+  }
+  return started;
 }
 
 async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, attempts: number, error: TaskError) {
@@ -108,7 +133,10 @@ export async function failAttempt(
       events: [{ at, type: "attempt_failed", attempt, error, retryInSeconds: delay }],
       ...owner,
     });
-    if (updated) await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    if (updated) {
+      attemptEnded(ctx, record, "TasksRetried");
+      await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
+    }
     logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
     return Boolean(updated);
   }
@@ -125,6 +153,7 @@ export async function failAttempt(
     ...owner,
   });
   if (updated) {
+    attemptEnded(ctx, record, "TasksFailed");
     await deadLetter(ctx, queue, record, attempt, error);
     await reportToPlan(ctx, updated);
   }
@@ -155,6 +184,7 @@ export async function succeedAttempt(
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...owner,
   });
+  if (updated) attemptEnded(ctx, record, "TasksSucceeded");
   // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
   // retried invocation) waits on a new one.
   if (updated) await reportToPlan(ctx, updated);
@@ -180,6 +210,8 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
     values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
   });
   if (updated) {
+    // The attempt's worker vanished: its duration is unknown, only the outcome counts.
+    metrics().count("TasksFailed", 1, { Agent: record.agentId });
     await deadLetter(ctx, queue, record, record.attempts, error);
     await reportToPlan(ctx, updated);
   }

@@ -1,5 +1,4 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
@@ -112,8 +111,6 @@ async function requeue(ctx: Context, queue: QueueRef, record: TaskRecord): Promi
 }
 
 export interface AgentSweepOptions {
-  /** Where the per-agent metrics go (EMF on stdout in Lambda); none → no metrics. */
-  metrics?: Metrics;
   logger?: Logger;
 }
 
@@ -134,6 +131,7 @@ export interface AgentSweepResult {
 export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {}): Promise<AgentSweepResult> {
   const result: AgentSweepResult = { checked: 0, changed: [], reconciled: [], errors: [] };
   const settings = Health.settingsOf(ctx);
+  let online = 0;
   for (const agent of await Agents.all(ctx)) {
     try {
       result.checked++;
@@ -144,7 +142,8 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
         const changed = await Health.recordStatus(ctx, agent, evaluation);
         if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
       }
-      if (options.metrics) Health.emitMetrics(options.metrics, agent.id, health.status, depths);
+      Health.emitMetrics(agent.id, health.status, depths);
+      if (Health.isAlive(health.status)) online++;
       const reconciled = await reconcileConsumer(ctx, agent.id);
       if (reconciled !== undefined) result.reconciled.push({ agentId: agent.id, enabled: reconciled });
     } catch (error) {
@@ -153,6 +152,7 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
       options.logger?.error("agent check failed", { agentId: agent.id, error });
     }
   }
+  Health.emitOnlineCount(online);
   if (result.changed.length > 0) options.logger?.info("agent health changed", { changed: result.changed });
   if (result.reconciled.length > 0) {
     options.logger?.warn("consumers did not match their agents' status; turned back", {
