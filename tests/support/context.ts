@@ -69,8 +69,25 @@ export async function startTestContext(
     ctx.builtinQueues[agentId] = await Queues.createAgentQueues(ctx, agentId);
     return ctx.builtinQueues[agentId];
   };
+  /**
+   * What the stack puts in a function's environment, pointed at these emulators (for loading an entry point as Lambda
+   * would), with `extra` on top.
+   */
+  const functionEnv = (extra: Record<string, string> = {}) => ({
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    NEXUS_TABLE: ctx.tableName,
+    NEXUS_QUEUE_PREFIX: ctx.queuePrefix,
+    NEXUS_BUILTIN_QUEUES: JSON.stringify(ctx.builtinQueues),
+    ...extra,
+  });
   return {
     ctx,
+    functionEnv,
     endpoints: { dynamodb: dynamo.endpoint, sqs: sqs.endpoint, secretsManager: secrets.endpoint },
     putSecret: secrets.put,
     addBuiltinQueue,
