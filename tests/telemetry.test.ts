@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
 import { apiGatewayEvent, lambdaContext, sqsEvent, sqsRecordFactory } from "./support/events.js";
+import { captureOutput } from "./support/output.js";
 
 /**
  * Telemetry as Lambda produces it: the entry points loaded as Lambda loads them, invoked with hand-built events
@@ -20,18 +21,11 @@ let api: (event: APIGatewayProxyEventV2, context: LambdaContext) => Promise<{ st
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
 let failures: (event: unknown, context: LambdaContext) => Promise<{ recorded: number }>;
 
-/** Every line the process writes to stdout and stderr (warnings and errors), kept (and not shown). */
-const lines: string[] = [];
-const streams = [process.stdout, process.stderr] as const;
-const realWrites = streams.map((stream) => stream.write);
+/** Every line the functions write (kept, not shown). */
+let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
-  for (const stream of streams) {
-    stream.write = ((chunk: string | Uint8Array) => {
-      lines.push(...String(chunk).split("\n").filter(Boolean));
-      return true;
-    }) as typeof stream.write;
-  }
+  output = captureOutput();
   env = await startTestContext({
     prefix: "nexus-telemetry-agent-",
     secrets: { "nexus/test/admin-key": ADMIN, "nexus/test/provider": JSON.stringify({ token: PROVIDER_SECRET }) },
@@ -51,26 +45,17 @@ beforeAll(async () => {
   failures = (await import("../functions/failures.js")).handler as typeof failures;
 });
 afterAll(async () => {
-  streams.forEach((stream, i) => {
-    stream.write = realWrites[i] as typeof stream.write;
-  });
+  output?.restore();
   delete process.env._X_AMZN_TRACE_ID;
   await env?.stop();
 });
 beforeEach(() => {
-  lines.length = 0;
+  output.clear();
 });
 
 type Json = Record<string, unknown>;
-const records = (): Json[] =>
-  lines.flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Json];
-    } catch {
-      return [];
-    }
-  });
-const logRecords = () => records().filter((r) => !("_aws" in r));
+const records = () => output.records();
+const logRecords = () => output.logRecords();
 
 interface Emf {
   namespace: string;
@@ -161,7 +146,7 @@ describe("a task through the Lambda functions", () => {
     expect(message.Attributes?.AWSTraceHeader).toBe(TRACE);
 
     // The agent's invocation: its records carry the task, agent and attempt; its metrics the outcome.
-    lines.length = 0;
+    output.clear();
     expect(await deliver(message.Body ?? "")).toEqual({ batchItemFailures: [] });
     expect((await Tasks.get(env.ctx, task.id)).status).toBe("succeeded");
     const succeeded = logRecords().find((r) => r.message === "task succeeded");
@@ -191,7 +176,7 @@ describe("a task through the Lambda functions", () => {
 
   it("counts a retried attempt, a task failed for good and its dead letter, with its ids on the failure's record", async () => {
     const retried = await submit({ times: 1 }, "fail");
-    lines.length = 0;
+    output.clear();
     await deliver((await receive(retried.id)).Body ?? "");
     expect(metric("TasksRetried")).toEqual([
       { namespace: "Nexus/telemetry", dimensions: { Agent: "diag" }, unit: "Count", value: 1 },
@@ -202,7 +187,7 @@ describe("a task through the Lambda functions", () => {
     });
 
     const failing = await submit({ times: 5, retriable: false }, "fail");
-    lines.length = 0;
+    output.clear();
     await deliver((await receive(failing.id)).Body ?? "");
     expect(metric("TasksFailed")).toEqual([
       { namespace: "Nexus/telemetry", dimensions: { Agent: "diag" }, unit: "Count", value: 1 },
@@ -215,7 +200,7 @@ describe("a task through the Lambda functions", () => {
       attemptId: `${failing.id}#1`,
     });
 
-    lines.length = 0;
+    output.clear();
     expect((await failures({}, lambdaContext())).recorded).toBeGreaterThanOrEqual(1);
     expect(metric("DlqArrivals")).toEqual([
       { namespace: "Nexus/telemetry", dimensions: { Agent: "diag" }, unit: "Count", value: 1 },
@@ -233,7 +218,7 @@ describe("log records", () => {
       agentId: "diag",
       params: { to: "ops@example.com", password: "hunter2-hunter2", apiKey: "ak-0123456789", token: "t0k3n-abcdef" },
     };
-    lines.length = 0;
+    output.clear();
     logger.info("task received", {
       task,
       headers: { authorization: `Bearer ${ADMIN}`, "x-api-key": "xk-0123456789", "content-type": "application/json" },
@@ -243,7 +228,7 @@ describe("log records", () => {
     logger.warn(`provider refused the call: Authorization: Bearer ${PROVIDER_SECRET}, key ${ADMIN}`);
     logger.error("provider call failed", new Error(`token ${PROVIDER_SECRET} was refused`));
 
-    const written = lines.join("\n");
+    const written = output.lines.join("\n");
     for (const secret of [
       ADMIN,
       ADMIN.slice(17),
