@@ -1,10 +1,11 @@
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import { contextFromEnv, instrumented, lambdaLogger, once, type Plans } from "@nexus/core";
+import { once, type Plans } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 import { handle } from "hono/aws-lambda";
 
 const logger = lambdaLogger("nexus-api");
-const ctx = contextFromEnv();
+const ctx = lambdaContext();
 
 /** Goals are planned in-process by the strategy agent's planner, loaded with the first goal (few requests have one). */
 const strategy = once(async () =>

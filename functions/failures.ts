@@ -1,7 +1,8 @@
-import { contextFromEnv, Failures, instrumented, lambdaLogger } from "@nexus/core";
+import { Failures } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 const logger = lambdaLogger("nexus-failures");
-const ctx = contextFromEnv();
+const ctx = lambdaContext();
 
 /** Scheduled by EventBridge: moves what waits in the agents' DLQs into the failures inbox. */
 export const handler = instrumented(logger, async () => {

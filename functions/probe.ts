@@ -1,9 +1,10 @@
 import { builtinSpecs } from "@nexus/agents/specs";
 import { builtinRegistration } from "@nexus/api/builtins";
-import { contextFromEnv, Health, instrumented, lambdaLogger } from "@nexus/core";
+import { Health } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 const logger = lambdaLogger("nexus-probe");
-const ctx = contextFromEnv();
+const ctx = lambdaContext();
 /** Registers (or refreshes) the deployed built-in agents once per process, as the API does before its first request. */
 const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
 

@@ -1,7 +1,8 @@
-import { contextFromEnv, instrumented, lambdaLogger, Schedules } from "@nexus/core";
+import { Schedules } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 const logger = lambdaLogger("nexus-schedules");
-const ctx = contextFromEnv();
+const ctx = lambdaContext();
 
 /**
  * Invoked by EventBridge Scheduler with `{scheduleId, scheduledAt}` (the scheduled time from its context attribute).

@@ -1,8 +1,9 @@
-import { contextFromEnv, instrumented, lambdaLogger, Sweeper } from "@nexus/core";
+import { Sweeper } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 /** Logs JSON; the per-agent health metrics go out as EMF records in the same log (namespace `Nexus/<stage>`). */
 const logger = lambdaLogger("nexus-sweeper");
-const ctx = contextFromEnv();
+const ctx = lambdaContext();
 /** A task looking stuck for this long (queued past due, or running past its lease) is presumed lost. */
 const GRACE_MS = Number(process.env.NEXUS_SWEEP_GRACE_SECONDS ?? 300) * 1000;
 

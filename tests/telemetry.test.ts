@@ -2,7 +2,7 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { createLogger, Tasks } from "@nexus/core";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestContext } from "./support/context.js";
+import { startFunctionContext, type startTestContext } from "./support/context.js";
 import { apiGatewayEvent, lambdaContext, sqsEvent, sqsRecordFactory } from "./support/events.js";
 import { captureOutput } from "./support/output.js";
 
@@ -26,19 +26,12 @@ let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   output = captureOutput();
-  env = await startTestContext({
-    prefix: "nexus-telemetry-agent-",
-    secrets: { "nexus/test/admin-key": ADMIN, "nexus/test/provider": JSON.stringify({ token: PROVIDER_SECRET }) },
-  });
-  await env.addBuiltinQueue("diag");
-  Object.assign(
-    process.env,
-    env.functionEnv({
-      NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key",
-      NEXUS_AGENT_ID: "diag",
-      NEXUS_STAGE: "telemetry",
-      POWERTOOLS_LOG_LEVEL: "INFO",
-    }),
+  env = await startFunctionContext(
+    {
+      prefix: "nexus-telemetry-agent-",
+      secrets: { "nexus/test/admin-key": ADMIN, "nexus/test/provider": JSON.stringify({ token: PROVIDER_SECRET }) },
+    },
+    { NEXUS_STAGE: "telemetry", POWERTOOLS_LOG_LEVEL: "INFO" },
   );
   api = (await import("../functions/api.js")).handler as unknown as typeof api;
   agent = (await import("../functions/agents/diag.js")).handler;

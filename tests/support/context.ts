@@ -105,6 +105,23 @@ export async function startTestContext(
   };
 }
 
+/**
+ * For loading the entry points as Lambda would: a test context with the `diag` agent's queue, the process environment
+ * set as the stack sets a function's (the bootstrap key in the secret `nexus/test/admin-key`), with `extra` on top.
+ */
+export async function startFunctionContext(
+  options: { prefix: string; secrets: Record<string, string> },
+  extra: Record<string, string>,
+) {
+  const env = await startTestContext(options);
+  await env.addBuiltinQueue("diag");
+  Object.assign(
+    process.env,
+    env.functionEnv({ NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key", NEXUS_AGENT_ID: "diag", ...extra }),
+  );
+  return env;
+}
+
 /** A clock the test moves by hand. */
 export function manualClock(start = new Date("2026-01-01T00:00:00Z")) {
   let now = start.getTime();

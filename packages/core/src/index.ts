@@ -10,8 +10,7 @@ export * as Health from "./health/index.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
-export { agentLambda, instrumented, lambdaLogger, planRunnerLambda } from "./lambda.js";
-export { type ClientSource, clientOf, once, withSdk } from "./lazy.js";
+export { type ClientSource, clientOf, onClientMade, once, withSdk } from "./lazy.js";
 export * as Limits from "./limits.js";
 export {
   attemptKeys,

@@ -3,9 +3,10 @@
  * queue carries the sender's trace header as its `AWSTraceHeader` system attribute (queues.ts), which is how SQS and
  * Lambda link the agent's invocation to the trace of the request that submitted it.
  *
- * The header is the current invocation's, as Lambda gives it to an actively traced function (`_X_AMZN_TRACE_ID`,
- * set per invocation), unless a tracer installed a source of its own ({@link useTraceHeaderSource}). Locally there
- * is none, and messages go without.
+ * The header is the current invocation's, as Lambda gives it to an actively traced function (its invoke store where
+ * the runtime has one, which holds each concurrent invocation's; else `_X_AMZN_TRACE_ID`, set per invocation), unless
+ * a tracer installed a source of its own ({@link useTraceHeaderSource}). Locally there is none, and messages go
+ * without.
  */
 
 /** `Root=1-<8 hex>-<24 hex>`, then optional `;Parent=<16 hex>`, `;Sampled=0|1|?`, `;Lineage=…` fields. */
@@ -13,7 +14,10 @@ const TRACE_HEADER = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;[A-Za-z]+=[^;\s]{1,256})
 
 type Source = () => string | undefined;
 
-const lambdaSource: Source = () => process.env._X_AMZN_TRACE_ID;
+const lambdaSource: Source = () =>
+  (
+    globalThis as { awslambda?: { InvokeStore?: { getXRayTraceId(): string | undefined } } }
+  ).awslambda?.InvokeStore?.getXRayTraceId() ?? process.env._X_AMZN_TRACE_ID;
 let source: Source = lambdaSource;
 
 /** The current trace header, or undefined when there is no trace (or what is there is not a trace header). */
@@ -28,6 +32,23 @@ export function useTraceHeaderSource(next: Source): () => void {
   source = next;
   return () => {
     source = previous;
+  };
+}
+
+/** Runs `fn` as a named span annotated with ids (searchable in X-Ray: `annotation.taskId = "…"`). */
+export type Spans = <T>(name: string, annotations: Record<string, string | number>, fn: () => Promise<T>) => Promise<T>;
+
+const untraced: Spans = (_name, _annotations, fn) => fn();
+let spans: Spans = untraced;
+
+/** A span around `fn` where a tracer is installed (Lambda); just `fn` elsewhere. */
+export const inSpan: Spans = (name, annotations, fn) => spans(name, annotations, fn);
+
+/** Installs the tracer's spans; returns what removes them. */
+export function useSpans(next: Spans): () => void {
+  spans = next;
+  return () => {
+    spans = untraced;
   };
 }
 

@@ -20,6 +20,7 @@ import { heartbeat } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { TaskError } from "./schemas.js";
 import type { TaskRecord } from "./storage/tasks.js";
+import { inSpan } from "./trace.js";
 
 /** The attempt lifecycle, as the consumer runs it (see attempts.ts). */
 export {
@@ -125,7 +126,8 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
     options.logger.error("malformed message dropped", { agentId: options.agentId, bodyBytes: body.length });
     return;
   }
-  return withLogContext({ agentId: options.agentId, taskId: message.taskId }, () => deliver(options, message, limits));
+  const ids = { agentId: options.agentId, taskId: message.taskId };
+  return withLogContext(ids, () => inSpan(`task ${message.taskId}`, ids, () => deliver(options, message, limits)));
 }
 
 async function deliver(options: ConsumerOptions, message: TaskMessage, limits: InvocationLimits) {
