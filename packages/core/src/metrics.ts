@@ -121,6 +121,9 @@ export function flushMetrics(): void {
 const keyOf = (name: MetricName, dimensions: Dimensions) =>
   `${name}|${dimensions.Agent ?? ""}|${dimensions.StatusClass ?? ""}`;
 
+/** How many points past its bounds a {@link MemoryMetrics} may hold before it drops the oldest. */
+const TRIM_CHUNK = 1024;
+
 /** A query on recorded values: a metric, dimensions to match (unset = any), a window. */
 export interface MetricQuery {
   name: MetricName;
@@ -130,8 +133,9 @@ export interface MetricQuery {
 }
 
 /**
- * The local runtime's sink: keeps each point for `retentionMs` (default an hour, at most `maxPoints`) and running
- * totals since start, by metric and dimensions. What the local alarms evaluate and the dashboard shows.
+ * The local runtime's sink: keeps each point for `retentionMs` (default an hour, at most `maxPoints`, give or take
+ * {@link TRIM_CHUNK}; queries take a window, so a few older points kept do not count) and running totals since start,
+ * by metric and dimensions. What the local alarms evaluate and the dashboard shows.
  */
 export class MemoryMetrics implements MetricsSink {
   private readonly points: MetricPoint[] = [];
@@ -147,10 +151,16 @@ export class MemoryMetrics implements MetricsSink {
 
   record(point: MetricPoint): void {
     this.points.push(point);
-    const cutoff = point.at - this.retentionMs;
-    let drop = Math.max(0, this.points.length - this.maxPoints);
-    while (drop < this.points.length && (this.points[drop]?.at ?? 0) < cutoff) drop++;
-    if (drop > 0) this.points.splice(0, drop);
+    // Old points go in chunks (a splice moves every point kept), at most TRIM_CHUNK past the bounds.
+    if (
+      this.points.length > this.maxPoints + TRIM_CHUNK ||
+      (this.points[TRIM_CHUNK]?.at ?? Infinity) < point.at - this.retentionMs
+    ) {
+      const cutoff = point.at - this.retentionMs;
+      let drop = Math.max(0, this.points.length - this.maxPoints);
+      while (drop < this.points.length && (this.points[drop]?.at ?? 0) < cutoff) drop++;
+      this.points.splice(0, drop);
+    }
     const key = keyOf(point.name, point.dimensions);
     const total = this.totals.get(key) ?? { name: point.name, dimensions: point.dimensions, sum: 0, n: 0 };
     total.sum += point.value;
