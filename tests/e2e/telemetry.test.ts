@@ -114,4 +114,25 @@ describe("the local runtime's log", () => {
     });
     expect(of("task succeeded")).toMatchObject({ agentId: "diag", attempt: 2, attemptId: `${task.body.id}#2` });
   });
+
+  it("writes a remote worker's completion with the task's ids, and counts it for the agent", async () => {
+    await local.api.post("/v1/agents", { name: "telemetry-remote", actions: [{ name: "work" }] });
+    const task = await local.api.post("/v1/tasks", { agentId: "telemetry-remote", action: "work", params: {} });
+    const claimed = await local.api.post("/v1/agents/telemetry-remote/tasks/claim", { waitSeconds: 5 });
+    const [held] = claimed.body.tasks;
+    expect(held.id).toBe(task.body.id);
+    output.clear();
+    const done = await local.api.post(`/v1/tasks/${task.body.id}/complete`, { leaseToken: held.leaseToken, result: 1 });
+    expect(done.status).toBe(200);
+    expect(output.logRecords().find((r) => r.message === "task succeeded")).toMatchObject({
+      requestId: done.headers.get("x-request-id"),
+      taskId: task.body.id,
+      agentId: "telemetry-remote",
+      attemptId: `${task.body.id}#1`,
+      remote: true,
+    });
+    expect(sum("TasksSucceeded", { Agent: "telemetry-remote" })).toBe(1);
+    // Its claim started the first attempt: the time it waited is recorded for its agent.
+    expect(points("TaskQueuedTime").filter((p) => p.dimensions.Agent === "telemetry-remote")).toHaveLength(1);
+  });
 });
