@@ -1,11 +1,11 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import { contextFromEnv, once, type Plans } from "@nexus/core";
+import { once, type Plans } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 import { handle } from "hono/aws-lambda";
 
-const logger = new Logger({ serviceName: "nexus-api" });
-const ctx = contextFromEnv();
+const logger = lambdaLogger("nexus-api");
+const ctx = lambdaContext();
 
 /** Goals are planned in-process by the strategy agent's planner, loaded with the first goal (few requests have one). */
 const strategy = once(async () =>
@@ -14,4 +14,4 @@ const strategy = once(async () =>
 const planner: Plans.Planner = { plan: async (request) => (await strategy()).plan(request) };
 
 /** The HTTP API: the Hono app behind API Gateway (HTTP API, payload v2), which is reached over HTTPS only. */
-export const handler = handle(createApp({ ctx, logger, builtinSpecs, planner, hsts: true }));
+export const handler = instrumented(logger, handle(createApp({ ctx, logger, builtinSpecs, planner, hsts: true })));

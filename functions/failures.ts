@@ -1,12 +1,12 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { contextFromEnv, Failures } from "@nexus/core";
+import { Failures } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
-const logger = new Logger({ serviceName: "nexus-failures" });
-const ctx = contextFromEnv();
+const logger = lambdaLogger("nexus-failures");
+const ctx = lambdaContext();
 
 /** Scheduled by EventBridge: moves what waits in the agents' DLQs into the failures inbox. */
-export const handler = async () => {
+export const handler = instrumented(logger, async () => {
   const recorded = await Failures.ingest(ctx);
   logger.info("dead letters ingested", { recorded });
   return { recorded };
-};
+});

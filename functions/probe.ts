@@ -1,10 +1,10 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { builtinRegistration } from "@nexus/api/builtins";
-import { contextFromEnv, Health } from "@nexus/core";
+import { Health } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
-const logger = new Logger({ serviceName: "nexus-probe" });
-const ctx = contextFromEnv();
+const logger = lambdaLogger("nexus-probe");
+const ctx = lambdaContext();
 /** Registers (or refreshes) the deployed built-in agents once per process, as the API does before its first request. */
 const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
 
@@ -12,7 +12,7 @@ const builtinsReady = builtinRegistration({ ctx, logger, builtinSpecs });
  * Scheduled by EventBridge every probe interval: submits a `health` task to each active built-in agent (one per
  * agent per interval slot, by idempotency key). The agent runs its checks and records its heartbeat.
  */
-export const handler = async () => {
+export const handler = instrumented(logger, async () => {
   await builtinsReady();
   const result = await Health.probe(ctx);
   if (result.failed.length > 0) logger.error("some agents could not be probed", { failed: result.failed });
@@ -22,4 +22,4 @@ export const handler = async () => {
     skipped: result.skipped,
   });
   return result;
-};
+});

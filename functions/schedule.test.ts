@@ -13,21 +13,11 @@ let handler: (event: unknown) => Promise<Schedules.Fired | { status: "ignored"; 
 
 beforeAll(async () => {
   env = await startTestContext({ prefix: "nexus-schedule-fn-agent-" });
-  const diag = await env.addBuiltinQueue("diag");
+  await env.addBuiltinQueue("diag");
   const spec = builtinSpecs.find((s) => s.id === "diag");
   if (!spec) throw new Error("no diag spec");
   await Agents.ensureBuiltin(env.ctx, spec);
-  Object.assign(process.env, {
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_ENDPOINT_URL_DYNAMODB: env.endpoints.dynamodb,
-    AWS_ENDPOINT_URL_SQS: env.endpoints.sqs,
-    NEXUS_TABLE: env.ctx.tableName,
-    NEXUS_QUEUE_PREFIX: env.ctx.queuePrefix,
-    NEXUS_BUILTIN_QUEUES: JSON.stringify({ diag }),
-    POWERTOOLS_LOG_LEVEL: "SILENT",
-  });
+  Object.assign(process.env, env.functionEnv({ POWERTOOLS_LOG_LEVEL: "SILENT" }));
   ({ handler } = await import("./schedule.js"));
 });
 afterAll(async () => {

@@ -1,15 +1,15 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { contextFromEnv, Schedules } from "@nexus/core";
+import { Schedules } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
-const logger = new Logger({ serviceName: "nexus-schedules" });
-const ctx = contextFromEnv();
+const logger = lambdaLogger("nexus-schedules");
+const ctx = lambdaContext();
 
 /**
  * Invoked by EventBridge Scheduler with `{scheduleId, scheduledAt}` (the scheduled time from its context attribute).
  * Firing is idempotent per schedule and time, so a repeated delivery starts nothing new. An infrastructure error is
  * thrown: Lambda retries the invocation, then sends it to the schedules' dead-letter queue.
  */
-export const handler = async (event: unknown) => {
+export const handler = instrumented(logger, async (event: unknown) => {
   const parsed = Schedules.FireEvent.safeParse(event);
   if (!parsed.success) {
     logger.error("not a schedule event; ignored", { issues: parsed.error.issues });
@@ -25,4 +25,4 @@ export const handler = async (event: unknown) => {
     ...(fired.run ? { outcome: fired.run.outcome, taskId: fired.run.taskId, planId: fired.run.planId } : {}),
   });
   return fired;
-};
+});

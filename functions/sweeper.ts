@@ -1,15 +1,9 @@
-import { Logger } from "@aws-lambda-powertools/logger";
-import { Metrics } from "@aws-lambda-powertools/metrics";
-import { contextFromEnv, Sweeper } from "@nexus/core";
+import { Sweeper } from "@nexus/core";
+import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
-const logger = new Logger({ serviceName: "nexus-sweeper" });
-/** Per-agent metrics as EMF records in the function's log; the namespace comes from POWERTOOLS_METRICS_NAMESPACE. */
-const metrics = new Metrics({
-  serviceName: "nexus-sweeper",
-  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "nexus",
-  logger,
-});
-const ctx = contextFromEnv();
+/** Logs JSON; the per-agent health metrics go out as EMF records in the same log (namespace `Nexus/<stage>`). */
+const logger = lambdaLogger("nexus-sweeper");
+const ctx = lambdaContext();
 /** A task looking stuck for this long (queued past due, or running past its lease) is presumed lost. */
 const GRACE_MS = Number(process.env.NEXUS_SWEEP_GRACE_SECONDS ?? 300) * 1000;
 
@@ -17,8 +11,8 @@ const GRACE_MS = Number(process.env.NEXUS_SWEEP_GRACE_SECONDS ?? 300) * 1000;
  * Scheduled by EventBridge: re-queues tasks whose message or worker was lost, then looks at every agent (records
  * health changes such as going offline, emits its metrics, turns its consumer back to match its status).
  */
-export const handler = async () => {
-  const { agents, plans, ...tasks } = await Sweeper.run(ctx, { graceMs: GRACE_MS, metrics, logger });
+export const handler = instrumented(logger, async () => {
+  const { agents, plans, ...tasks } = await Sweeper.run(ctx, { graceMs: GRACE_MS, logger });
   logger.info("sweep done", {
     ...tasks,
     plans,
@@ -26,4 +20,4 @@ export const handler = async () => {
     agentErrors: agents.errors,
   });
   return tasks;
-};
+});

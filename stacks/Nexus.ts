@@ -68,7 +68,7 @@ export function Nexus({ app, stack }: StackContext) {
   const { api, apiFunction, adminKeySecret } = addApi(stack, { app, ephemeral, queues, consumers, tableAccess, plans });
   // Where the scheduled operations' undeliverable events and failed invocations land.
   const operationsDlq = addOperationsDlq(stack, prefix);
-  const { sweeper, sweeperFunction } = addSweeper(stack, { app, queues, consumers, tableAccess, plans, operationsDlq });
+  const { sweeper, sweeperFunction } = addSweeper(stack, { queues, consumers, tableAccess, plans, operationsDlq });
   const { failureIngestion, failuresFunction } = addFailuresInbox(stack, { queues, tableAccess, operationsDlq });
   const { probe, probeFunction } = addProbe(stack, {
     queues,

@@ -23,11 +23,10 @@ import {
   type AlarmSource,
   alarmDefinitions,
   combineExpression,
-  METRIC,
   type MetricRef,
-  metricsNamespace,
   ratioExpression,
 } from "../packages/core/src/alarms.js";
+import { type MetricName, metricsNamespace } from "../packages/core/src/metrics.js";
 import { nexusFunction } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
 import { pascal } from "./settings.js";
@@ -295,15 +294,10 @@ function addDashboard(
   const { app, queues } = props;
   const ns = metricsNamespace(app.stage);
   const five = Duration.minutes(5);
-  const custom = (
-    name: keyof typeof METRIC,
-    statistic: string,
-    dimensionsMap: Record<string, string> = {},
-    label?: string,
-  ) =>
+  const custom = (name: MetricName, statistic: string, dimensionsMap: Record<string, string> = {}, label?: string) =>
     new cloudwatch.Metric({
       namespace: ns,
-      metricName: METRIC[name],
+      metricName: name,
       dimensionsMap,
       statistic,
       period: five,
@@ -318,7 +312,7 @@ function addDashboard(
       period: five,
       label,
     });
-  const perAgent = (name: keyof typeof METRIC, statistic = "Sum") =>
+  const perAgent = (name: MetricName, statistic = "Sum") =>
     queues.agents.map(({ agent }) => custom(name, statistic, { Agent: agent.id }, agent.id));
   const sqsMetric = (metricName: string, queueName: string, label: string) =>
     new cloudwatch.Metric({

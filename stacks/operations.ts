@@ -9,7 +9,7 @@ import { Cron, type Function as SstFunction, type Stack } from "sst/constructs";
 import { nexusFunction } from "./functions.js";
 import { onFailureToDlq, ruleTarget } from "./monitoring.js";
 import type { NexusParts } from "./Nexus.js";
-import { escapeRegex, metricsNamespace } from "./settings.js";
+import { escapeRegex } from "./settings.js";
 
 /**
  * A scheduled operation: an EventBridge rule invoking the function on `schedule`. An event EventBridge cannot deliver
@@ -27,13 +27,12 @@ function scheduled(stack: Stack, id: string, schedule: `rate(${string})`, fn: Ss
 export function addSweeper(
   stack: Stack,
   {
-    app,
     queues,
     consumers,
     tableAccess,
     plans,
     operationsDlq,
-  }: Pick<NexusParts, "app" | "queues" | "consumers" | "tableAccess" | "plans"> & { operationsDlq: sqs.IQueue },
+  }: Pick<NexusParts, "queues" | "consumers" | "tableAccess" | "plans"> & { operationsDlq: sqs.IQueue },
 ) {
   const { builtinQueueAndDlqArns, customQueueArns, customQueueSuppression } = queues;
   const { stateMachineArn, executionArns, executionsSuppression, taskResults } = plans;
@@ -41,7 +40,6 @@ export function addSweeper(
     handler: "functions/sweeper.handler",
     timeout: 120,
     environment: {
-      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(app.name, app.stage),
       NEXUS_BUILTIN_CONSUMERS: consumers.builtinConsumers,
       NEXUS_STATE_MACHINE_ARN: stateMachineArn,
     },

@@ -47,11 +47,6 @@ export function scheduleGroupName(appName: string, stage: string): string {
   return `${appName}-${stage}-schedules`;
 }
 
-/** CloudWatch namespace of the sweeper's per-agent metrics (EMF): `<app>/<stage>`. */
-export function metricsNamespace(appName: string, stage: string): string {
-  return `${appName}/${stage}`;
-}
-
 /** A string as a literal part of a regular expression (cdk-nag `appliesTo` patterns). */
 export const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 

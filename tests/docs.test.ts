@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ACCESS, type RouteKey } from "@nexus/api";
+import { METRICS } from "@nexus/core";
 import { describe, expect, it } from "vitest";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
@@ -38,5 +39,15 @@ describe("README", () => {
         else expect(cell, `${route} ${role}`).toBe("–");
       }
     }
+  });
+
+  it("lists every metric Nexus emits, with its unit, and no other", () => {
+    const table = readme.split("<!-- metrics-table:start -->")[1]?.split("<!-- metrics-table:end -->")[0] ?? "";
+    const rows = table
+      .split("\n")
+      .filter((line) => line.startsWith("| `"))
+      .map((line) => line.split("|").map((cell) => cell.trim()));
+    const documented = Object.fromEntries(rows.map(([, name, unit]) => [(name ?? "").replaceAll("`", ""), unit]));
+    expect(documented).toEqual(METRICS);
   });
 });

@@ -5,7 +5,7 @@ import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
-import { sqsEvent, sqsRecordFactory } from "./support/events.js";
+import { apiGatewayEvent, lambdaContext, sqsEvent, sqsRecordFactory } from "./support/events.js";
 
 /**
  * The Lambda entry points, loaded the way Lambda loads them (configuration from the environment the stack
@@ -17,48 +17,18 @@ let api: (
   context: LambdaContext,
 ) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
-let sweeper: () => Promise<{ scanned: number; requeued: number; failed: number }>;
+let sweeper: (event?: unknown) => Promise<{ scanned: number; requeued: number; failed: number }>;
 let plans: (payload: Record<string, unknown>) => Promise<unknown>;
-let probe: () => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
+let probe: (event?: unknown) => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
 let sfn: LocalStepFunctions;
-
-const lambdaContext = (remainingMs = 60_000) =>
-  ({
-    functionName: "nexus-test",
-    awsRequestId: crypto.randomUUID(),
-    getRemainingTimeInMillis: () => remainingMs,
-  }) as unknown as LambdaContext;
 
 const ADMIN = "lambda-admin-key-0123456789-0123456789";
 
-function httpEvent(method: string, path: string, body?: unknown): APIGatewayProxyEventV2 {
-  const [rawPath, rawQueryString = ""] = path.split("?");
-  return {
-    version: "2.0",
-    routeKey: "$default",
-    rawPath: rawPath ?? path,
-    rawQueryString,
-    headers: { host: "api.example.com", "content-type": "application/json", authorization: `Bearer ${ADMIN}` },
-    requestContext: {
-      accountId: "123456789012",
-      apiId: "api",
-      domainName: "api.example.com",
-      domainPrefix: "api",
-      http: { method, path: rawPath ?? path, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "test" },
-      requestId: crypto.randomUUID(),
-      routeKey: "$default",
-      stage: "$default",
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    isBase64Encoded: false,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  };
-}
+const httpEvent = (method: string, path: string, body?: unknown) => apiGatewayEvent(method, path, body, ADMIN);
 
 beforeAll(async () => {
   env = await startTestContext({ prefix: "nexus-lambda-agent-", secrets: { "nexus/test/admin-key": ADMIN } });
-  const diag = await env.addBuiltinQueue("diag");
+  await env.addBuiltinQueue("diag");
   // Step Functions plays its part through its API; its Lambda tasks invoke the plan runner's entry point.
   sfn = await startStepFunctions({
     definition: Plans.planDefinition({ PlanRunnerArn: "arn:aws:lambda:us-east-1:123456789012:function:plans" }),
@@ -66,22 +36,16 @@ beforeAll(async () => {
     logger: new Logger({ logLevel: "SILENT" }),
     invoke: (payload) => plans(payload),
   });
-  Object.assign(process.env, {
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_ENDPOINT_URL_DYNAMODB: env.endpoints.dynamodb,
-    AWS_ENDPOINT_URL_SQS: env.endpoints.sqs,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: env.endpoints.secretsManager,
-    AWS_ENDPOINT_URL_SFN: sfn.endpoint,
-    NEXUS_STATE_MACHINE_ARN: sfn.stateMachineArn,
-    NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key",
-    NEXUS_TABLE: env.ctx.tableName,
-    NEXUS_QUEUE_PREFIX: env.ctx.queuePrefix,
-    NEXUS_BUILTIN_QUEUES: JSON.stringify({ diag }),
-    NEXUS_AGENT_ID: "diag",
-    POWERTOOLS_LOG_LEVEL: "SILENT",
-  });
+  Object.assign(
+    process.env,
+    env.functionEnv({
+      AWS_ENDPOINT_URL_SFN: sfn.endpoint,
+      NEXUS_STATE_MACHINE_ARN: sfn.stateMachineArn,
+      NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key",
+      NEXUS_AGENT_ID: "diag",
+      POWERTOOLS_LOG_LEVEL: "SILENT",
+    }),
+  );
   api = (await import("../functions/api.js")).handler as unknown as typeof api;
   agent = (await import("../functions/agents/diag.js")).handler;
   sweeper = (await import("../functions/sweeper.js")).handler;

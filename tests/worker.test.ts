@@ -1,9 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ActionError, Agents, type Context, Sweeper, Tasks, Worker } from "@nexus/core";
+import { ActionError, Agents, type Context, createLogger, type LogRecord, Sweeper, Tasks, Worker } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manualClock, startTestContext } from "./support/context.js";
 import { sqsEvent, sqsRecordFactory } from "./support/events.js";
+import { captureOutput } from "./support/output.js";
 
 const logger = new Logger({ logLevel: "SILENT" });
 const clock = manualClock();
@@ -133,6 +134,48 @@ describe("agent consumer", () => {
     expect(after.status).toBe("cancelled");
     expect(after.result).toBeUndefined();
     await drainQueue();
+  });
+});
+
+describe("an attempt's log", () => {
+  it("goes to the consumer's attemptLog: what the action logs, with the task's and attempt's ids, secrets redacted", async () => {
+    const task = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
+    const captured: Array<{ attempt: { taskId: string; attempt: number }; record: LogRecord }> = [];
+    const agent = await Agents.get(ctx, "worker");
+    const output = captureOutput();
+    try {
+      const run = Worker.createConsumer({
+        ctx,
+        agentId: "worker",
+        queue: agent.queue,
+        logger: createLogger("nexus-agent-worker", { level: "INFO" }),
+        attemptLog: (attempt, record) => captured.push({ attempt, record }),
+        handlers: {
+          ok: async (_params, context) => {
+            context.logger?.info("calling the provider", { step: 1, password: "hunter2-hunter2" });
+            return { done: true };
+          },
+        },
+      });
+      await run(sqsEvent(message(task.task.id, 1)), limits);
+    } finally {
+      output.restore();
+    }
+    expect(captured).toEqual([
+      {
+        attempt: { taskId: task.task.id, attempt: 1 },
+        record: expect.objectContaining({
+          message: "calling the provider",
+          step: 1,
+          password: "[redacted]",
+          taskId: task.task.id,
+          agentId: "worker",
+          attemptId: `${task.task.id}#1`,
+        }),
+      },
+    ]);
+    // The same record also went to the function's log; records outside the action's run are not the attempt's.
+    expect(output.logRecords().map((r) => r.message)).toEqual(["calling the provider", "task succeeded"]);
   });
 });
 

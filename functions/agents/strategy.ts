@@ -1,5 +1,5 @@
 import { strategy } from "@nexus/agents/strategy";
-import { agentLambda } from "@nexus/core";
+import { agentLambda } from "@nexus/core/lambda";
 
 /** The `strategy` agent: drafts plans for goals and summarizes text (its own queue, its own bundle). */
 export const handler = agentLambda(strategy);

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { validateParams } from "@nexus/core";
+import { scrub, validateParams } from "@nexus/core";
 import { describe, expect, it } from "vitest";
 import { extractHtml } from "../../packages/agents/src/research/extract.js";
-import { scrub } from "../../packages/agents/src/research/lookup.js";
 import { researchSpec } from "../../packages/agents/src/research/spec.js";
 import {
   blockedReason,

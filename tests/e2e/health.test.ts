@@ -1,6 +1,5 @@
-import { Metrics } from "@aws-lambda-powertools/metrics";
-import { NonRetriableError } from "@nexus/core";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type MetricName, NonRetriableError } from "@nexus/core";
+import { describe, expect, it } from "vitest";
 import { apiClient, type Json } from "../support/client.js";
 import { manualClock } from "../support/context.js";
 import { useLocalNexus } from "../support/local.js";
@@ -10,31 +9,12 @@ import { useLocalNexus } from "../support/local.js";
  * changes, per-agent metrics and consumer reconciling, and the probes running the built-in agents' health actions.
  */
 const clock = manualClock(new Date("2026-03-02T10:00:00Z"));
-const NAMESPACE = "nexus/test";
-const metrics = new Metrics({ namespace: NAMESPACE, serviceName: "nexus-sweeper" });
 const local = useLocalNexus({
   now: clock.now,
-  metrics,
   // Nothing runs behind the test's back: it sweeps, probes and drains nothing unless it says so.
   sweepIntervalMs: 3_600_000,
   probeIntervalMs: 3_600_000,
   failureIngestIntervalMs: 3_600_000,
-});
-
-/** EMF records the sweeper writes to stdout (kept here, and out of the test output). */
-const emf: string[] = [];
-beforeAll(() => {
-  const write = process.stdout.write.bind(process.stdout) as (...args: unknown[]) => boolean;
-  const capture = (chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = String(chunk);
-    if (!text.includes('"_aws"')) return write(chunk, ...rest);
-    emf.push(...text.split("\n").filter((line) => line.includes('"_aws"')));
-    return true;
-  };
-  vi.spyOn(process.stdout, "write").mockImplementation(capture as typeof process.stdout.write);
-});
-afterAll(() => {
-  vi.restoreAllMocks();
 });
 
 const later = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();
@@ -257,27 +237,36 @@ describe("the sweeper", () => {
     expect(await consumers.enabled("strategy")).toBe(true);
   });
 
-  it("emits one EMF record per agent: AgentOnline, AgentDegraded, QueueDepth, DlqDepth by AgentId", async () => {
-    emf.length = 0;
+  it("records each agent's health as metrics by Agent (AgentOnline, AgentDegraded, QueueDepth, DlqDepth) and AgentsOnline", async () => {
+    const since = Date.now();
     await local.nexus.sweep();
-    const records = emf.map((line) => JSON.parse(line));
-    const agents: string[] = (await local.api.get("/v1/agents?limit=100")).body.items.map((a: Json) => a.id);
-    expect(records.map((r) => r.AgentId).sort()).toEqual([...agents].sort());
-    for (const record of records) {
-      const [directive] = record._aws.CloudWatchMetrics;
-      expect(directive.Namespace).toBe(NAMESPACE);
-      expect(directive.Dimensions).toEqual([expect.arrayContaining(["AgentId"])]);
-      expect(directive.Metrics.map((m: Json) => m.Name).sort()).toEqual([
-        "AgentDegraded",
-        "AgentOnline",
-        "DlqDepth",
-        "QueueDepth",
-      ]);
+    const agents: Json[] = (await local.api.get("/v1/agents?limit=100")).body.items;
+    const recorded = (name: MetricName) => local.nexus.metrics.query({ name, since });
+    const agentsOf = (name: MetricName) =>
+      recorded(name)
+        .map((p) => p.dimensions.Agent)
+        .sort();
+    for (const name of ["AgentDegraded", "QueueDepth", "DlqDepth"] as const) {
+      expect(agentsOf(name), name).toEqual(agents.map((a) => a.id).sort());
     }
-    const of = (id: string) => records.find((r) => r.AgentId === id);
-    expect(of("remote-four")).toMatchObject({ AgentOnline: 1, AgentDegraded: 0, DlqDepth: 0 });
-    expect(of("remote-two")).toMatchObject({ AgentOnline: 1, AgentDegraded: 1 });
-    expect(of("backlogged")).toMatchObject({ AgentOnline: 0, QueueDepth: 3 });
+    // Online or not only for the agents expected online: active, and heard of at least once (no offline alarm else).
+    const expected = agents.filter((a) => a.status === "active" && a.health?.status !== "unknown");
+    expect(expected.length).toBeGreaterThan(0);
+    expect(agents.length).toBeGreaterThan(expected.length);
+    expect(agentsOf("AgentOnline")).toEqual(expected.map((a) => a.id).sort());
+    const of = (name: MetricName, agent: string) =>
+      local.nexus.metrics.latest({ name, dimensions: { Agent: agent }, since });
+    expect([
+      of("AgentOnline", "remote-four"),
+      of("AgentDegraded", "remote-four"),
+      of("DlqDepth", "remote-four"),
+    ]).toEqual([1, 0, 0]);
+    expect([of("AgentOnline", "remote-two"), of("AgentDegraded", "remote-two")]).toEqual([1, 1]);
+    // Never heard of: its queue is measured, its being online is not (undefined).
+    expect([of("AgentOnline", "backlogged"), of("QueueDepth", "backlogged")]).toEqual([undefined, 3]);
+    // One count over all agents, with no dimension: as many as report AgentOnline 1.
+    const online = recorded("AgentOnline").filter((p) => p.value === 1).length;
+    expect(recorded("AgentsOnline").map((p) => [p.value, p.dimensions])).toEqual([[online, {}]]);
   });
 });
 

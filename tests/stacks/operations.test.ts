@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { contextFromEnv } from "../../packages/core/src/context.js";
+import { metricsNamespace } from "../../packages/core/src/metrics.js";
 import { BUILTIN_AGENTS } from "../../stacks/agents.js";
-import { healthSettingsEnv, metricsNamespace } from "../../stacks/settings.js";
+import { healthSettingsEnv } from "../../stacks/settings.js";
 import {
-  APP_NAME,
   agentQueueStatements,
   allStatements,
   env,
@@ -68,10 +68,11 @@ describe("agent health", () => {
     for (const { id } of BUILTIN_AGENTS) expect(consumers).toMatch(new RegExp(`\\W${id}\\W`));
   });
 
-  it("emits per-agent metrics under the app's and stage's namespace, as EMF in the sweeper's log", () => {
-    const sweeper = onlyFunction("functions/sweeper.handler");
-    expect(metricsNamespace(APP_NAME, STAGE)).toBe("nexus/prod");
-    expect(env(sweeper).POWERTOOLS_METRICS_NAMESPACE).toBe("nexus/prod");
+  it("emits metrics as EMF in the functions' logs, under Nexus/<stage> derived from NEXUS_STAGE", () => {
+    for (const [id] of nexusFunctions()) {
+      expect(metricsNamespace(String(env(id).NEXUS_STAGE)), id).toBe(`Nexus/${STAGE}`);
+      expect(env(id).POWERTOOLS_METRICS_NAMESPACE, id).toBeUndefined();
+    }
     // EMF records are log lines: no function needs cloudwatch:PutMetricData
     expect(
       allStatements().filter(({ statement }) => statement.Action.some((a) => a.startsWith("cloudwatch:"))),

@@ -69,8 +69,25 @@ export async function startTestContext(
     ctx.builtinQueues[agentId] = await Queues.createAgentQueues(ctx, agentId);
     return ctx.builtinQueues[agentId];
   };
+  /**
+   * What the stack puts in a function's environment, pointed at these emulators (for loading an entry point as Lambda
+   * would), with `extra` on top.
+   */
+  const functionEnv = (extra: Record<string, string> = {}) => ({
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    NEXUS_TABLE: ctx.tableName,
+    NEXUS_QUEUE_PREFIX: ctx.queuePrefix,
+    NEXUS_BUILTIN_QUEUES: JSON.stringify(ctx.builtinQueues),
+    ...extra,
+  });
   return {
     ctx,
+    functionEnv,
     endpoints: { dynamodb: dynamo.endpoint, sqs: sqs.endpoint, secretsManager: secrets.endpoint },
     putSecret: secrets.put,
     addBuiltinQueue,
@@ -86,6 +103,23 @@ export async function startTestContext(
       await rm(payloadsDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For loading the entry points as Lambda would: a test context with the `diag` agent's queue, the process environment
+ * set as the stack sets a function's (the bootstrap key in the secret `nexus/test/admin-key`), with `extra` on top.
+ */
+export async function startFunctionContext(
+  options: { prefix: string; secrets: Record<string, string> },
+  extra: Record<string, string>,
+) {
+  const env = await startTestContext(options);
+  await env.addBuiltinQueue("diag");
+  Object.assign(
+    process.env,
+    env.functionEnv({ NEXUS_ADMIN_KEY_SECRET: "nexus/test/admin-key", NEXUS_AGENT_ID: "diag", ...extra }),
+  );
+  return env;
 }
 
 /** A clock the test moves by hand. */

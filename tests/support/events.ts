@@ -1,4 +1,4 @@
-import type { SQSEvent, SQSRecord } from "aws-lambda";
+import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSEvent, SQSRecord } from "aws-lambda";
 
 /** A full SQS record, as Lambda's event source mapping delivers it. */
 export function sqsRecordFactory(body: unknown, overrides: Partial<SQSRecord> = {}): SQSRecord {
@@ -23,3 +23,37 @@ export function sqsRecordFactory(body: unknown, overrides: Partial<SQSRecord> = 
 }
 
 export const sqsEvent = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+/** What Lambda passes a handler with each invocation (the parts Nexus reads). */
+export const lambdaContext = (remainingMs = 60_000) =>
+  ({
+    functionName: "nexus-test",
+    awsRequestId: crypto.randomUUID(),
+    getRemainingTimeInMillis: () => remainingMs,
+  }) as unknown as LambdaContext;
+
+/** An API Gateway HTTP API (payload v2) event, with `key` as its bearer key. */
+export function apiGatewayEvent(method: string, path: string, body: unknown, key: string): APIGatewayProxyEventV2 {
+  const [rawPath, rawQueryString = ""] = path.split("?");
+  return {
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: rawPath ?? path,
+    rawQueryString,
+    headers: { host: "api.example.com", "content-type": "application/json", authorization: `Bearer ${key}` },
+    requestContext: {
+      accountId: "123456789012",
+      apiId: "api",
+      domainName: "api.example.com",
+      domainPrefix: "api",
+      http: { method, path: rawPath ?? path, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "test" },
+      requestId: crypto.randomUUID(),
+      routeKey: "$default",
+      stage: "$default",
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+    },
+    isBase64Encoded: false,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  };
+}

@@ -10,7 +10,7 @@ import {
   closeUnread,
   jsonOnly,
   limitBody,
-  measure,
+  observe,
   rateLimitHeaders,
   securityHeaders,
 } from "./middleware.js";
@@ -43,13 +43,23 @@ export interface AppOptions {
   hsts?: boolean;
 }
 
+/** The request id API Gateway gave the request (hono/aws-lambda passes its event as the environment). */
+const gatewayRequestId = (env: unknown) =>
+  (env as { event?: { requestContext?: { requestId?: unknown } } } | undefined)?.event?.requestContext?.requestId as
+    | string
+    | undefined;
+
 /** The API: its middleware, in order, then one router per resource (routes/). */
 export function createApp(options: AppOptions) {
   const { ctx, logger } = options;
   const app = new ApiApp(validationHook);
 
-  app.use("*", measure(ctx));
-  app.use("*", requestId({ headerName: "X-Request-Id" }));
+  // API Gateway's request id where there is one, so a request's log records and its access log line share it.
+  app.use(
+    "*",
+    requestId({ headerName: "X-Request-Id", generator: (c) => gatewayRequestId(c.env) ?? crypto.randomUUID() }),
+  );
+  app.use("*", observe);
   app.use("*", securityHeaders({ hsts: options.hsts ?? false }));
   // A preflight is answered before any key is asked for (a browser sends none with it).
   const cors = corsFor(ctx.settings.corsOrigins);

@@ -1,5 +1,14 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, jsonDepth, Keys, Limits, type Context as NexusContext, recordMetric } from "@nexus/core";
+import {
+  Audit,
+  jsonDepth,
+  Keys,
+  Limits,
+  metrics,
+  type Context as NexusContext,
+  statusClass,
+  withLogContext,
+} from "@nexus/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";
@@ -35,6 +44,17 @@ export type Env = {
     /** The caller's key's rate-limit quota after this request (set once the key is known). */
     rateQuota?: Limits.RateQuota;
   };
+};
+
+/**
+ * Every request: whatever is logged while it is served carries its request id (log.ts), and its response is counted
+ * by status class and timed (`ApiRequests{StatusClass}`, `ApiLatency`), errors included (they are responses by then).
+ */
+export const observe: MiddlewareHandler<Env> = async (c, next) => {
+  const started = performance.now();
+  await withLogContext({ requestId: c.get("requestId") }, next);
+  metrics().count("ApiRequests", 1, { StatusClass: statusClass(c.res.status) });
+  metrics().duration("ApiLatency", performance.now() - started);
 };
 
 /** What a response that is not a page may load or be framed by: nothing. */
@@ -79,19 +99,6 @@ export const rateLimitHeaders: MiddlewareHandler<Env> = async (c, next) => {
   c.header("RateLimit-Policy", `"${RATE_LIMIT_POLICY}";q=${quota.limit};w=${quota.windowSeconds}`);
   c.header("RateLimit", `"${RATE_LIMIT_POLICY}";r=${quota.remaining};t=${quota.resetSeconds}`);
 };
-
-/** Every response counted by status class (`ApiRequests`, dimension `StatusClass`) and timed (`ApiLatency`). */
-export function measure(ctx: NexusContext): MiddlewareHandler {
-  return async (c, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      recordMetric(ctx, "ApiRequests", 1, { StatusClass: `${Math.floor(c.res.status / 100)}xx` });
-      recordMetric(ctx, "ApiLatency", performance.now() - started);
-    }
-  };
-}
 
 /** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
 export function builtinsReady(options: BuiltinOptions): MiddlewareHandler {

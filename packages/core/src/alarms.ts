@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { type MetricName, metricsNamespace } from "./metrics.js";
 
 /**
  * The alarms of a deployment, as data: what each watches (a CloudWatch metric, or a ratio of metrics), its statistic,
@@ -10,26 +11,6 @@ import * as z from "zod";
 
 // ── Metric names (shared with the functions that emit them) ────────────────────────────────────────
 
-/** The custom metrics Nexus emits, namespace {@link metricsNamespace}, dimension `Agent` where per agent. */
-export const METRIC = {
-  TasksSubmitted: "TasksSubmitted",
-  TasksSucceeded: "TasksSucceeded",
-  TasksFailed: "TasksFailed",
-  TasksRetried: "TasksRetried",
-  TaskDuration: "TaskDuration",
-  TaskQueuedTime: "TaskQueuedTime",
-  DlqArrivals: "DlqArrivals",
-  PlanRunsSucceeded: "PlanRunsSucceeded",
-  PlanRunsFailed: "PlanRunsFailed",
-  ApiRequests: "ApiRequests",
-  ApiLatency: "ApiLatency",
-  AgentsOnline: "AgentsOnline",
-  AgentOnline: "AgentOnline",
-} as const;
-export type MetricName = keyof typeof METRIC;
-
-/** The CloudWatch namespace of Nexus's own metrics: `Nexus/<stage>` (locally `Nexus/local`). */
-export const metricsNamespace = (stage: string) => `Nexus/${stage}`;
 /** What SQS metrics of a queue live under, and what stands for them locally (sampled from the local SQS endpoint). */
 export const SQS_NAMESPACE = "AWS/SQS";
 export const STATUS_CLASSES = ["2xx", "3xx", "4xx", "5xx"] as const;
@@ -212,7 +193,7 @@ export interface AlarmInputs {
 
 const FIVE_MINUTES = 300;
 const custom = (stage: string, name: MetricName, statistic: Statistic, dimensions: Record<string, string> = {}) =>
-  ({ namespace: metricsNamespace(stage), name: METRIC[name], dimensions, statistic }) satisfies MetricRef;
+  ({ namespace: metricsNamespace(stage), name, dimensions, statistic }) satisfies MetricRef;
 const sqs = (queueName: string, name: string): MetricRef => ({
   namespace: SQS_NAMESPACE,
   name,

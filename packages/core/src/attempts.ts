@@ -1,7 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
-import * as Metrics from "./metrics.js";
+import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
@@ -32,6 +32,25 @@ export interface Ownership {
 }
 
 const failedWith = (error: TaskError) => ({ error });
+
+/** When the record's current attempt started (its `started` event), else when the task first started. */
+function attemptStart(record: TaskRecord): number | undefined {
+  const started = record.events.findLast((e) => e.type === "started" && e.attempt === record.attempts);
+  const at = started?.at ?? record.startedAt;
+  return at ? Date.parse(at) : undefined;
+}
+
+/** An attempt's outcome as metrics: the outcome's count and, when its start is known, its duration. */
+function attemptEnded(
+  ctx: Context,
+  record: TaskRecord,
+  outcome: "TasksSucceeded" | "TasksFailed" | "TasksRetried",
+): void {
+  const dimensions = { Agent: record.agentId };
+  metrics().count(outcome, 1, dimensions);
+  const start = attemptStart(record);
+  if (start !== undefined) metrics().duration("TaskDuration", ctx.now().getTime() - start, dimensions);
+}
 
 const ownedBy = (attempt: number): Ownership => ({
   condition: "#st = :running AND #n = :n",
@@ -72,14 +91,9 @@ async function startAttempt(
     },
     values: { ":agent": task.agentId, ":n": attempts, ":queued": "queued", ":running": "running", ":now": now },
   });
-  // Queued to first attempt (a retry's wait is not queueing: it was asked for).
+  // Time queued: from submission to the first attempt's start (later attempts wait on their backoff, not the queue).
   if (started && attempts === 0) {
-    Metrics.record(
-      ctx,
-      "TaskQueuedTime",
-      Date.parse(now) - Date.parse(started.createdAt),
-      Metrics.perAgent(task.agentId),
-    );
+    metrics().duration("TaskQueuedTime", Date.parse(now) - Date.parse(started.createdAt), { Agent: task.agentId });
   }
   return started;
 }
@@ -93,12 +107,10 @@ async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, att
     error,
     failedAt: ctx.now().toISOString(),
   });
-  Metrics.record(ctx, "DlqArrivals", 1, Metrics.perAgent(record.agentId));
 }
 
-/** A task failed for good: counted, dead-lettered, and its plan step told. */
+/** A task failed for good (counted by the caller): dead-lettered, and its plan step told. */
 async function failedForGood(ctx: Context, queue: QueueRef, updated: TaskRecord, attempts: number, error: TaskError) {
-  Metrics.record(ctx, "TasksFailed", 1, Metrics.perAgent(updated.agentId));
   await deadLetter(ctx, queue, updated, attempts, error);
   await reportToPlan(ctx, updated);
 }
@@ -128,7 +140,7 @@ export async function failAttempt(
       ...owner,
     });
     if (updated) {
-      Metrics.record(ctx, "TasksRetried", 1, Metrics.perAgent(record.agentId));
+      attemptEnded(ctx, record, "TasksRetried");
       await sendTaskMessage(ctx, queue.url, { taskId: record.id, attempt: attempt + 1 }, delay);
     }
     logger.warn("attempt failed; retry scheduled", { taskId: record.id, attempt, code: error.code, delay });
@@ -146,7 +158,10 @@ export async function failAttempt(
     ],
     ...owner,
   });
-  if (updated) await failedForGood(ctx, queue, updated, attempt, error);
+  if (updated) {
+    attemptEnded(ctx, record, "TasksFailed");
+    await failedForGood(ctx, queue, updated, attempt, error);
+  }
   logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
   return Boolean(updated);
 }
@@ -177,9 +192,7 @@ export async function succeedAttempt(
   // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
   // retried invocation) waits on a new one.
   if (updated) {
-    const agent = Metrics.perAgent(updated.agentId);
-    Metrics.record(ctx, "TasksSucceeded", 1, agent);
-    if (updated.startedAt) Metrics.record(ctx, "TaskDuration", Date.parse(at) - Date.parse(updated.startedAt), agent);
+    attemptEnded(ctx, record, "TasksSucceeded");
     await reportToPlan(ctx, updated);
   }
   return Boolean(updated);
@@ -203,7 +216,11 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
     names: { "#st": "status", "#n": "attempts" },
     values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
   });
-  if (updated) await failedForGood(ctx, queue, updated, record.attempts, error);
+  if (updated) {
+    // The attempt's worker vanished: its duration is unknown, only the outcome counts.
+    metrics().count("TasksFailed", 1, { Agent: record.agentId });
+    await failedForGood(ctx, queue, updated, record.attempts, error);
+  }
   return Boolean(updated);
 }
 

@@ -5,7 +5,6 @@ import * as z from "zod";
 import type { AlarmBoard } from "./alarms.js";
 import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
-import type { MetricSink } from "./metrics.js";
 import { type ObjectStore, s3ObjectStore } from "./objects.js";
 import { schedulerResources } from "./schedules/names.js";
 import { eventBridgeScheduler, type ScheduleTriggers } from "./schedules/triggers.js";
@@ -33,9 +32,6 @@ export interface Context {
   payloads?: ObjectStore;
   /** Keeps EventBridge Scheduler in step with schedules (the API in AWS); absent locally, where the runtime fires them. */
   schedules?: ScheduleTriggers;
-  /** Where the points of truth (submit, retry, success, failure, dead-letter, plan outcome, health, API) record
-   * metrics (metrics.ts); absent → not recorded. The local runtime's feeds its alarms. */
-  metrics?: MetricSink;
   /** The alarms' states, where something evaluates them (the local runtime); absent → `GET /v1/alarms` says so. */
   alarms?: AlarmBoard;
   now: () => Date;

@@ -3,6 +3,7 @@ import * as z from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
+import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { sendTaskMessage } from "./queues.js";
 import { AgentId, type Page, PageLimit, TaskError } from "./schemas.js";
@@ -134,7 +135,11 @@ export async function ingest(ctx: Context, options: { maxPerAgent?: number } = {
       if (messages.length === 0) break;
       for (const message of messages) {
         const failure = await failureOf(ctx, agent.id, message.MessageId ?? "", message.Body ?? "");
-        if (await Store.create(ctx, failure)) recorded++;
+        // Counted once per dead letter: a message redelivered after a crash finds its failure already recorded.
+        if (await Store.create(ctx, failure)) {
+          recorded++;
+          metrics().count("DlqArrivals", 1, { Agent: agent.id });
+        }
       }
       await ctx.sqs.send(
         new DeleteMessageBatchCommand({

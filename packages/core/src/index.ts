@@ -11,10 +11,37 @@ export * as Health from "./health/index.js";
 export { newId } from "./ids.js";
 export { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 export * as Keys from "./keys.js";
-export { agentLambda, planRunnerLambda } from "./lambda.js";
-export { type ClientSource, clientOf, once, withSdk } from "./lazy.js";
+export { type ClientSource, clientOf, onClientMade, once, withSdk } from "./lazy.js";
 export * as Limits from "./limits.js";
-export { LocalMetrics, type MetricSink, perAgent, record as recordMetric } from "./metrics.js";
+export {
+  attemptKeys,
+  createLogger,
+  type LevelName,
+  type Logger,
+  type LogKeys,
+  type LogRecord,
+  type LogTee,
+  logKeys,
+  withLogContext,
+} from "./log.js";
+export {
+  type CountMetric,
+  type Dimensions,
+  type DurationMetric,
+  flushMetrics,
+  METRICS,
+  MemoryMetrics,
+  type MetricName,
+  type MetricPoint,
+  type MetricQuery,
+  type Metrics,
+  type MetricsSink,
+  metrics,
+  metricsNamespace,
+  statusClass,
+  useMetricsSink,
+} from "./metrics.js";
+export { LocalMetrics } from "./metrics-local.js";
 export { fileObjectStore, type ObjectStore, s3ObjectStore } from "./objects.js";
 export {
   PARAMS_SCHEMA_KEYWORDS,
@@ -25,6 +52,7 @@ export {
 export * as Payloads from "./payloads.js";
 export * as Plans from "./plans/index.js";
 export * as Queues from "./queues.js";
+export { REDACTED, redact, redactText, rememberSecret, scrub } from "./redact.js";
 export * as Remote from "./remote.js";
 export * as Schedules from "./schedules/index.js";
 export * from "./schemas.js";

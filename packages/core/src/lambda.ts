@@ -1,8 +1,97 @@
-import { Logger } from "@aws-lambda-powertools/logger";
+/**
+ * What every Lambda function is made of (imported as `@nexus/core/lambda`, by the entry points in functions/ only: the
+ * local runtime never loads the tracer): its context from the stack's environment, its logger, its metrics written as
+ * EMF per invocation, and X-Ray tracing (Powertools Tracer) of the invocation, of the AWS SDK calls of every client it
+ * makes, and of each task it runs.
+ */
+import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context as LambdaContext, SQSEvent } from "aws-lambda";
-import { contextFromEnv } from "./context.js";
+import { type Context, contextFromEnv } from "./context.js";
+import { onClientMade } from "./lazy.js";
+import { createLogger, type Logger } from "./log.js";
+import { flushMetrics, metricsNamespace, useMetricsSink } from "./metrics.js";
+import { emfSink } from "./metrics-emf.js";
 import * as Runner from "./plans/runner.js";
+import { useSpans } from "./trace.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
+
+/** What Lambda passes, where a test calls a handler without it: no time limit of Lambda's. */
+const NO_CONTEXT = { getRemainingTimeInMillis: () => 900_000 } as LambdaContext;
+
+/** The function's telemetry, set up once per process (one function per process). */
+let tracer: Tracer | undefined;
+
+function setUp(serviceName: string): Tracer {
+  if (tracer) return tracer;
+  // Metrics: EMF in namespace Nexus/<stage>, from NEXUS_STAGE, which every function has (no variable of its own).
+  useMetricsSink(emfSink({ namespace: metricsNamespace(process.env.NEXUS_STAGE || "local"), serviceName }));
+  // Traces: off outside Lambda (Powertools' Tracer disables itself there), so locally all of this is a no-op.
+  const t = new Tracer({ serviceName });
+  tracer = t;
+  if (t.isTracingEnabled()) {
+    onClientMade((client) => t.captureAWSv3Client(client));
+    useSpans(async (name, annotations, fn) => {
+      const subsegment = t.getSegment()?.addNewSubsegment(`## ${name}`);
+      for (const [key, value] of Object.entries(annotations)) subsegment?.addAnnotation(key, value);
+      try {
+        return await fn();
+      } catch (error) {
+        subsegment?.addError(error as Error);
+        throw error;
+      } finally {
+        subsegment?.close();
+      }
+    });
+  }
+  return t;
+}
+
+/** The logger of a Lambda function (JSON on stdout, see log.ts), with its metrics and traces set up. */
+export function lambdaLogger(serviceName: string): Logger {
+  setUp(serviceName);
+  return createLogger(serviceName);
+}
+
+/** A function's context from the stack's environment, its table's and queues' clients traced. */
+export function lambdaContext(): Context {
+  const ctx = contextFromEnv();
+  if (tracer?.isTracingEnabled()) {
+    tracer.captureAWSv3Client(ctx.ddb);
+    tracer.captureAWSv3Client(ctx.sqs);
+  }
+  return ctx;
+}
+
+/**
+ * A Lambda handler with its telemetry: the invocation's context on the logger's records (request id, cold start,
+ * function), a `## handler` subsegment (cold start and service annotated, errors recorded; responses are not, they
+ * may hold results), and the invocation's metrics written as EMF when it ends, however it ends.
+ */
+export function instrumented<E, R>(logger: Logger, handler: (event: E, context: LambdaContext) => Promise<R>) {
+  return async (event: E, context?: LambdaContext): Promise<R> => {
+    if (context) logger.addContext(context);
+    const t = tracer?.isTracingEnabled() ? tracer : undefined;
+    const segment = t?.getSegment();
+    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER ?? "handler"}`);
+    if (t && subsegment) {
+      t.setSegment(subsegment);
+      t.annotateColdStart();
+      t.addServiceNameAnnotation();
+    }
+    try {
+      return await handler(event, context ?? NO_CONTEXT);
+    } catch (error) {
+      t?.addErrorAsMetadata(error as Error);
+      throw error;
+    } finally {
+      flushMetrics();
+      if (t && subsegment && segment) {
+        subsegment.close();
+        t.setSegment(segment);
+      }
+    }
+  };
+}
 
 /**
  * The Lambda handler of a built-in agent: its queue from the stack's environment, its handlers built once
@@ -10,10 +99,10 @@ import { type AgentImplementation, createConsumer } from "./worker.js";
  */
 export function agentLambda(agent: AgentImplementation) {
   const agentId = agent.spec.id;
-  const ctx = contextFromEnv();
+  const logger = lambdaLogger(`nexus-agent-${agentId}`);
+  const ctx = lambdaContext();
   const queue = ctx.builtinQueues[agentId];
   if (!queue) throw new Error(`no queue is configured for built-in agent '${agentId}' (NEXUS_BUILTIN_QUEUES)`);
-  const logger = new Logger({ serviceName: `nexus-agent-${agentId}` });
   const consumer = createConsumer({
     ctx,
     agentId,
@@ -21,12 +110,12 @@ export function agentLambda(agent: AgentImplementation) {
     handlers: agent.handlers({ ctx, config: process.env, logger }),
     logger,
   });
-  return (event: SQSEvent, context: LambdaContext) => consumer(event, context);
+  return instrumented(logger, (event: SQSEvent, context: LambdaContext) => consumer(event, context));
 }
 
 /** The Lambda handler of the plan state machine's tasks: one payload `{op, planId, run, …}` per invocation. */
 export function planRunnerLambda() {
-  const ctx = contextFromEnv();
-  const logger = new Logger({ serviceName: "nexus-plans" });
-  return (payload: Record<string, unknown>) => Runner.handle(ctx, payload, logger);
+  const logger = lambdaLogger("nexus-plans");
+  const ctx = lambdaContext();
+  return instrumented(logger, (payload: Record<string, unknown>) => Runner.handle(ctx, payload, logger));
 }

@@ -19,9 +19,28 @@ export function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
+type ClientHook = <T extends object>(client: T) => T;
+let madeHook: ClientHook | undefined;
+
+/**
+ * What every client a factory makes passes through before its first use (a Lambda function's tracer captures it, so
+ * its calls are traced like those of the clients made at cold start); returns what removes the hook.
+ */
+export function onClientMade(hook: ClientHook): () => void {
+  madeHook = hook;
+  return () => {
+    if (madeHook === hook) madeHook = undefined;
+  };
+}
+
 /** The client of `source`: the given one, or the one its factory makes on the first call. */
 export function clientOf<T extends object>(source: ClientSource<T>): () => Promise<T> {
-  if (typeof source === "function") return once(source as () => Promise<T>);
+  if (typeof source === "function") {
+    return once(async () => {
+      const client = await (source as () => Promise<T>)();
+      return madeHook ? madeHook(client) : client;
+    });
+  }
   return () => Promise.resolve(source);
 }
 

@@ -1,172 +1,206 @@
-import { METRIC, type MetricName, type MetricReader, type MetricRef, metricsNamespace } from "./alarms.js";
-
 /**
- * Where Nexus's own metrics go (names and dimensions: alarms.ts's {@link METRIC}): the points where a task is
- * submitted, retried, succeeds, fails or is dead-lettered, a plan run settles, an agent's health is judged and the API
- * answers call {@link record} with the context's sink. In Lambda a sink may write EMF; locally the runtime keeps them
- * in a {@link LocalMetrics} store, which its alarms read. No sink, no cost.
+ * Nexus's metrics: one small interface the domain records through at the point of truth (a task submitted, an attempt
+ * ending, a dead letter ingested, a plan run settling, an API request answered, an agent's health judged), and the
+ * sinks that take them: CloudWatch EMF in Lambda (metrics-emf.ts, flushed once per invocation), an in-process
+ * {@link MemoryMetrics} in the local runtime (what the local alarms and the dashboard read).
+ *
+ * The names, units and dimensions are CloudWatch's: namespace `Nexus/<stage>`, dimension `Agent` per agent,
+ * `StatusClass` for API requests. Nothing else is a dimension, so an alarm on `TasksFailed{Agent=diag}` matches what
+ * every function emits.
  */
-export interface MetricSink {
-  /** One value of a metric now: a count (1 per event) or a measurement (milliseconds, 0/1). */
-  put(name: MetricName, value: number, dimensions?: Readonly<Record<string, string>>): void;
+
+/** Every metric Nexus emits, with its unit. */
+export const METRICS = {
+  /** A task stored and sent to its agent's queue (per Agent). */
+  TasksSubmitted: "Count",
+  /** An attempt that succeeded (per Agent). */
+  TasksSucceeded: "Count",
+  /** A task failed for good: attempts spent, or an error that is not retriable (per Agent). */
+  TasksFailed: "Count",
+  /** A failed attempt sent back to the queue for another (per Agent). */
+  TasksRetried: "Count",
+  /** From an attempt's start to its outcome (per Agent). */
+  TaskDuration: "Milliseconds",
+  /** From submission to the first attempt's start (per Agent). */
+  TaskQueuedTime: "Milliseconds",
+  /** A dead letter moved from an agent's DLQ into the failures inbox (per Agent). */
+  DlqArrivals: "Count",
+  PlanRunsSucceeded: "Count",
+  PlanRunsFailed: "Count",
+  /** An API response (dimension StatusClass: 2xx, 3xx, 4xx, 5xx). */
+  ApiRequests: "Count",
+  /** From the request's arrival to its response. */
+  ApiLatency: "Milliseconds",
+  /** Agents alive (online or degraded) at a health check. */
+  AgentsOnline: "Count",
+  /** 1 when the agent is alive (online or degraded), else 0 (per Agent). */
+  AgentOnline: "Count",
+  /** 1 when the agent is degraded, else 0 (per Agent). */
+  AgentDegraded: "Count",
+  /** Messages waiting, in flight and delayed on the agent's queue, at a health check (per Agent). */
+  QueueDepth: "Count",
+  /** Messages on the agent's DLQ, at a health check (per Agent). */
+  DlqDepth: "Count",
+} as const;
+
+export type MetricName = keyof typeof METRICS;
+export type MetricUnit = (typeof METRICS)[MetricName];
+export type CountMetric = { [K in MetricName]: (typeof METRICS)[K] extends "Count" ? K : never }[MetricName];
+export type DurationMetric = { [K in MetricName]: (typeof METRICS)[K] extends "Milliseconds" ? K : never }[MetricName];
+
+/** The dimensions Nexus uses; a metric has at most one of them. */
+export interface Dimensions {
+  /** The agent's id. */
+  Agent?: string;
+  /** An HTTP status class: `2xx`, `3xx`, `4xx`, `5xx`. */
+  StatusClass?: string;
 }
 
-/** Records a value through the context's sink, if it has one. A sink's fault never fails the work that is measured. */
-export function record(
-  ctx: { metrics?: MetricSink | undefined },
-  name: MetricName,
-  value: number,
-  dimensions?: Readonly<Record<string, string>>,
-): void {
-  try {
-    ctx.metrics?.put(name, value, dimensions);
-  } catch {
-    // Measuring is never worth failing a task for.
-  }
+/** One recorded value. */
+export interface MetricPoint {
+  name: MetricName;
+  unit: MetricUnit;
+  value: number;
+  dimensions: Dimensions;
+  /** Epoch milliseconds. */
+  at: number;
 }
 
-/** Per agent: `{ Agent: agentId }`. */
-export const perAgent = (agentId: string) => ({ Agent: agentId });
-
-interface Bucket {
-  sum: number;
-  count: number;
-  min: number;
-  max: number;
-  /** For percentiles: every value up to {@link MAX_SAMPLES}, then a uniform reservoir of them. */
-  samples: number[];
+/** Where recorded values go. */
+export interface MetricsSink {
+  record(point: MetricPoint): void;
+  /** Writes out what is buffered (EMF: one record per dimension set); the Lambda wrapper calls it per invocation. */
+  flush?(): void;
 }
 
-export interface LocalMetricsOptions {
-  /** Namespace of what `put` records (default `Nexus/local`). */
-  namespace?: string;
-  /** Width of a stored bucket (default 1 s): values within one are aggregated. */
-  resolutionMs?: number;
-  /** How long buckets are kept (default 30 minutes: the longest alarm window, 15 minutes, twice). */
-  retentionMs?: number;
-  /** At most this many series (metric and dimensions); values of further series are dropped (default 2,000). */
-  maxSeries?: number;
-  now?: () => number;
+/** What the domain records through. */
+export interface Metrics {
+  /** Adds `value` (default 1) to a count. */
+  count(name: CountMetric, value?: number, dimensions?: Dimensions): void;
+  /** Records a duration in milliseconds. */
+  duration(name: DurationMetric, ms: number, dimensions?: Dimensions): void;
 }
 
-/** Values per bucket kept for percentiles. */
-export const MAX_SAMPLES = 200;
+/** The metrics namespace of a stage: `Nexus/<stage>` (locally `Nexus/local`). */
+export const metricsNamespace = (stage: string) => `Nexus/${stage}`;
 
-/**
- * The local runtime's metrics: each series (namespace, name, dimensions) as aggregated buckets (sum, count, min, max
- * and a bounded sample for percentiles), kept for a bounded time, with a bounded number of series: memory stays
- * bounded whatever the traffic. Reads the statistics CloudWatch alarms use ({@link read}).
- */
-export class LocalMetrics implements MetricSink {
-  readonly namespace: string;
-  private readonly series = new Map<string, Map<number, Bucket>>();
-  private readonly resolutionMs: number;
-  private readonly retentionMs: number;
-  private readonly maxSeries: number;
-  private readonly now: () => number;
-  private lastPrune = 0;
-  /** Values dropped because the series limit was reached. */
-  dropped = 0;
+/** `200` → `2xx`. */
+export const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
 
-  constructor(options: LocalMetricsOptions = {}) {
-    this.namespace = options.namespace ?? metricsNamespace("local");
-    this.resolutionMs = Math.max(1, options.resolutionMs ?? 1000);
-    this.retentionMs = options.retentionMs ?? 30 * 60_000;
-    this.maxSeries = options.maxSeries ?? 2000;
-    this.now = options.now ?? Date.now;
-  }
+const sinks = new Set<MetricsSink>();
 
-  put(name: MetricName, value: number, dimensions: Readonly<Record<string, string>> = {}): void {
-    this.observe(this.namespace, METRIC[name], dimensions, value);
-  }
+function record(name: MetricName, value: number, dimensions: Dimensions = {}) {
+  if (sinks.size === 0 || !Number.isFinite(value)) return;
+  const point: MetricPoint = { name, unit: METRICS[name], value, dimensions, at: Date.now() };
+  for (const sink of sinks) sink.record(point);
+}
 
-  /** A value of any metric (e.g. `AWS/SQS` queue attributes sampled from the local endpoint). */
-  observe(namespace: string, name: string, dimensions: Readonly<Record<string, string>>, value: number): void {
-    if (!Number.isFinite(value)) return;
-    const now = this.now();
-    if (now - this.lastPrune > this.retentionMs / 10) this.prune(now);
-    const key = seriesKey(namespace, name, dimensions);
-    let buckets = this.series.get(key);
-    if (!buckets) {
-      if (this.series.size >= this.maxSeries) {
-        this.dropped++;
-        return;
-      }
-      buckets = new Map();
-      this.series.set(key, buckets);
-    }
-    const at = Math.floor(now / this.resolutionMs);
-    const bucket = buckets.get(at);
-    if (!bucket) {
-      buckets.set(at, { sum: value, count: 1, min: value, max: value, samples: [value] });
-    } else {
-      bucket.sum += value;
-      bucket.count++;
-      bucket.min = Math.min(bucket.min, value);
-      bucket.max = Math.max(bucket.max, value);
-      if (bucket.samples.length < MAX_SAMPLES) bucket.samples.push(value);
-      else {
-        const slot = Math.floor(Math.random() * bucket.count);
-        if (slot < MAX_SAMPLES) bucket.samples[slot] = value;
-      }
-    }
-  }
+const recorder: Metrics = {
+  count: (name, value = 1, dimensions) => record(name, value, dimensions),
+  duration: (name, ms, dimensions) => record(name, Math.max(0, ms), dimensions),
+};
 
-  /** The metric's statistic over `[startMs, endMs)`; undefined when it has no value there (CloudWatch's "no data"). */
-  read: MetricReader = (metric: MetricRef, startMs: number, endMs: number) => {
-    const buckets = this.series.get(seriesKey(metric.namespace, metric.name, metric.dimensions));
-    if (!buckets) return undefined;
-    const first = Math.ceil(startMs / this.resolutionMs);
-    const last = Math.ceil(endMs / this.resolutionMs);
-    const inRange: Bucket[] = [];
-    for (const [at, bucket] of buckets) if (at >= first && at < last) inRange.push(bucket);
-    if (inRange.length === 0) return undefined;
-    switch (metric.statistic) {
-      case "Sum":
-        return inRange.reduce((a, b) => a + b.sum, 0);
-      case "SampleCount":
-        return inRange.reduce((a, b) => a + b.count, 0);
-      case "Maximum":
-        return Math.max(...inRange.map((b) => b.max));
-      case "Minimum":
-        return Math.min(...inRange.map((b) => b.min));
-      case "Average":
-        return inRange.reduce((a, b) => a + b.sum, 0) / inRange.reduce((a, b) => a + b.count, 0);
-      case "p99":
-        return percentile(
-          inRange.flatMap((b) => b.samples),
-          99,
-        );
-    }
+/** The process's metrics: every installed sink gets what is recorded (none installed → dropped). */
+export function metrics(): Metrics {
+  return recorder;
+}
+
+/** Installs a sink (the Lambda wrapper's EMF sink, the local runtime's memory); returns what removes it. */
+export function useMetricsSink(sink: MetricsSink): () => void {
+  sinks.add(sink);
+  return () => {
+    sinks.delete(sink);
   };
+}
 
-  /** Series held now (for tests and the bound). */
-  get size(): number {
-    return this.series.size;
+/** Flushes every installed sink (end of a Lambda invocation). */
+export function flushMetrics(): void {
+  for (const sink of sinks) sink.flush?.();
+}
+
+const keyOf = (name: MetricName, dimensions: Dimensions) =>
+  `${name}|${dimensions.Agent ?? ""}|${dimensions.StatusClass ?? ""}`;
+
+/** How many points past its bounds a {@link MemoryMetrics} may hold before it drops the oldest. */
+const TRIM_CHUNK = 1024;
+
+/** A query on recorded values: a metric, dimensions to match (unset = any), a window. */
+export interface MetricQuery {
+  name: MetricName;
+  dimensions?: Dimensions;
+  /** Epoch milliseconds; points at or after it. */
+  since?: number;
+}
+
+/**
+ * The local runtime's sink: keeps each point for `retentionMs` (default an hour, at most `maxPoints`, give or take
+ * {@link TRIM_CHUNK}; queries take a window, so a few older points kept do not count) and running totals since start,
+ * by metric and dimensions. What the local alarms evaluate and the dashboard shows.
+ */
+export class MemoryMetrics implements MetricsSink {
+  private readonly points: MetricPoint[] = [];
+  private readonly totals = new Map<string, { name: MetricName; dimensions: Dimensions; sum: number; n: number }>();
+  private readonly listeners = new Set<(point: MetricPoint) => void>();
+  private readonly retentionMs: number;
+  private readonly maxPoints: number;
+
+  constructor(options: { retentionMs?: number; maxPoints?: number } = {}) {
+    this.retentionMs = options.retentionMs ?? 3_600_000;
+    this.maxPoints = options.maxPoints ?? 100_000;
   }
 
-  private prune(now: number): void {
-    this.lastPrune = now;
-    const oldest = Math.floor((now - this.retentionMs) / this.resolutionMs);
-    for (const [key, buckets] of this.series) {
-      for (const at of buckets.keys()) if (at < oldest) buckets.delete(at);
-      if (buckets.size === 0) this.series.delete(key);
+  record(point: MetricPoint): void {
+    this.points.push(point);
+    // Old points go in chunks (a splice moves every point kept), at most TRIM_CHUNK past the bounds.
+    if (
+      this.points.length > this.maxPoints + TRIM_CHUNK ||
+      (this.points[TRIM_CHUNK]?.at ?? Infinity) < point.at - this.retentionMs
+    ) {
+      const cutoff = point.at - this.retentionMs;
+      let drop = Math.max(0, this.points.length - this.maxPoints);
+      while (drop < this.points.length && (this.points[drop]?.at ?? 0) < cutoff) drop++;
+      this.points.splice(0, drop);
     }
+    const key = keyOf(point.name, point.dimensions);
+    const total = this.totals.get(key) ?? { name: point.name, dimensions: point.dimensions, sum: 0, n: 0 };
+    total.sum += point.value;
+    total.n++;
+    this.totals.set(key, total);
+    for (const listener of this.listeners) listener(point);
   }
-}
 
-function seriesKey(namespace: string, name: string, dimensions: Readonly<Record<string, string>>): string {
-  const dims = Object.entries(dimensions)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(",");
-  return `${namespace}|${name}|${dims}`;
-}
+  /** Points kept that match the query, oldest first. */
+  query(q: MetricQuery): MetricPoint[] {
+    const since = q.since ?? 0;
+    return this.points.filter(
+      (p) =>
+        p.name === q.name &&
+        p.at >= since &&
+        (q.dimensions?.Agent === undefined || p.dimensions.Agent === q.dimensions.Agent) &&
+        (q.dimensions?.StatusClass === undefined || p.dimensions.StatusClass === q.dimensions.StatusClass),
+    );
+  }
 
-/** The nearest-rank percentile of the values. */
-export function percentile(values: number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1];
+  /** Sum of the matching points kept (a count over a window). */
+  sum(q: MetricQuery): number {
+    return this.query(q).reduce((sum, p) => sum + p.value, 0);
+  }
+
+  /** The latest matching value kept (a gauge such as AgentOnline), or undefined. */
+  latest(q: MetricQuery): number | undefined {
+    return this.query(q).at(-1)?.value;
+  }
+
+  /** Totals since start per metric and dimension set (not bounded by retention). */
+  snapshot(): Array<{ name: MetricName; dimensions: Dimensions; sum: number; count: number }> {
+    return [...this.totals.values()].map(({ name, dimensions, sum, n }) => ({ name, dimensions, sum, count: n }));
+  }
+
+  /** Calls `listener` with every point recorded from now on; returns what stops it. */
+  subscribe(listener: (point: MetricPoint) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
 }

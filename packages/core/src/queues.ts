@@ -8,6 +8,7 @@ import * as z from "zod";
 import type { Context } from "./context.js";
 import { ConflictError } from "./errors.js";
 import type { QueueRef, TaskError } from "./schemas.js";
+import { traceAttributes } from "./trace.js";
 
 /** A message on an agent queue names the task; everything else is read from the table. */
 export interface TaskMessage {
@@ -97,12 +98,15 @@ async function createQueues(ctx: Context, agentId: string): Promise<QueueRef> {
   return { url: queue.QueueUrl, arn: await queueArn(ctx, queue.QueueUrl), dlqUrl: dlq.QueueUrl, dlqArn };
 }
 
+/** Sends a task to its agent's queue, with the current trace header (trace.ts) when there is a trace. */
 export async function sendTaskMessage(ctx: Context, queueUrl: string, body: TaskMessage, delaySeconds = 0) {
+  const trace = traceAttributes();
   await ctx.sqs.send(
     new SendMessageCommand({
       QueueUrl: queueUrl,
       MessageBody: JSON.stringify(body),
       DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
+      ...(trace ? { MessageSystemAttributes: trace } : {}),
     }),
   );
 }

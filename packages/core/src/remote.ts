@@ -7,6 +7,7 @@ import * as Agents from "./agents.js";
 import * as Attempts from "./attempts.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError } from "./errors.js";
+import { attemptKeys } from "./log.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
@@ -301,6 +302,11 @@ export async function complete(options: RemoteOptions, id: string, input: Comple
   if (!(await Attempts.succeedAttempt(ctx, record, checked.result, owner, checked.text))) {
     throw leaseLost(id, (await Tasks.find(ctx, id))?.status);
   }
+  options.logger.info("task succeeded", {
+    ...attemptKeys(record, record.attempts),
+    action: record.action,
+    remote: true,
+  });
   return Tasks.get(ctx, id);
 }
 

@@ -1,5 +1,6 @@
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { type ClientSource, once, withSdk } from "./lazy.js";
+import { rememberSecret } from "./redact.js";
 
 /** Where credentials come from: Secrets Manager in AWS, the local Secrets Manager endpoint on a laptop. */
 export interface Secrets {
@@ -21,7 +22,10 @@ export function secretsManager(client: ClientSource<SecretsManagerClient>, maxAg
     async get(name) {
       try {
         const value = await (await provider()).get(name, { maxAge: maxAgeSeconds });
-        return typeof value === "string" ? value : value ? Buffer.from(value).toString("utf8") : undefined;
+        const text = typeof value === "string" ? value : value ? Buffer.from(value).toString("utf8") : undefined;
+        // Whatever a secret holds is scrubbed from every log record from now on (redact.ts).
+        if (text !== undefined) rememberSecret(text);
+        return text;
       } catch (error) {
         if (String((error as { cause?: { name?: string } }).cause?.name ?? "").includes("ResourceNotFound")) {
           return undefined;

@@ -1,10 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Metrics } from "@aws-lambda-powertools/metrics";
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
 import * as Health from "./health/index.js";
-import { perAgent, record as recordMetric } from "./metrics.js";
 import * as Plans from "./plans/index.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
@@ -113,8 +111,6 @@ async function requeue(ctx: Context, queue: QueueRef, record: TaskRecord): Promi
 }
 
 export interface AgentSweepOptions {
-  /** Where the per-agent metrics go (EMF on stdout in Lambda); none → no metrics. */
-  metrics?: Metrics;
   logger?: Logger;
 }
 
@@ -146,13 +142,10 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
         const changed = await Health.recordStatus(ctx, agent, evaluation);
         if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
       }
-      if (options.metrics) Health.emitMetrics(options.metrics, agent.id, health.status, depths);
       // A deactivated agent is not expected online, nor one not yet heard of (never probed): no offline alarm.
-      if (agent.status !== "inactive" && health.status !== "unknown") {
-        const alive = Health.isAlive(health.status);
-        if (alive) online++;
-        recordMetric(ctx, "AgentOnline", alive ? 1 : 0, perAgent(agent.id));
-      }
+      const expected = agent.status !== "inactive" && health.status !== "unknown";
+      Health.emitMetrics(agent.id, health.status, depths, expected);
+      if (expected && Health.isAlive(health.status)) online++;
       const reconciled = await reconcileConsumer(ctx, agent.id);
       if (reconciled !== undefined) result.reconciled.push({ agentId: agent.id, enabled: reconciled });
     } catch (error) {
@@ -161,7 +154,7 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
       options.logger?.error("agent check failed", { agentId: agent.id, error });
     }
   }
-  recordMetric(ctx, "AgentsOnline", online);
+  Health.emitOnlineCount(online);
   if (result.changed.length > 0) options.logger?.info("agent health changed", { changed: result.changed });
   if (result.reconciled.length > 0) {
     options.logger?.warn("consumers did not match their agents' status; turned back", {

@@ -4,7 +4,7 @@ import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
 import * as Limits from "./limits.js";
-import * as Metrics from "./metrics.js";
+import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
@@ -206,8 +206,8 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     if (!(await Store.create(ctx, record))) return replay(await get(ctx, id));
     if (audit) await AuditStore.put(ctx, audit);
   }
+  metrics().count("TasksSubmitted", 1, { Agent: agent.id });
   // The task is stored: if the queue refuses the message now, the sweeper re-sends it later.
-  Metrics.record(ctx, "TasksSubmitted", 1, Metrics.perAgent(agent.id));
   const enqueued = await sendTaskMessage(ctx, agent.queue.url, { taskId: id, attempt: 1 }).then(
     () => true,
     () => false,

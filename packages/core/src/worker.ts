@@ -13,12 +13,14 @@ import {
 } from "./attempts.js";
 import type { Context } from "./context.js";
 import { ActionError, NexusError } from "./errors.js";
+import { attemptKeys, type LogRecord, withLogContext } from "./log.js";
 import { describeParamsIssues } from "./params-schema.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { TaskError } from "./schemas.js";
 import type { TaskRecord } from "./storage/tasks.js";
+import { inSpan } from "./trace.js";
 
 /** The attempt lifecycle, as the consumer runs it (see attempts.ts). */
 export {
@@ -37,6 +39,11 @@ export interface ActionContext {
   maxAttempts: number;
   /** Aborted when the action's timeout passes. */
   signal: AbortSignal;
+  /**
+   * The agent's logger for this attempt (its records carry the task, agent and attempt ids). Whatever the action logs
+   * through any Nexus logger also goes to the consumer's {@link ConsumerOptions.attemptLog}.
+   */
+  logger?: Logger;
 }
 
 export type ActionHandler = (params: unknown, context: ActionContext) => Promise<unknown>;
@@ -63,6 +70,8 @@ export interface AgentImplementation {
 /** A queue's consumer: what claiming and ending an attempt need, and the agent's handlers. */
 export interface ConsumerOptions extends DeliveryOptions {
   handlers: Record<string, ActionHandler>;
+  /** Gets every record logged while an attempt's action runs (e.g. to keep each attempt's log with the task). */
+  attemptLog?: (attempt: { taskId: string; attempt: number }, record: LogRecord) => void;
 }
 
 /** What one invocation may spend: the consumer's deadline (Lambda's remaining time, or the poller's). */
@@ -105,20 +114,33 @@ async function runWithTimeout(
   }
 }
 
-/** Runs one delivery of one task. Throws only for infrastructure faults, so the message is redelivered. */
+/**
+ * Runs one delivery of one task. Throws only for infrastructure faults, so the message is redelivered. Every record
+ * logged meanwhile carries the agent's and the task's ids, and once claimed, the attempt's.
+ */
 export async function processMessage(options: ConsumerOptions, body: string, limits: InvocationLimits) {
-  const { ctx, logger } = options;
   let message: TaskMessage;
   try {
     message = TaskMessageSchema.parse(JSON.parse(body));
   } catch {
-    logger.error("malformed message dropped", { bodyBytes: body.length });
+    options.logger.error("malformed message dropped", { agentId: options.agentId, bodyBytes: body.length });
     return;
   }
+  const ids = { agentId: options.agentId, taskId: message.taskId };
+  return withLogContext(ids, () => inSpan(`task ${message.taskId}`, ids, () => deliver(options, message, limits)));
+}
+
+async function deliver(options: ConsumerOptions, message: TaskMessage, limits: InvocationLimits) {
+  const { ctx } = options;
   const remainingMs = limits.getRemainingTimeInMillis();
   const leaseUntil = new Date(ctx.now().getTime() + remainingMs + LEASE_MARGIN_MS).toISOString();
   const record = await claim(options, message, leaseUntil);
   if (!record) return;
+  return withLogContext(attemptKeys(record, record.attempts), () => runAttempt(options, record, limits));
+}
+
+async function runAttempt(options: ConsumerOptions, record: TaskRecord, limits: InvocationLimits) {
+  const { ctx, logger } = options;
   await heartbeat(ctx, record.taskToken);
 
   const outcome = await run(options, record, limits);
@@ -126,7 +148,9 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
     await failAttempt(options, record, outcome.error);
     return;
   }
-  if (!(await succeedAttempt(ctx, record, outcome.result, undefined, outcome.text))) {
+  if (await succeedAttempt(ctx, record, outcome.result, undefined, outcome.text)) {
+    logger.info("task succeeded", { action: record.action });
+  } else {
     logger.warn("result discarded: the task changed while it ran", { taskId: record.id });
   }
 }
@@ -151,12 +175,20 @@ async function run(options: ConsumerOptions, record: TaskRecord, limits: Invocat
   }
   // Leave a little of the invocation for the final write.
   const timeoutMs = Math.max(1000, Math.min(record.timeoutSeconds * 1000, limits.getRemainingTimeInMillis() - 5000));
+  const attempt = { taskId: record.id, attempt: record.attempts };
+  const attemptLog = options.attemptLog;
+  const tee = attemptLog ? { tee: (logged: LogRecord) => attemptLog(attempt, logged) } : {};
   try {
-    const result = await runWithTimeout(
-      handler,
-      params,
-      { taskId: record.id, attempt: record.attempts, maxAttempts: record.maxAttempts },
-      timeoutMs,
+    const result = await withLogContext(
+      {},
+      () =>
+        runWithTimeout(
+          handler,
+          params,
+          { ...attempt, maxAttempts: record.maxAttempts, logger: options.logger.createChild() },
+          timeoutMs,
+        ),
+      tee,
     );
     return checkResult(result ?? null);
   } catch (error) {

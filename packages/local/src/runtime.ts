@@ -3,8 +3,6 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Logger } from "@aws-lambda-powertools/logger";
-import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { builtinAgents } from "@nexus/agents";
@@ -18,6 +16,7 @@ import {
   type Alarms,
   type Context,
   createClients,
+  createLogger,
   DEFAULT_SETTINGS,
   ensureTable,
   Failures,
@@ -25,6 +24,7 @@ import {
   Health,
   Keys,
   LocalMetrics,
+  MemoryMetrics,
   Plans,
   type QueueRef,
   Queues,
@@ -32,6 +32,7 @@ import {
   Sweeper,
   secretsManager,
   stepFunctions,
+  useMetricsSink,
   Worker,
 } from "@nexus/core";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
@@ -63,8 +64,6 @@ export interface LocalOptions {
   scheduleIntervalMs?: number;
   /** How often the built-in agents are probed (default: the health settings' probeIntervalSeconds, 5 min). */
   probeIntervalMs?: number;
-  /** Where the sweeper emits its per-agent metrics (EMF records); default none. */
-  metrics?: Metrics;
   /** How often DLQs are drained into the failures inbox (default 5 s). */
   failureIngestIntervalMs?: number;
   /** How long stop() waits for batches in flight before abandoning them (default 2 s). */
@@ -117,6 +116,11 @@ export interface LocalNexus {
   attachWorker(agentId: string, handlers: Record<string, ActionHandler>): Promise<void>;
   /** Moves what waits in the agents' DLQs into the failures inbox now (also done every few seconds). */
   ingestFailures(): Promise<number>;
+  /**
+   * What this runtime's code recorded through `metrics()` (core's metrics.ts): the same metrics, names and dimensions
+   * the functions write as EMF in AWS, kept in process (what the local alarms and the dashboard read).
+   */
+  metrics: MemoryMetrics;
   /** Runs the sweeper once now: tasks, plans, then agents (health changes, metrics, consumers); `grace` for both. */
   sweep(graceMs?: number): Promise<Sweeper.RunResult>;
   /** Probes the built-in agents once now: a `health` task each (one per agent per probe interval). */
@@ -125,8 +129,8 @@ export interface LocalNexus {
   recovery: { tasks: Sweeper.SweepResult; plans: Plans.RecoverResult };
   /** Plays EventBridge Scheduler: fires due schedules; `tick(now)` fires what is due at once. */
   scheduler: LocalScheduler;
-  /** The runtime's own metrics (what the points of truth record, and the queues sampled). */
-  metrics: LocalMetrics;
+  /** What the alarms read: the same metrics aggregated per period, and the queues sampled. */
+  alarmMetrics: LocalMetrics;
   /** The alarms evaluated against them; `tick()` evaluates now. */
   alarms: LocalAlarms;
   stop(): Promise<void>;
@@ -192,7 +196,9 @@ function resolveAdminKey(given: string | undefined, dataDir: string | undefined)
 export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus> {
   // What changed before this instant was done by an earlier process: recovery touches that, and only that.
   const startedAt = new Date().toISOString();
-  const logger = new Logger({ serviceName: "nexus-local", logLevel: options.logLevel ?? "WARN" });
+  // JSON lines, ids and redaction as in every Lambda function (core's log.ts); each part a child with its service name.
+  const logger = createLogger("nexus-local", { level: options.logLevel ?? "WARN" });
+  const metrics = new MemoryMetrics();
   const prefix = options.queuePrefix ?? "nexus-local-agent-";
   const timeoutSeconds = options.agentTimeoutSeconds ?? 60;
   const stops: Array<() => Promise<void>> = [];
@@ -206,6 +212,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       dbPath = join(options.dataDir, "dynamodb");
       mkdirSync(dbPath, { recursive: true });
     }
+    // Metrics recorded anywhere in this process while it runs (the API, the pollers' handlers, the sweeper).
+    const uninstallMetrics = useMetricsSink(metrics);
+    stops.push(async () => uninstallMetrics());
     const dynamo: Emulator = await startDynamo(dbPath ? { path: dbPath } : {});
     stops.push(dynamo.stop);
     const sqsServer: Emulator = await startSqs();
@@ -267,13 +276,14 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     }
     // Kept for the longest alarm window twice (15 minutes of 1-minute periods, three of 5 minutes), at most 2,000 series.
     const periodScale = options.alarms?.periodScale ?? 1;
-    const metrics = new LocalMetrics({
+    const alarmMetrics = new LocalMetrics({
       resolutionMs: Math.max(10, Math.round(1000 * periodScale)),
       retentionMs: Math.round(30 * 60_000 * periodScale),
     });
+    const uninstallAlarmMetrics = useMetricsSink(alarmMetrics);
+    stops.push(async () => uninstallAlarmMetrics());
     const ctx: Context = {
       tableName: TABLE_NAME,
-      metrics,
       payloads: fileObjectStore({ dir: payloadsDir }),
       queuePrefix: prefix,
       builtinQueues: {},
@@ -363,7 +373,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const graceMs = options.sweepGraceMs ?? 5 * 60_000;
     const leaseGraceMs = options.leaseGraceMs ?? 5_000;
     const sweepAll = (grace: number, leaseGrace: number) =>
-      Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, metrics: options.metrics, logger });
+      Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, logger });
     const timer = setInterval(() => {
       sweepAll(graceMs, leaseGraceMs).catch((error) => logger.error("sweep failed", { error }));
     }, interval);
@@ -387,7 +397,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         : undefined;
     const alarms = new LocalAlarms({
       ctx,
-      metrics,
+      metrics: alarmMetrics,
       logger: logger.createChild({ serviceName: "nexus-alarms" }),
       ...(options.alarms?.settings ? { settings: options.alarms.settings } : {}),
       ...(options.alarms?.intervalMs === undefined ? {} : { intervalMs: options.alarms.intervalMs }),
@@ -470,12 +480,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
         const agent = await Agents.get(ctx, agentId);
         attach(agentId, agent.queue, handlers, agent.status === "active");
       },
+      metrics,
       ingestFailures: () => Failures.ingest(ctx),
       sweep: (grace) => sweepAll(grace ?? graceMs, grace ?? leaseGraceMs),
       probe: () => Health.probe(ctx),
       recovery: { tasks: recovered, plans: resumed },
       scheduler,
-      metrics,
+      alarmMetrics,
       alarms,
       stop: stopAll,
     };

@@ -1,4 +1,4 @@
-import { ActionError, NonRetriableError, type Secrets } from "@nexus/core";
+import { ActionError, NonRetriableError, type Secrets, scrub } from "@nexus/core";
 import * as z from "zod";
 import { safeFetch } from "./http.js";
 import { type LookupParams, ProviderName } from "./spec.js";
@@ -71,16 +71,6 @@ async function loadRegistry(secrets: Secrets, secretName: string | undefined) {
     throw new NonRetriableError("lookup_misconfigured", `the lookup secret '${secretName}' is invalid at '${where}'`);
   }
   return parsed.data;
-}
-
-/** Replaces every occurrence of each secret (and its URL-encoded form) in a message. */
-export function scrub(message: string, secrets: string[]): string {
-  let out = message;
-  for (const secret of secrets) {
-    if (secret.length < 4) continue;
-    for (const form of new Set([secret, encodeURIComponent(secret)])) out = out.split(form).join("[redacted]");
-  }
-  return out;
 }
 
 function atPath(value: unknown, path: string | undefined): unknown {

@@ -1,5 +1,5 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Keys, Remote, Task } from "@nexus/core";
+import { type Context, Keys, Remote, Task, withLogContext } from "@nexus/core";
 import { ErrorBody } from "../errors.js";
 import { boundAgent, denied, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
@@ -100,16 +100,23 @@ export function registerRemoteRoutes(app: ApiApp, options: { ctx: Context; logge
     if (tasks.length === 0) c.set("audited", true);
     return c.json({ tasks }, 200);
   });
+  // What is logged while a remote worker reports on a task carries the task's id, as on the Lambda worker's path.
   app.openapi(routes.complete, async (c) => {
     const own = boundAgent(c.get("actor"));
-    return c.json(await Remote.complete(remote, c.req.valid("param").id, c.req.valid("json"), own), 200);
+    const { id } = c.req.valid("param");
+    return c.json(
+      await withLogContext({ taskId: id }, () => Remote.complete(remote, id, c.req.valid("json"), own)),
+      200,
+    );
   });
   app.openapi(routes.fail, async (c) => {
     const own = boundAgent(c.get("actor"));
-    return c.json(await Remote.fail(remote, c.req.valid("param").id, c.req.valid("json"), own), 200);
+    const { id } = c.req.valid("param");
+    return c.json(await withLogContext({ taskId: id }, () => Remote.fail(remote, id, c.req.valid("json"), own)), 200);
   });
   app.openapi(routes.extend, async (c) => {
     const own = boundAgent(c.get("actor"));
-    return c.json(await Remote.extend(remote, c.req.valid("param").id, c.req.valid("json"), own), 200);
+    const { id } = c.req.valid("param");
+    return c.json(await withLogContext({ taskId: id }, () => Remote.extend(remote, id, c.req.valid("json"), own)), 200);
   });
 }

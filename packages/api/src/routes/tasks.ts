@@ -79,7 +79,9 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
     });
     c.set("auditTarget", task.id);
     if (audited) c.set("audited", true);
-    if (!enqueued) logger.warn("task stored but not enqueued; the sweeper will re-send it", { taskId: task.id });
+    const keys = { taskId: task.id, agentId: task.agentId, action: task.action };
+    if (!replayed) logger.info("task submitted", keys);
+    if (!enqueued) logger.warn("task stored but not enqueued; the sweeper will re-send it", keys);
     if (replayed) c.header("Idempotent-Replayed", "true");
     c.header("Location", `/v1/tasks/${task.id}`);
     return c.json(task, 202);

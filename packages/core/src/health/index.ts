@@ -19,5 +19,5 @@ export {
 export { type Depths, depths } from "./depths.js";
 export { describe, summarize, summarizePage } from "./describe.js";
 export { type Evaluation, evaluate, healthOf, type Source, settingsOf } from "./evaluate.js";
-export { emitMetrics, isAlive } from "./metrics.js";
+export { emitMetrics, emitOnlineCount, isAlive } from "./metrics.js";
 export { type HeartbeatReceipt, heartbeat, MAX_TRANSITIONS, recordStatus } from "./store.js";

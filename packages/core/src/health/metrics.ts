@@ -1,4 +1,4 @@
-import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { metrics } from "../metrics.js";
 import type { HealthStatus } from "../schemas.js";
 import type { Depths } from "./depths.js";
 
@@ -6,14 +6,19 @@ import type { Depths } from "./depths.js";
 export const isAlive = (status: HealthStatus) => status === "online" || status === "degraded";
 
 /**
- * One EMF record per agent (dimension `AgentId`): `AgentOnline` and `AgentDegraded` (0/1), `QueueDepth` and
- * `DlqDepth` (when known).
+ * An agent's health as metrics (dimension `Agent`): `AgentDegraded` (0/1), `QueueDepth` and `DlqDepth` (when known),
+ * and `AgentOnline` (0/1) only where the agent is `expected` online: an active agent heard of at least once. A
+ * deactivated agent, or one never heard of yet, is not missing, so it gives its offline alarm nothing to fire on.
  */
-export function emitMetrics(metrics: Metrics, agentId: string, status: HealthStatus, d: Depths): void {
-  metrics.addDimension("AgentId", agentId);
-  metrics.addMetric("AgentOnline", MetricUnit.Count, isAlive(status) ? 1 : 0);
-  metrics.addMetric("AgentDegraded", MetricUnit.Count, status === "degraded" ? 1 : 0);
-  if (d.queueDepth !== null) metrics.addMetric("QueueDepth", MetricUnit.Count, d.queueDepth);
-  if (d.dlqDepth !== null) metrics.addMetric("DlqDepth", MetricUnit.Count, d.dlqDepth);
-  metrics.publishStoredMetrics();
+export function emitMetrics(agentId: string, status: HealthStatus, d: Depths, expected: boolean): void {
+  const dimensions = { Agent: agentId };
+  if (expected) metrics().count("AgentOnline", isAlive(status) ? 1 : 0, dimensions);
+  metrics().count("AgentDegraded", status === "degraded" ? 1 : 0, dimensions);
+  if (d.queueDepth !== null) metrics().count("QueueDepth", d.queueDepth, dimensions);
+  if (d.dlqDepth !== null) metrics().count("DlqDepth", d.dlqDepth, dimensions);
+}
+
+/** How many agents are alive, of all those looked at (no dimension). */
+export function emitOnlineCount(online: number): void {
+  metrics().count("AgentsOnline", online);
 }

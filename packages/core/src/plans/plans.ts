@@ -3,6 +3,7 @@ import type { Context } from "../context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "../errors.js";
 import { newId } from "../ids.js";
 import { ForbiddenError } from "../keys.js";
+import { metrics } from "../metrics.js";
 import { linkOf } from "../payloads.js";
 import type { Page } from "../schemas.js";
 import * as Store from "../storage/plans.js";
@@ -152,7 +153,7 @@ export async function startRun(ctx: Context, planId: string, run: number) {
     await Store.setPlanFields(ctx, planId, { executionArn });
   } catch (error) {
     const message = `the plan's execution could not start: ${(error as Error).message}`.slice(0, 1000);
-    await Store.setPlanStatus(ctx, planId, {
+    const failed = await Store.setPlanStatus(ctx, planId, {
       from: OPEN_PLAN_STATUSES,
       to: "failed",
       run,
@@ -162,6 +163,7 @@ export async function startRun(ctx: Context, planId: string, run: number) {
       },
       event: { type: "failed", message },
     });
+    if (failed) metrics().count("PlanRunsFailed");
   }
 }
 

@@ -2,7 +2,8 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import * as z from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
-import * as Metrics from "../metrics.js";
+import { withLogContext } from "../log.js";
+import { metrics } from "../metrics.js";
 import * as Payloads from "../payloads.js";
 import type { TaskError } from "../schemas.js";
 import * as Store from "../storage/plans.js";
@@ -55,7 +56,16 @@ const ACTIVE: readonly StepStatus[] = ["pending", "waiting", "running", "waiting
 
 export async function handle(ctx: Context, raw: unknown, logger: Logger): Promise<unknown> {
   const payload = Payload.parse(raw);
-  const child = logger.createChild({ persistentLogAttributes: { planId: payload.planId, run: payload.run } });
+  // Every record of this operation (and of the tasks it submits) carries the plan's id, run and step.
+  const keys = {
+    planId: payload.planId,
+    planRun: payload.run,
+    ...("stepId" in payload ? { stepId: payload.stepId } : {}),
+  };
+  return withLogContext(keys, () => runOp(ctx, payload, logger));
+}
+
+async function runOp(ctx: Context, payload: Payload, child: Logger): Promise<unknown> {
   switch (payload.op) {
     case "start":
       return { steps: await start(ctx, payload) };
@@ -318,7 +328,7 @@ async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
       remove: ["error"],
       event: { type: "succeeded" },
     });
-    if (done) Metrics.record(ctx, "PlanRunsSucceeded", 1);
+    if (done) metrics().count("PlanRunsSucceeded");
     return { done };
   }
   const loaded = await loadRun(ctx, p.planId, p.run);
@@ -346,7 +356,7 @@ async function finish(ctx: Context, p: Op<"finish">, logger: Logger) {
       message: `${error.code}: ${error.message}`,
     },
   });
-  if (done) Metrics.record(ctx, "PlanRunsFailed", 1);
+  if (done) metrics().count("PlanRunsFailed");
   logger.info("plan failed", { code: error.code, stepId: error.stepId });
   return { done };
 }
