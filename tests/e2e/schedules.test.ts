@@ -130,6 +130,59 @@ describe("creating schedules", () => {
   });
 });
 
+describe("previewing expressions", () => {
+  const preview = (body: Json) => local.api.post("/v1/schedules/preview", body);
+
+  it("shows the stored form and the next runs from now, creating nothing", async () => {
+    const before = (await local.api.get("/v1/schedules?limit=100")).body.items.length;
+    const now = clock.now();
+    // The next five 09:00s on weekdays from now, in UTC, computed here by hand.
+    const weekdays: string[] = [];
+    for (let day = 0; weekdays.length < 5; day++) {
+      const at = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + day, 9));
+      if (at > now && at.getUTCDay() >= 1 && at.getUTCDay() <= 5) weekdays.push(at.toISOString());
+    }
+    const cron = await preview({ cron: "0 9 ? * MON-FRI *" });
+    expect(cron.status, JSON.stringify(cron.body)).toBe(200);
+    expect(cron.body).toEqual({ cron: "cron(0 9 ? * MON-FRI *)", timezone: "UTC", nextRuns: weekdays });
+
+    const rate = await preview({ rate: "rate(2 hours)", count: 3 });
+    expect(rate.status).toBe(200);
+    const hours = [1, 2, 3].map((k) => new Date(now.getTime() + k * 2 * 3_600_000).toISOString());
+    expect(rate.body).toEqual({ rate: "rate(2 hours)", timezone: "UTC", nextRuns: hours });
+
+    // The runs a created schedule would have are the preview's.
+    const created = await createSchedule({ cron: "cron(30 7 ? * MON-FRI *)", timezone: "Asia/Tokyo", target: echo() });
+    const same = await preview({ cron: "cron(30 7 ? * MON-FRI *)", timezone: "Asia/Tokyo", count: 20 });
+    expect(same.body.nextRuns).toHaveLength(20);
+    expect(same.body.nextRuns[0]).toBe(created.nextRunAt);
+    expect((await local.api.get("/v1/schedules?limit=100")).body.items.length).toBe(before + 1);
+  });
+
+  it("refuses bad input with a 400 naming the field", async () => {
+    const cases: Array<[Json, string, RegExp]> = [
+      [{ cron: "cron(61 9 * * ? *)" }, "cron", /minutes: 61 is out of range/],
+      [{ cron: "cron(0 9 1 1 ? 2020)" }, "cron", /no run after now/],
+      [{ rate: "rate(30 seconds)" }, "rate", /shortest rate/],
+      [{}, "cron", /exactly one of cron or rate/],
+      [{ cron: "cron(0 9 * * ? *)", rate: "rate(1 hour)" }, "cron", /exactly one/],
+      [{ rate: "rate(1 hour)", timezone: "Mars/Olympus" }, "timezone", /IANA/],
+      [{ rate: "rate(1 hour)", count: 21 }, "count", /20/],
+      [{ rate: "rate(1 hour)", count: 0 }, "count", /1/],
+      [{ rate: "rate(1 hour)", count: 2.5 }, "count", /int/i],
+      [{ rate: "rate(1 hour)", target: echo() }, "(body)", /Unrecognized key: "target"/],
+    ];
+    for (const [body, field, message] of cases) {
+      const reply = await preview(body);
+      const label = `${JSON.stringify(body)} → ${reply.status} ${JSON.stringify(reply.body)}`;
+      expect(reply.status, label).toBe(400);
+      const issue = reply.body.error.details?.find((d: Json) => d.path === field);
+      expect(issue, label).toBeDefined();
+      expect(issue.message, label).toMatch(message);
+    }
+  });
+});
+
 describe("firing", () => {
   it("fires at its scheduled time: the task runs and the schedule shows its last and next run", async () => {
     const schedule = await createSchedule({ cron: "cron(* * * * ? *)", target: echo({ ping: 1 }) });

@@ -22,10 +22,12 @@ import type {
   Plan,
   PlanPreview,
   PlanSummary,
+  PreviewScheduleInput,
   Redriven,
   RegisterAgentInput,
   Schedule,
   ScheduleDetail,
+  SchedulePreview,
   ScheduleRun,
   SubmitTaskInput,
   Task,
@@ -188,6 +190,9 @@ export class NexusClient {
       this.request<Schedule>("PATCH", `/v1/schedules/${enc(id)}`, { body: changes }),
     delete: (id: string) => this.request<{ id: string; deleted: true }>("DELETE", `/v1/schedules/${enc(id)}`),
     runNow: (id: string) => this.request<ScheduleRun>("POST", `/v1/schedules/${enc(id)}/run-now`),
+    /** The expression as it would be stored, and its next runs; creates nothing. */
+    preview: (input: PreviewScheduleInput) =>
+      this.request<SchedulePreview>("POST", "/v1/schedules/preview", { body: input }),
   };
 
   readonly keys = {

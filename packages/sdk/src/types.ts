@@ -367,6 +367,24 @@ export interface Schedule {
   createdBy: string;
 }
 
+export interface PreviewScheduleInput {
+  /** Exactly one of cron and rate. */
+  cron?: string;
+  rate?: string;
+  timezone?: string;
+  /** How many runs to show: 1-20 (default 5). */
+  count?: number;
+}
+
+export interface SchedulePreview {
+  /** The expression as it would be stored (EventBridge Scheduler syntax). */
+  cron?: string;
+  rate?: string;
+  timezone: string;
+  /** The next runs after now, ISO 8601 in UTC. */
+  nextRuns: string[];
+}
+
 export interface ScheduleDetail extends Schedule {
   recentRuns: ScheduleRun[];
 }

@@ -18,6 +18,7 @@ export {
   get,
   list,
   type Options,
+  preview,
   recordMissed,
   recurrence,
   remove,

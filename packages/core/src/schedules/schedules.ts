@@ -15,8 +15,10 @@ import { nextRun, parseCron, parseRate, type Recurrence } from "./expression.js"
 import {
   CreateScheduleInput,
   type ListSchedulesQuery,
+  PreviewScheduleInput,
   type RunError,
   type Schedule,
+  type SchedulePreview,
   type ScheduleRun,
   type ScheduleTarget,
   UpdateScheduleInput,
@@ -100,6 +102,41 @@ const triggerOf = (s: Store.ScheduleRecord): Trigger => {
     ...(anchor ? { startAt: anchor } : {}),
   };
 };
+
+/** The runs after `after`, at most `count`, starting with `first` when given (a schedule's stored next run). */
+function upcoming(recurrence: Recurrence, after: Date, count: number, first?: Date | null): string[] {
+  const runs: string[] = [];
+  let at = first === undefined ? nextRun(recurrence, after) : first;
+  while (at && runs.length < count) {
+    runs.push(at.toISOString());
+    at = nextRun(recurrence, at);
+  }
+  return runs;
+}
+
+/**
+ * What a cron or rate expression would be stored as, and its next runs from now, without creating anything: bad
+ * input is refused as `create` refuses it (a 400 naming the field).
+ */
+export function preview(ctx: Context, raw: unknown): SchedulePreview {
+  const parsed = PreviewScheduleInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("schedule preview is not valid", issuesOf(parsed.error.issues));
+  const input = parsed.data;
+  const now = ctx.now();
+  const spec = {
+    cron: input.cron ? parseCron(input.cron).expression : null,
+    rate: input.rate ? parseRate(input.rate).expression : null,
+    timezone: input.timezone,
+    anchorAt: input.rate ? now.toISOString() : null,
+  };
+  const first = firstRun(spec, now);
+  return {
+    ...(spec.cron ? { cron: spec.cron } : {}),
+    ...(spec.rate ? { rate: spec.rate } : {}),
+    timezone: spec.timezone,
+    nextRuns: upcoming(recurrenceOf(spec), now, input.count, first ? new Date(first) : null),
+  };
+}
 
 /** Creates a schedule: validated, its name claimed, stored, and (in AWS) an EventBridge Scheduler schedule. */
 export async function create(ctx: Context, raw: unknown, options: Options = {}): Promise<Schedule> {

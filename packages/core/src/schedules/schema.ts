@@ -75,21 +75,27 @@ const name = z
   .regex(/^[^\p{Cc}]+$/u, "must not contain control characters")
   .describe("Unique (case-insensitive)");
 
-export const CreateScheduleInput = z
-  .strictObject({
+/** When a schedule runs: exactly one of cron and rate, in a time zone. */
+const recurrence = {
+  cron: CronExpression.optional(),
+  rate: RateExpression.optional(),
+  timezone: TimeZone.default("UTC"),
+};
+const exactlyOne = <S extends z.ZodType<{ cron?: string | undefined; rate?: string | undefined }>>(schema: S) =>
+  schema.refine((s) => (s.cron === undefined) !== (s.rate === undefined), {
+    message: "give exactly one of cron or rate",
+    path: ["cron"],
+  });
+
+export const CreateScheduleInput = exactlyOne(
+  z.strictObject({
     name,
-    cron: CronExpression.optional(),
-    rate: RateExpression.optional(),
-    timezone: TimeZone.default("UTC"),
+    ...recurrence,
     target: ScheduleTarget,
     enabled: z.boolean().default(true),
     overlap: Overlap.default("skip"),
-  })
-  .refine((s) => (s.cron === undefined) !== (s.rate === undefined), {
-    message: "give exactly one of cron or rate",
-    path: ["cron"],
-  })
-  .meta({ id: "CreateScheduleInput" });
+  }),
+).meta({ id: "CreateScheduleInput" });
 export type CreateScheduleInput = z.output<typeof CreateScheduleInput>;
 
 export const UpdateScheduleInput = z
@@ -112,6 +118,26 @@ export const UpdateScheduleInput = z
   })
   .meta({ id: "UpdateScheduleInput" });
 export type UpdateScheduleInput = z.output<typeof UpdateScheduleInput>;
+
+export const PreviewScheduleInput = exactlyOne(
+  z.strictObject({
+    ...recurrence,
+    count: z.number().int().min(1).max(20).default(5).describe("How many runs to show (1-20, default 5)"),
+  }),
+).meta({ id: "PreviewScheduleInput" });
+export type PreviewScheduleInput = z.output<typeof PreviewScheduleInput>;
+
+export const SchedulePreview = z
+  .object({
+    cron: z.string().optional().describe("The cron expression as it would be stored (EventBridge Scheduler syntax)"),
+    rate: z.string().optional().describe("The rate expression as it would be stored"),
+    timezone: z.string(),
+    nextRuns: z
+      .array(z.string())
+      .describe("The next runs after now (ISO 8601, UTC); a rate runs every interval from when it is set"),
+  })
+  .meta({ id: "SchedulePreview" });
+export type SchedulePreview = z.output<typeof SchedulePreview>;
 
 export const RunOutcome = z
   .enum(["started", "skipped", "failed", "missed"])
