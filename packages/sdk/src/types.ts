@@ -325,7 +325,10 @@ export type ScheduleTarget =
 
 export interface CreateScheduleInput {
   name: string;
-  /** Exactly one of cron (`cron(0 9 ? * MON-FRI *)`) and rate (`rate(5 minutes)`). */
+  /**
+   * Exactly one of cron and rate (`rate(5 minutes)`). cron in EventBridge syntax (`cron(0 9 ? * MON-FRI *)`) or
+   * five-field Unix cron (`0 9 * * 1-5`, `@daily`), stored as the EventBridge expression that runs at the same times.
+   */
   cron?: string;
   rate?: string;
   timezone?: string;
@@ -352,13 +355,18 @@ export interface ScheduleRun {
 export interface Schedule {
   id: string;
   name: string;
+  /** As EventBridge Scheduler runs it. */
   cron: string | null;
+  /** The Unix cron expression cron was converted from, as given; null otherwise. */
+  unixCron: string | null;
   rate: string | null;
   timezone: string;
   target: ScheduleTarget;
   enabled: boolean;
   overlap: "skip" | "allow";
   nextRunAt: string | null;
+  /** The next 5 scheduled times, from nextRunAt; empty while disabled. */
+  nextRuns: string[];
   lastRun: ScheduleRun | null;
   runs: number;
   missedRuns: number;
@@ -379,6 +387,8 @@ export interface PreviewScheduleInput {
 export interface SchedulePreview {
   /** The expression as it would be stored (EventBridge Scheduler syntax). */
   cron?: string;
+  /** The Unix cron expression given, when cron was converted from one. */
+  unixCron?: string;
   rate?: string;
   timezone: string;
   /** The next runs after now, ISO 8601 in UTC. */

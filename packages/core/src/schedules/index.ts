@@ -36,3 +36,4 @@ export {
   type Trigger,
   targetInput,
 } from "./triggers.js";
+export { fromUnixCron, isUnixCron, parseAnyCron, type StoredCron } from "./unix.js";

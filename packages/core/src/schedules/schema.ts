@@ -1,10 +1,11 @@
 import * as z from "zod";
 import { MAX_PLAN_STEPS, PlannerConstraints, PlanStepInput } from "../plans/schema.js";
 import { ActionName, AgentId, PageLimit } from "../schemas.js";
-import { ExpressionError, isTimeZone, parseCron, parseRate } from "./expression.js";
+import { ExpressionError, isTimeZone, parseRate } from "./expression.js";
+import { parseAnyCron } from "./unix.js";
 
 /** A field holding an expression: refused with the parser's message, on that field. */
-const expression = (parse: (text: string) => unknown, example: string) =>
+const expression = (parse: (text: string) => unknown, description: string) =>
   z
     .string()
     .min(1)
@@ -17,10 +18,14 @@ const expression = (parse: (text: string) => unknown, example: string) =>
         ctx.addIssue({ code: "custom", message: error.message });
       }
     })
-    .describe(`EventBridge Scheduler syntax, e.g. ${example}`);
+    .describe(description);
 
-export const CronExpression = expression(parseCron, "cron(0 9 ? * MON-FRI *)");
-export const RateExpression = expression(parseRate, "rate(5 minutes)");
+export const CronExpression = expression(
+  parseAnyCron,
+  "EventBridge Scheduler's cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 9 ? * MON-FRI *), " +
+    "or five-field Unix cron, e.g. 0 9 * * 1-5 or @daily, converted to the EventBridge form that runs at the same times",
+);
+export const RateExpression = expression(parseRate, "EventBridge Scheduler syntax, e.g. rate(5 minutes)");
 export const TimeZone = z
   .string()
   .min(1)
@@ -130,6 +135,7 @@ export type PreviewScheduleInput = z.output<typeof PreviewScheduleInput>;
 export const SchedulePreview = z
   .object({
     cron: z.string().optional().describe("The cron expression as it would be stored (EventBridge Scheduler syntax)"),
+    unixCron: z.string().optional().describe("The Unix cron expression given, when cron was converted from one"),
     rate: z.string().optional().describe("The rate expression as it would be stored"),
     timezone: z.string(),
     nextRuns: z
@@ -169,13 +175,20 @@ export const Schedule = z
   .object({
     id: z.string(),
     name: z.string(),
-    cron: z.string().nullable(),
+    cron: z.string().nullable().describe("The cron expression as EventBridge Scheduler runs it: cron(<six fields>)"),
+    unixCron: z
+      .string()
+      .nullable()
+      .describe("The five-field Unix cron expression (or macro) cron was converted from, as given; null otherwise"),
     rate: z.string().nullable(),
     timezone: z.string(),
     target: ScheduleTarget.describe("The task or plan each run submits (a goal's steps as the planner wrote them)"),
     enabled: z.boolean(),
     overlap: Overlap,
     nextRunAt: z.string().nullable().describe("The next scheduled time; null while disabled or when none is left"),
+    nextRuns: z
+      .array(z.string())
+      .describe("The next 5 scheduled times (ISO 8601, UTC), starting with nextRunAt; empty while disabled"),
     lastRun: LastRun.nullable(),
     runs: z.number().int().describe("Runs recorded: started, skipped or failed"),
     missedRuns: z.number().int().describe("Scheduled times that passed while Nexus was not running"),
