@@ -11,7 +11,7 @@ import type {
   Failure,
   FailureInput,
   Health,
-  Heartbeat,
+  HeartbeatInput,
   HeartbeatReceipt,
   Lease,
   ListFailuresQuery,
@@ -118,7 +118,7 @@ export class NexusClient {
         query: { force: options.force },
       }),
     /** Reports a (remote) agent alive, with its metrics; returns its health. */
-    heartbeat: (id: string, heartbeat: Heartbeat) =>
+    heartbeat: (id: string, heartbeat: HeartbeatInput) =>
       this.request<HeartbeatReceipt>("POST", `/v1/agents/${enc(id)}/heartbeat`, { body: heartbeat }),
   };
 

@@ -272,6 +272,9 @@ export interface Heartbeat {
   details?: Record<string, unknown>;
 }
 
+/** A heartbeat as sent: only load is needed; done and failed default to 0, intervalSeconds to 60. */
+export type HeartbeatInput = Pick<Heartbeat, "load"> & Partial<Omit<Heartbeat, "load">>;
+
 export interface HeartbeatReceipt {
   agentId: string;
   receivedAt: string;
