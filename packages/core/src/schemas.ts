@@ -240,7 +240,7 @@ export const Task = z
     resultRef: PayloadLink.optional().describe(
       "Result kept in object storage (over 32 KB); `result` holds it only in GET /v1/tasks/{id}, up to 256 KB",
     ),
-    error: TaskError.nullable(),
+    error: z.union([TaskError, z.null()]).describe("The last error; null while there is none"),
     idempotencyKey: z.string().nullable(),
     planId: z.string().nullable().describe("The plan this task runs a step of"),
     redriveOf: z.string().nullable().describe("The failed task this one redrives"),

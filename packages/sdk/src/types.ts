@@ -1,6 +1,8 @@
 /**
  * The API's objects as the client sees them. Written out here (not imported from the server's schemas) so
- * the SDK has no dependencies: a remote worker needs only this package and Node.js 20.
+ * the SDK has no dependencies: a remote worker needs only this package and Node.js 20. Checked against the
+ * OpenAPI document by tests/sdk-contract.test.ts: each type and its schema are assignable both ways, with the
+ * same properties.
  */
 
 export interface Page<T> {
@@ -36,13 +38,30 @@ export interface Agent {
   description: string;
   builtin: boolean;
   status: "active" | "inactive";
-  actions: Array<Required<Omit<ActionSpec, "retry">> & { retry: RetryPolicy }>;
+  actions: ActionSpec[];
   queue: { url: string; arn: string; dlqUrl: string; dlqArn: string };
   createdAt: string;
   updatedAt: string;
   lastHeartbeatAt: string | null;
   /** Present where the API reports agent health. */
-  health?: Record<string, unknown>;
+  health?: AgentHealth;
+}
+
+export type HealthStatus = "online" | "degraded" | "offline" | "unknown";
+
+/** An agent's health: from its last heartbeat and, on a single agent, its queues' depths. */
+export interface AgentHealth {
+  status: HealthStatus;
+  reason: string;
+  /** When the status began, as recorded (null: not recorded yet). */
+  since: string | null;
+  lastHeartbeatAt: string | null;
+  heartbeat: Heartbeat | null;
+  /** Waiting, in flight and delayed messages; null in lists. */
+  queueDepth: number | null;
+  dlqDepth: number | null;
+  /** The latest recorded status changes, newest first. */
+  transitions: Array<{ at: string; from: HealthStatus; to: HealthStatus; reason: string }>;
 }
 
 export interface RegisterAgentInput {
@@ -62,25 +81,38 @@ export interface TaskError {
 
 export interface TaskEvent {
   at: string;
-  type: string;
+  type: "queued" | "started" | "attempt_failed" | "requeued" | "succeeded" | "failed" | "cancelled";
   attempt?: number;
   message?: string;
   error?: TaskError;
   retryInSeconds?: number;
 }
 
+/** Where params or a result too large to keep on the task are: GET `href` with the same key. */
+export interface PayloadRef {
+  bytes: number;
+  sha256: string;
+  contentType: string;
+  href: string;
+}
+
 export interface Task {
   id: string;
   agentId: string;
   action: string;
-  params: unknown;
+  /** Absent when kept in object storage and too large to show inline: see paramsRef. */
+  params?: unknown;
   status: TaskStatus;
   attempts: number;
   maxAttempts: number;
   result?: unknown;
+  paramsRef?: PayloadRef;
+  resultRef?: PayloadRef;
   error: TaskError | null;
   idempotencyKey: string | null;
   planId: string | null;
+  /** The failed task this one redrives. */
+  redriveOf: string | null;
   stepId: string | null;
   createdAt: string;
   updatedAt: string;
@@ -105,7 +137,7 @@ export interface ListTasksQuery extends PageQuery {
 export interface ClaimedTask {
   id: string;
   action: string;
-  params: unknown;
+  params?: unknown;
   attempt: number;
   maxAttempts: number;
   /** Proves the claim on complete, fail and extend. */
@@ -150,13 +182,14 @@ export interface PlanStep {
   seconds: number | null;
   retry: Partial<RetryPolicy> | null;
   timeoutSeconds: number;
-  status: string;
+  status: "pending" | "waiting" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled";
   taskId: string | null;
   attempts: number;
   startedAt: string | null;
   finishedAt: string | null;
   error: TaskError | null;
   result?: unknown;
+  resultRef?: PayloadRef;
   decidedBy: string | null;
 }
 
@@ -278,7 +311,7 @@ export type HeartbeatInput = Pick<Heartbeat, "load"> & Partial<Omit<Heartbeat, "
 export interface HeartbeatReceipt {
   agentId: string;
   receivedAt: string;
-  health: Record<string, unknown> & { status: string; reason: string };
+  health: AgentHealth;
 }
 
 export type FailureStatus = "open" | "redriven";
@@ -342,8 +375,11 @@ export interface CreateScheduleInput {
 
 export type UpdateScheduleInput = Partial<CreateScheduleInput>;
 
+/** A schedule's latest run, as the schedule shows it. */
+export type ScheduleLastRun = Omit<ScheduleRun, "scheduleId">;
+
 export interface ScheduleRun {
-  scheduleId?: string;
+  scheduleId: string;
   at: string;
   scheduledAt: string;
   trigger: "schedule" | "manual" | "missed";
@@ -370,7 +406,7 @@ export interface Schedule {
   nextRunAt: string | null;
   /** The next 5 scheduled times, from nextRunAt; empty while disabled. */
   nextRuns: string[];
-  lastRun: ScheduleRun | null;
+  lastRun: ScheduleLastRun | null;
   runs: number;
   missedRuns: number;
   createdAt: string;

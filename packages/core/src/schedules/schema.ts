@@ -165,7 +165,7 @@ export const LastRun = z
     taskId: z.string().nullable(),
     planId: z.string().nullable(),
     status: z.string().nullable().optional().describe("The task's or plan's status now (on reads)"),
-    error: RunError.nullable(),
+    error: z.union([RunError, z.null()]),
     missed: z.number().int().nullable().describe("For missed: how many scheduled times passed (capped at 10000)"),
   })
   .meta({ id: "ScheduleLastRun" });
@@ -189,7 +189,7 @@ export const Schedule = z
     nextRuns: z
       .array(z.string())
       .describe("The next 5 scheduled times (ISO 8601, UTC), starting with nextRunAt; empty while disabled"),
-    lastRun: LastRun.nullable(),
+    lastRun: z.union([LastRun, z.null()]),
     runs: z.number().int().describe("Runs recorded: started, skipped or failed"),
     missedRuns: z.number().int().describe("Scheduled times that passed while Nexus was not running"),
     createdAt: z.string(),
