@@ -116,14 +116,10 @@ function specOf(input: { cron?: string | undefined; rate?: string | undefined; t
   };
 }
 
-/** The runs after `after`, at most `count`, starting with `first` when given (a schedule's stored next run). */
-function upcoming(recurrence: Recurrence, after: Date, count: number, first?: Date | null): string[] {
+/** Up to `count` runs from `first` (a schedule's next run) on. */
+function upcoming(recurrence: Recurrence, first: Date | null, count: number): string[] {
   const runs: string[] = [];
-  let at = first === undefined ? nextRun(recurrence, after) : first;
-  while (at && runs.length < count) {
-    runs.push(at.toISOString());
-    at = nextRun(recurrence, at);
-  }
+  for (let at = first; at && runs.length < count; at = nextRun(recurrence, at)) runs.push(at.toISOString());
   return runs;
 }
 
@@ -143,7 +139,7 @@ export function preview(ctx: Context, raw: unknown): SchedulePreview {
     ...(spec.unixCron ? { unixCron: spec.unixCron } : {}),
     ...(spec.rate ? { rate: spec.rate } : {}),
     timezone: spec.timezone,
-    nextRuns: upcoming(recurrenceOf(spec), now, input.count, first ? new Date(first) : null),
+    nextRuns: upcoming(recurrenceOf(spec), first ? new Date(first) : null, input.count),
   };
 }
 
@@ -214,7 +210,7 @@ const SHOWN_RUNS = 5;
 /** A schedule as the API shows it: its next runs from its stored next run on (none while disabled). */
 function publicOf(record: Store.ScheduleRecord): Schedule {
   const first = record.enabled && record.nextRunAt ? new Date(record.nextRunAt) : null;
-  const nextRuns = first ? upcoming(recurrenceOf(record), first, SHOWN_RUNS, first) : [];
+  const nextRuns = upcoming(recurrenceOf(record), first, SHOWN_RUNS);
   return { ...Store.toPublic(record), nextRuns };
 }
 
