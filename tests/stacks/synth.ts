@@ -20,7 +20,7 @@ import { App, getStack } from "sst/constructs";
 import { initProject, setProject, useProject } from "sst/project.js";
 import { afterAll, beforeAll, expect } from "vitest";
 import config from "../../sst.config.js";
-import { BUILTIN_AGENTS } from "../../stacks/agents.js";
+import { BUILTIN_AGENTS, builtinScaling } from "../../stacks/agents.js";
 import { Nexus } from "../../stacks/Nexus.js";
 import { planStateMachineName, queuePrefix, scheduleGroupName } from "../../stacks/settings.js";
 
@@ -40,7 +40,12 @@ export const PLANNER_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0";
 /** Bundling eight functions (four of them with puppeteer-core) takes ~30 s here, more on a busy machine. */
 export const SYNTH_TIMEOUT_MS = 180_000;
 /** Optional API settings the stack reads from the deploying shell; unset while synthesizing here. */
-export const SETTINGS_ENV = ["NEXUS_RATE_LIMIT_PER_MINUTE", "NEXUS_DAILY_CAPS", "NEXUS_HEALTH"] as const;
+export const SETTINGS_ENV = [
+  "NEXUS_RATE_LIMIT_PER_MINUTE",
+  "NEXUS_DAILY_CAPS",
+  "NEXUS_HEALTH",
+  "NEXUS_BACKUP_RETENTION_DAYS",
+] as const;
 /** Agent settings the stack reads from the deploying shell: set (or, when undefined, unset) while synthesizing here. */
 export const AGENT_SETTINGS = {
   NEXUS_EMAIL_FROM: "Nexus Alerts <alerts@example.com>",
@@ -51,6 +56,16 @@ export const AGENT_SETTINGS = {
   NEXUS_PLANNER_URL: undefined,
 } as const;
 export const SENDER_ADDRESS = "alerts@example.com";
+/**
+ * Scaling settings the stack reads from the deploying shell, set while synthesizing here: the ops agent's every field
+ * differs from its defaults (the others keep theirs), and the API gets a reserved concurrency.
+ */
+export const SCALING_SETTINGS = {
+  NEXUS_AGENT_SCALING: JSON.stringify({
+    ops: { maxConcurrency: 20, batchSize: 25, batchingWindowSeconds: 2, memorySize: 1024, timeoutSeconds: 90 },
+  }),
+  NEXUS_API_RESERVED_CONCURRENCY: "25",
+} as const;
 /** What the research agent reads for the SSRF guard's exceptions: never set in AWS. */
 export const SSRF_ALLOW = "NEXUS_SSRF_ALLOW";
 /** The schedule group of the app and stage. */
@@ -164,6 +179,12 @@ export const agentFunction = (agentId: string): string => {
   expect(ids, `consumers of ${agentId}`).toHaveLength(1);
   return ids[0] as string;
 };
+/** A built-in agent's scaling as the stack resolves it from {@link SCALING_SETTINGS}. */
+export const scalingOf = (agentId: string) => {
+  const scaling = builtinScaling(SCALING_SETTINGS)[agentId];
+  if (!scaling) throw new Error(`no built-in agent ${agentId}`);
+  return scaling;
+};
 export const agentById = (agentId: string) => {
   const agent = BUILTIN_AGENTS.find((a) => a.id === agentId);
   if (!agent) throw new Error(`no built-in agent ${agentId}`);
@@ -256,13 +277,13 @@ async function synthesize(): Promise<void> {
   // SST resolves handler paths against the cwd, and esbuild captures the cwd when it is first imported.
   if (process.cwd() !== ROOT) throw new Error(`run vitest from the repository root (${ROOT}), not ${process.cwd()}`);
   tmp = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
-  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), SSRF_ALLOW];
+  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), ...Object.keys(SCALING_SETTINGS), SSRF_ALLOW];
   const savedEnv = shellEnv.map((name) => [name, process.env[name]] as const);
 
   // Also loads .env, .env.local, .env.<stage>, .env.<stage>.local into process.env (overriding it), as `sst deploy` does.
   await initProject({ root: ROOT, stage: STAGE });
   for (const name of [...SETTINGS_ENV, SSRF_ALLOW]) delete process.env[name];
-  for (const [name, value] of Object.entries(AGENT_SETTINGS)) {
+  for (const [name, value] of Object.entries({ ...AGENT_SETTINGS, ...SCALING_SETTINGS })) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
