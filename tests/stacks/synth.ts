@@ -272,37 +272,46 @@ export function synthesizeApp(): void {
   });
 }
 
-async function synthesize(): Promise<void> {
+/**
+ * Synthesizes sst.config.ts at `stage`, offline and in-process, with `env` in the deploying shell (a name set to
+ * undefined is unset; the shell is restored afterwards). The cloud assembly and SST's output go to a new temp dir,
+ * which the caller deletes.
+ */
+export async function synthesizeConfig(stage: string, env: Record<string, string | undefined>) {
   process.env.NODE_ENV = "test"; // otherwise App.finish() waits for AWS (bootstrap lookups)
   // SST resolves handler paths against the cwd, and esbuild captures the cwd when it is first imported.
   if (process.cwd() !== ROOT) throw new Error(`run vitest from the repository root (${ROOT}), not ${process.cwd()}`);
-  tmp = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
-  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), ...Object.keys(SCALING_SETTINGS), SSRF_ALLOW];
-  const savedEnv = shellEnv.map((name) => [name, process.env[name]] as const);
+  const dir = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
+  const savedEnv = Object.keys(env).map((name) => [name, process.env[name]] as const);
 
   // Also loads .env, .env.local, .env.<stage>, .env.<stage>.local into process.env (overriding it), as `sst deploy` does.
-  await initProject({ root: ROOT, stage: STAGE });
-  for (const name of [...SETTINGS_ENV, SSRF_ALLOW]) delete process.env[name];
-  for (const [name, value] of Object.entries({ ...AGENT_SETTINGS, ...SCALING_SETTINGS })) {
+  await initProject({ root: ROOT, stage });
+  for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
   const project = useProject();
-  setProject({ ...project, paths: { ...project.paths, out: tmp, artifacts: path.join(tmp, "artifacts") } });
+  setProject({ ...project, paths: { ...project.paths, out: dir, artifacts: path.join(dir, "artifacts") } });
 
-  app = new App(
-    { mode: "deploy", name: project.config.name, stage: STAGE, region: REGION, account: ACCOUNT },
-    { outdir: path.join(tmp, "cdk.out") },
+  const synthesized = new App(
+    { mode: "deploy", name: project.config.name, stage, region: REGION, account: ACCOUNT },
+    { outdir: path.join(dir, "cdk.out") },
   );
   try {
-    await config.stacks(app);
-    await app.finish();
+    await config.stacks(synthesized);
+    await synthesized.finish();
   } finally {
     for (const [name, value] of savedEnv) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
   }
+  return { app: synthesized, dir };
+}
+
+async function synthesize(): Promise<void> {
+  const unset = Object.fromEntries([...SETTINGS_ENV, SSRF_ALLOW].map((name) => [name, undefined]));
+  ({ app, dir: tmp } = await synthesizeConfig(STAGE, { ...unset, ...AGENT_SETTINGS, ...SCALING_SETTINGS }));
 
   const stack = getStack(Nexus);
   template = Template.fromStack(stack);
