@@ -2,6 +2,7 @@ import { Aspects } from "aws-cdk-lib";
 import { LoggingFormat } from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { SSTConfig } from "sst";
+import { GITHUB_OIDC_STAGE, GithubOidc } from "./stacks/github-oidc.js";
 import { Nexus } from "./stacks/Nexus.js";
 import { isEphemeralStage } from "./stacks/settings.js";
 
@@ -27,7 +28,10 @@ export default {
     // per-resource defaults, and the stack retains the table explicitly.
     if (isEphemeralStage(app.stage)) app.setDefaultRemovalPolicy("destroy");
 
-    app.stack(Nexus);
+    // The github-oidc stage holds only the role GitHub Actions deploys with (stacks/github-oidc.ts); every other stage
+    // is a deployment of Nexus.
+    if (app.stage === GITHUB_OIDC_STAGE) app.stack(GithubOidc);
+    else app.stack(Nexus);
 
     // AWS Solutions checks; justified exceptions are suppressed next to the resource they concern
     // (stacks/*.ts), each with its reason. Results surface as error/warning annotations in the

@@ -6,6 +6,7 @@
 import type { App, StackContext } from "sst/constructs";
 import { type AgentConsumers, type AgentQueues, addAgentConsumers, addAgentQueues } from "./agents.js";
 import { addApi } from "./api.js";
+import { addBackupPlan } from "./backup-plan.js";
 import { alignSstCustomResourceHandler } from "./functions.js";
 import { addMonitoring, addOperationsDlq } from "./monitoring.js";
 import { addFailuresInbox, addProbe, addSweeper } from "./operations.js";
@@ -44,6 +45,8 @@ export function Nexus({ app, stack }: StackContext) {
   const plans = planArns(stack, app);
 
   const { table, tableAccess } = addTable(stack, { ephemeral });
+  // Daily AWS Backup of the table, for stages whose data is kept (a throwaway stage's table goes with its stack).
+  const backups = ephemeral ? undefined : addBackupPlan(stack, { app, table });
   const queues = addAgentQueues(stack, prefix);
 
   // Environment of every function created below. Health thresholds from the deploying shell: every function that
@@ -131,6 +134,9 @@ export function Nexus({ app, stack }: StackContext) {
     // Where operators put provider credentials (aws secretsmanager put-secret-value --secret-id <arn>).
     ...consumers.providerSecretArns,
     PlanStateMachineArn: stateMachine.stateMachineArn,
+    ...(backups
+      ? { BackupVaultName: backups.backupVault.backupVaultName, BackupPlanId: backups.backupPlan.backupPlanId }
+      : {}),
     ...Object.fromEntries(
       queues.agents.flatMap(({ cid, queue, dlq }) => [
         [`${cid}QueueUrl`, queue.queueUrl],
@@ -162,5 +168,7 @@ export function Nexus({ app, stack }: StackContext) {
     schedulerRole,
     scheduleDlq,
     payloadsBucket,
+    backupPlan: backups?.backupPlan,
+    backupVault: backups?.backupVault,
   };
 }

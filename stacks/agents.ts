@@ -11,6 +11,12 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { type NagPackSuppression, NagSuppressions } from "cdk-nag";
 import type { Stack } from "sst/constructs";
+import {
+  type AgentScaling,
+  agentScaling,
+  SCALING_VARIABLE,
+  visibilityTimeoutSeconds,
+} from "../packages/agents/src/scaling.js";
 import { commsResources, opsResources, researchResources, strategyResources } from "./agent-resources.js";
 import { nexusFunction } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
@@ -21,18 +27,13 @@ import { escapeRegex, pascal } from "./settings.js";
  * An entry holds what differs per agent; `provision` creates what only that agent may use.
  */
 export interface BuiltinAgent {
-  /** Lower-case id; also the queue name suffix and `NEXUS_AGENT_ID`. */
+  /** Lower-case id; also the queue name suffix and `NEXUS_AGENT_ID`. Its memory, timeout, batches and concurrency:
+   * packages/agents/src/scaling.ts (defaults, and `NEXUS_AGENT_SCALING` from the deploying shell). */
   readonly id: string;
-  /** Consumer function timeout, seconds. The queue's visibility timeout is derived from it. */
-  readonly timeout: number;
-  /** Consumer function memory, MB. */
-  readonly memorySize: number;
   /** Default: the app's (arm_64, sst.config.ts). */
   readonly architecture?: "arm_64" | "x86_64";
   /** Ephemeral storage (/tmp), MB. Default: Lambda's 512. */
   readonly diskSize?: number;
-  /** Messages per invocation. Default: {@link DEFAULT_BATCH_SIZE}. */
-  readonly batchSize?: number;
   /** Resources of this agent alone, and the environment, statements and layers its function gets for them. */
   readonly provision?: (scope: AgentScope) => AgentResources;
 }
@@ -69,37 +70,41 @@ export interface AgentResources {
 }
 
 export const BUILTIN_AGENTS: readonly BuiltinAgent[] = [
-  { id: "diag", timeout: 60, memorySize: 512 },
-  { id: "comms", timeout: 60, memorySize: 512, provision: commsResources },
-  { id: "ops", timeout: 60, memorySize: 512, provision: opsResources },
+  { id: "diag" },
+  { id: "comms", provision: commsResources },
+  { id: "ops", provision: opsResources },
   {
     id: "research",
-    timeout: 120,
-    memorySize: 2048,
     // @sparticuz/chromium ships an x64 binary only.
     architecture: "x86_64",
     // Chromium unpacks to /tmp (~190 MB, plus its libraries and fonts), and each task gets a profile directory.
     diskSize: 1024,
-    // One browser per container: one task per invocation.
-    batchSize: 1,
     provision: researchResources,
   },
-  { id: "strategy", timeout: 60, memorySize: 512, provision: strategyResources },
+  { id: "strategy", provision: strategyResources },
 ];
 
-/** Messages per invocation unless the agent says otherwise. */
-export const DEFAULT_BATCH_SIZE = 10;
 /** Receives before SQS moves a message to the DLQ (the agent dead-letters exhausted tasks itself before that). */
 export const MAX_RECEIVE_COUNT = 5;
-/** AWS guidance for SQS event sources: visibility timeout at least 6x the function timeout. */
-export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/**
+ * Each built-in agent's scaling (memory, timeout, batch size and window, maximum concurrency): its defaults with what
+ * `NEXUS_AGENT_SCALING` in the deploying shell says (packages/agents/src/scaling.ts). Malformed → the synth fails.
+ */
+export const builtinScaling = (env: NodeJS.ProcessEnv) =>
+  agentScaling(
+    env[SCALING_VARIABLE],
+    BUILTIN_AGENTS.map((agent) => agent.id),
+  );
 
 /**
  * Each built-in agent's queue and DLQ, named `<prefix><agentId>` and `<prefix><agentId>-dlq`, and the ARNs and
  * suppression of the queues custom agents get at runtime under the same prefix.
  */
 export function addAgentQueues(stack: Stack, prefix: string) {
+  const scalings = builtinScaling(process.env);
   const agents = BUILTIN_AGENTS.map((agent) => {
+    const scaling = scalings[agent.id] as AgentScaling;
     if (!/^[a-z][a-z0-9-]*$/.test(agent.id) || agent.id.endsWith("-dlq")) {
       throw new Error(`Invalid built-in agent id "${agent.id}"`);
     }
@@ -112,12 +117,12 @@ export function addAgentQueues(stack: Stack, prefix: string) {
     });
     const queue = new sqs.Queue(stack, `${cid}Queue`, {
       queueName: `${prefix}${agent.id}`,
-      visibilityTimeout: Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * agent.timeout),
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(scaling)),
       deadLetterQueue: { queue: dlq, maxReceiveCount: MAX_RECEIVE_COUNT },
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
-    return { agent, cid, queue, dlq };
+    return { agent, cid, queue, dlq, scaling };
   });
   const builtinQueueArns = agents.map(({ queue }) => queue.queueArn);
   const builtinQueueAndDlqArns = agents.flatMap(({ queue, dlq }) => [queue.queueArn, dlq.queueArn]);
@@ -189,14 +194,13 @@ export function addAgentConsumers(
   const consumers: Array<{ agentId: string; eventSource: SqsEventSource }> = [];
   // What agents give the API function besides (AgentResources.api), applied when the API function is created.
   const forApi: Array<NonNullable<AgentResources["api"]>> = [];
-  const agentFunctions = agents.map(({ agent, cid, queue, dlq }) => {
+  const agentFunctions = agents.map(({ agent, cid, queue, dlq, scaling }) => {
     const own: AgentResources = agent.provision?.(agentScope(cid)) ?? {};
     if (own.api) forApi.push(own.api);
-    const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
     const fn = nexusFunction(stack, `${cid}Function`, {
       handler: `functions/agents/${agent.id}.handler`,
-      timeout: agent.timeout,
-      memorySize: agent.memorySize,
+      timeout: scaling.timeoutSeconds,
+      memorySize: scaling.memorySize,
       ...(agent.architecture ? { architecture: agent.architecture } : {}),
       ...(agent.diskSize ? { diskSize: agent.diskSize } : {}),
       ...(own.layers?.length ? { layers: [...own.layers] } : {}),
@@ -204,9 +208,12 @@ export function addAgentConsumers(
     });
     // Also grants receive/delete/change-visibility on this queue only.
     const eventSource = new SqsEventSource(queue, {
-      batchSize,
-      // Gathering a batch is pointless when a batch is one message.
-      ...(batchSize > 1 ? { maxBatchingWindow: Duration.seconds(1) } : {}),
+      batchSize: scaling.batchSize,
+      ...(scaling.batchingWindowSeconds > 0
+        ? { maxBatchingWindow: Duration.seconds(scaling.batchingWindowSeconds) }
+        : {}),
+      // Invocations at once for this queue: what one agent may take of the account's concurrency and its providers.
+      maxConcurrency: scaling.maxConcurrency,
       reportBatchItemFailures: true,
     });
     fn.addEventSource(eventSource);

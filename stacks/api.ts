@@ -9,7 +9,7 @@ import { NagSuppressions } from "cdk-nag";
 import { Api, type Stack } from "sst/constructs";
 import { nexusFunction, readSecrets } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
-import { apiCors, apiSettingsEnv } from "./settings.js";
+import { apiCors, apiReservedConcurrency, apiSettingsEnv } from "./settings.js";
 
 /**
  * HTTP API access log line: who called what and how it went. Deliberately no request header values
@@ -73,10 +73,13 @@ export function addApi(
       agentsApiEnv[name] = value;
     }
   }
+  const reservedConcurrentExecutions = apiReservedConcurrency(process.env);
   const apiFunction = nexusFunction(stack, "ApiFunction", {
     handler: "functions/api.handler",
     memorySize: 512,
     timeout: 29,
+    // Off unless the deploying shell sets it (see apiReservedConcurrency).
+    ...(reservedConcurrentExecutions ? { reservedConcurrentExecutions } : {}),
     environment: {
       ...agentsApiEnv,
       NEXUS_ADMIN_KEY_SECRET: adminKeySecret.secretArn,

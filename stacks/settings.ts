@@ -111,6 +111,43 @@ export function apiCors(env: NodeJS.ProcessEnv): false | ApiCorsProps {
 }
 
 /**
+ * The API function's reserved concurrency from the deploying shell: `NEXUS_API_RESERVED_CONCURRENCY`, a whole number
+ * from 1 to 1,000. Unset or empty → none (off): API Gateway's throttle (50 requests a second, bursts of 100) already
+ * bounds what the API sends downstream, the agents are capped by their own maximum concurrency, and Lambda refuses a
+ * reservation that leaves the account fewer than 100 unreserved executions, so a default would fail the first deploy
+ * in any account still at a low concurrency quota. Set it to guarantee the API that many executions (and cap it there).
+ */
+export function apiReservedConcurrency(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.NEXUS_API_RESERVED_CONCURRENCY?.trim();
+  if (!raw) return undefined;
+  const value = /^[1-9][0-9]{0,3}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value <= 1000)) {
+    throw new Error(`NEXUS_API_RESERVED_CONCURRENCY must be a whole number from 1 to 1000, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** How long AWS Backup keeps each daily backup of the table unless `NEXUS_BACKUP_RETENTION_DAYS` says otherwise. */
+export const DEFAULT_BACKUP_RETENTION_DAYS = 35;
+
+/**
+ * Days each daily backup of the table is kept: `NEXUS_BACKUP_RETENTION_DAYS` from the deploying shell, a whole number
+ * from 1 to 36,500 (AWS Backup's range). Unset or empty → {@link DEFAULT_BACKUP_RETENTION_DAYS}, as long as
+ * point-in-time recovery reaches back.
+ */
+export function backupRetentionDays(env: NodeJS.ProcessEnv): number {
+  const raw = env.NEXUS_BACKUP_RETENTION_DAYS?.trim();
+  if (!raw) return DEFAULT_BACKUP_RETENTION_DAYS;
+  const value = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value <= 36_500)) {
+    throw new Error(
+      `NEXUS_BACKUP_RETENTION_DAYS must be a whole number of days from 1 to 36500, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+/**
  * Agent health settings from the deploying shell: `NEXUS_HEALTH`, JSON with any of `onlineIntervals`, `offlineIntervals`,
  * `errorRate`, `minSamples` and `probeIntervalSeconds` (`HealthSettings`, packages/core/src/schemas.ts). Unset or empty
  * → no variable, the defaults apply. Malformed, or a probe interval that is not whole minutes (the probe schedule's

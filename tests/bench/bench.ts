@@ -53,7 +53,7 @@ import { median, type ThroughputResult } from "./stats.js";
 import { type PhaseResult, runBaseline, runFullPath, type ThroughputOptions } from "./throughput.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-/** The local runtime's default receive loops per queue (packages/local/src/runtime.ts, `concurrency ?? 4`). */
+/** Batches in flight per queue in both phases (the full path's `concurrency`, over each agent's maxConcurrency). */
 const LOCAL_CONSUMER_LOOPS = 4;
 
 interface Args {

@@ -9,6 +9,8 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { describe, expect, it } from "vitest";
 import { parseSender } from "../../packages/agents/src/comms/config.js";
 import { DEFAULT_WORKSPACE_DIR } from "../../packages/agents/src/ops/config.js";
+import { BUILTIN_SCALING } from "../../packages/agents/src/scaling.js";
+import { builtinSpecs } from "../../packages/agents/src/specs.js";
 import { PLANNER_CONFIG } from "../../packages/agents/src/strategy/providers.js";
 import {
   ARTIFACT_RETENTION_DAYS,
@@ -18,9 +20,15 @@ import {
   plannerAccess,
   SCREENSHOTS_PREFIX,
 } from "../../stacks/agent-resources.js";
-import { BUILTIN_AGENTS, DEFAULT_BATCH_SIZE, VISIBILITY_TIMEOUT_FACTOR } from "../../stacks/agents.js";
+import { BUILTIN_AGENTS, builtinScaling } from "../../stacks/agents.js";
 import { PAYLOADS_PREFIX } from "../../stacks/payloads.js";
-import { commsSettingsEnv, opsSettingsEnv, plannerSettingsEnv, senderAddress } from "../../stacks/settings.js";
+import {
+  apiReservedConcurrency,
+  commsSettingsEnv,
+  opsSettingsEnv,
+  plannerSettingsEnv,
+  senderAddress,
+} from "../../stacks/settings.js";
 import {
   ACCOUNT,
   AGENT_SETTINGS,
@@ -46,9 +54,11 @@ import {
   resources,
   roleOf,
   roleStatements,
+  SCALING_SETTINGS,
   SENDER_ADDRESS,
   SSRF_ALLOW,
   type Statement,
+  scalingOf,
   secretByName,
   statementsOf,
   synthesizeApp,
@@ -95,7 +105,7 @@ describe("built-in agent queues", () => {
   });
 
   it.each(BUILTIN_AGENTS.map((a) => [a.id, a] as const))(
-    "%s: consumer reports batch item failures; visibility timeout >= 6x its timeout",
+    "%s: consumer reports batch item failures, scaled as configured; visibility timeout 6x its timeout + window",
     (id, agent) => {
       const queue = queueByName(`${PREFIX}${id}`);
       const mappings = ofType("AWS::Lambda::EventSourceMapping").filter(
@@ -104,24 +114,78 @@ describe("built-in agent queues", () => {
       expect(mappings).toHaveLength(1);
       const mapping = (mappings[0] as [string, CfnResource])[1].Properties ?? {};
       expect(mapping.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"]);
-      const batchSize = agent.batchSize ?? DEFAULT_BATCH_SIZE;
-      expect(mapping.BatchSize).toBe(batchSize);
-      expect(mapping.MaximumBatchingWindowInSeconds).toBe(batchSize > 1 ? 1 : undefined);
+      const scaling = scalingOf(id);
+      expect(mapping.BatchSize).toBe(scaling.batchSize);
+      expect(mapping.MaximumBatchingWindowInSeconds).toBe(scaling.batchingWindowSeconds || undefined);
+      expect(mapping.ScalingConfig).toEqual({ MaximumConcurrency: scaling.maxConcurrency });
 
       const fn = refOf(mapping.FunctionName);
       if (!fn) throw new Error("event source mapping has no function");
       expect(props(fn).Handler).toBe(`functions/agents/${id}.handler`);
       expect(env(fn).NEXUS_AGENT_ID).toBe(id);
       expect(fn).toBe(agentFunction(id));
-      expect(props(fn).MemorySize).toBe(agent.memorySize);
+      expect(props(fn).MemorySize).toBe(scaling.memorySize);
       expect(props(fn).EphemeralStorage).toEqual({ Size: agent.diskSize ?? 512 });
       const timeout = num(props(fn).Timeout, "Timeout");
-      expect(timeout).toBe(agent.timeout);
-      expect(num(props(queue).VisibilityTimeout, "VisibilityTimeout")).toBeGreaterThanOrEqual(
-        VISIBILITY_TIMEOUT_FACTOR * timeout,
+      expect(timeout).toBe(scaling.timeoutSeconds);
+      expect(num(props(queue).VisibilityTimeout, "VisibilityTimeout")).toBe(
+        6 * timeout + scaling.batchingWindowSeconds,
       );
     },
   );
+
+  it("takes each agent's scaling from NEXUS_AGENT_SCALING in the deploying shell, the defaults for the rest", () => {
+    // The ops agent is configured while synthesizing (SCALING_SETTINGS): each of its values reaches the template.
+    const queue = queueByName(`${PREFIX}ops`);
+    const fn = agentFunction("ops");
+    const mapping = ofType("AWS::Lambda::EventSourceMapping").find(([, r]) => refOf(r.Properties?.FunctionName) === fn);
+    expect(mapping?.[1].Properties).toMatchObject({
+      BatchSize: 25,
+      MaximumBatchingWindowInSeconds: 2,
+      ScalingConfig: { MaximumConcurrency: 20 },
+    });
+    expect(props(fn)).toMatchObject({ MemorySize: 1024, Timeout: 90 });
+    expect(props(queue).VisibilityTimeout).toBe(6 * 90 + 2);
+    // The others keep their defaults.
+    for (const id of ["diag", "comms", "research", "strategy"]) expect(scalingOf(id), id).toEqual(BUILTIN_SCALING[id]);
+    expect(builtinScaling({})).toEqual(BUILTIN_SCALING);
+  });
+
+  it("refuses a scaling setting Lambda or the agents would refuse, naming the variable and the field", () => {
+    const refused = (setting: unknown) => () => builtinScaling({ NEXUS_AGENT_SCALING: JSON.stringify(setting) });
+    expect(refused({ opz: { batchSize: 5 } })).toThrow(/NEXUS_AGENT_SCALING.*opz: no such built-in agent/);
+    expect(refused({ ops: { maxConcurrency: 1 } })).toThrow(/NEXUS_AGENT_SCALING.*ops\.maxConcurrency/);
+    expect(refused({ ops: { timeoutSeconds: 901 } })).toThrow(/ops\.timeoutSeconds/);
+    expect(refused({ ops: { memorySize: 64 } })).toThrow(/ops\.memorySize/);
+    expect(refused({ ops: { batchSize: 2.5 } })).toThrow(/ops\.batchSize/);
+    expect(refused({ ops: { concurrency: 3 } })).toThrow(/NEXUS_AGENT_SCALING/);
+    expect(refused({ ops: { batchSize: 50 } })).toThrow(/ops\.batchSize: over 10 needs batchingWindowSeconds/);
+    expect(() => builtinScaling({ NEXUS_AGENT_SCALING: "{ops" })).toThrow(/NEXUS_AGENT_SCALING.*must be JSON/);
+    expect(builtinScaling({ NEXUS_AGENT_SCALING: " " })).toEqual(BUILTIN_SCALING);
+  });
+
+  it("gives every built-in agent a timeout that covers its longest action and the final write", () => {
+    for (const spec of builtinSpecs) {
+      const longest = Math.max(...spec.actions.map((action) => action.timeoutSeconds ?? 0));
+      expect(BUILTIN_SCALING[spec.id]?.timeoutSeconds, spec.id).toBeGreaterThanOrEqual(longest + 5);
+    }
+  });
+});
+
+describe("API function", () => {
+  it("has the reserved concurrency the deploying shell sets, and none unless set", () => {
+    expect(props(onlyFunction("functions/api.handler")).ReservedConcurrentExecutions).toBe(
+      Number(SCALING_SETTINGS.NEXUS_API_RESERVED_CONCURRENCY),
+    );
+    expect(apiReservedConcurrency({})).toBeUndefined();
+    expect(apiReservedConcurrency({ NEXUS_API_RESERVED_CONCURRENCY: " " })).toBeUndefined();
+    expect(apiReservedConcurrency({ NEXUS_API_RESERVED_CONCURRENCY: " 50 " })).toBe(50);
+    for (const bad of ["0", "-1", "1.5", "ten", "1001", "1e3"]) {
+      expect(() => apiReservedConcurrency({ NEXUS_API_RESERVED_CONCURRENCY: bad }), bad).toThrow(
+        /NEXUS_API_RESERVED_CONCURRENCY/,
+      );
+    }
+  });
 });
 
 describe("comms agent", () => {

@@ -20,7 +20,7 @@ import { App, getStack } from "sst/constructs";
 import { initProject, setProject, useProject } from "sst/project.js";
 import { afterAll, beforeAll, expect } from "vitest";
 import config from "../../sst.config.js";
-import { BUILTIN_AGENTS } from "../../stacks/agents.js";
+import { BUILTIN_AGENTS, builtinScaling } from "../../stacks/agents.js";
 import { Nexus } from "../../stacks/Nexus.js";
 import { planStateMachineName, queuePrefix, scheduleGroupName } from "../../stacks/settings.js";
 
@@ -45,6 +45,7 @@ export const SETTINGS_ENV = [
   "NEXUS_DAILY_CAPS",
   "NEXUS_HEALTH",
   "NEXUS_CORS_ORIGINS",
+  "NEXUS_BACKUP_RETENTION_DAYS",
 ] as const;
 /** Agent settings the stack reads from the deploying shell: set (or, when undefined, unset) while synthesizing here. */
 export const AGENT_SETTINGS = {
@@ -65,6 +66,17 @@ export const ALARM_SETTINGS = {
   }),
   NEXUS_ALARM_EMAIL: "oncall@example.com",
   NEXUS_ALARM_CHAT: "ops",
+};
+
+/**
+ * Scaling settings the stack reads from the deploying shell, set while synthesizing here: the ops agent's every field
+ * differs from its defaults (the others keep theirs), and the API gets a reserved concurrency.
+ */
+export const SCALING_SETTINGS = {
+  NEXUS_AGENT_SCALING: JSON.stringify({
+    ops: { maxConcurrency: 20, batchSize: 25, batchingWindowSeconds: 2, memorySize: 1024, timeoutSeconds: 90 },
+  }),
+  NEXUS_API_RESERVED_CONCURRENCY: "25",
 } as const;
 /** What the research agent reads for the SSRF guard's exceptions: never set in AWS. */
 export const SSRF_ALLOW = "NEXUS_SSRF_ALLOW";
@@ -179,6 +191,12 @@ export const agentFunction = (agentId: string): string => {
   expect(ids, `consumers of ${agentId}`).toHaveLength(1);
   return ids[0] as string;
 };
+/** A built-in agent's scaling as the stack resolves it from {@link SCALING_SETTINGS}. */
+export const scalingOf = (agentId: string) => {
+  const scaling = builtinScaling(SCALING_SETTINGS)[agentId];
+  if (!scaling) throw new Error(`no built-in agent ${agentId}`);
+  return scaling;
+};
 export const agentById = (agentId: string) => {
   const agent = BUILTIN_AGENTS.find((a) => a.id === agentId);
   if (!agent) throw new Error(`no built-in agent ${agentId}`);
@@ -281,37 +299,51 @@ export function synthesizeApp(): void {
   });
 }
 
-async function synthesize(): Promise<void> {
+/**
+ * Synthesizes sst.config.ts at `stage`, offline and in-process, with `env` in the deploying shell (a name set to
+ * undefined is unset; the shell is restored afterwards). The cloud assembly and SST's output go to a new temp dir,
+ * which the caller deletes.
+ */
+export async function synthesizeConfig(stage: string, env: Record<string, string | undefined>) {
   process.env.NODE_ENV = "test"; // otherwise App.finish() waits for AWS (bootstrap lookups)
   // SST resolves handler paths against the cwd, and esbuild captures the cwd when it is first imported.
   if (process.cwd() !== ROOT) throw new Error(`run vitest from the repository root (${ROOT}), not ${process.cwd()}`);
-  tmp = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
-  const shellEnv = [...SETTINGS_ENV, ...Object.keys(AGENT_SETTINGS), ...Object.keys(ALARM_SETTINGS), SSRF_ALLOW];
-  const savedEnv = shellEnv.map((name) => [name, process.env[name]] as const);
+  const dir = mkdtempSync(path.join(tmpdir(), "nexus-stacks-"));
+  const savedEnv = Object.keys(env).map((name) => [name, process.env[name]] as const);
 
   // Also loads .env, .env.local, .env.<stage>, .env.<stage>.local into process.env (overriding it), as `sst deploy` does.
-  await initProject({ root: ROOT, stage: STAGE });
-  for (const name of [...SETTINGS_ENV, SSRF_ALLOW]) delete process.env[name];
-  for (const [name, value] of Object.entries({ ...AGENT_SETTINGS, ...ALARM_SETTINGS })) {
+  await initProject({ root: ROOT, stage });
+  for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
   const project = useProject();
-  setProject({ ...project, paths: { ...project.paths, out: tmp, artifacts: path.join(tmp, "artifacts") } });
+  setProject({ ...project, paths: { ...project.paths, out: dir, artifacts: path.join(dir, "artifacts") } });
 
-  app = new App(
-    { mode: "deploy", name: project.config.name, stage: STAGE, region: REGION, account: ACCOUNT },
-    { outdir: path.join(tmp, "cdk.out") },
+  const synthesized = new App(
+    { mode: "deploy", name: project.config.name, stage, region: REGION, account: ACCOUNT },
+    { outdir: path.join(dir, "cdk.out") },
   );
   try {
-    await config.stacks(app);
-    await app.finish();
+    await config.stacks(synthesized);
+    await synthesized.finish();
   } finally {
     for (const [name, value] of savedEnv) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
   }
+  return { app: synthesized, dir };
+}
+
+async function synthesize(): Promise<void> {
+  const unset = Object.fromEntries([...SETTINGS_ENV, SSRF_ALLOW].map((name) => [name, undefined]));
+  ({ app, dir: tmp } = await synthesizeConfig(STAGE, {
+    ...unset,
+    ...AGENT_SETTINGS,
+    ...ALARM_SETTINGS,
+    ...SCALING_SETTINGS,
+  }));
 
   const stack = getStack(Nexus);
   template = Template.fromStack(stack);

@@ -54,6 +54,8 @@ async function main() {
     sweepGraceMs: seconds("NEXUS_SWEEP_GRACE_SECONDS", 300) * 1000,
     leaseGraceMs: seconds("NEXUS_LEASE_GRACE_SECONDS", 5) * 1000,
     logLevel: (process.env.LOG_LEVEL as "INFO" | undefined) ?? "INFO",
+    // The built-in agents' concurrency, batches and timeouts: the setting the stack reads.
+    agentScaling: process.env.NEXUS_AGENT_SCALING,
     ...(process.env.NEXUS_ADMIN_KEY ? { adminKey: process.env.NEXUS_ADMIN_KEY } : {}),
     settings: { ...(cors ? { corsOrigins: cors } : {}) },
     alarms: {

@@ -11,9 +11,11 @@ export interface PollerOptions {
   queueArn: string;
   handler: BatchHandler;
   logger: Logger;
-  /** Like the event source mapping's BatchSize. */
+  /** Like the event source mapping's BatchSize: messages per invocation (default 10; over 10 takes several receives). */
   batchSize?: number;
-  /** Batches handled at once (Lambda scales out concurrent invocations the same way). */
+  /** Like its MaximumBatchingWindowInSeconds: how long to gather a batch once a message is in hand (default 0). */
+  batchingWindowSeconds?: number;
+  /** Like its MaximumConcurrency: invocations (batches) handled at once (default 2). */
   concurrency?: number;
   /** Like the function's timeout: the handler's deadline per batch. */
   timeoutSeconds?: number;
@@ -21,15 +23,22 @@ export interface PollerOptions {
   waitSeconds?: number;
 }
 
+/** SQS returns at most this many messages per receive. */
+const MAX_PER_RECEIVE = 10;
+/** How often a batching window looks for more messages. */
+const WINDOW_POLL_MS = 50;
+
 /**
  * Plays Lambda's SQS event source mapping for one queue: receives batches, invokes the handler with an
  * SQS event, deletes the records it did not report in `batchItemFailures`, and leaves those to reappear
- * after the visibility timeout (and reach the DLQ through the redrive policy).
+ * after the visibility timeout (and reach the DLQ through the redrive policy). One receive loop per queue: it takes a
+ * batch only while fewer than `concurrency` invocations run, so no more than that many ever overlap.
  */
 export class QueuePoller {
   private running = false;
   private paused = false;
-  private loops: Promise<void>[] = [];
+  private loop: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
   private abort = new AbortController();
 
   constructor(private readonly options: PollerOptions) {}
@@ -38,7 +47,7 @@ export class QueuePoller {
     return this.running && !this.paused;
   }
 
-  /** Stops taking messages (a batch in flight finishes); the queue keeps the rest, untouched. */
+  /** Stops taking messages (batches in flight finish); the queue keeps the rest, untouched. */
   pause() {
     this.paused = true;
   }
@@ -51,8 +60,7 @@ export class QueuePoller {
     if (this.running) return;
     this.running = true;
     this.abort = new AbortController();
-    const concurrency = this.options.concurrency ?? 2;
-    this.loops = Array.from({ length: concurrency }, () => this.loop());
+    this.loop = this.receiveLoop();
   }
 
   /**
@@ -66,38 +74,67 @@ export class QueuePoller {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
     });
-    await Promise.race([Promise.all(this.loops), grace]);
+    const drained = (async () => {
+      await this.loop;
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    })();
+    await Promise.race([drained, grace]);
     clearTimeout(timer);
-    this.loops = [];
+    this.loop = undefined;
   }
 
-  private async loop() {
-    const { sqs, queueUrl, logger } = this.options;
+  private async receiveLoop() {
+    const concurrency = Math.max(1, this.options.concurrency ?? 2);
     while (this.running) {
       if (this.paused) {
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
-      let records: SQSRecord[];
-      try {
-        const out = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: this.options.batchSize ?? 10,
-            WaitTimeSeconds: this.options.waitSeconds ?? 1,
-            MessageSystemAttributeNames: ["All"],
-          }),
-          { abortSignal: this.abort.signal },
-        );
-        records = (out.Messages ?? []).map((m) => this.toRecord(m));
-      } catch (error) {
-        if (!this.running) return;
-        logger.warn("receive failed; retrying", { queueUrl, error });
-        await new Promise((r) => setTimeout(r, 500));
+      if (this.inFlight.size >= concurrency) {
+        await Promise.race(this.inFlight);
         continue;
       }
+      const records = await this.receiveBatch();
       if (records.length === 0) continue;
-      await this.invoke(records);
+      const invocation: Promise<void> = this.invoke(records).finally(() => this.inFlight.delete(invocation));
+      this.inFlight.add(invocation);
+    }
+  }
+
+  /**
+   * One batch: a long poll for the first messages, then, within the batching window, more until the batch is full.
+   * Empty when the receive failed (logged) or the poller stopped.
+   */
+  private async receiveBatch(): Promise<SQSRecord[]> {
+    const batchSize = this.options.batchSize ?? 10;
+    const records = await this.receive(Math.min(batchSize, MAX_PER_RECEIVE), this.options.waitSeconds ?? 1);
+    if (records.length === 0) return records;
+    const windowEnds = Date.now() + (this.options.batchingWindowSeconds ?? 0) * 1000;
+    while (this.running && records.length < batchSize && Date.now() < windowEnds) {
+      await new Promise((r) => setTimeout(r, Math.min(WINDOW_POLL_MS, windowEnds - Date.now())));
+      records.push(...(await this.receive(Math.min(batchSize - records.length, MAX_PER_RECEIVE), 0)));
+    }
+    return records;
+  }
+
+  private async receive(max: number, waitSeconds: number): Promise<SQSRecord[]> {
+    const { sqs, queueUrl, logger } = this.options;
+    try {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: waitSeconds,
+          MessageSystemAttributeNames: ["All"],
+        }),
+        { abortSignal: this.abort.signal },
+      );
+      return (out.Messages ?? []).map((m) => this.toRecord(m));
+    } catch (error) {
+      if (!this.running) return [];
+      logger.warn("receive failed; retrying", { queueUrl, error });
+      await new Promise((r) => setTimeout(r, 500));
+      return [];
     }
   }
 

@@ -7,6 +7,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from "@aws-sdk/client-s
 import { serve } from "@hono/node-server";
 import { builtinAgents } from "@nexus/agents";
 import { alarmChat } from "@nexus/agents/alarm-chat";
+import { type AgentScaling, agentScaling, DEFAULT_SCALING, visibilityTimeoutSeconds } from "@nexus/agents/scaling";
 import { createPlanner } from "@nexus/agents/strategy";
 import { createApp } from "@nexus/api";
 import {
@@ -50,9 +51,15 @@ export interface LocalOptions {
   port?: number;
   /** Queue prefix, as the stack derives it from app and stage. */
   queuePrefix?: string;
-  /** Consumer timeout per batch (the Lambda function timeout). */
+  /**
+   * The built-in agents' scaling, as `NEXUS_AGENT_SCALING` gives it to the stack (JSON by agent id of `maxConcurrency`,
+   * `batchSize`, `batchingWindowSeconds`, `timeoutSeconds`, `memorySize`; packages/agents/src/scaling.ts): each agent's
+   * poller runs with its concurrency, batches and timeout (memory means nothing here). Unset → the defaults.
+   */
+  agentScaling?: string;
+  /** Consumer timeout per batch for every agent (the Lambda function timeout), over its scaling's. */
   agentTimeoutSeconds?: number;
-  /** Concurrent batches per agent queue. */
+  /** Concurrent batches per agent queue for every agent, over its scaling's `maxConcurrency`. */
   concurrency?: number;
   /** How often the sweeper runs (default 60 s). */
   sweepIntervalMs?: number;
@@ -144,22 +151,23 @@ const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 /** Stands for the plan runner function in the definition; locally its tasks run in-process. */
 const LOCAL_PLAN_RUNNER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:nexus-local-plans";
 
-/** The built-in agents' queues, configured like the stack's (visibility 6× timeout, redrive to a DLQ). */
+/** The built-in agents' queues, configured like the stack's (visibility from the scaling, redrive to a DLQ). */
 async function createBuiltinQueues(
   ctx: Context,
   agents: AgentImplementation[],
   prefix: string,
-  timeoutSeconds: number,
+  scalings: Record<string, AgentScaling>,
 ) {
   const refs: Record<string, QueueRef> = {};
   for (const { spec } of agents) {
+    const scaling = scalings[spec.id] ?? DEFAULT_SCALING;
     const dlq = await ctx.sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${spec.id}-dlq` }));
     const dlqArn = await arnOf(ctx, dlq.QueueUrl);
     const queue = await ctx.sqs.send(
       new CreateQueueCommand({
         QueueName: `${prefix}${spec.id}`,
         Attributes: {
-          VisibilityTimeout: String(6 * timeoutSeconds),
+          VisibilityTimeout: String(visibilityTimeoutSeconds(scaling)),
           RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: Queues.MAX_RECEIVE_COUNT }),
         },
       }),
@@ -194,13 +202,17 @@ function resolveAdminKey(given: string | undefined, dataDir: string | undefined)
  * Lambda's event source mappings) and the sweeper (in place of its EventBridge schedule).
  */
 export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus> {
+  const withOverrides = (scaling: AgentScaling): AgentScaling => ({
+    ...scaling,
+    ...(options.concurrency === undefined ? {} : { maxConcurrency: options.concurrency }),
+    ...(options.agentTimeoutSeconds === undefined ? {} : { timeoutSeconds: options.agentTimeoutSeconds }),
+  });
   // What changed before this instant was done by an earlier process: recovery touches that, and only that.
   const startedAt = new Date().toISOString();
   // JSON lines, ids and redaction as in every Lambda function (core's log.ts); each part a child with its service name.
   const logger = createLogger("nexus-local", { level: options.logLevel ?? "WARN" });
   const metrics = new MemoryMetrics();
   const prefix = options.queuePrefix ?? "nexus-local-agent-";
-  const timeoutSeconds = options.agentTimeoutSeconds ?? 60;
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -304,7 +316,16 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     await ensureTable(ctx.ddb, ctx.tableName, dbPath ?? "memory");
     const agents = options.agents ?? builtinAgents;
     const specs = agents.map((agent) => agent.spec);
-    ctx.builtinQueues = await createBuiltinQueues(ctx, agents, prefix, timeoutSeconds);
+    // Each agent's scaling as the stack reads it, with this start's overrides over every agent's.
+    const scalings = Object.fromEntries(
+      Object.entries(
+        agentScaling(
+          options.agentScaling,
+          specs.map((spec) => spec.id),
+        ),
+      ).map(([id, scaling]) => [id, withOverrides(scaling)]),
+    );
+    ctx.builtinQueues = await createBuiltinQueues(ctx, agents, prefix, scalings);
     const registered = new Map<string, string>();
     for (const spec of specs) registered.set(spec.id, (await Agents.ensureBuiltin(ctx, spec)).status);
 
@@ -330,14 +351,18 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>, active: boolean) => {
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agentId}` });
       const consumer = Worker.createConsumer({ ctx, agentId, queue, handlers, logger: agentLogger });
+      // A custom agent run here (attachWorker) scales as an agent without defaults of its own.
+      const scaling = scalings[agentId] ?? withOverrides(DEFAULT_SCALING);
       const poller = new QueuePoller({
         sqs: ctx.sqs,
         queueUrl: queue.url,
         queueArn: queue.arn,
         handler: consumer,
         logger: agentLogger,
-        timeoutSeconds,
-        concurrency: options.concurrency ?? 4,
+        timeoutSeconds: scaling.timeoutSeconds,
+        concurrency: scaling.maxConcurrency,
+        batchSize: scaling.batchSize,
+        batchingWindowSeconds: scaling.batchingWindowSeconds,
       });
       pollers.get(agentId)?.stop();
       pollers.set(agentId, poller);
