@@ -1,4 +1,5 @@
 import type { Context } from "../context.js";
+import { dynamoItemBytes, priceOf, taskUsage } from "../cost.js";
 import { linkOf, type PayloadRef } from "../payloads.js";
 import type { ListTasksQuery, Page, RetryPolicy, Task, TaskEvent, TaskStatus } from "../schemas.js";
 import {
@@ -61,8 +62,22 @@ export function toPublic(record: TaskRecord): Task {
   for (const field of HIDDEN) delete task[field];
   if (record.paramsRef) task.paramsRef = linkOf(record.id, "params", record.paramsRef);
   if (record.resultRef) task.resultRef = linkOf(record.id, "result", record.resultRef);
+  task.cost = costOf(record);
   return task as Task;
 }
+
+/** What the task has used so far, estimated from what its record shows (cost.ts). */
+export function usageOf(record: TaskRecord) {
+  return taskUsage({
+    ...record,
+    itemBytes: dynamoItemBytes(toItem(record)),
+    // A remote claim leaves the hash of its lease token on the task; a consumer's claim removes it.
+    remote: record.leaseToken !== undefined,
+  });
+}
+
+/** The task's cost so far, estimated (cost.ts). */
+export const costOf = (record: TaskRecord) => priceOf(usageOf(record));
 
 /** The item of a task, with its index entries for its status. */
 export function toItem(record: TaskRecord): Record<string, unknown> {
