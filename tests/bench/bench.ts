@@ -223,7 +223,7 @@ async function throughput(args: Args) {
       receiveBatch: 10,
       rounds: args.rounds,
       order: "baseline then full path, per round",
-      baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 GSIs)",
+      baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 task indexes)",
     },
     baseline,
     full,

@@ -142,8 +142,11 @@ export const MODEL = {
   scheduleMs: 40,
   /** Tasks an agent function's invocation carries (10 at full batches; 1 is the upper bound the estimate takes). */
   tasksPerInvocation: 1,
-  /** The platform's log records of one invocation (start and report, JSON format, with tracing). */
-  platformLogBytes: 650,
+  /**
+   * The platform's log records of one invocation: none, its system log level being WARN (sst.config.ts); at INFO its
+   * start and report records (JSON, with tracing) take about 650 bytes.
+   */
+  platformLogBytes: 0,
   /** One line of the API's access log (stacks/api.ts). */
   accessLogBytes: 420,
   /** One application log line (a warning or an error), with CloudWatch's 26 bytes per event. */
@@ -159,8 +162,11 @@ export const MODEL = {
   submitReads: 0,
   /** Index entries a new task writes (all, by agent, by status, by agent and status). */
   newTaskIndexWrites: 4,
-  /** Index units of a status change: the two status indexes each delete an entry and put one. */
-  statusChangeIndexWrites: 4,
+  /**
+   * Index units of the move to a final status: the two status indexes each delete an entry and put one. A claim or a
+   * retry moves none (a running task is indexed as queued: storage/table.ts, indexedStatus).
+   */
+  finalIndexWrites: 4,
   /** A plan step besides its task: state transitions (Standard workflow), the plan runner's invocations and time. */
   planStepTransitions: 4.9,
   planStepInvocations: 2.6,
@@ -214,6 +220,8 @@ export interface TaskFacts {
   remote: boolean;
 }
 
+const FINAL = ["succeeded", "failed", "cancelled"];
+
 /**
  * The task item's writes: the first, then one per status change (a failed attempt and the task's failure are one
  * write), and one per event a full trail only counted.
@@ -257,7 +265,8 @@ export function taskUsage(facts: TaskFacts): Usage {
   parts.push(scaleUsage(perAttempt, attempts));
   parts.push({
     ...noUsage(),
-    writeUnits: writes * itemUnits + MODEL.newTaskIndexWrites + (writes - 1) * MODEL.statusChangeIndexWrites,
+    writeUnits:
+      writes * itemUnits + MODEL.newTaskIndexWrites + (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0),
     // each attempt's message (the first, and each retry's delayed one); a failure's dead letter
     sqsRequests: Math.max(1, attempts) + (failed ? 1 : 0),
     // a warning per retried attempt, an error for a failure

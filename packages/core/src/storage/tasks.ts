@@ -146,8 +146,22 @@ export async function list(
   const keep = (task: TaskRecord) =>
     (query.status === undefined || task.status === query.status) &&
     (query.agentId === undefined || task.agentId === query.agentId);
-  return queryShardedPage(ctx, { ...listing, keep }, query);
+  let page = await queryShardedPage(ctx, { ...listing, keep }, query);
+  // Queued and running tasks share their index partitions (table.ts, indexedStatus): a page that left out the
+  // other status's tasks goes on from its cursor, a few times at most, to fill up.
+  for (let more = 0; more < MAX_REFILLS && page.items.length < query.limit && page.nextCursor; more++) {
+    const next = await queryShardedPage(
+      ctx,
+      { ...listing, keep },
+      { limit: query.limit - page.items.length, cursor: page.nextCursor },
+    );
+    page = { items: [...page.items, ...next.items], nextCursor: next.nextCursor };
+  }
+  return page;
 }
+
+/** Further pages a listing reads to fill one up with the status asked for. */
+const MAX_REFILLS = 3;
 
 /** What {@link newestOfAgent} reads of a task. */
 export interface TaskSummary {
