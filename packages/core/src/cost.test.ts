@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
   addUsage,
-  dynamoItemBytes,
   MODEL,
   noUsage,
   planUsage,
@@ -141,13 +140,5 @@ describe("a plan's cost", () => {
     expect(ten.lambdaRequests - none.lambdaRequests).toBeCloseTo(10 * MODEL.planStepInvocations, 9);
     expect(priceOf(ten).items.stepFunctions).toBeCloseTo(10 * MODEL.planStepTransitions * 0.000025, 12);
     expect(planUsage({ createdBy: "schedule:sch_1", startedSteps: 1 }).apiRequests).toBe(0);
-  });
-});
-
-describe("DynamoDB item size", () => {
-  it("counts names and values as DynamoDB does", () => {
-    // "PK" 2 + "TASK#1" 6, "n" 1 + 12345 (3 bytes + 1), "ok" 2 + true 1, "l" 1 + [ "ab" ] (3 + 1 + 2)
-    expect(dynamoItemBytes({ PK: "TASK#1", n: 12345, ok: true, l: ["ab"] })).toBe(8 + 5 + 3 + 7);
-    expect(dynamoItemBytes({ m: { a: "x" }, gone: undefined })).toBe(1 + 3 + 1 + 1 + 1);
   });
 });

@@ -296,25 +296,3 @@ export function planUsage(plan: { createdBy: string | null; startedSteps: number
   );
   return addUsage(entry, scaleUsage(step, plan.startedSteps));
 }
-
-/** The size of a plain JSON-like item as DynamoDB bills it (attribute names and values, marshalled). */
-export function dynamoBytes(value: unknown): number {
-  if (value === null || value === undefined || typeof value === "boolean") return 1;
-  if (typeof value === "string") return Buffer.byteLength(value, "utf8");
-  if (typeof value === "number") return Math.ceil(String(Math.abs(value)).replace(/[.e+-]/g, "").length / 2) + 1;
-  if (Array.isArray(value)) return 3 + value.reduce<number>((sum, v) => sum + 1 + dynamoBytes(v), 0);
-  if (typeof value === "object") {
-    return (
-      3 +
-      Object.entries(value as Record<string, unknown>).reduce(
-        (sum, [k, v]) => (v === undefined ? sum : sum + 1 + Buffer.byteLength(k) + dynamoBytes(v)),
-        0,
-      )
-    );
-  }
-  return 0;
-}
-
-/** An item's size: its attributes' names and values (the item itself is not a nested map). */
-export const dynamoItemBytes = (item: Record<string, unknown>): number =>
-  dynamoBytes(item) - 3 - Object.values(item).filter((v) => v !== undefined).length;

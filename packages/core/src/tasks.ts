@@ -35,6 +35,7 @@ export {
   setToken,
   storedJson,
   type TaskRecord,
+  type Transition,
   toPublic,
   transition,
   transitioned,
