@@ -5,7 +5,7 @@ import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
-import { sqsEvent, sqsRecordFactory } from "./support/events.js";
+import { httpApiEvent, sqsEvent, sqsRecordFactory } from "./support/events.js";
 
 /**
  * The Lambda entry points, loaded the way Lambda loads them (configuration from the environment the stack
@@ -31,30 +31,8 @@ const lambdaContext = (remainingMs = 60_000) =>
 
 const ADMIN = "lambda-admin-key-0123456789-0123456789";
 
-function httpEvent(method: string, path: string, body?: unknown): APIGatewayProxyEventV2 {
-  const [rawPath, rawQueryString = ""] = path.split("?");
-  return {
-    version: "2.0",
-    routeKey: "$default",
-    rawPath: rawPath ?? path,
-    rawQueryString,
-    headers: { host: "api.example.com", "content-type": "application/json", authorization: `Bearer ${ADMIN}` },
-    requestContext: {
-      accountId: "123456789012",
-      apiId: "api",
-      domainName: "api.example.com",
-      domainPrefix: "api",
-      http: { method, path: rawPath ?? path, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "test" },
-      requestId: crypto.randomUUID(),
-      routeKey: "$default",
-      stage: "$default",
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
-    isBase64Encoded: false,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  };
-}
+const httpEvent = (method: string, path: string, body?: unknown): APIGatewayProxyEventV2 =>
+  httpApiEvent(method, path, { authorization: `Bearer ${ADMIN}` }, body);
 
 beforeAll(async () => {
   env = await startTestContext({ prefix: "nexus-lambda-agent-", secrets: { "nexus/test/admin-key": ADMIN } });
