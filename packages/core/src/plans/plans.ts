@@ -146,7 +146,7 @@ function publicPlan(plan: Store.PlanRecord, steps: Store.StepRecord[], tasks: Ma
 
 /** The plan's cost so far, its tasks' included, estimated (cost.ts). */
 function planCost(plan: Store.PlanRecord, steps: Store.StepRecord[], tasks: Map<string, TaskRecord>) {
-  const started = steps.filter((s) => s.startedAt !== null || s.taskId !== null).length;
+  const started = steps.filter((s) => Boolean(s.startedAt ?? s.taskId)).length;
   return priceOf(
     addUsage(
       planUsage({ createdBy: plan.createdBy, startedSteps: started }),
