@@ -6,7 +6,7 @@ import { createClients, newId, type TaskEvent, type TaskStatus } from "@nexus/co
 import { startDynamo, startLocal } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getItem, sendPut } from "../packages/core/src/storage/items.js";
-import { keys, SHARDS, shardOf } from "../packages/core/src/storage/table.js";
+import { indexedStatus, keys, SHARDS, shardOf } from "../packages/core/src/storage/table.js";
 import * as Store from "../packages/core/src/storage/tasks.js";
 import { startTestContext } from "./support/context.js";
 
@@ -81,7 +81,7 @@ describe("task listings", () => {
     const item = (await getItem(env.ctx, keys.task(task.id))) ?? {};
     expect(item).toMatchObject({
       TASKS_ALL_PK: `TASKS#${shardOf(task.id, SHARDS.tasks)}`,
-      TASKS_STATUS_PK: `TASKS#S#${task.status}#${shardOf(task.id, SHARDS.tasks)}`,
+      TASKS_STATUS_PK: `TASKS#S#${indexedStatus(task.status)}#${shardOf(task.id, SHARDS.tasks)}`,
       TASKS_SK: task.id,
     });
     for (const gsi of ["GSI1PK", "GSI2PK", "GSI3PK", "GSI4PK"]) expect(item).not.toHaveProperty(gsi);
@@ -104,6 +104,19 @@ describe("task listings", () => {
     const { ids, pages } = await pageThrough(query, 7);
     expect(ids).toEqual(expected);
     expect(pages).toBeGreaterThanOrEqual(Math.ceil(expected.length / 7));
+  });
+
+  it("index a running task as queued, and still fill a page of either status", async () => {
+    const running = written.find((task) => task.status === "running") as Store.TaskRecord;
+    const item = (await getItem(env.ctx, keys.task(running.id))) ?? {};
+    expect(item.TASKS_STATUS_PK).toBe(`TASKS#S#queued#${shardOf(running.id, SHARDS.tasks)}`);
+    expect(item.TASKS_AGENT_STATUS_PK).toBe(`TASKS#A#${running.agentId}#S#queued#${shardOf(running.id, SHARDS.tasks)}`);
+    // queued and running alternate in the shared partition: each page still holds `limit` of the status asked for
+    for (const status of ["queued", "running"] as const) {
+      const page = await Store.list(env.ctx, { status, limit: 7 });
+      expect(page.items).toHaveLength(7);
+      expect(new Set(page.items.map((task) => task.status))).toEqual(new Set([status]));
+    }
   });
 
   it("leave out a task whose index entry still shows a status it has left", async () => {

@@ -20,6 +20,11 @@
  *    time per step, the ratio plan/direct, and state transitions per step (the Standard workflow cost driver).
  * 5. Listing (listing.ts): write units per task, table and indexes; GET /v1/tasks first pages with 1,000 and
  *    with 100,000 tasks stored (p50/p99 and the p50 ratio); the local table's disk per task against the item.
+ * 6. Heap (heap.ts): the API's and the diag agent's handler, bundled as deployed, after a warm batch in a fresh
+ *    process: heap and RSS against the configured memory.
+ * 7. Cost (cost.ts): every AWS request, DynamoDB unit, SQS chunk, Lambda invocation and its time, state transition
+ *    and log byte of simple tasks and of plan steps, priced at published on-demand prices, itemized; against the
+ *    goal of $3 per million simple tasks, and next to the estimate the API shows on each task (`cost`).
  *
  * Options (`npm run bench -- --tasks 500`):
  *   --tasks N          tasks per phase (or BENCH_TASKS; default 2000)
@@ -38,6 +43,9 @@
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
  *   --skip-listing, --listing-tasks A,B (stored task counts, default 1000,100000), --listing-samples N
  *                      (timed requests per listing and count, default 200), --unit-tasks N (default 200)
+ *   --skip-heap, --heap-requests N (default 500): heap.ts, the API's and the diag agent's memory after a warm batch
+ *   --skip-cost, --cost-tasks N (default 500), --cost-plans N (chain and fan-out plans each, default 2),
+ *                      --cost-plan-steps N (default 10)
  *   --json             one JSON object on stdout instead of the tables
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -45,6 +53,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BundlePair, runBundles } from "./bundle.js";
+import { costLines, runCostBench } from "./cost.js";
+import { heapLines, runHeapBench } from "./heap.js";
 import { latencyLines, runLatencyBench } from "./latency.js";
 import { listingLines, runListingBench } from "./listing.js";
 import { memoryLines, runMemoryBench } from "./memory.js";
@@ -81,6 +91,12 @@ interface Args {
   listingTasks: number[];
   listingSamples: number;
   unitTasks: number;
+  cost: boolean;
+  heap: boolean;
+  heapRequests: number;
+  costTasks: number;
+  costPlans: number;
+  costPlanSteps: number;
 }
 
 function phasesOf(raw: string | undefined): Args["phases"] {
@@ -133,6 +149,12 @@ function parseArgs(argv: string[]): Args {
     }),
     listingSamples: int("--listing-samples", 200),
     unitTasks: int("--unit-tasks", 200),
+    cost: !argv.includes("--skip-cost"),
+    heap: !argv.includes("--skip-heap"),
+    heapRequests: int("--heap-requests", 500),
+    costTasks: int("--cost-tasks", 500),
+    costPlans: int("--cost-plans", 2),
+    costPlanSteps: int("--cost-plan-steps", 10),
     ...(value("--bundles") ? { bundles: value("--bundles")?.split(",") } : {}),
   };
 }
@@ -209,7 +231,7 @@ async function throughput(args: Args) {
       receiveBatch: 10,
       rounds: args.rounds,
       order: "baseline then full path, per round",
-      baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 GSIs)",
+      baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 task indexes)",
     },
     baseline,
     full,
@@ -393,6 +415,23 @@ async function main() {
     });
     out.listing = l;
     lines.push("", ...listingLines(l));
+  }
+
+  if (args.heap) {
+    const h = await runHeapBench(ROOT, args.heapRequests, (line) => progress(args, line));
+    out.heap = h;
+    lines.push("", ...heapLines(h));
+  }
+
+  if (args.cost) {
+    const c = await runCostBench({
+      tasks: args.costTasks,
+      plans: args.costPlans,
+      planSteps: args.costPlanSteps,
+      progress: (line) => progress(args, line),
+    });
+    out.cost = c;
+    lines.push("", ...costLines(c));
   }
 
   process.stdout.write(args.json ? `${JSON.stringify(out)}\n` : `${lines.join("\n")}\n`);

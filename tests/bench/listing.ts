@@ -2,11 +2,8 @@
  * Listing phase of `npm run bench` (`--listing-tasks 1000,100000`), and what a task costs the table.
  *
  * 1. Write units per task: `diag`-like echo tasks submitted over HTTP with an operator key and run by a worker on
- *    a fresh local runtime; every write the runtime sends to DynamoDB is metered, table and index units apart.
- *    dynalite reports the table's units (ReturnConsumedCapacity "INDEXES" is asked on every write) but not the
- *    indexes': those are computed from the item before and after each write and the index definitions the table
- *    describes, by DynamoDB's rules (an index entry costs a unit per KB of what the index projects; a change of
- *    its key is a delete plus a put; an update that changes nothing the index holds writes nothing to it).
+ *    a fresh local runtime; every write the runtime sends to DynamoDB is metered (meter.ts), table and index units
+ *    apart.
  * 2. Listing latency: `GET /v1/tasks` (first page; all, by agent, by status, by agent and status) on a fresh runtime
  *    with each stored count of tasks, written straight into its table with BatchWriteItem in the task store's item
  *    shape (not through the API, so 100,000 take seconds). p50/p99 of each, and the ratio of the p50s.
@@ -17,19 +14,13 @@ import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type AttributeValue,
-  DescribeTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  type GlobalSecondaryIndexDescription,
-} from "@aws-sdk/client-dynamodb";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { Keys, newId, type Task, type TaskStatus } from "@nexus/core";
 import { type LocalNexus, startLocal } from "@nexus/local";
 import { batchPut } from "../../packages/core/src/storage/items.js";
 import { toItem } from "../../packages/core/src/storage/tasks.js";
 import { diskBytes } from "./memory.js";
+import { itemBytes, meterDynamo } from "./meter.js";
 import { percentile, pool } from "./stats.js";
 
 export interface ListingOptions {
@@ -63,84 +54,6 @@ const LISTINGS: Record<string, string> = {
   "agent+status": "/v1/tasks?agentId=beta&status=failed",
 };
 
-// ---- DynamoDB item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
-
-type Item = Record<string, AttributeValue>;
-
-function numberBytes(n: string): number {
-  const digits = n.replace(/^-/, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
-  return Math.ceil(Math.max(1, digits.length) / 2) + 1;
-}
-
-function valueBytes(value: AttributeValue): number {
-  if (value.S !== undefined) return Buffer.byteLength(value.S, "utf8");
-  if (value.N !== undefined) return numberBytes(value.N);
-  if (value.B !== undefined) return value.B.length;
-  if (value.BOOL !== undefined || value.NULL !== undefined) return 1;
-  if (value.L !== undefined) return 3 + value.L.reduce((sum, v) => sum + 1 + valueBytes(v), 0);
-  if (value.M !== undefined)
-    return 3 + Object.entries(value.M).reduce((s, [k, v]) => s + 1 + k.length + valueBytes(v), 0);
-  if (value.SS !== undefined) return value.SS.reduce((sum, v) => sum + Buffer.byteLength(v, "utf8"), 0);
-  if (value.NS !== undefined) return value.NS.reduce((sum, v) => sum + numberBytes(v), 0);
-  return 0;
-}
-
-/** An item's size as DynamoDB bills it: attribute names plus values. */
-export const itemBytes = (item: Item | undefined): number =>
-  item ? Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + valueBytes(value), 0) : 0;
-
-const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
-
-// ---- write metering
-
-interface Index {
-  name: string;
-  keys: string[];
-  /** Attributes it holds besides the keys: all, or these. */
-  projects: "ALL" | string[];
-}
-
-function indexesOf(description: GlobalSecondaryIndexDescription[] | undefined): Index[] {
-  return (description ?? []).map((gsi) => ({
-    name: gsi.IndexName ?? "",
-    keys: (gsi.KeySchema ?? []).map((k) => k.AttributeName ?? ""),
-    projects:
-      gsi.Projection?.ProjectionType === "ALL"
-        ? "ALL"
-        : gsi.Projection?.ProjectionType === "INCLUDE"
-          ? (gsi.Projection.NonKeyAttributes ?? [])
-          : [],
-  }));
-}
-
-/** What an index holds of an item (undefined when the item is not in it). */
-function entryOf(index: Index, tableKeys: string[], item: Item | undefined): Item | undefined {
-  if (!item || !index.keys.every((k) => item[k] !== undefined)) return undefined;
-  if (index.projects === "ALL") return item;
-  const names = [...tableKeys, ...index.keys, ...index.projects];
-  return Object.fromEntries(names.filter((n) => item[n] !== undefined).map((n) => [n, item[n] as AttributeValue]));
-}
-
-const same = (a: Item, b: Item) =>
-  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
-
-/** Index write units of one item change, by index name. */
-function indexUnits(indexes: Index[], tableKeys: string[], before: Item | undefined, after: Item | undefined) {
-  const units: Record<string, number> = {};
-  for (const index of indexes) {
-    const old = entryOf(index, tableKeys, before);
-    const now = entryOf(index, tableKeys, after);
-    let n = 0;
-    if (old && now && index.keys.every((k) => same({ k: old[k] as AttributeValue }, { k: now[k] as AttributeValue }))) {
-      n = same(old, now) ? 0 : writeUnits(Math.max(itemBytes(old), itemBytes(now)));
-    } else {
-      n = (old ? writeUnits(itemBytes(old)) : 0) + (now ? writeUnits(itemBytes(now)) : 0);
-    }
-    if (n > 0) units[index.name] = n;
-  }
-  return units;
-}
-
 export interface UnitsResult {
   tasks: number;
   /** Table write units per task, as dynalite reports them. */
@@ -150,85 +63,6 @@ export interface UnitsResult {
   /** All write units per task, by item kind (the PK prefix), table and indexes. */
   byKind: Record<string, number>;
   total: number;
-}
-
-/**
- * Meters every write the client sends: asks for ReturnConsumedCapacity "INDEXES", reads the item before and
- * after (through a client of its own, not metered) and adds up table and index units.
- */
-async function meterWrites(client: DynamoDBDocumentClient, endpoint: string, tableName: string) {
-  const raw = new DynamoDBClient({
-    region: "us-east-1",
-    endpoint,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
-  const { Table } = await raw.send(new DescribeTableCommand({ TableName: tableName }));
-  const tableKeys = (Table?.KeySchema ?? []).map((k) => k.AttributeName ?? "");
-  const indexes = indexesOf(Table?.GlobalSecondaryIndexes);
-  const totals = { table: 0, indexes: {} as Record<string, number>, byKind: {} as Record<string, number> };
-  let on = false;
-  const read = async (key: Item) =>
-    (await raw.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
-  const keyOf = (item: Item) => Object.fromEntries(tableKeys.map((k) => [k, item[k] as AttributeValue]));
-  const kindOf = (key: Item) => (key.PK?.S ?? "?").split("#")[0] ?? "?";
-  const add = (key: Item, table: number, before: Item | undefined, after: Item | undefined) => {
-    const units = indexUnits(indexes, tableKeys, before, after);
-    totals.table += table;
-    const kind = kindOf(key);
-    totals.byKind[kind] = (totals.byKind[kind] ?? 0) + table;
-    for (const [name, n] of Object.entries(units)) {
-      totals.indexes[name] = (totals.indexes[name] ?? 0) + n;
-      totals.byKind[kind] = (totals.byKind[kind] ?? 0) + n;
-    }
-  };
-  // At the build step the request is serialized: its JSON body holds the marshalled input, which this edits.
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const request = args.request as { headers?: Record<string, string>; body?: unknown };
-      const target = request.headers?.["x-amz-target"] ?? "";
-      const name = target.split(".")[1] ?? "";
-      if (!on || !/^(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$/.test(name)) return next(args);
-      const body = request.body;
-      const text = typeof body === "string" ? body : new TextDecoder().decode(body as Uint8Array);
-      const input = JSON.parse(text) as Record<string, unknown>;
-      input.ReturnConsumedCapacity = "INDEXES";
-      const json = JSON.stringify(input);
-      request.body = typeof body === "string" ? json : new TextEncoder().encode(json);
-      if (request.headers?.["content-length"]) request.headers["content-length"] = String(Buffer.byteLength(json));
-      if (name === "BatchWriteItem") {
-        const requests = Object.values(
-          input.RequestItems as Record<string, Array<Record<string, { Item?: Item; Key?: Item }>>>,
-        ).flat();
-        const keys = requests.map((r) => keyOf(r.PutRequest?.Item ?? r.DeleteRequest?.Key ?? {}));
-        const before = await Promise.all(keys.map(read));
-        const out = await next(args);
-        const after = await Promise.all(keys.map(read));
-        // dynalite reports a batch's units as one figure; each item is counted by its own size here.
-        for (const [i, key] of keys.entries()) {
-          add(key, writeUnits(Math.max(itemBytes(before[i]), itemBytes(after[i]))), before[i], after[i]);
-        }
-        return out;
-      }
-      const key = (input.Key as Item | undefined) ?? keyOf(input.Item as Item);
-      const before = await read(key);
-      const out = await next(args);
-      const after = await read(key);
-      const consumed = (out.output as { ConsumedCapacity?: { Table?: { CapacityUnits?: number } } }).ConsumedCapacity;
-      add(key, consumed?.Table?.CapacityUnits ?? 0, before, after);
-      return out;
-    },
-    { step: "build", name: "benchWriteMeter" },
-  );
-  return {
-    start: () => {
-      on = true;
-    },
-    stop: () => {
-      on = false;
-      raw.destroy();
-      return totals;
-    },
-  };
 }
 
 async function call(nexus: LocalNexus, token: string, path: string, body?: unknown) {
@@ -254,7 +88,7 @@ async function runUnits(tasks: number): Promise<UnitsResult> {
       { name: "bench", role: "operator", rateLimitPerMinute: 100_000 },
       "bench",
     );
-    const meter = await meterWrites(nexus.ctx.ddb, nexus.endpoints.dynamodb, nexus.ctx.tableName);
+    const meter = await meterDynamo(nexus.ctx.ddb, nexus.endpoints.dynamodb, nexus.ctx.tableName);
     meter.start();
     const ids: string[] = [];
     await pool(tasks, 8, async (i) => {
@@ -268,14 +102,15 @@ async function runUnits(tasks: number): Promise<UnitsResult> {
       }
     }
     const totals = meter.stop();
+    meter.close();
     const per = (n: number) => n / tasks;
-    const indexes = Object.fromEntries(Object.entries(totals.indexes).map(([k, v]) => [k, per(v)]));
-    const total = totals.table + Object.values(totals.indexes).reduce((a, b) => a + b, 0);
+    const indexes = Object.fromEntries(Object.entries(totals.indexWrites).map(([k, v]) => [k, per(v)]));
+    const total = totals.tableWrites + Object.values(totals.indexWrites).reduce((a, b) => a + b, 0);
     return {
       tasks,
-      table: per(totals.table),
+      table: per(totals.tableWrites),
       indexes,
-      byKind: Object.fromEntries(Object.entries(totals.byKind).map(([k, v]) => [k, per(v)])),
+      byKind: Object.fromEntries(Object.entries(totals.writesByKind).map(([k, v]) => [k, per(v)])),
       total: per(total),
     };
   } finally {

@@ -10,6 +10,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { createTableInput, Keys, Tasks } from "@nexus/core";
 import { startDynamo, startLocal, startSqs } from "@nexus/local";
+import { keys } from "../../packages/core/src/storage/table.js";
 import { percentile, pool, sleep, summarize, type ThroughputResult } from "./stats.js";
 
 export interface ThroughputOptions {
@@ -227,7 +228,7 @@ const s = (value: string) => ({ S: value });
 
 /**
  * One task's record, shaped like the product's (same table, same index keys, so both phases maintain the
- * same four GSIs) unless `plain`, which writes only the key and the fields the bench reads.
+ * same four task indexes) unless `plain`, which writes only the key and the fields the bench reads.
  */
 function taskItem(id: string, at: string, i: number, plain: boolean) {
   const base = {
@@ -249,14 +250,7 @@ function taskItem(id: string, at: string, i: number, plain: boolean) {
     availableAt: s(at),
     timeoutSeconds: { N: "10" },
     events: { L: [{ M: { at: s(at), type: s("queued") } }] },
-    GSI1PK: s("TASKS"),
-    GSI1SK: s(id),
-    GSI2PK: s(`TASKS#A#${AGENT_ID}`),
-    GSI2SK: s(id),
-    GSI3PK: s("TASKS#S#queued"),
-    GSI3SK: s(id),
-    GSI4PK: s(`TASKS#A#${AGENT_ID}#S#queued`),
-    GSI4SK: s(id),
+    ...Object.fromEntries(Object.entries(keys.taskIndexes(id, AGENT_ID, "queued")).map(([k, v]) => [k, s(v)])),
   };
 }
 
@@ -300,14 +294,20 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
           Key: { PK: s(`TASK#${taskId}`), SK: s("TASK") },
           UpdateExpression: options.plain
             ? "SET #st = :done, #fin = :at"
-            : "SET #st = :done, #fin = :at, #upd = :at, #res = :res, #g3 = :g3, #g4 = :g4, #ev = list_append(#ev, :ev)",
+            : "SET #st = :done, #fin = :at, #upd = :at, #res = :res, #s = :s, #as = :as, #ev = list_append(#ev, :ev)",
           ConditionExpression: "#st = :queued",
           ExpressionAttributeNames: {
             "#st": "status",
             "#fin": "finishedAt",
             ...(options.plain
               ? {}
-              : { "#upd": "updatedAt", "#res": "result", "#g3": "GSI3PK", "#g4": "GSI4PK", "#ev": "events" }),
+              : {
+                  "#upd": "updatedAt",
+                  "#res": "result",
+                  "#s": "TASKS_STATUS_PK",
+                  "#as": "TASKS_AGENT_STATUS_PK",
+                  "#ev": "events",
+                }),
           },
           ExpressionAttributeValues: {
             ":done": s("succeeded"),
@@ -317,8 +317,8 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
               ? {}
               : {
                   ":res": { M: {} },
-                  ":g3": s("TASKS#S#succeeded"),
-                  ":g4": s(`TASKS#A#${AGENT_ID}#S#succeeded`),
+                  ":s": s(keys.taskIndexes(taskId, AGENT_ID, "succeeded").TASKS_STATUS_PK),
+                  ":as": s(keys.taskIndexes(taskId, AGENT_ID, "succeeded").TASKS_AGENT_STATUS_PK),
                   ":ev": { L: [{ M: { at: s(at), type: s("succeeded") } }] },
                 }),
           },

@@ -140,7 +140,7 @@ describe("functions", () => {
     expect(new Set(roles).size).toBe(roles.length);
   });
 
-  it("are arm64 (unless the agent says otherwise), actively traced, log JSON to their own log group", () => {
+  it("are arm64 (unless the agent says otherwise), actively traced, log JSON to their own log group, the platform's records only from WARN", () => {
     for (const [id, r] of nexusFunctions()) {
       const p = r.Properties ?? {};
       const agentId = env(id).NEXUS_AGENT_ID;
@@ -149,6 +149,7 @@ describe("functions", () => {
       expect(p.TracingConfig, id).toEqual({ Mode: "Active" });
       const logging = obj(p.LoggingConfig, `${id}.LoggingConfig`);
       expect(logging.LogFormat, id).toBe("JSON");
+      expect(logging.SystemLogLevel, id).toBe("WARN");
       const logGroup = refOf(logging.LogGroup);
       expect(logGroup && resources[logGroup]?.Type, id).toBe("AWS::Logs::LogGroup");
       expect(props(logGroup as string).RetentionInDays, id).toBe(30);

@@ -195,14 +195,21 @@ export async function succeedAttempt(
 ): Promise<boolean> {
   const at = ctx.now().toISOString();
   const kept = await Payloads.keep(ctx, { taskId: record.id, kind: "result", attempt: record.attempts }, result, text);
-  const updated = await Tasks.transition(ctx, {
+  const change: Tasks.Transition = {
     task: record,
     to: "succeeded",
     set: { ...(kept.ref ? { resultRef: kept.ref } : { result: Tasks.storedJson(kept.value) }), finishedAt: at },
     remove: ["leaseUntil", "error"],
     events: [{ at, type: "succeeded", attempt: record.attempts }],
     ...owner,
-  });
+  };
+  // A task outside a plan has no step to tell: nothing to read back.
+  if (record.planId === null) {
+    const done = await Tasks.transitioned(ctx, change);
+    if (done) attemptEnded(ctx, record, "TasksSucceeded");
+    return done;
+  }
+  const updated = await Tasks.transition(ctx, change);
   // The token as it is now, not as it was at the claim: a plan step dispatched again meanwhile (a resumed run, a
   // retried invocation) waits on a new one.
   if (updated) {

@@ -5,6 +5,7 @@ export * as Audit from "./audit.js";
 export { createClients } from "./clients.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
+export * from "./cost.js";
 export * from "./errors.js";
 export * as Failures from "./failures.js";
 export * as Health from "./health/index.js";
@@ -51,6 +52,7 @@ export {
 } from "./params-schema.js";
 export * as Payloads from "./payloads.js";
 export * as Plans from "./plans/index.js";
+export { PRICES } from "./prices.js";
 export * as Queues from "./queues.js";
 export { REDACTED, redact, redactText, rememberSecret, scrub } from "./redact.js";
 export * as Remote from "./remote.js";

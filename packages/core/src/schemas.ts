@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { COST_ITEMS } from "./cost.js";
 import { jsonDepth } from "./json-depth.js";
 import { ParamsSchemaSchema } from "./params-schema.js";
 
@@ -224,6 +225,20 @@ export const PayloadLink = z
   .meta({ id: "PayloadLink" });
 export type PayloadLink = z.output<typeof PayloadLink>;
 
+/** What a task or a plan cost in AWS, estimated (cost.ts; README, Cost per task). */
+export const CostEstimate = z
+  .object({
+    usd: z.number().describe("US dollars, all items"),
+    items: z
+      .record(z.enum(COST_ITEMS), z.number())
+      .describe(
+        "US dollars by item: API Gateway, Lambda requests and duration, DynamoDB, SQS, Step Functions, logs, S3, X-Ray",
+      ),
+    basis: z.string().describe("How it was estimated, and what it leaves out"),
+  })
+  .meta({ id: "CostEstimate" });
+export type CostEstimate = z.output<typeof CostEstimate>;
+
 export const Task = z
   .object({
     id: z.string(),
@@ -250,6 +265,9 @@ export const Task = z
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
     events: z.array(TaskEvent),
+    cost: CostEstimate.optional().describe(
+      "What the task has cost so far in AWS, estimated from its attempts, writes and messages (not the action's own run time)",
+    ),
   })
   .meta({ id: "Task" });
 export type Task = z.output<typeof Task>;

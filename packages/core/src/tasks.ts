@@ -36,6 +36,7 @@ export {
   setToken,
   storedJson,
   type TaskRecord,
+  type Transition,
   toPublic,
   transition,
   transitioned,

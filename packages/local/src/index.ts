@@ -10,7 +10,7 @@ export {
   TABLE_NAME,
 } from "./runtime.js";
 export { type SecretsEmulator, startSecrets } from "./secrets-server.js";
-export { type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
+export { type ExecutionUsage, LOG_ENVELOPE_BYTES, type LocalStepFunctions, startStepFunctions } from "./sfn-server.js";
 export {
   builtinStandIns,
   researchStandIn,

@@ -41,6 +41,11 @@ interface Execution {
   cause?: string;
   /** States entered, nested Map iterations included: what Standard workflows bill. */
   transitions: number;
+  /** Invocations of the Lambda function its Task states call, and their time (ms). */
+  invocations: number;
+  invokeMs: number;
+  /** Estimated bytes its history would log to CloudWatch Logs (see {@link LOG_ENVELOPE_BYTES}). */
+  logBytes: number;
   abort: () => void;
   done: Promise<void>;
 }
@@ -51,10 +56,31 @@ interface Waiter {
   reject: (error: Error) => void;
 }
 
+/** What an execution has used so far (for benchmarks and the cost estimate). */
+export interface ExecutionUsage {
+  /** States entered, nested Map iterations included: what Standard workflows bill. */
+  transitions: number;
+  /** Invocations of the state machine's Lambda function, and their time (ms). */
+  invocations: number;
+  invokeMs: number;
+  /**
+   * Bytes its history would log with the stack's logging (level ALL, execution data included), estimated: each
+   * event this emulator emits (state entered and exited, Map iterations, the execution's start and end) as JSON with
+   * its input or output, plus {@link LOG_ENVELOPE_BYTES}; each Task state adds the three events Step Functions logs
+   * besides (scheduled, started, succeeded or submitted), envelopes only.
+   */
+  logBytes: number;
+}
+
+/** What Step Functions adds to each logged history event (ids, type, timestamps, the execution's ARN), estimated. */
+export const LOG_ENVELOPE_BYTES = 250;
+
 export interface LocalStepFunctions extends Emulator {
   stateMachineArn: string;
   /** State transitions of an execution so far (for benchmarks). */
   transitions(executionArn: string): number | undefined;
+  /** Transitions, invocations and log bytes of an execution so far (for benchmarks). */
+  usage(executionArn: string): ExecutionUsage | undefined;
   /** Resolves when the execution has ended. */
   settled(executionArn: string): Promise<void>;
 }
@@ -109,13 +135,27 @@ export async function startStepFunctions(options: {
   const definition = options.definition as unknown as Definition;
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
 
+  /** The Lambda function's handler, its invocations counted and timed on the execution. */
+  const invoke = async (executionArn: string, payload: Record<string, unknown>) => {
+    const execution = executions.get(executionArn);
+    const started = performance.now();
+    try {
+      return await options.invoke(payload);
+    } finally {
+      if (execution) {
+        execution.invocations++;
+        execution.invokeMs += performance.now() - started;
+      }
+    }
+  };
+
   const overridesFor = (executionArn: string) => {
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     for (const [name, state] of taskStates(definition)) {
       const waits = state.Resource.endsWith(".waitForTaskToken");
       handlers[name] = async (input: unknown) => {
         const payload = { ...((input as { Payload?: Record<string, unknown> }).Payload ?? {}) };
-        if (!waits) return { Payload: (await options.invoke(payload)) ?? null, StatusCode: 200 } as never;
+        if (!waits) return { Payload: (await invoke(executionArn, payload)) ?? null, StatusCode: 200 } as never;
         const token = `${executionArn.split(":").pop()}.${randomBytes(24).toString("base64url")}`;
         const outcome = new Promise<never>((resolve, reject) => {
           waiters.set(token, { executionArn, resolve: resolve as (output: unknown) => void, reject });
@@ -124,7 +164,10 @@ export async function startStepFunctions(options: {
         // handled when it is returned, and must not count as an unhandled rejection meanwhile.
         outcome.catch(() => undefined);
         try {
-          await options.invoke({ ...payload, token: payload.token === TOKEN_PLACEHOLDER ? token : payload.token });
+          await invoke(executionArn, {
+            ...payload,
+            token: payload.token === TOKEN_PLACEHOLDER ? token : payload.token,
+          });
         } catch (error) {
           waiters.delete(token);
           throw error;
@@ -152,12 +195,17 @@ export async function startStepFunctions(options: {
       status: "RUNNING",
       startDate: Date.now() / 1000,
       transitions: 0,
+      invocations: 0,
+      invokeMs: 0,
+      logBytes: 0,
       abort: run.abort,
       done: Promise.resolve(),
     };
     void (async () => {
       for await (const event of run.eventLogs) {
         if (event.type === "StateEntered") execution.transitions++;
+        const taskState = event.type === "StateEntered" && event.state.type === "Task";
+        execution.logBytes += Buffer.byteLength(JSON.stringify(event)) + LOG_ENVELOPE_BYTES * (taskState ? 4 : 1);
       }
     })().catch(() => undefined);
     execution.done = run.result.then(
@@ -274,6 +322,12 @@ export async function startStepFunctions(options: {
     ...server,
     stateMachineArn,
     transitions: (arn) => executions.get(arn)?.transitions,
+    usage: (arn) => {
+      const execution = executions.get(arn);
+      if (!execution) return undefined;
+      const { transitions, invocations, invokeMs, logBytes } = execution;
+      return { transitions, invocations, invokeMs, logBytes };
+    },
     settled: (arn) => executions.get(arn)?.done ?? Promise.resolve(),
     stop: async () => {
       for (const execution of executions.values()) {

@@ -119,6 +119,29 @@ export interface Task {
   startedAt: string | null;
   finishedAt: string | null;
   events: TaskEvent[];
+  /** What the task has cost so far in AWS, estimated (not the action's own run time). */
+  cost?: CostEstimate;
+}
+
+/** An estimate at published on-demand prices: US dollars in all and by item, and how it was made. */
+export interface CostEstimate {
+  usd: number;
+  items: Partial<
+    Record<
+      | "apiGateway"
+      | "lambdaRequests"
+      | "lambdaDuration"
+      | "dynamodbWrites"
+      | "dynamodbReads"
+      | "sqs"
+      | "stepFunctions"
+      | "logs"
+      | "s3"
+      | "xray",
+      number
+    >
+  >;
+  basis: string;
 }
 
 export interface SubmitTaskInput {
@@ -212,6 +235,8 @@ export interface PlanSummary {
 export interface Plan extends PlanSummary {
   steps: PlanStep[];
   events: Array<{ at: string; type: string; stepId?: string; message?: string; by?: string }>;
+  /** What the plan has cost so far in AWS, its tasks included, estimated. */
+  cost?: CostEstimate;
 }
 
 export interface PlanPreview {

@@ -1,5 +1,6 @@
 import * as Agents from "../agents.js";
 import type { Context } from "../context.js";
+import { addUsage, planUsage, priceOf } from "../cost.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "../errors.js";
 import { newId } from "../ids.js";
 import { ForbiddenError } from "../keys.js";
@@ -140,7 +141,19 @@ function publicPlan(plan: Store.PlanRecord, steps: Store.StepRecord[], tasks: Ma
     ...plan,
     steps: ordered.map((step) => publicStep(step, step.taskId ? tasks.get(step.taskId) : undefined)),
     events,
+    cost: planCost(plan, steps, tasks),
   };
+}
+
+/** The plan's cost so far, its tasks' included, estimated (cost.ts). */
+function planCost(plan: Store.PlanRecord, steps: Store.StepRecord[], tasks: Map<string, TaskRecord>) {
+  const started = steps.filter((s) => Boolean(s.startedAt ?? s.taskId)).length;
+  return priceOf(
+    addUsage(
+      planUsage({ createdBy: plan.createdBy, startedSteps: started }),
+      ...[...tasks.values()].map(TaskStore.usageOf),
+    ),
+  );
 }
 
 export const executionName = (planId: string, run: number) => `${planId}-r${run}`;

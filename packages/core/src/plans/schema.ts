@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { ActionName, AgentId, PageLimit, PayloadLink, RetryPolicy, TaskError } from "../schemas.js";
+import { ActionName, AgentId, CostEstimate, PageLimit, PayloadLink, RetryPolicy, TaskError } from "../schemas.js";
 
 /**
  * The most steps a plan may have. Every step is one iteration of the state machine's inline Map, which runs
@@ -179,6 +179,9 @@ export const Plan = z
     finishedAt: z.string().nullable(),
     steps: z.array(PlanStep),
     events: z.array(PlanEvent).describe("The timeline: plan and step transitions, oldest first"),
+    cost: CostEstimate.optional().describe(
+      "What the plan has cost so far in AWS, its tasks included, estimated (not the actions' own run time)",
+    ),
   })
   .meta({ id: "Plan" });
 export type Plan = z.output<typeof Plan>;
@@ -194,7 +197,7 @@ export const DecisionInput = z
   .strictObject({ comment: z.string().max(2000).optional() })
   .meta({ id: "ApprovalDecision" });
 
-export const PlanSummary = Plan.omit({ steps: true, events: true }).meta({ id: "PlanSummary" });
+export const PlanSummary = Plan.omit({ steps: true, events: true, cost: true }).meta({ id: "PlanSummary" });
 export type PlanSummary = z.output<typeof PlanSummary>;
 
 export const PlanPreview = z

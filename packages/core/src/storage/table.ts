@@ -9,7 +9,7 @@
  * | task        | get a task (its events are on the item)   | PK=TASK#<id>                   SK=TASK                       |
  * |             | list tasks, newest first                  | TASKS_ALL PK=TASKS#<shard>     SK=<taskId> (time-sortable)   |
  * |             | list tasks of an agent, newest first      | TASKS_AGENT PK=TASKS#A#<agent>#<shard>   SK=<taskId>         |
- * |             | list tasks by status, newest first        | TASKS_STATUS PK=TASKS#S#<status>#<shard> SK=<taskId>         |
+ * |             | list tasks by status, newest first        | TASKS_STATUS PK=TASKS#S#<status>#<shard> SK=<taskId> (1)     |
  * |             | list tasks by agent and status            | TASKS_AGENT_STATUS PK=TASKS#A#<agent>#S#<status>#<shard>     |
  * | idempotency | idempotency key → task                    | PK=IDEMPOTENCY#<key>           SK=IDEMPOTENCY                |
  * | api key     | get a key (with its hash)                 | PK=KEY#<id>                    SK=KEY                        |
@@ -29,6 +29,8 @@
  * |             | due schedules (enabled ones only)         | GSI3 PK=SCHEDULES#DUE          SK=<nextRunAt>#<id>           |
  * | counter     | requests of a key in one minute           | PK=RATE#<keyId>#<minute>       SK=COUNTER                    |
  * |             | tasks of a capped action in one UTC day   | PK=CAP#<agent>.<action>#<day>  SK=COUNTER                    |
+ *
+ * (1) Running tasks are indexed under `queued` ({@link indexedStatus}).
  *
  * Tasks have indexes of their own (`TASKS_*`, sort key `TASKS_SK` = the task id), projecting keys only: an update
  * that changes no index key writes nothing to them, and a listing reads its page's items by key (BatchGetItem).
@@ -112,9 +114,17 @@ export const partitions = {
   schedulesDue: "SCHEDULES#DUE",
   tasks: "TASKS",
   tasksOfAgent: (agentId: string) => `TASKS#A#${agentId}`,
-  tasksIn: (status: string) => `TASKS#S#${status}`,
-  tasksOfAgentIn: (agentId: string, status: string) => `TASKS#A#${agentId}#S#${status}`,
+  tasksIn: (status: string) => `TASKS#S#${indexedStatus(status)}`,
+  tasksOfAgentIn: (agentId: string, status: string) => `TASKS#A#${agentId}#S#${indexedStatus(status)}`,
 } as const;
+
+/**
+ * The status a task is indexed under in the status indexes: a running task stays under `queued` (both are open), so
+ * the claim that starts an attempt and the retry that requeues it move no index entry (each move is a delete and a
+ * put in both status indexes: 4 write units). A listing of either reads that partition and keeps the tasks in the
+ * status asked for (storage/tasks.ts).
+ */
+export const indexedStatus = (status: string) => (status === "running" ? "queued" : status);
 
 /** Item keys (`PK`, `SK`) and index keys (`GSI<n>PK`, `GSI<n>SK`) of every item, by entity. */
 export const keys = {
