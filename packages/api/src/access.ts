@@ -48,6 +48,8 @@ export const ACCESS = {
   "GET /v1/keys/{id}": ["admin"],
   "DELETE /v1/keys/{id}": ["admin"],
   "GET /v1/audit": ["admin"],
+  "GET /v1/backup/export": ["admin"],
+  "POST /v1/backup/import": ["admin"],
 } as const satisfies Record<string, "public" | readonly Role[]>;
 
 export type RouteKey = keyof typeof ACCESS;

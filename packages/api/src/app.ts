@@ -6,6 +6,7 @@ import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, s
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
+import { registerBackupRoutes } from "./routes/backup.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerKeyRoutes } from "./routes/keys.js";
@@ -55,6 +56,7 @@ export function createApp(options: AppOptions) {
   registerFailureRoutes(app, options);
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
+  registerBackupRoutes(app, options);
   return app;
 }
 

@@ -21,6 +21,7 @@ export {
   recordMissed,
   recurrence,
   remove,
+  restoreTrigger,
   runNow,
   update,
 } from "./schedules.js";
