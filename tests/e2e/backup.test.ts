@@ -46,7 +46,14 @@ let target: LocalNexus;
 let src: ReturnType<typeof apiClient>;
 let dst: ReturnType<typeof apiClient>;
 const file = join(tmp("files"), "backup.jsonl");
-const made = { keyToken: "", keyId: "", bigTaskId: "", gatedPlans: [] as string[], schedules: [] as string[] };
+const made = {
+  keyToken: "",
+  keyId: "",
+  bigTaskId: "",
+  lateTaskId: "",
+  gatedPlans: [] as string[],
+  schedules: [] as string[],
+};
 
 function cliIO(fetcher?: typeof fetch) {
   const out = { stdout: "", stderr: "" };
@@ -59,6 +66,14 @@ function cliIO(fetcher?: typeof fetch) {
       ...(fetcher ? { fetch: fetcher } : {}),
     },
   };
+}
+
+/** The 10 time characters of an id made at `ms` (ids.ts: Crockford base32 of the milliseconds). */
+function timeChars(ms: number): string {
+  const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+  let out = "";
+  for (let i = 0, value = ms; i < 10; i++, value = Math.floor(value / 32)) out = alphabet[value % 32] + out;
+  return out;
 }
 
 async function inBatches<T>(values: T[], size: number, each: (value: T) => Promise<void>) {
@@ -189,6 +204,8 @@ describe("export", () => {
     expect(state.pages).toBeGreaterThanOrEqual(2);
     // As if the kill had landed in the middle of writing the next page.
     appendFileSync(file, '{"type":"item","entity":"task","item":{"PK":"TASK#half');
+    // Made after the export began: not part of it.
+    made.lateTaskId = (await src.post("/v1/tasks", { agentId: "beta", action: "work" })).body.id;
 
     const { io, out } = cliIO();
     const code = await run(["backup", "export", "--file", file, "--url", source.url, "--key", source.adminKey], io);
@@ -223,6 +240,21 @@ describe("export", () => {
     expect(text).not.toContain(source.adminKey);
     expect(text).not.toContain(made.keyToken.split("_")[2]);
     expect(items.every((r) => typeof r.item.createdAt !== "string" || r.item.createdAt <= end.asOf)).toBe(true);
+    expect(text).not.toContain(made.lateTaskId);
+    // And everything that existed at asOf is in it (what changes while the export runs is in it too, in some state).
+    const exported = new Set(keys);
+    const boundary = timeChars(Date.parse(end.asOf) + 1);
+    const existedAtAsOf = (i: Record<string, unknown>) => {
+      const idTime = /_([0-9a-z]{10})[0-9a-z]{16}$/.exec(String(i.PK))?.[1];
+      return (
+        !/^(RATE|BACKUP)#/.test(String(i.PK)) &&
+        !(typeof i.createdAt === "string" && i.createdAt > end.asOf) &&
+        !(idTime && idTime >= boundary)
+      );
+    };
+    const existing = (await scanAll(source.ctx)).filter(existedAtAsOf);
+    expect(existing.length).toBeGreaterThan(6_000);
+    for (const item of existing) expect(exported.has(`${item.PK}|${item.SK}`), `${item.PK}|${item.SK}`).toBe(true);
   }, 300_000);
 
   it("exports a table straight, without the API (the admin CLI, as for a table restored from a point in time)", async () => {
@@ -240,7 +272,9 @@ describe("export", () => {
     const keysOf = (rs: Json[]) => new Set(rs.filter((r) => r.type === "item").map((r) => `${r.item.PK}|${r.item.SK}`));
     const straightKeys = keysOf(records);
     for (const key of keysOf(viaApi)) expect(straightKeys.has(key), key).toBe(true);
-    expect(records.at(-1).counts.task).toBe(viaApi.at(-1).counts.task);
+    // Its asOf is later: it has the task made after the first export began, which that export left out.
+    expect(records.at(-1).counts.task).toBe(viaApi.at(-1).counts.task + 1);
+    expect(straightKeys.has(`TASK#${made.lateTaskId}|TASK`)).toBe(true);
     expect(records.filter((r) => r.type === "object")).toEqual(viaApi.filter((r) => r.type === "object"));
   });
 
