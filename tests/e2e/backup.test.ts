@@ -278,6 +278,14 @@ describe("export", () => {
     expect(records.filter((r) => r.type === "object")).toEqual(viaApi.filter((r) => r.type === "object"));
   });
 
+  it("records each page in the audit trail, with the backup's id", async () => {
+    const backupId = JSON.parse(readFileSync(file, "utf8").split("\n")[0] ?? "{}").backupId;
+    const audit = (await src.get("/v1/audit?limit=100")).body.items as Json[];
+    const pages = audit.filter((r) => r.route === "/v1/backup/export" && r.targetId === backupId);
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    expect(pages.every((r) => r.method === "GET" && r.status === 200 && r.role === "admin")).toBe(true);
+  });
+
   it("refuses a cursor it did not issue with a 400 naming it", async () => {
     const reply = await src.get("/v1/backup/export?cursor=not-a-cursor");
     expect(reply.status).toBe(400);
@@ -373,6 +381,15 @@ describe("import", () => {
     for (const k of extra) expect(k, k).toMatch(/^(AGENT#|AUDIT#|BACKUP#|RATE#)/);
     expect(asOf).toBeTruthy();
   }, 300_000);
+
+  it("refuses another backup's import while this one holds the deployment", async () => {
+    const backupId = `bkp_${"1".repeat(26)}`;
+    const header = { type: "header", format: "nexus-backup", version: 1, backupId, asOf: new Date().toISOString() };
+    const lines = [JSON.stringify({ ...header, table: "t" })];
+    const reply = await dst.post("/v1/backup/import", { backupId, firstLine: 1, lines });
+    expect(reply.status).toBe(409);
+    expect(reply.body.error.code).toBe("import_in_progress");
+  });
 
   it("leaves a deployment that works: keys, queues, payloads, schedules, plan gates", async () => {
     // A key made in the source authenticates here (its hash came along), with its role.
