@@ -61,6 +61,15 @@ const AGENT: Record<string, string> = {
   "sqs:ChangeMessageVisibility": CONSUME_GRANT,
   "sqs:GetQueueUrl": CONSUME_GRANT,
 };
+/**
+ * Listed actions a run may still make, timing permitting (a redelivery, a lease running out under load): made, they
+ * are fine. Every other listed action made by a call fails the test, so the list stays true.
+ */
+const MAY_BE_MADE = new Set([
+  ...["diag", "comms", "ops", "research", "strategy"].map((id) => `agent:${id}: dynamodb:GetItem`),
+  "sweeper: states:SendTaskFailure",
+  "sweeper: states:StartExecution",
+]);
 const NOT_EXERCISED: Record<string, Record<string, string>> = {
   "*": {
     "logs:CreateLogStream": "the Lambda runtime writes the function's logs, not its code",
@@ -447,7 +456,9 @@ describe("IAM parity between the local run and the synthesized roles", () => {
       for (const action of allowed) {
         const exercised = made.some((m) => wildcard(action).test(m));
         if (!exercised && !reasons[action]) unexercised.push(`${name}: ${action}`);
-        if (exercised && reasons[action]) listedButMade.push(`${name}: ${action}`);
+        if (exercised && reasons[action] && !MAY_BE_MADE.has(`${name}: ${action}`)) {
+          listedButMade.push(`${name}: ${action}`);
+        }
       }
     }
     expect(unexercised.sort()).toEqual([]);
