@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { type Context, Keys } from "@nexus/core";
@@ -42,6 +42,7 @@ const options = {
 
 let source: LocalNexus;
 let sourceDir = "";
+let targetDir = "";
 let target: LocalNexus;
 let src: ReturnType<typeof apiClient>;
 let dst: ReturnType<typeof apiClient>;
@@ -51,6 +52,7 @@ const made = {
   keyId: "",
   bigTaskId: "",
   lateTaskId: "",
+  hugeTaskId: "",
   gatedPlans: [] as string[],
   schedules: [] as string[],
 };
@@ -115,11 +117,17 @@ beforeAll(async () => {
   });
   // A result kept in object storage (over 32 KB), made by an in-process worker of its own agent.
   expect((await src.post("/v1/agents", { name: "bulky", actions: [{ name: "make" }] })).status).toBe(201);
-  await source.attachWorker("bulky", { make: async () => ({ text: "payload ".repeat(20_000) }) });
+  await source.attachWorker("bulky", {
+    make: async (params) => ({ text: "payload ".repeat((params as { times?: number }).times ?? 20_000) }),
+  });
   const big = await src.post("/v1/tasks", { agentId: "bulky", action: "make" });
   made.bigTaskId = big.body.id;
   const bigTask = await src.waitForTask(made.bigTaskId, ["succeeded"], 60_000);
   expect(bigTask.resultRef.bytes).toBeGreaterThan(32 * 1024);
+  // One over the 3 MB a backup carries: listed, not included.
+  const huge = await src.post("/v1/tasks", { agentId: "bulky", action: "make", params: { times: 450_000 } });
+  made.hugeTaskId = huge.body.id;
+  expect((await src.waitForTask(made.hugeTaskId, ["succeeded"], 60_000)).resultRef.bytes).toBeGreaterThan(3 << 20);
   // Plans waiting at an approval gate, and one that ran to its end.
   for (let i = 0; i < 3; i++) {
     const plan = await src.post("/v1/plans", {
@@ -164,7 +172,8 @@ beforeAll(async () => {
   await src.waitUntil("/v1/tasks?agentId=diag&status=queued&limit=1", (page) => page.items.length === 0, 120_000);
   await src.waitUntil("/v1/tasks?agentId=diag&status=running&limit=1", (page) => page.items.length === 0, 60_000);
 
-  target = await startLocal({ ...options, dataDir: tmp("target") });
+  targetDir = tmp("target");
+  target = await startLocal({ ...options, dataDir: targetDir });
   dst = apiClient(target.url, target.adminKey);
 }, 600_000);
 
@@ -233,7 +242,8 @@ describe("export", () => {
     // The payload kept in object storage travels with its task.
     const objects = records.filter((r) => r.type === "object");
     expect(objects.length).toBeGreaterThan(0);
-    expect(end.objects).toBe(objects.length);
+    expect(end.omittedObjects).toBe(1);
+    expect(end.objects + end.omittedObjects).toBe(objects.length);
     // Keys by hash only: no token is in the file; nothing created after asOf is (the export's own audit records).
     const text = lines.join("\n");
     expect(text).not.toContain(made.keyToken);
@@ -402,6 +412,18 @@ describe("import", () => {
     const big = await dst.get(`/v1/tasks/${made.bigTaskId}/result`);
     expect(big.status).toBe(200);
     expect(big.body.text).toBe("payload ".repeat(20_000));
+    // The one left out of the backup (over 3 MB) reads back once its object is copied, as `aws s3 sync` would.
+    const omitted = readFileSync(file, "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"omitted":"too_large"'))
+      .map((line) => JSON.parse(line));
+    expect(omitted).toHaveLength(1);
+    const key = omitted[0].key as string;
+    mkdirSync(dirname(join(targetDir, "payloads", key)), { recursive: true });
+    copyFileSync(join(sourceDir, "payloads", key), join(targetDir, "payloads", key));
+    const huge = await dst.get(`/v1/tasks/${made.hugeTaskId}/result`);
+    expect(huge.status).toBe(200);
+    expect(huge.body.text).toBe("payload ".repeat(450_000));
 
     // A custom agent's restored queued tasks go back on its new queue (the sweeper) and are claimed from it.
     await target.sweep(0);
