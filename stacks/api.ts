@@ -91,9 +91,9 @@ export function addApi(
   });
   apiFunction.addToRolePolicy(readSecrets(adminKeySecret));
   // BatchWriteItem: a submitted task with its audit record, a new plan with its steps; BatchGetItem: a plan's tasks;
-  // DeleteItem: a deleted custom agent's record and its name guard (its tasks stay).
+  // DeleteItem: a deleted custom agent's record and its name guard (its tasks stay); Scan: a backup export (admins only).
   apiFunction.addToRolePolicy(
-    tableAccess("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "BatchGetItem"),
+    tableAccess("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "BatchGetItem", "Scan"),
   );
   apiFunction.addToRolePolicy(
     new iam.PolicyStatement({ actions: ["sqs:SendMessage", "sqs:GetQueueAttributes"], resources: builtinQueueArns }),

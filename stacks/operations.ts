@@ -44,7 +44,8 @@ export function addSweeper(
       NEXUS_STATE_MACHINE_ARN: stateMachineArn,
     },
   });
-  sweeperFunction.addToRolePolicy(tableAccess("Query", "GetItem", "UpdateItem", "PutItem"));
+  // BatchGetItem: a task listing reads its page's tasks by key (storage/query.ts), as the sweeper's listings do.
+  sweeperFunction.addToRolePolicy(tableAccess("Query", "GetItem", "UpdateItem", "PutItem", "BatchGetItem"));
   sweeperFunction.addToRolePolicy(queues.sendToAgentQueues());
   // Queue and DLQ depths of every agent, built-in (named) or custom (by the prefix).
   sweeperFunction.addToRolePolicy(

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -198,6 +198,31 @@ describe("nexus CLI", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/both set/);
     expect((await cli(["schedules", "preview"])).code).toBe(2);
+  });
+});
+
+describe("nexus backup", () => {
+  it("needs a file, refuses a missing or unfinished one, and never writes over a finished export", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-cli-backup-"));
+    const usage = await cli(["backup", "export"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--file is required");
+    const missing = await cli(["backup", "import", "--file", join(dir, "none.jsonl"), "--json"]);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stderr).error.code).toBe("file_not_found");
+    const partial = join(dir, "partial.jsonl");
+    const header = { type: "header", format: "nexus-backup", version: 1, backupId: `bkp_${"2".repeat(26)}` };
+    writeFileSync(partial, `${JSON.stringify({ ...header, asOf: new Date().toISOString(), table: "t" })}\n`);
+    const unfinished = await cli(["backup", "import", "--file", partial]);
+    expect(unfinished.code).toBe(1);
+    expect(unfinished.stderr).toContain("incomplete_backup");
+    const exported = await cli(["backup", "export", "--file", join(dir, "full.jsonl"), "--json"]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(parsed(exported)).toMatchObject({ backupId: expect.stringMatching(/^bkp_/), resumed: false });
+    const again = await cli(["backup", "export", "--file", join(dir, "full.jsonl")]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("file_exists");
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -108,6 +108,15 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       return { method: "GET", path: "/v1/audit" };
     case "GET /v1/alarms":
       return { method: "GET", path: "/v1/alarms" };
+    case "GET /v1/backup/export":
+      return { method: "GET", path: "/v1/backup/export" };
+    case "POST /v1/backup/import": {
+      // This deployment is not empty: a forced import of a backup that holds nothing but its header.
+      const backupId = `bkp_${String(n).padStart(26, "0")}`;
+      const header = { type: "header", format: "nexus-backup", version: 1, backupId, asOf: new Date().toISOString() };
+      const lines = [JSON.stringify({ ...header, table: "nexus-local" })];
+      return { method: "POST", path: "/v1/backup/import", body: { backupId, firstLine: 1, lines, force: true } };
+    }
     case "GET /v1/failures":
       return { method: "GET", path: "/v1/failures" };
     case "GET /v1/failures/{id}":

@@ -234,13 +234,26 @@ describe("iam", () => {
     const items = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"];
     // Batches where the code batches (packages/core/src/storage/): the API writes a submitted task with its audit
     // record and a new plan with its steps (BatchWriteItem), and reads a plan's tasks (BatchGetItem);
-    // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem). No scan; only the API
-    // deletes (a deleted custom agent's record and name guard).
+    // the plan runner reads the tasks whose results a step's params refer to (BatchGetItem), and every task listing
+    // reads its page's tasks by key (BatchGetItem: the sweeper's, an agent's health action's). Only the API deletes (a
+    // deleted custom agent's record and name guard), and only the API scans (a backup export, for admins).
     const batches: Record<string, string[]> = {
-      "functions/api.handler": ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
+      "functions/api.handler": [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Scan",
+      ],
       "functions/plans.handler": ["dynamodb:BatchGetItem"],
+      "functions/sweeper.handler": ["dynamodb:BatchGetItem"],
       // A plan run writes its plan and steps.
       "functions/schedule.handler": ["dynamodb:BatchWriteItem"],
+      ...Object.fromEntries(
+        ["diag", "comms", "ops", "research", "strategy"].map((id) => [
+          `functions/agents/${id}.handler`,
+          ["dynamodb:BatchGetItem"],
+        ]),
+      ),
     };
     // The alarm chat function reads its secret and posts; it touches no table.
     const alarmChat = onlyFunction("functions/alarm-chat.handler");

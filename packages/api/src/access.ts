@@ -50,6 +50,8 @@ export const ACCESS = {
   "DELETE /v1/keys/{id}": ["admin"],
   "GET /v1/audit": ["admin"],
   "GET /v1/alarms": ["admin", "operator", "viewer"],
+  "GET /v1/backup/export": ["admin"],
+  "POST /v1/backup/import": ["admin"],
 } as const satisfies Record<string, "public" | readonly Role[]>;
 
 export type RouteKey = keyof typeof ACCESS;

@@ -18,6 +18,7 @@ import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAlarmRoutes } from "./routes/alarms.js";
 import { registerAuditRoutes } from "./routes/audit.js";
+import { registerBackupRoutes } from "./routes/backup.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerKeyRoutes } from "./routes/keys.js";
@@ -86,6 +87,7 @@ export function createApp(options: AppOptions) {
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
   registerAlarmRoutes(app, options);
+  registerBackupRoutes(app, options);
   return app;
 }
 

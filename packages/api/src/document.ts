@@ -13,6 +13,7 @@ const TAGS: Record<string, string> = {
   failures: "The failures inbox: failed tasks and dead-lettered messages, and their redrive",
   keys: "API keys and their roles (admin only)",
   audit: "The audit trail of mutating requests (admin only)",
+  backup: "The whole deployment as JSON Lines, exported page by page and imported into an empty one (admin only)",
 };
 
 /** The one error body every status >= 400 carries (errors.ts `ErrorBody`, component `Error`). */

@@ -93,8 +93,10 @@ export function onError(logger: Logger): ErrorHandler {
 function normalizeDetails(details: unknown) {
   if (Array.isArray(details) && details.every((d) => d && typeof d === "object" && "path" in d)) {
     return details.map((d) => {
-      const { path, message, code } = d as { path: unknown; message: string; code?: string };
-      return { path: Array.isArray(path) ? path.map(String).join(".") || "(body)" : String(path), message, code };
+      const { path, message, code, ...more } = d as { path: unknown; message: string; code?: string };
+      // What else a detail says (e.g. the line of a backup file) is kept.
+      const named = Array.isArray(path) ? path.map(String).join(".") || "(body)" : String(path);
+      return { ...more, path: named, message, code };
     });
   }
   return details;

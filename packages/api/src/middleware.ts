@@ -22,8 +22,12 @@ export const MAX_BODY_BYTES = 256 * 1024;
  */
 export const MAX_RESULT_BODY_BYTES = 5 * 1024 * 1024;
 const COMPLETE_PATH = /^\/v1\/tasks\/[^/]+\/complete$/;
+/** An import's lines may carry payload objects (up to 3 MB each, base64): up to 5 MB as well. */
+const IMPORT_PATH = "/v1/backup/import";
 const maxBodyBytes = (c: Context) =>
-  c.req.method === "POST" && COMPLETE_PATH.test(c.req.path) ? MAX_RESULT_BODY_BYTES : MAX_BODY_BYTES;
+  c.req.method === "POST" && (COMPLETE_PATH.test(c.req.path) || c.req.path === IMPORT_PATH)
+    ? MAX_RESULT_BODY_BYTES
+    : MAX_BODY_BYTES;
 
 export type Env = {
   Variables: {

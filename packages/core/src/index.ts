@@ -2,6 +2,7 @@ export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
 export * as Alarms from "./alarms.js";
 export * as Audit from "./audit.js";
+export * as Backup from "./backup.js";
 export { createClients } from "./clients.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";

@@ -1,21 +1,26 @@
-import { existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  Backup,
   type Context,
   createClients,
   DEFAULT_SETTINGS,
   ensureTable,
+  fileObjectStore,
   Keys,
+  s3ObjectStore,
   secretsManager,
   TableLayoutError,
 } from "@nexus/core";
 import { startDynamo } from "./emulators.js";
 import { RUNTIME_FILE, TABLE_NAME } from "./runtime.js";
 
-const USAGE = `Creates an API key straight in the table, for operators who have no admin key at hand.
+const USAGE = `Works straight on the table: creates an API key for operators who have no admin key at hand, or exports a
+table no API serves (e.g. one restored from a point in time) as a backup file for \`nexus backup import\`.
 
 usage: npm run admin -- keys create --name <name> --role <admin|operator|viewer|agent> [--agent <id>] [--expires <ISO date>]
+       npm run admin -- backup export --file <backup.jsonl>   (NEXUS_PAYLOADS: the bucket of the payloads, in AWS)
 
 In AWS: set NEXUS_TABLE (the stack's TableName output) and AWS credentials allowed to write to it.
 Locally: uses the data directory (NEXUS_DATA_DIR, default .nexus), whether or not \`npm run dev\` is running.
@@ -88,10 +93,16 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       role: { type: "string" },
       agent: { type: "string" },
       expires: { type: "string" },
+      file: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help || positionals[0] !== "keys" || positionals[1] !== "create") {
+  const command = positionals.slice(0, 2).join(" ");
+  if (
+    values.help ||
+    !["keys create", "backup export"].includes(command) ||
+    (command === "backup export" && !values.file)
+  ) {
     process.stdout.write(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
@@ -102,6 +113,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
       })()
     : await localTarget(resolve(env.NEXUS_DATA_DIR ?? ".nexus"));
   try {
+    if (command === "backup export") return await exportTable(target.ctx, values.file ?? "", env);
     const { key, token } = await Keys.create(
       target.ctx,
       {
@@ -122,6 +134,32 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
   } finally {
     await target.close();
   }
+}
+
+/**
+ * The whole table into a backup file, page after page, as `GET /v1/backup/export` writes it (the same code), with the
+ * payload objects from NEXUS_PAYLOADS (the payloads bucket) in AWS, or the data directory's locally.
+ */
+async function exportTable(ctx: Context, file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  if (existsSync(file)) throw new Error(`${file} exists: choose another file`);
+  const payloads = env.NEXUS_PAYLOADS
+    ? s3ObjectStore({ bucket: env.NEXUS_PAYLOADS })
+    : env.NEXUS_TABLE
+      ? undefined
+      : fileObjectStore({ dir: join(resolve(env.NEXUS_DATA_DIR ?? ".nexus"), "payloads") });
+  const source: Context = { ...ctx, ...(payloads ? { payloads } : {}) };
+  writeFileSync(file, "");
+  let cursor: string | undefined;
+  let lines = 0;
+  do {
+    const page = await Backup.exportPage(source, cursor);
+    appendFileSync(file, page.lines.map((line) => `${line}\n`).join(""));
+    lines += page.lines.length;
+    process.stderr.write(`${lines} lines\n`);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  process.stdout.write(`${JSON.stringify({ file, lines })}\n`);
+  return 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {

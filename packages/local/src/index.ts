@@ -1,5 +1,6 @@
 export { type AlarmChange, LocalAlarms } from "./alarms.js";
 export { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
+export { type FunctionName, invoking, runningFunction } from "./invocations.js";
 export { QueuePoller } from "./poller.js";
 export {
   ADMIN_KEY_SECRET,

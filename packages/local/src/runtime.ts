@@ -38,6 +38,7 @@ import {
 } from "@nexus/core";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
+import { type FunctionName, invoking } from "./invocations.js";
 import { QueuePoller } from "./poller.js";
 import { LocalScheduler } from "./scheduler.js";
 import { startSecrets } from "./secrets-server.js";
@@ -261,8 +262,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       stateMachineName: "nexus-local-plans",
       logger: plansLogger,
       invoke: async (payload) => {
-        if (!planContext) throw new Error("the local runtime is not ready");
-        return Plans.handle(planContext, payload, plansLogger);
+        const ctx = planContext;
+        if (!ctx) throw new Error("the local runtime is not ready");
+        return invoking("plans", () => Plans.handle(ctx, payload, plansLogger));
       },
     });
     stops.push(sfnServer.stop);
@@ -337,6 +339,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     }
 
     const pollers = new Map<string, QueuePoller>();
+    // The function each poller plays (its batches and its receives: Lambda's event source mapping uses its role).
+    const pollerFunctions = new Map<QueuePoller, FunctionName>();
+    const startPoller = (poller: QueuePoller) => invoking(pollerFunctions.get(poller) ?? "api", () => poller.start());
     // Consumers start once recovery is done, so recovery never pulls back a task a consumer of this process runs.
     let consuming = false;
     // What Lambda's event source mappings do when an agent is deactivated: its poller pauses.
@@ -348,7 +353,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       },
       enabled: async (agentId) => pollers.get(agentId)?.active,
     };
-    const attach = (agentId: string, queue: QueueRef, handlers: Record<string, ActionHandler>, active: boolean) => {
+    const attach = (
+      agentId: string,
+      queue: QueueRef,
+      handlers: Record<string, ActionHandler>,
+      active: boolean,
+      fn: FunctionName,
+    ) => {
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agentId}` });
       const consumer = Worker.createConsumer({ ctx, agentId, queue, handlers, logger: agentLogger });
       // A custom agent run here (attachWorker) scales as an agent without defaults of its own.
@@ -366,15 +377,16 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       });
       pollers.get(agentId)?.stop();
       pollers.set(agentId, poller);
+      pollerFunctions.set(poller, fn);
       if (!active) poller.pause();
-      if (consuming) poller.start();
+      if (consuming) startPoller(poller);
     };
     for (const agent of agents) {
       const queue = ctx.builtinQueues[agent.spec.id];
       const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` });
       const handlers = agent.handlers({ ctx, config: agentConfig, logger: agentLogger });
       const status = registered.get(agent.spec.id);
-      if (queue) attach(agent.spec.id, queue, handlers, status !== "inactive");
+      if (queue) attach(agent.spec.id, queue, handlers, status !== "inactive", `agent:${agent.spec.id}`);
     }
     stops.push(async () => {
       await Promise.all([...pollers.values()].map((p) => p.stop(options.stopGraceMs)));
@@ -392,13 +404,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     });
     if (resumed.resumed + resumed.settled > 0) logger.info("recovered unfinished plans", { ...resumed });
     consuming = true;
-    for (const poller of pollers.values()) poller.start();
+    for (const poller of pollers.values()) startPoller(poller);
 
     const interval = options.sweepIntervalMs ?? 60_000;
     const graceMs = options.sweepGraceMs ?? 5 * 60_000;
     const leaseGraceMs = options.leaseGraceMs ?? 5_000;
     const sweepAll = (grace: number, leaseGrace: number) =>
-      Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, logger });
+      invoking("sweeper", () => Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, logger }));
     const timer = setInterval(() => {
       sweepAll(graceMs, leaseGraceMs).catch((error) => logger.error("sweep failed", { error }));
     }, interval);
@@ -407,7 +419,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     // What the probe function does on its EventBridge schedule: a health task to each active built-in agent.
     const probeTimer = setInterval(
       () => {
-        Health.probe(ctx).catch((error) => logger.error("probe failed", { error }));
+        invoking("probe", () => Health.probe(ctx)).catch((error) => logger.error("probe failed", { error }));
       },
       options.probeIntervalMs ?? Health.settingsOf(ctx).probeIntervalSeconds * 1000,
     );
@@ -451,7 +463,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       alarms
         .sampleQueues()
         .catch((error) => logger.error("queue sampling failed", { error }))
-        .then(() => Failures.ingest(ctx))
+        .then(() => invoking("failures", () => Failures.ingest(ctx)))
         .catch((error) => logger.error("failure ingestion failed", { error }));
     }, options.failureIngestIntervalMs ?? 5_000);
     ingestTimer.unref();
@@ -463,13 +475,16 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       logger: logger.createChild({ serviceName: "nexus-schedules" }),
       ...(options.scheduleIntervalMs === undefined ? {} : { intervalMs: options.scheduleIntervalMs }),
     });
-    await scheduler.start();
+    // Finding due schedules is EventBridge Scheduler's part in AWS; firing them is the schedule function's.
+    await invoking("schedule", () => scheduler.start());
     stops.push(() => scheduler.stop());
 
     const planner = createPlanner({ config: agentConfig, secrets: ctx.secrets, logger: plansLogger });
     const app = createApp({ ctx, logger, builtinSpecs: specs, planner });
     const server = await new Promise<Server>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
+      const fetch: typeof app.fetch = (request, env, execution) =>
+        invoking("api", () => app.fetch(request, env, execution));
+      const s = serve({ fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
     });
     stops.push(async () => {
       await new Promise<void>((resolve) => {
@@ -503,12 +518,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
       agentConfig,
       attachWorker: async (agentId, handlers) => {
         const agent = await Agents.get(ctx, agentId);
-        attach(agentId, agent.queue, handlers, agent.status === "active");
+        attach(agentId, agent.queue, handlers, agent.status === "active", `worker:${agentId}`);
       },
       metrics,
-      ingestFailures: () => Failures.ingest(ctx),
+      ingestFailures: () => invoking("failures", () => Failures.ingest(ctx)),
       sweep: (grace) => sweepAll(grace ?? graceMs, grace ?? leaseGraceMs),
-      probe: () => Health.probe(ctx),
+      probe: () => invoking("probe", () => Health.probe(ctx)),
       recovery: { tasks: recovered, plans: resumed },
       scheduler,
       alarmMetrics,

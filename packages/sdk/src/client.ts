@@ -8,11 +8,14 @@ import type {
   CreateKeyInput,
   CreatePlanInput,
   CreateScheduleInput,
+  ExportPage,
   Failure,
   FailureInput,
   Health,
   HeartbeatInput,
   HeartbeatReceipt,
+  ImportLinesInput,
+  ImportLinesResult,
   Lease,
   ListFailuresQuery,
   ListPlansQuery,
@@ -202,8 +205,33 @@ export class NexusClient {
     revoke: (id: string) => this.request<ApiKey>("DELETE", `/v1/keys/${enc(id)}`),
   };
 
+  /** Backups (admin keys): pages of an export as JSON Lines, and lines of a backup file into an empty deployment. */
+  readonly backup = {
+    /** One page of an export; without a cursor a new export starts. */
+    exportPage: async (cursor?: string): Promise<ExportPage> => {
+      const { text, headers } = await this.exchange("GET", "/v1/backup/export", { query: { cursor } });
+      return { text, nextCursor: headers.get("nexus-next-cursor"), backupId: headers.get("nexus-backup-id") ?? "" };
+    },
+    importLines: (input: ImportLinesInput) =>
+      this.request<ImportLinesResult>("POST", "/v1/backup/import", { body: input, timeoutMs: 5 * 60_000 }),
+  };
+
   /** One API call: JSON in, JSON out, errors as {@link NexusApiError} / {@link NexusNetworkError}. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const { text } = await this.exchange(method, path, options);
+    try {
+      return (text === "" ? undefined : JSON.parse(text)) as T;
+    } catch {
+      throw new NexusApiError(200, "bad_response", `not JSON from ${method} ${path}`);
+    }
+  }
+
+  /** One API call: the answer's text and headers when it succeeded; errors as {@link request}'s. */
+  private async exchange(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ text: string; headers: Headers }> {
     const url = new URL(`${this.url}${path}`);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
@@ -227,25 +255,23 @@ export class NexusClient {
       const why = timeout.aborted ? "timed out" : ((error as Error).cause as Error | undefined)?.message;
       throw new NexusNetworkError(`cannot reach ${this.url}${why ? `: ${why}` : ""}`, { cause: error });
     }
+    if (response.ok) return { text, headers: response.headers };
     let body: unknown;
     try {
       body = text === "" ? undefined : JSON.parse(text);
     } catch {
       throw new NexusApiError(response.status, "bad_response", `not JSON from ${method} ${path} (${response.status})`);
     }
-    if (!response.ok) {
-      const error = (body as { error?: { code?: string; message?: string; details?: unknown; requestId?: string } })
-        ?.error;
-      throw new NexusApiError(
-        response.status,
-        error?.code ?? `http_${response.status}`,
-        error?.message ?? `${method} ${path} answered ${response.status}`,
-        {
-          ...(error?.details === undefined ? {} : { details: error.details }),
-          ...(error?.requestId ? { requestId: error.requestId } : {}),
-        },
-      );
-    }
-    return body as T;
+    const error = (body as { error?: { code?: string; message?: string; details?: unknown; requestId?: string } })
+      ?.error;
+    throw new NexusApiError(
+      response.status,
+      error?.code ?? `http_${response.status}`,
+      error?.message ?? `${method} ${path} answered ${response.status}`,
+      {
+        ...(error?.details === undefined ? {} : { details: error.details }),
+        ...(error?.requestId ? { requestId: error.requestId } : {}),
+      },
+    );
   }
 }

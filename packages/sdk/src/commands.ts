@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { BackupFileError, exportToFile, importFromFile } from "./backup.js";
 import { NexusApiError, NexusClient, NexusNetworkError } from "./client.js";
 import type { Agent, ApiKey, CreateScheduleInput, Failure, Page, Plan, PlanSummary, Schedule, Task } from "./types.js";
 
@@ -48,6 +49,7 @@ const OPTIONS = {
   disabled: { type: "boolean" },
   enabled: { type: "string" },
   count: { type: "string" },
+  force: { type: "boolean" },
 } as const;
 type Flag = keyof typeof OPTIONS;
 type Values = { [K in Flag]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -97,6 +99,8 @@ usage: nexus <group> <command> [arguments] [flags]
   keys create --name N --role admin|operator|viewer|agent [--agent ID] [--expires ISO] [--rate-limit N]
   keys list [--limit N] [--cursor C]
   keys get|revoke <id>
+  backup export --file backup.jsonl      (admin; run again to resume an interrupted export)
+  backup import --file backup.jsonl [--force]   (admin; into an empty deployment; run again to resume)
 
 flags everywhere:
   --url URL    the API (default: $NEXUS_URL, else ${DEFAULT_URL})
@@ -682,6 +686,85 @@ const COMMANDS: Record<string, Record<string, Command>> = {
         return show(c, key, () => keyText(key));
       },
     },
+  },
+};
+
+const count = (n: number) => n.toLocaleString("en-US");
+const progressLine = (c: Call, text: string, done: boolean) => {
+  if (c.json) return;
+  const tty = c.io.stdout.isTTY === true;
+  c.io.stderr.write(tty ? `\r${text}${done ? "\n" : ""}` : `${text}\n`);
+};
+
+function requireFile(c: Call): string {
+  const file = c.values.file;
+  if (!file) throw new UsageError("--file is required");
+  return file;
+}
+
+/** A backup file that cannot be used (missing, incomplete, in the way): exit 1 with its code, as an API error. */
+async function withFile(c: Call, work: () => Promise<number>): Promise<number> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof BackupFileError)) throw error;
+    c.io.stderr.write(
+      c.json
+        ? `${JSON.stringify({ error: { code: error.code, message: error.message } })}\n`
+        : `error: ${error.code}: ${error.message}\n`,
+    );
+    return EXIT.apiError;
+  }
+}
+
+COMMANDS.backup = {
+  export: {
+    args: [],
+    flags: ["file"],
+    summary: "export the whole deployment as JSON Lines (resumable)",
+    run: (c) =>
+      withFile(c, async () => {
+        const file = requireFile(c);
+        const done = await exportToFile(c.client, file, {
+          onProgress: (p) =>
+            progressLine(c, `${p.resumed ? "resumed: " : ""}${count(p.lines)} lines, ${count(p.pages)} pages`, p.done),
+        });
+        return show(
+          c,
+          { file, ...done },
+          () => `exported backup ${done.backupId} to ${file} (${count(done.lines)} lines)`,
+        );
+      }),
+  },
+  import: {
+    args: [],
+    flags: ["file", "force"],
+    summary: "import a backup file into an empty deployment (resumable)",
+    run: (c) =>
+      withFile(c, async () => {
+        const file = requireFile(c);
+        const totals = await importFromFile(c.client, file, {
+          force: c.values.force === true,
+          onProgress: (p) => progressLine(c, `${count(p.line)} of ${count(p.lines)} lines`, p.done),
+        });
+        return show(c, totals, () => {
+          const rows = Object.entries(totals.expected).map(([entity, n]) => [
+            entity,
+            count(n),
+            count(totals.restored[entity] ?? 0),
+          ]);
+          const notes = [
+            totals.existing ? `${count(totals.existing)} items were there already (a resumed or repeated import)` : "",
+            totals.omittedObjects ? `${count(totals.omittedObjects)} payload objects are not in the file (README)` : "",
+            totals.resumedPlans ? `${count(totals.resumedPlans)} open plan runs resumed` : "",
+          ].filter(Boolean);
+          return [
+            `imported backup ${totals.backupId}`,
+            table(rows, ["ENTITY", "IN BACKUP", "RESTORED NOW"]),
+            ...notes,
+          ].join("\n");
+        });
+      }),
   },
 };
 

@@ -1,3 +1,4 @@
+export { BackupFileError, exportToFile, type ImportTotals, importFromFile } from "./backup.js";
 export {
   isLeaseLost,
   NexusApiError,

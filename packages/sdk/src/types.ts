@@ -462,3 +462,31 @@ export interface SchedulePreview {
 export interface ScheduleDetail extends Schedule {
   recentRuns: ScheduleRun[];
 }
+
+/** One page of a backup export: JSON Lines, and the cursor of the next page (null after the last). */
+export interface ExportPage {
+  text: string;
+  nextCursor: string | null;
+  backupId: string;
+}
+
+export interface ImportLinesInput {
+  backupId: string;
+  /** The line number (1-based) of the first of `lines` in the backup file. */
+  firstLine: number;
+  lines: string[];
+  /** Import into a deployment that is not empty, or take over from another backup's import. */
+  force?: boolean;
+}
+
+export interface ImportLinesResult {
+  backupId: string;
+  lines: number;
+  restored: Record<string, number>;
+  existing: number;
+  objects: number;
+  omittedObjects: number;
+  schedules: number;
+  completed: boolean;
+  resumedPlans: number;
+}

@@ -22,6 +22,7 @@ export {
   recordMissed,
   recurrence,
   remove,
+  restoreTrigger,
   runNow,
   update,
 } from "./schedules.js";

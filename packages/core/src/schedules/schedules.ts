@@ -183,6 +183,20 @@ export async function create(ctx: Context, raw: unknown, options: Options = {}):
   return publicOf(record);
 }
 
+/**
+ * Puts a restored schedule's trigger back (in AWS: its EventBridge Scheduler schedule, created or updated), so it
+ * fires in the deployment it was restored into. A deleted schedule gets none; locally there is nothing to do.
+ */
+export async function restoreTrigger(ctx: Context, id: string): Promise<void> {
+  const record = await Store.load(ctx, id);
+  if (!record || record.deletedAt || !ctx.schedules) return;
+  try {
+    await ctx.schedules.put(triggerOf(record));
+  } catch (error) {
+    throw unavailable(error);
+  }
+}
+
 async function loadOr404(ctx: Context, id: string): Promise<Store.ScheduleRecord> {
   const record = await Store.load(ctx, id);
   if (!record || record.deletedAt) throw new NotFoundError("schedule", id);
