@@ -6,6 +6,7 @@ import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, s
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
+import { registerEventRoutes } from "./routes/events.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerKeyRoutes } from "./routes/keys.js";
@@ -46,6 +47,7 @@ export function createApp(options: AppOptions) {
   app.notFound(notFound);
 
   registerSystemRoutes(app, options);
+  registerEventRoutes(app, options);
   registerAgentRoutes(app, options);
   registerTaskRoutes(app, options);
   registerPlanRoutes(app, options);

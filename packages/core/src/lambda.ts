@@ -2,6 +2,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import type { Context as LambdaContext, SQSEvent } from "aws-lambda";
 import { contextFromEnv } from "./context.js";
 import * as Runner from "./plans/runner.js";
+import { capturing } from "./task-logs.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
 
 /**
@@ -13,7 +14,8 @@ export function agentLambda(agent: AgentImplementation) {
   const ctx = contextFromEnv();
   const queue = ctx.builtinQueues[agentId];
   if (!queue) throw new Error(`no queue is configured for built-in agent '${agentId}' (NEXUS_BUILTIN_QUEUES)`);
-  const logger = new Logger({ serviceName: `nexus-agent-${agentId}` });
+  // What the handlers log while a task runs is also kept with its attempt (task-logs.ts).
+  const logger = capturing(new Logger({ serviceName: `nexus-agent-${agentId}` }));
   const consumer = createConsumer({
     ctx,
     agentId,

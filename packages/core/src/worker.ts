@@ -19,6 +19,7 @@ import { heartbeat } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { TaskError } from "./schemas.js";
 import type { TaskRecord } from "./storage/tasks.js";
+import * as TaskLogs from "./task-logs.js";
 
 /** The attempt lifecycle, as the consumer runs it (see attempts.ts). */
 export {
@@ -121,7 +122,25 @@ export async function processMessage(options: ConsumerOptions, body: string, lim
   if (!record) return;
   await heartbeat(ctx, record.taskToken);
 
-  const outcome = await run(options, record, limits);
+  const log = new TaskLogs.AttemptLogBuffer(record.attempts, ctx.now);
+  const outcome = await TaskLogs.collecting(log, async () => {
+    const logger = TaskLogs.capturing(options.logger);
+    const context = { taskId: record.id, action: record.action, attempt: record.attempts };
+    logger.info(`attempt ${record.attempts} of ${record.maxAttempts} started: ${record.action}`, context);
+    const started = Date.now();
+    const result = await run(options, record, limits);
+    const ms = Date.now() - started;
+    if (result.ok) logger.info(`attempt ${record.attempts} succeeded in ${ms} ms`, context);
+    else
+      logger.warn(
+        `attempt ${record.attempts} failed in ${ms} ms: ${result.error.code}: ${result.error.message}`,
+        context,
+      );
+    return result;
+  });
+  await TaskLogs.save(ctx, record.id, log).catch((error: unknown) => {
+    logger.warn("the attempt's log could not be stored", { taskId: record.id, error });
+  });
   if (!outcome.ok) {
     await failAttempt(options, record, outcome.error);
     return;
