@@ -21,8 +21,8 @@ export const bucketOf = (at: string) => at.slice(0, 13); // 2026-12-07T00
 const partitionOf = (bucket: string, shard: number) => shardKey(`EVENTS#${bucket}`, shard);
 /** After every position of a bucket (`<bucket>:` is followed by digits in every position of that hour). */
 const endOf = (bucket: string) => `${bucket}:~`;
-/** The earlier of two positions (they are ISO-time-led strings). */
-const earliest = (...positions: string[]) => positions.reduce((a, b) => (b.localeCompare(a) < 0 ? b : a));
+/** The earliest of positions, by code unit (as DynamoDB orders sort keys; never by locale). */
+const earliest = (...positions: string[]) => [...positions].sort()[0] as string;
 const nextBucket = (bucket: string) =>
   new Date(Date.parse(`${bucket}:00:00.000Z`) + 3_600_000).toISOString().slice(0, 13);
 
@@ -98,7 +98,7 @@ export async function read(ctx: Context, request: FeedRead): Promise<{ items: It
   const now = ctx.now().getTime();
   const upper = new Date(now - FEED_LAG_MS).toISOString();
   const oldest = new Date(now - FEED_RETENTION_HOURS * 3_600_000).toISOString();
-  let position = request.after.localeCompare(oldest) < 0 ? oldest : request.after;
+  let position = earliest(request.after, oldest) === request.after ? oldest : request.after;
   const collected: Item[] = [];
   let bucket = bucketOf(position);
   for (let n = 0; n < MAX_BUCKETS_PER_READ && position < upper; n++, bucket = nextBucket(bucket)) {
