@@ -7,6 +7,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { NagSuppressions } from "cdk-nag";
 import { Api, type Stack } from "sst/constructs";
+import { apiBundling } from "./bundling.js";
 import { nexusFunction, readSecrets } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
 import { apiSettingsEnv } from "./settings.js";
@@ -75,6 +76,7 @@ export function addApi(
   }
   const apiFunction = nexusFunction(stack, "ApiFunction", {
     handler: "functions/api.handler",
+    nodejs: apiBundling(),
     memorySize: 512,
     timeout: 29,
     environment: {

@@ -6,6 +6,7 @@ import { audit, authenticate, builtinsReady, closeUnread, jsonOnly, limitBody, s
 import { ApiApp } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAuditRoutes } from "./routes/audit.js";
+import { registerDashboardRoutes } from "./routes/dashboard.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
@@ -57,6 +58,7 @@ export function createApp(options: AppOptions) {
   registerFailureRoutes(app, options);
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
+  registerDashboardRoutes(app);
   return app;
 }
 

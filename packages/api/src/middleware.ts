@@ -35,10 +35,10 @@ export type Env = {
   };
 };
 
-/** Every response: never cached, its type never sniffed. */
+/** Every response: never cached (unless it says otherwise: the dashboard's hashed assets), its type never sniffed. */
 export const securityHeaders: MiddlewareHandler = async (c, next) => {
   await next();
-  c.header("Cache-Control", "no-store");
+  if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
   c.header("X-Content-Type-Options", "nosniff");
 };
 
