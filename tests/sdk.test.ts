@@ -186,6 +186,19 @@ describe("nexus CLI", () => {
     expect(parsed(failures).items).toEqual(expect.any(Array));
     expect((await local.api.delete(`/v1/schedules/${schedule.id}`)).status).toBe(200);
   });
+
+  it("previews a Unix cron expression as EventBridge will run it", async () => {
+    const shown = await cli(["schedules", "preview", "--cron", "0 9 * * 1-5", "--count", "2"]);
+    expect(shown.code, shown.stderr).toBe(0);
+    const [expression, ...runs] = shown.stdout.trim().split("\n");
+    expect(expression).toBe("cron(0 9 ? * MON-FRI *) UTC");
+    expect(runs).toHaveLength(2);
+    for (const run of runs) expect(run).toMatch(/^\d{4}-\d\d-\d\dT09:00:00\.000Z$/);
+    const refused = await cli(["schedules", "preview", "--cron", "0 9 1 * 1"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/both set/);
+    expect((await cli(["schedules", "preview"])).code).toBe(2);
+  });
 });
 
 describe("NexusClient", () => {

@@ -41,7 +41,7 @@ async function freePort(): Promise<number> {
 
 /** Starts a script under tsx and resolves with the JSON line it prints when ready. */
 async function launch(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; info: Json }> {
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+  const child = spawn(process.execPath, ["--conditions=@nexus/source", "--import", "tsx", script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

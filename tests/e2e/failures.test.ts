@@ -1,4 +1,5 @@
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
 import { NonRetriableError } from "@nexus/core";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";
@@ -34,14 +35,67 @@ async function failedCharge(amount: number) {
   const submitted = await local.api.post("/v1/tasks", { agentId: "billing", action: "charge", params: { amount } });
   const task = await local.api.waitForTask(submitted.body.id);
   expect(task.status).toBe("failed");
-  await local.nexus.ingestFailures();
   return task;
 }
 
+/** The inbox's failures of a task, open or redriven. */
+async function failuresOf(taskId: string): Promise<Json[]> {
+  const found: Json[] = [];
+  for (const status of ["open", "redriven"]) {
+    const page = await local.api.get(`/v1/failures?agentId=billing&status=${status}&limit=100`);
+    found.push(...page.body.items.filter((f: Json) => f.taskId === taskId));
+  }
+  return found;
+}
+
+const dlqDepth = async (agentId: string) => (await local.api.get(`/v1/agents/${agentId}`)).body.health.dlqDepth;
+
 describe("the failures inbox", () => {
-  it("lists a failed task once its dead letter is ingested, then redrives it with edited params", async () => {
+  it("lists a task that failed for good at once; the ingestion pass does not add it again", async () => {
+    await local.nexus.ingestFailures(); // what earlier tests left behind
+    // No ingestion pass runs during this file (its interval is a minute): the worker recorded it.
+    const task = await failedCharge(7);
+    const [failure] = await failuresOf(task.id);
+    expect(failure).toMatchObject({
+      id: `flr_${task.id}`,
+      source: "task",
+      status: "open",
+      error: { code: "declined" },
+    });
+    expect(failure.failedAt).toBe(task.finishedAt);
+    expect((await local.api.get(`/v1/failures/${failure.id}`)).body).toEqual(failure);
+    // Its record is in the DLQ too (a dead letter, as the agent's health shows); ingesting it adds nothing.
+    expect(await dlqDepth("billing")).toBe(1);
+    expect(await local.nexus.ingestFailures()).toBe(0);
+    expect(await dlqDepth("billing")).toBe(0);
+    expect(await failuresOf(task.id)).toEqual([failure]);
+
+    // A duplicate delivery of the task's message finds it failed and recorded: nothing changes, nothing is sent.
+    const queue = (await local.api.get("/v1/agents/billing")).body.queue.url;
+    const redeliver = (attempt?: number) =>
+      local.nexus.ctx.sqs.send(
+        new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify({ taskId: task.id, attempt }) }),
+      );
+    await redeliver(1);
+    await redeliver();
+    await local.api.waitUntil("/v1/agents/billing", (agent) => agent.health.queueDepth === 0, 10_000);
+    expect(await failuresOf(task.id)).toEqual([failure]);
+    expect(await dlqDepth("billing")).toBe(0);
+    expect((await local.api.get(`/v1/tasks/${task.id}`)).body).toMatchObject({ status: "failed", attempts: 1 });
+
+    // The worker stopped between failing the task and recording it (the record is gone): a redelivery records it.
+    await local.nexus.ctx.ddb.send(
+      new DeleteCommand({ TableName: local.nexus.ctx.tableName, Key: { PK: `FAILURE#${failure.id}`, SK: "FAILURE" } }),
+    );
+    expect(await failuresOf(task.id)).toEqual([]);
+    await redeliver(1);
+    const listed = (page: Json) => page.items.some((f: Json) => f.taskId === task.id);
+    await local.api.waitUntil("/v1/failures?agentId=billing&limit=100", listed, 10_000);
+    expect(await failuresOf(task.id)).toEqual([failure]);
+  });
+
+  it("lists a failed task, then redrives it with edited params", async () => {
     const task = await failedCharge(10);
-    expect(await local.nexus.ingestFailures()).toBe(0); // nothing new: each dead letter is ingested once
     const inbox = await local.api.get("/v1/failures?agentId=billing");
     const failure = inbox.body.items.find((f: Json) => f.taskId === task.id);
     expect(failure).toMatchObject({

@@ -199,6 +199,19 @@ describe("heartbeats", () => {
     });
   });
 
+  it("take only the load: the counts default to 0 and the interval to 60 s", async () => {
+    await register("remote-light");
+    const sentAt = clock.now().toISOString();
+    const reply = await local.api.post("/v1/agents/remote-light/heartbeat", { load: 1 });
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    const defaults = { load: 1, done: 0, failed: 0, intervalSeconds: 60 };
+    expect(reply.body.health).toMatchObject({ status: "online", lastHeartbeatAt: sentAt, heartbeat: defaults });
+    expect((await local.api.get("/v1/agents/remote-light")).body.health.heartbeat).toEqual(defaults);
+    // What is given is kept; what is not takes its default again.
+    const more = await local.api.post("/v1/agents/remote-light/heartbeat", { load: 0, failed: 2, intervalSeconds: 30 });
+    expect(more.body.health.heartbeat).toEqual({ load: 0, done: 0, failed: 2, intervalSeconds: 30 });
+  });
+
   it("refuse bad metrics with a 400 naming the field, and agent keys beat for their own agent only", async () => {
     await register("remote-four");
     const cases: Array<[Record<string, unknown>, string]> = [

@@ -70,6 +70,49 @@ describe("creating schedules", () => {
     expect(page.body.items.map((s: Json) => s.id)).toEqual(expect.arrayContaining([daily.id, ny.id, every.id]));
   });
 
+  it("takes five-field Unix cron, storing the EventBridge form that runs at the same times, with the next runs", async () => {
+    // 2026-03-02 is a Monday; the clock is at 08:00 UTC or later that week.
+    const weekdays = await createSchedule({ cron: "0 9 * * 1-5", target: echo() });
+    expect(weekdays).toMatchObject({ cron: "cron(0 9 ? * MON-FRI *)", unixCron: "0 9 * * 1-5", rate: null });
+    expect(weekdays.nextRuns).toHaveLength(5);
+    expect(weekdays.nextRuns[0]).toBe(weekdays.nextRunAt);
+    for (const run of weekdays.nextRuns) {
+      expect(new Date(run).getUTCHours()).toBe(9);
+      expect([1, 2, 3, 4, 5]).toContain(new Date(run).getUTCDay());
+    }
+    const fiveMinutes = await createSchedule({ cron: "*/5 * * * *", target: echo() });
+    expect(fiveMinutes.cron).toBe("cron(*/5 * * * ? *)");
+    const gaps = fiveMinutes.nextRuns
+      .slice(1)
+      .map((run: string, i: number) => Date.parse(run) - Date.parse(fiveMinutes.nextRuns[i]));
+    expect(gaps).toEqual([5, 5, 5, 5].map((m) => m * MINUTE));
+    const daily = await createSchedule({ cron: "@daily", target: echo() });
+    expect(daily).toMatchObject({ cron: "cron(0 0 * * ? *)", unixCron: "@daily" });
+
+    // Shown the same way when read and listed; an EventBridge expression has no Unix form.
+    expect(await getSchedule(weekdays.id)).toMatchObject({ nextRuns: weekdays.nextRuns, unixCron: "0 9 * * 1-5" });
+    const listed = (await local.api.get("/v1/schedules?limit=100")).body.items.find((s: Json) => s.id === daily.id);
+    expect(listed).toMatchObject({ cron: daily.cron, nextRuns: daily.nextRuns });
+    const plain = await createSchedule({ cron: "cron(0 9 * * ? *)", target: echo() });
+    expect(plain.unixCron).toBeNull();
+
+    // PATCH: a Unix expression replaces the cron; a rate or an EventBridge expression drops the Unix form.
+    const patched = await local.api.raw("PATCH", `/v1/schedules/${plain.id}`, { cron: "30 6 * * 0" });
+    expect(patched.body).toMatchObject({ cron: "cron(30 6 ? * SUN *)", unixCron: "30 6 * * 0" });
+    expect(new Date(patched.body.nextRunAt).getUTCDay()).toBe(0);
+    const rate = await local.api.raw("PATCH", `/v1/schedules/${plain.id}`, { rate: "rate(1 hour)" });
+    expect(rate.body).toMatchObject({ cron: null, unixCron: null, rate: "rate(1 hour)" });
+    // Disabled: no next run, no next runs.
+    const off = await local.api.raw("PATCH", `/v1/schedules/${plain.id}`, { enabled: false });
+    expect(off.body).toMatchObject({ nextRunAt: null, nextRuns: [] });
+
+    // Both day fields set means "either" in Unix cron: refused, naming the two schedules that do it.
+    const either = await local.api.post("/v1/schedules", { name: `either-${++n}`, cron: "0 9 1 * 1", target: echo() });
+    expect(either.status).toBe(400);
+    expect(either.body.error.details[0]).toMatchObject({ path: "cron" });
+    expect(either.body.error.details[0].message).toMatch(/'0 9 1 \* \*' and '0 9 \* \* 1'/);
+  });
+
   it("refuses what would certainly fail, with a 400 naming the field, and stores nothing", async () => {
     const before = (await local.api.get("/v1/schedules?limit=100")).body.items.length;
     const cases: Array<[Json, string, RegExp]> = [
@@ -127,6 +170,73 @@ describe("creating schedules", () => {
     // Freed by deleting: the name can be used again.
     expect((await local.api.delete(`/v1/schedules/${first.id}`)).status).toBe(200);
     await createSchedule({ name: "nightly-report", rate: "rate(1 day)", target: echo() });
+  });
+});
+
+describe("previewing expressions", () => {
+  const preview = (body: Json) => local.api.post("/v1/schedules/preview", body);
+
+  it("shows the stored form and the next runs from now, creating nothing", async () => {
+    const before = (await local.api.get("/v1/schedules?limit=100")).body.items.length;
+    const now = clock.now();
+    // The next five 09:00s on weekdays from now, in UTC, computed here by hand.
+    const weekdays: string[] = [];
+    for (let day = 0; weekdays.length < 5; day++) {
+      const at = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + day, 9));
+      if (at > now && at.getUTCDay() >= 1 && at.getUTCDay() <= 5) weekdays.push(at.toISOString());
+    }
+    const cron = await preview({ cron: "0 9 ? * MON-FRI *" });
+    expect(cron.status, JSON.stringify(cron.body)).toBe(200);
+    expect(cron.body).toEqual({ cron: "cron(0 9 ? * MON-FRI *)", timezone: "UTC", nextRuns: weekdays });
+
+    const rate = await preview({ rate: "rate(2 hours)", count: 3 });
+    expect(rate.status).toBe(200);
+    const hours = [1, 2, 3].map((k) => new Date(now.getTime() + k * 2 * 3_600_000).toISOString());
+    expect(rate.body).toEqual({ rate: "rate(2 hours)", timezone: "UTC", nextRuns: hours });
+
+    // The runs a created schedule would have are the preview's.
+    const created = await createSchedule({ cron: "cron(30 7 ? * MON-FRI *)", timezone: "Asia/Tokyo", target: echo() });
+    const same = await preview({ cron: "cron(30 7 ? * MON-FRI *)", timezone: "Asia/Tokyo", count: 20 });
+    expect(same.body.nextRuns).toHaveLength(20);
+    expect(same.body.nextRuns[0]).toBe(created.nextRunAt);
+    expect((await local.api.get("/v1/schedules?limit=100")).body.items.length).toBe(before + 1);
+  });
+
+  it("previews Unix cron as the EventBridge expression it will be stored as", async () => {
+    const reply = await preview({ cron: "*/20 * * * *", count: 3 });
+    expect(reply.status).toBe(200);
+    const start = Math.floor(clock.now().getTime() / (20 * MINUTE)) * 20 * MINUTE;
+    expect(reply.body).toEqual({
+      cron: "cron(*/20 * * * ? *)",
+      unixCron: "*/20 * * * *",
+      timezone: "UTC",
+      nextRuns: [1, 2, 3].map((k) => new Date(start + k * 20 * MINUTE).toISOString()),
+    });
+  });
+
+  it("refuses bad input with a 400 naming the field", async () => {
+    const cases: Array<[Json, string, RegExp]> = [
+      [{ cron: "cron(61 9 * * ? *)" }, "cron", /minutes: 61 is out of range/],
+      [{ cron: "0 9 1 * MON" }, "cron", /both set/],
+      [{ cron: "0 9 L * *" }, "cron", /not Unix cron/],
+      [{ cron: "cron(0 9 1 1 ? 2020)" }, "cron", /no run after now/],
+      [{ rate: "rate(30 seconds)" }, "rate", /shortest rate/],
+      [{}, "cron", /exactly one of cron or rate/],
+      [{ cron: "cron(0 9 * * ? *)", rate: "rate(1 hour)" }, "cron", /exactly one/],
+      [{ rate: "rate(1 hour)", timezone: "Mars/Olympus" }, "timezone", /IANA/],
+      [{ rate: "rate(1 hour)", count: 21 }, "count", /20/],
+      [{ rate: "rate(1 hour)", count: 0 }, "count", /1/],
+      [{ rate: "rate(1 hour)", count: 2.5 }, "count", /int/i],
+      [{ rate: "rate(1 hour)", target: echo() }, "(body)", /Unrecognized key: "target"/],
+    ];
+    for (const [body, field, message] of cases) {
+      const reply = await preview(body);
+      const label = `${JSON.stringify(body)} → ${reply.status} ${JSON.stringify(reply.body)}`;
+      expect(reply.status, label).toBe(400);
+      const issue = reply.body.error.details?.find((d: Json) => d.path === field);
+      expect(issue, label).toBeDefined();
+      expect(issue.message, label).toMatch(message);
+    }
   });
 });
 

@@ -146,6 +146,8 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       return { method: "POST", path: "/v1/schedules", body: scheduleBody() };
     case "GET /v1/schedules":
       return { method: "GET", path: "/v1/schedules" };
+    case "POST /v1/schedules/preview":
+      return { method: "POST", path: "/v1/schedules/preview", body: { cron: "cron(0 9 * * ? *)" } };
     case "GET /v1/schedules/{id}":
       return { method: "GET", path: `/v1/schedules/${await schedule()}` };
     case "PATCH /v1/schedules/{id}":

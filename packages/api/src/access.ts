@@ -39,6 +39,7 @@ export const ACCESS = {
   "POST /v1/plans/{id}/steps/{stepId}/reject": ["admin", "operator"],
   "POST /v1/schedules": ["admin", "operator"],
   "GET /v1/schedules": ["admin", "operator", "viewer"],
+  "POST /v1/schedules/preview": ["admin", "operator", "viewer"],
   "GET /v1/schedules/{id}": ["admin", "operator", "viewer"],
   "PATCH /v1/schedules/{id}": ["admin", "operator"],
   "DELETE /v1/schedules/{id}": ["admin", "operator"],

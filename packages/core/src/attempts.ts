@@ -1,9 +1,10 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
+import { recordTaskFailure } from "./failures.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
-import { sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
+import { type DeadLetter, sendDeadLetter, sendTaskMessage, type TaskMessage } from "./queues.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
 import * as Tasks from "./tasks.js";
@@ -73,15 +74,29 @@ function startAttempt(
   });
 }
 
-async function deadLetter(ctx: Context, queue: QueueRef, record: TaskRecord, attempts: number, error: TaskError) {
-  await sendDeadLetter(ctx, queue.dlqUrl, {
+/**
+ * A task failed for good: it goes into the failures inbox at once, and its record to the agent's DLQ (counted there
+ * as a dead letter; the ingestion pass finds it in the inbox already). Called again for a task found failed (a
+ * redelivery after a crash in between), it records what is missing and nothing twice.
+ */
+async function deadLetter(
+  ctx: Context,
+  queue: QueueRef,
+  record: TaskRecord,
+  ended: { attempts: number; error: TaskError; at: string },
+) {
+  const { attempts, error, at: failedAt } = ended;
+  const letter: DeadLetter = {
     taskId: record.id,
     agentId: record.agentId,
     action: record.action,
     attempts,
     error,
-    failedAt: ctx.now().toISOString(),
-  });
+    failedAt,
+  };
+  // Only the call that recorded it sends the DLQ copy: a crash in between loses that copy (a health signal), never
+  // the failure.
+  if (await recordTaskFailure(ctx, letter, record.planId ?? null)) await sendDeadLetter(ctx, queue.dlqUrl, letter);
 }
 
 /**
@@ -125,7 +140,7 @@ export async function failAttempt(
     ...owner,
   });
   if (updated) {
-    await deadLetter(ctx, queue, record, attempt, error);
+    await deadLetter(ctx, queue, record, { attempts: attempt, error, at });
     await reportToPlan(ctx, updated);
   }
   logger.error("task failed", { taskId: record.id, attempt, code: error.code, retriable: error.retriable });
@@ -180,7 +195,7 @@ export async function failAbandoned(ctx: Context, queue: QueueRef, record: TaskR
     values: { ":queued": "queued", ":running": "running", ":n": record.attempts },
   });
   if (updated) {
-    await deadLetter(ctx, queue, record, record.attempts, error);
+    await deadLetter(ctx, queue, record, { attempts: record.attempts, error, at });
     await reportToPlan(ctx, updated);
   }
   return Boolean(updated);
@@ -211,7 +226,15 @@ export async function claim(
   }
   if (record.status !== "queued" && record.status !== "running") {
     logger.info("task already finished; redelivery acknowledged", { taskId: record.id, status: record.status });
-    // A plan step not yet told (the report failed before): tell it now.
+    // A failure not yet in the inbox, a plan step not yet told (what failed it stopped before): record, tell it now.
+    if (record.status === "failed" && record.error) {
+      const ended = {
+        attempts: record.attempts,
+        error: record.error,
+        at: record.finishedAt ?? ctx.now().toISOString(),
+      };
+      await deadLetter(ctx, options.queue, record, ended);
+    }
     await reportToPlan(ctx, record);
     return undefined;
   }

@@ -4,16 +4,18 @@ import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import * as Payloads from "./payloads.js";
-import { sendTaskMessage } from "./queues.js";
+import { type DeadLetter, sendTaskMessage } from "./queues.js";
 import { AgentId, type Page, PageLimit, TaskError } from "./schemas.js";
 import * as Store from "./storage/failures.js";
 import * as Tasks from "./tasks.js";
 
 /**
  * The failures inbox: every task that failed for good, and every message a queue dead-lettered, as one list.
- * Both reach an agent's DLQ (the worker puts a record there when a task fails; SQS moves a message there
- * after 5 receives), and an ingestion pass moves DLQ messages into failure items. A failure is redriven at
- * most once: a new task (its params optionally edited) linked to the failed one. Stored by storage/failures.ts.
+ * A task that fails for good is recorded at once, by whatever failed it (worker, remote report, sweeper), and its
+ * record also goes to the agent's DLQ; SQS moves a message there after 5 receives. An ingestion pass moves DLQ
+ * messages into failure items: a task's record is the same failure (`flr_<taskId>`), so it is written once whoever
+ * comes first. A failure is redriven at most once: a new task (its params optionally edited) linked to the failed
+ * one. Stored by storage/failures.ts.
  */
 export const FailureStatus = z.enum(["open", "redriven"]);
 export type FailureStatus = z.output<typeof FailureStatus>;
@@ -66,16 +68,36 @@ const DeadLetterBody = z.object({
 });
 const TaskMessageBody = z.object({ taskId: z.string().min(1).max(64), attempt: z.number().int().optional() });
 
+const unredriven = { status: "open" as const, redrivenAt: null, redrivenBy: null, redriveTaskId: null };
+
+/** A task that failed for good, as its failure (one per task: its id is the task's). */
+function taskFailure(letter: DeadLetter, planId: string | null): Failure {
+  return {
+    ...unredriven,
+    id: `flr_${letter.taskId}`,
+    source: "task",
+    agentId: letter.agentId,
+    action: letter.action,
+    taskId: letter.taskId,
+    planId,
+    error: letter.error,
+    attempts: letter.attempts,
+    failedAt: letter.failedAt,
+  };
+}
+
+/**
+ * Records a task that failed for good in the inbox, at once; false when it is there already (a repeated call, or
+ * the DLQ's copy of the record ingested first). Idempotent: the failure's id is the task's.
+ */
+export function recordTaskFailure(ctx: Context, letter: DeadLetter, planId: string | null): Promise<boolean> {
+  return Store.create(ctx, taskFailure(letter, planId));
+}
+
 /** A DLQ message as a failure: the worker's record of a failed task, or a task message SQS gave up on. */
 async function failureOf(ctx: Context, agentId: string, messageId: string, body: string): Promise<Failure> {
   const at = ctx.now().toISOString();
-  const base = {
-    agentId,
-    status: "open" as const,
-    redrivenAt: null,
-    redrivenBy: null,
-    redriveTaskId: null,
-  };
+  const base = { agentId, ...unredriven };
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -85,17 +107,7 @@ async function failureOf(ctx: Context, agentId: string, messageId: string, body:
   const letter = DeadLetterBody.safeParse(parsed);
   if (letter.success) {
     const task = await Tasks.find(ctx, letter.data.taskId);
-    return {
-      ...base,
-      id: `flr_${letter.data.taskId}`,
-      source: "task",
-      action: letter.data.action,
-      taskId: letter.data.taskId,
-      planId: task?.planId ?? null,
-      error: letter.data.error,
-      attempts: letter.data.attempts,
-      failedAt: letter.data.failedAt,
-    };
+    return taskFailure({ ...letter.data, agentId }, task?.planId ?? null);
   }
   const message = TaskMessageBody.safeParse(parsed);
   const task = message.success ? await Tasks.find(ctx, message.data.taskId) : undefined;

@@ -85,6 +85,21 @@ export const Heartbeat = z
   .meta({ id: "Heartbeat" });
 export type Heartbeat = z.output<typeof Heartbeat>;
 
+/** The interval a heartbeat that does not say its own is taken to have: the SDK worker's default. */
+export const DEFAULT_HEARTBEAT_SECONDS = 60;
+
+/** A heartbeat as sent: only `load` is needed; the counts default to 0, the interval to 60 s. */
+export const HeartbeatInput = Heartbeat.extend({
+  done: Heartbeat.shape.done.default(0).describe("Tasks finished successfully in the last interval (default 0)"),
+  failed: Heartbeat.shape.failed.default(0).describe("Tasks that failed in the last interval (default 0)"),
+  intervalSeconds: Heartbeat.shape.intervalSeconds
+    .default(DEFAULT_HEARTBEAT_SECONDS)
+    .describe(
+      `How often this agent sends a heartbeat (default ${DEFAULT_HEARTBEAT_SECONDS}); the health thresholds are multiples of it`,
+    ),
+}).meta({ id: "HeartbeatInput" });
+export type HeartbeatInput = z.input<typeof HeartbeatInput>;
+
 export const HealthStatus = z.enum(["online", "degraded", "offline", "unknown"]);
 export type HealthStatus = z.output<typeof HealthStatus>;
 
@@ -225,7 +240,7 @@ export const Task = z
     resultRef: PayloadLink.optional().describe(
       "Result kept in object storage (over 32 KB); `result` holds it only in GET /v1/tasks/{id}, up to 256 KB",
     ),
-    error: TaskError.nullable(),
+    error: z.union([TaskError, z.null()]).describe("The last error; null while there is none"),
     idempotencyKey: z.string().nullable(),
     planId: z.string().nullable().describe("The plan this task runs a step of"),
     redriveOf: z.string().nullable().describe("The failed task this one redrives"),

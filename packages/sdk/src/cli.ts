@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 import { run } from "./commands.js";
 
 /** The `nexus` command: `nexus --help` lists what it does. */

@@ -11,7 +11,7 @@ import type {
   Failure,
   FailureInput,
   Health,
-  Heartbeat,
+  HeartbeatInput,
   HeartbeatReceipt,
   Lease,
   ListFailuresQuery,
@@ -22,10 +22,12 @@ import type {
   Plan,
   PlanPreview,
   PlanSummary,
+  PreviewScheduleInput,
   Redriven,
   RegisterAgentInput,
   Schedule,
   ScheduleDetail,
+  SchedulePreview,
   ScheduleRun,
   SubmitTaskInput,
   Task,
@@ -116,7 +118,7 @@ export class NexusClient {
         query: { force: options.force },
       }),
     /** Reports a (remote) agent alive, with its metrics; returns its health. */
-    heartbeat: (id: string, heartbeat: Heartbeat) =>
+    heartbeat: (id: string, heartbeat: HeartbeatInput) =>
       this.request<HeartbeatReceipt>("POST", `/v1/agents/${enc(id)}/heartbeat`, { body: heartbeat }),
   };
 
@@ -188,6 +190,9 @@ export class NexusClient {
       this.request<Schedule>("PATCH", `/v1/schedules/${enc(id)}`, { body: changes }),
     delete: (id: string) => this.request<{ id: string; deleted: true }>("DELETE", `/v1/schedules/${enc(id)}`),
     runNow: (id: string) => this.request<ScheduleRun>("POST", `/v1/schedules/${enc(id)}/run-now`),
+    /** The expression as it would be stored, and its next runs; creates nothing. */
+    preview: (input: PreviewScheduleInput) =>
+      this.request<SchedulePreview>("POST", "/v1/schedules/preview", { body: input }),
   };
 
   readonly keys = {

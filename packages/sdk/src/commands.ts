@@ -47,6 +47,7 @@ const OPTIONS = {
   action: { type: "string" },
   disabled: { type: "boolean" },
   enabled: { type: "string" },
+  count: { type: "string" },
 } as const;
 type Flag = keyof typeof OPTIONS;
 type Values = { [K in Flag]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -92,6 +93,7 @@ usage: nexus <group> <command> [arguments] [flags]
   schedules list [--limit N] [--cursor C]
   schedules get|delete|run-now <id>
   schedules update <id> [--file changes.json] [--name N] [--cron EXPR | --rate EXPR] [--timezone TZ] [--enabled true|false]
+  schedules preview (--cron EXPR | --rate EXPR) [--timezone TZ] [--count N]
   keys create --name N --role admin|operator|viewer|agent [--agent ID] [--expires ISO] [--rate-limit N]
   keys list [--limit N] [--cursor C]
   keys get|revoke <id>
@@ -176,7 +178,7 @@ const FAILURE_HEADER = ["ID", "AGENT", "ACTION", "ERROR", "ATTEMPTS", "FAILED", 
 const scheduleRow = (s: Schedule) => [
   s.id,
   s.name,
-  s.cron ? `${s.cron} ${s.timezone}` : (s.rate ?? "-"),
+  s.cron ? `${s.cron}${s.unixCron ? ` (${s.unixCron})` : ""} ${s.timezone}` : (s.rate ?? "-"),
   s.target.type === "task" ? `task ${s.target.agentId}.${s.target.action}` : `plan ${s.target.name ?? s.name}`,
   s.enabled ? "enabled" : "disabled",
   s.nextRunAt ?? "-",
@@ -600,6 +602,24 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       run: async (c) => {
         const deleted = await c.client.schedules.delete(c.args[0] ?? "");
         return show(c, deleted, () => `deleted ${deleted.id}`);
+      },
+    },
+    preview: {
+      args: [],
+      flags: ["cron", "rate", "timezone", "count"],
+      summary: "an expression as it would be stored, and its next runs (nothing is created)",
+      run: async (c) => {
+        const { cron, rate, timezone, count } = c.values;
+        if ((cron === undefined) === (rate === undefined)) throw new UsageError("give --cron or --rate");
+        const preview = await c.client.schedules.preview({
+          ...(cron === undefined ? {} : { cron }),
+          ...(rate === undefined ? {} : { rate }),
+          ...(timezone === undefined ? {} : { timezone }),
+          ...(count === undefined ? {} : { count: intFlag("count", count) }),
+        });
+        return show(c, preview, () =>
+          [`${preview.cron ?? preview.rate} ${preview.timezone}`, ...preview.nextRuns].join("\n"),
+        );
       },
     },
     "run-now": {

@@ -1,6 +1,8 @@
 /**
  * The API's objects as the client sees them. Written out here (not imported from the server's schemas) so
- * the SDK has no dependencies: a remote worker needs only this package and Node.js 20.
+ * the SDK has no dependencies: a remote worker needs only this package and Node.js 20. Checked against the
+ * OpenAPI document by tests/sdk-contract.test.ts: each type and its schema are assignable both ways, with the
+ * same properties.
  */
 
 export interface Page<T> {
@@ -36,13 +38,30 @@ export interface Agent {
   description: string;
   builtin: boolean;
   status: "active" | "inactive";
-  actions: Array<Required<Omit<ActionSpec, "retry">> & { retry: RetryPolicy }>;
+  actions: ActionSpec[];
   queue: { url: string; arn: string; dlqUrl: string; dlqArn: string };
   createdAt: string;
   updatedAt: string;
   lastHeartbeatAt: string | null;
   /** Present where the API reports agent health. */
-  health?: Record<string, unknown>;
+  health?: AgentHealth;
+}
+
+export type HealthStatus = "online" | "degraded" | "offline" | "unknown";
+
+/** An agent's health: from its last heartbeat and, on a single agent, its queues' depths. */
+export interface AgentHealth {
+  status: HealthStatus;
+  reason: string;
+  /** When the status began, as recorded (null: not recorded yet). */
+  since: string | null;
+  lastHeartbeatAt: string | null;
+  heartbeat: Heartbeat | null;
+  /** Waiting, in flight and delayed messages; null in lists. */
+  queueDepth: number | null;
+  dlqDepth: number | null;
+  /** The latest recorded status changes, newest first. */
+  transitions: Array<{ at: string; from: HealthStatus; to: HealthStatus; reason: string }>;
 }
 
 export interface RegisterAgentInput {
@@ -62,25 +81,38 @@ export interface TaskError {
 
 export interface TaskEvent {
   at: string;
-  type: string;
+  type: "queued" | "started" | "attempt_failed" | "requeued" | "succeeded" | "failed" | "cancelled";
   attempt?: number;
   message?: string;
   error?: TaskError;
   retryInSeconds?: number;
 }
 
+/** Where params or a result too large to keep on the task are: GET `href` with the same key. */
+export interface PayloadRef {
+  bytes: number;
+  sha256: string;
+  contentType: string;
+  href: string;
+}
+
 export interface Task {
   id: string;
   agentId: string;
   action: string;
-  params: unknown;
+  /** Absent when kept in object storage and too large to show inline: see paramsRef. */
+  params?: unknown;
   status: TaskStatus;
   attempts: number;
   maxAttempts: number;
   result?: unknown;
+  paramsRef?: PayloadRef;
+  resultRef?: PayloadRef;
   error: TaskError | null;
   idempotencyKey: string | null;
   planId: string | null;
+  /** The failed task this one redrives. */
+  redriveOf: string | null;
   stepId: string | null;
   createdAt: string;
   updatedAt: string;
@@ -105,7 +137,7 @@ export interface ListTasksQuery extends PageQuery {
 export interface ClaimedTask {
   id: string;
   action: string;
-  params: unknown;
+  params?: unknown;
   attempt: number;
   maxAttempts: number;
   /** Proves the claim on complete, fail and extend. */
@@ -150,13 +182,14 @@ export interface PlanStep {
   seconds: number | null;
   retry: Partial<RetryPolicy> | null;
   timeoutSeconds: number;
-  status: string;
+  status: "pending" | "waiting" | "running" | "waiting_approval" | "succeeded" | "failed" | "cancelled";
   taskId: string | null;
   attempts: number;
   startedAt: string | null;
   finishedAt: string | null;
   error: TaskError | null;
   result?: unknown;
+  resultRef?: PayloadRef;
   decidedBy: string | null;
 }
 
@@ -272,10 +305,13 @@ export interface Heartbeat {
   details?: Record<string, unknown>;
 }
 
+/** A heartbeat as sent: only load is needed; done and failed default to 0, intervalSeconds to 60. */
+export type HeartbeatInput = Pick<Heartbeat, "load"> & Partial<Omit<Heartbeat, "load">>;
+
 export interface HeartbeatReceipt {
   agentId: string;
   receivedAt: string;
-  health: Record<string, unknown> & { status: string; reason: string };
+  health: AgentHealth;
 }
 
 export type FailureStatus = "open" | "redriven";
@@ -325,7 +361,10 @@ export type ScheduleTarget =
 
 export interface CreateScheduleInput {
   name: string;
-  /** Exactly one of cron (`cron(0 9 ? * MON-FRI *)`) and rate (`rate(5 minutes)`). */
+  /**
+   * Exactly one of cron and rate (`rate(5 minutes)`). cron in EventBridge syntax (`cron(0 9 ? * MON-FRI *)`) or
+   * five-field Unix cron (`0 9 * * 1-5`, `@daily`), stored as the EventBridge expression that runs at the same times.
+   */
   cron?: string;
   rate?: string;
   timezone?: string;
@@ -336,8 +375,11 @@ export interface CreateScheduleInput {
 
 export type UpdateScheduleInput = Partial<CreateScheduleInput>;
 
+/** A schedule's latest run, as the schedule shows it. */
+export type ScheduleLastRun = Omit<ScheduleRun, "scheduleId">;
+
 export interface ScheduleRun {
-  scheduleId?: string;
+  scheduleId: string;
   at: string;
   scheduledAt: string;
   trigger: "schedule" | "manual" | "missed";
@@ -352,19 +394,44 @@ export interface ScheduleRun {
 export interface Schedule {
   id: string;
   name: string;
+  /** As EventBridge Scheduler runs it. */
   cron: string | null;
+  /** The Unix cron expression cron was converted from, as given; null otherwise. */
+  unixCron: string | null;
   rate: string | null;
   timezone: string;
   target: ScheduleTarget;
   enabled: boolean;
   overlap: "skip" | "allow";
   nextRunAt: string | null;
-  lastRun: ScheduleRun | null;
+  /** The next 5 scheduled times, from nextRunAt; empty while disabled. */
+  nextRuns: string[];
+  lastRun: ScheduleLastRun | null;
   runs: number;
   missedRuns: number;
   createdAt: string;
   updatedAt: string;
   createdBy: string;
+}
+
+export interface PreviewScheduleInput {
+  /** Exactly one of cron and rate. */
+  cron?: string;
+  rate?: string;
+  timezone?: string;
+  /** How many runs to show: 1-20 (default 5). */
+  count?: number;
+}
+
+export interface SchedulePreview {
+  /** The expression as it would be stored (EventBridge Scheduler syntax). */
+  cron?: string;
+  /** The Unix cron expression given, when cron was converted from one. */
+  unixCron?: string;
+  rate?: string;
+  timezone: string;
+  /** The next runs after now, ISO 8601 in UTC. */
+  nextRuns: string[];
 }
 
 export interface ScheduleDetail extends Schedule {

@@ -1,4 +1,4 @@
-import { AgentHealth, type Context, Health, Heartbeat, NotFoundError } from "@nexus/core";
+import { AgentHealth, type Context, Health, HeartbeatInput, NotFoundError } from "@nexus/core";
 import * as z from "zod";
 import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
@@ -13,7 +13,10 @@ const routes = {
     path: "/v1/agents/{id}/heartbeat",
     tags: ["agents"],
     summary: "Report that an agent is alive, with its load and recent outcomes; returns its health",
-    request: { params: IdParam, body: { ...json(Heartbeat, "The agent's metrics"), required: true } },
+    request: {
+      params: IdParam,
+      body: { ...json(HeartbeatInput, "The agent's metrics (only load is needed)"), required: true },
+    },
     responses: { 200: json(HeartbeatReceipt, "Recorded"), ...errors },
   }),
 };

@@ -20,6 +20,20 @@ const routes = {
       ...unavailable,
     },
   }),
+  previewSchedule: route("POST /v1/schedules/preview", {
+    method: "post",
+    path: "/v1/schedules/preview",
+    operationId: "previewSchedule",
+    tags: ["schedules"],
+    summary: "Preview a cron or rate expression: the form it is stored in and its next runs (nothing is created)",
+    request: { body: { ...json(Schedules.PreviewScheduleInput, "The expression and time zone"), required: true } },
+    responses: {
+      200: json(Schedules.SchedulePreview, "The expression as it would be stored, and its next runs"),
+      400: errors[400],
+      413: errors[413],
+      ...denied,
+    },
+  }),
   listSchedules: route("GET /v1/schedules", {
     method: "get",
     path: "/v1/schedules",
@@ -85,6 +99,11 @@ export function registerScheduleRoutes(app: ApiApp, options: { ctx: Context; pla
     c.set("auditTarget", schedule.id);
     c.header("Location", `/v1/schedules/${schedule.id}`);
     return c.json(schedule, 201);
+  });
+  app.openapi(routes.previewSchedule, async (c) => {
+    const preview = Schedules.preview(ctx, c.req.valid("json"));
+    c.set("audited", true); // a preview changes nothing: no audit record
+    return c.json(preview, 200);
   });
   app.openapi(routes.listSchedules, async (c) => c.json(await Schedules.list(ctx, c.req.valid("query")), 200));
   app.openapi(routes.getSchedule, async (c) => c.json(await Schedules.get(ctx, c.req.valid("param").id), 200));

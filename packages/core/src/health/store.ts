@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { NotFoundError, ValidationError } from "../errors.js";
-import { type AgentHealth, type HealthTransition, Heartbeat } from "../schemas.js";
+import { type AgentHealth, type HealthTransition, HeartbeatInput } from "../schemas.js";
 import * as AgentStore from "../storage/agents.js";
 import { depths } from "./depths.js";
 import { type Evaluation, healthOf, type Recorded, recordedOf, type Source, settingsOf } from "./evaluate.js";
@@ -52,7 +52,7 @@ export interface HeartbeatReceipt {
  * Bad metrics are a 400 naming the field; an unknown agent a 404.
  */
 export async function heartbeat(ctx: Context, agentId: string, raw: unknown): Promise<HeartbeatReceipt> {
-  const parsed = Heartbeat.safeParse(raw);
+  const parsed = HeartbeatInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError("heartbeat is not valid", parsed.error.issues);
   const receivedAt = ctx.now().toISOString();
   const item = await AgentStore.saveHeartbeat(ctx, agentId, { at: receivedAt, metrics: JSON.stringify(parsed.data) });

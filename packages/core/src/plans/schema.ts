@@ -151,7 +151,7 @@ export const PlanStep = z
     attempts: z.number().int(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
-    error: TaskError.nullable(),
+    error: z.union([TaskError, z.null()]).describe("The last error; null while there is none"),
     result: z.unknown().optional().describe("The step's task result (GET of one plan only) when kept on the task"),
     resultRef: PayloadLink.optional().describe("The step's task result when kept in object storage (over 32 KB)"),
     decidedBy: z.string().nullable().describe("Approval steps: the key that approved or rejected"),

@@ -18,6 +18,7 @@ export {
   get,
   list,
   type Options,
+  preview,
   recordMissed,
   recurrence,
   remove,
@@ -35,3 +36,4 @@ export {
   type Trigger,
   targetInput,
 } from "./triggers.js";
+export { fromUnixCron, isUnixCron, parseAnyCron, type StoredCron } from "./unix.js";

@@ -11,17 +11,20 @@ import * as Store from "../storage/schedules.js";
 import * as TaskStore from "../storage/tasks.js";
 import * as Targets from "../targets.js";
 import * as Tasks from "../tasks.js";
-import { nextRun, parseCron, parseRate, type Recurrence } from "./expression.js";
+import { nextRun, parseRate, type Recurrence } from "./expression.js";
 import {
   CreateScheduleInput,
   type ListSchedulesQuery,
+  PreviewScheduleInput,
   type RunError,
   type Schedule,
+  type SchedulePreview,
   type ScheduleRun,
   type ScheduleTarget,
   UpdateScheduleInput,
 } from "./schema.js";
 import type { Trigger } from "./triggers.js";
+import { parseAnyCron } from "./unix.js";
 
 export interface Options {
   /** The key making the change. */
@@ -101,6 +104,49 @@ const triggerOf = (s: Store.ScheduleRecord): Trigger => {
   };
 };
 
+/** What a schedule stores of its expression: cron (Unix cron converted, and kept as given) or rate. */
+function specOf(input: { cron?: string | undefined; rate?: string | undefined; timezone: string }, at: string) {
+  const cron = input.cron ? parseAnyCron(input.cron) : null;
+  return {
+    cron: cron?.expression ?? null,
+    unixCron: cron?.unix ?? null,
+    rate: input.rate ? parseRate(input.rate).expression : null,
+    timezone: input.timezone,
+    anchorAt: input.rate ? at : null,
+  };
+}
+
+/** The runs after `after`, at most `count`, starting with `first` when given (a schedule's stored next run). */
+function upcoming(recurrence: Recurrence, after: Date, count: number, first?: Date | null): string[] {
+  const runs: string[] = [];
+  let at = first === undefined ? nextRun(recurrence, after) : first;
+  while (at && runs.length < count) {
+    runs.push(at.toISOString());
+    at = nextRun(recurrence, at);
+  }
+  return runs;
+}
+
+/**
+ * What a cron or rate expression would be stored as, and its next runs from now, without creating anything: bad
+ * input is refused as `create` refuses it (a 400 naming the field).
+ */
+export function preview(ctx: Context, raw: unknown): SchedulePreview {
+  const parsed = PreviewScheduleInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("schedule preview is not valid", issuesOf(parsed.error.issues));
+  const input = parsed.data;
+  const now = ctx.now();
+  const spec = specOf(input, now.toISOString());
+  const first = firstRun(spec, now);
+  return {
+    ...(spec.cron ? { cron: spec.cron } : {}),
+    ...(spec.unixCron ? { unixCron: spec.unixCron } : {}),
+    ...(spec.rate ? { rate: spec.rate } : {}),
+    timezone: spec.timezone,
+    nextRuns: upcoming(recurrenceOf(spec), now, input.count, first ? new Date(first) : null),
+  };
+}
+
 /** Creates a schedule: validated, its name claimed, stored, and (in AWS) an EventBridge Scheduler schedule. */
 export async function create(ctx: Context, raw: unknown, options: Options = {}): Promise<Schedule> {
   const parsed = CreateScheduleInput.safeParse(raw);
@@ -109,12 +155,7 @@ export async function create(ctx: Context, raw: unknown, options: Options = {}):
   const target = await checkTarget(ctx, input.target, options.planner);
   const now = ctx.now();
   const at = now.toISOString();
-  const spec = {
-    cron: input.cron ? parseCron(input.cron).expression : null,
-    rate: input.rate ? parseRate(input.rate).expression : null,
-    timezone: input.timezone,
-    anchorAt: input.rate ? at : null,
-  };
+  const spec = specOf(input, at);
   const next = firstRun(spec, now);
   const id = newId("sch", now);
   await Store.claimName(ctx, input.name, id);
@@ -143,7 +184,7 @@ export async function create(ctx: Context, raw: unknown, options: Options = {}):
     await Store.markDeleted(ctx, id);
     throw unavailable(error);
   }
-  return Store.toPublic(record);
+  return publicOf(record);
 }
 
 async function loadOr404(ctx: Context, id: string): Promise<Store.ScheduleRecord> {
@@ -167,8 +208,18 @@ async function statuses(ctx: Context, refs: Ref[]): Promise<Map<string, string>>
 const refOf = (run: Store.LastRunRecord | null): Ref | undefined =>
   run?.taskId ? { kind: "task", id: run.taskId } : run?.planId ? { kind: "plan", id: run.planId } : undefined;
 
+/** How many upcoming runs a schedule shows. */
+const SHOWN_RUNS = 5;
+
+/** A schedule as the API shows it: its next runs from its stored next run on (none while disabled). */
+function publicOf(record: Store.ScheduleRecord): Schedule {
+  const first = record.enabled && record.nextRunAt ? new Date(record.nextRunAt) : null;
+  const nextRuns = first ? upcoming(recurrenceOf(record), first, SHOWN_RUNS, first) : [];
+  return { ...Store.toPublic(record), nextRuns };
+}
+
 function withStatus(record: Store.ScheduleRecord, found: Map<string, string>): Schedule {
-  const schedule = Store.toPublic(record);
+  const schedule = publicOf(record);
   const ref = refOf(record.lastRun);
   if (!schedule.lastRun || !ref) return schedule;
   return { ...schedule, lastRun: { ...schedule.lastRun, status: found.get(ref.id) ?? null } };
@@ -203,13 +254,14 @@ export async function update(ctx: Context, id: string, raw: unknown, options: Op
   const current = await loadOr404(ctx, id);
   const now = ctx.now();
   const at = now.toISOString();
+  const newCron = input.cron ? parseAnyCron(input.cron) : null;
   const rateChanged =
     (input.rate !== undefined && parseRate(input.rate).expression !== current.rate) ||
     (input.enabled === true && !current.enabled);
   const next: Store.ScheduleRecord = {
     ...current,
     name: input.name ?? current.name,
-    cron: input.cron ? parseCron(input.cron).expression : input.rate ? null : current.cron,
+    ...(input.cron || input.rate ? { cron: newCron?.expression ?? null, unixCron: newCron?.unix ?? null } : {}),
     rate: input.rate ? parseRate(input.rate).expression : input.cron ? null : current.rate,
     timezone: input.timezone ?? current.timezone,
     target: input.target ? await checkTarget(ctx, input.target, options.planner) : current.target,

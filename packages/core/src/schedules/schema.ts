@@ -1,10 +1,11 @@
 import * as z from "zod";
 import { MAX_PLAN_STEPS, PlannerConstraints, PlanStepInput } from "../plans/schema.js";
 import { ActionName, AgentId, PageLimit } from "../schemas.js";
-import { ExpressionError, isTimeZone, parseCron, parseRate } from "./expression.js";
+import { ExpressionError, isTimeZone, parseRate } from "./expression.js";
+import { parseAnyCron } from "./unix.js";
 
 /** A field holding an expression: refused with the parser's message, on that field. */
-const expression = (parse: (text: string) => unknown, example: string) =>
+const expression = (parse: (text: string) => unknown, description: string) =>
   z
     .string()
     .min(1)
@@ -17,10 +18,14 @@ const expression = (parse: (text: string) => unknown, example: string) =>
         ctx.addIssue({ code: "custom", message: error.message });
       }
     })
-    .describe(`EventBridge Scheduler syntax, e.g. ${example}`);
+    .describe(description);
 
-export const CronExpression = expression(parseCron, "cron(0 9 ? * MON-FRI *)");
-export const RateExpression = expression(parseRate, "rate(5 minutes)");
+export const CronExpression = expression(
+  parseAnyCron,
+  "EventBridge Scheduler's cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 9 ? * MON-FRI *), " +
+    "or five-field Unix cron, e.g. 0 9 * * 1-5 or @daily, converted to the EventBridge form that runs at the same times",
+);
+export const RateExpression = expression(parseRate, "EventBridge Scheduler syntax, e.g. rate(5 minutes)");
 export const TimeZone = z
   .string()
   .min(1)
@@ -75,21 +80,27 @@ const name = z
   .regex(/^[^\p{Cc}]+$/u, "must not contain control characters")
   .describe("Unique (case-insensitive)");
 
-export const CreateScheduleInput = z
-  .strictObject({
+/** When a schedule runs: exactly one of cron and rate, in a time zone. */
+const recurrence = {
+  cron: CronExpression.optional(),
+  rate: RateExpression.optional(),
+  timezone: TimeZone.default("UTC"),
+};
+const exactlyOne = <S extends z.ZodType<{ cron?: string | undefined; rate?: string | undefined }>>(schema: S) =>
+  schema.refine((s) => (s.cron === undefined) !== (s.rate === undefined), {
+    message: "give exactly one of cron or rate",
+    path: ["cron"],
+  });
+
+export const CreateScheduleInput = exactlyOne(
+  z.strictObject({
     name,
-    cron: CronExpression.optional(),
-    rate: RateExpression.optional(),
-    timezone: TimeZone.default("UTC"),
+    ...recurrence,
     target: ScheduleTarget,
     enabled: z.boolean().default(true),
     overlap: Overlap.default("skip"),
-  })
-  .refine((s) => (s.cron === undefined) !== (s.rate === undefined), {
-    message: "give exactly one of cron or rate",
-    path: ["cron"],
-  })
-  .meta({ id: "CreateScheduleInput" });
+  }),
+).meta({ id: "CreateScheduleInput" });
 export type CreateScheduleInput = z.output<typeof CreateScheduleInput>;
 
 export const UpdateScheduleInput = z
@@ -113,6 +124,27 @@ export const UpdateScheduleInput = z
   .meta({ id: "UpdateScheduleInput" });
 export type UpdateScheduleInput = z.output<typeof UpdateScheduleInput>;
 
+export const PreviewScheduleInput = exactlyOne(
+  z.strictObject({
+    ...recurrence,
+    count: z.number().int().min(1).max(20).default(5).describe("How many runs to show (1-20, default 5)"),
+  }),
+).meta({ id: "PreviewScheduleInput" });
+export type PreviewScheduleInput = z.output<typeof PreviewScheduleInput>;
+
+export const SchedulePreview = z
+  .object({
+    cron: z.string().optional().describe("The cron expression as it would be stored (EventBridge Scheduler syntax)"),
+    unixCron: z.string().optional().describe("The Unix cron expression given, when cron was converted from one"),
+    rate: z.string().optional().describe("The rate expression as it would be stored"),
+    timezone: z.string(),
+    nextRuns: z
+      .array(z.string())
+      .describe("The next runs after now (ISO 8601, UTC); a rate runs every interval from when it is set"),
+  })
+  .meta({ id: "SchedulePreview" });
+export type SchedulePreview = z.output<typeof SchedulePreview>;
+
 export const RunOutcome = z
   .enum(["started", "skipped", "failed", "missed"])
   .describe(
@@ -133,7 +165,7 @@ export const LastRun = z
     taskId: z.string().nullable(),
     planId: z.string().nullable(),
     status: z.string().nullable().optional().describe("The task's or plan's status now (on reads)"),
-    error: RunError.nullable(),
+    error: z.union([RunError, z.null()]),
     missed: z.number().int().nullable().describe("For missed: how many scheduled times passed (capped at 10000)"),
   })
   .meta({ id: "ScheduleLastRun" });
@@ -143,14 +175,21 @@ export const Schedule = z
   .object({
     id: z.string(),
     name: z.string(),
-    cron: z.string().nullable(),
+    cron: z.string().nullable().describe("The cron expression as EventBridge Scheduler runs it: cron(<six fields>)"),
+    unixCron: z
+      .string()
+      .nullable()
+      .describe("The five-field Unix cron expression (or macro) cron was converted from, as given; null otherwise"),
     rate: z.string().nullable(),
     timezone: z.string(),
     target: ScheduleTarget.describe("The task or plan each run submits (a goal's steps as the planner wrote them)"),
     enabled: z.boolean(),
     overlap: Overlap,
     nextRunAt: z.string().nullable().describe("The next scheduled time; null while disabled or when none is left"),
-    lastRun: LastRun.nullable(),
+    nextRuns: z
+      .array(z.string())
+      .describe("The next 5 scheduled times (ISO 8601, UTC), starting with nextRunAt; empty while disabled"),
+    lastRun: z.union([LastRun, z.null()]),
     runs: z.number().int().describe("Runs recorded: started, skipped or failed"),
     missedRuns: z.number().int().describe("Scheduled times that passed while Nexus was not running"),
     createdAt: z.string(),

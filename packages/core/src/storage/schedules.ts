@@ -29,7 +29,7 @@ const expiresAt = (now: Date) => Math.floor(now.getTime() / 1000) + RETENTION_SE
 
 export type LastRunRecord = Omit<ScheduleRun, "scheduleId" | "status">;
 
-export interface ScheduleRecord extends Omit<Schedule, "lastRun"> {
+export interface ScheduleRecord extends Omit<Schedule, "lastRun" | "nextRuns"> {
   lastRun: LastRunRecord | null;
   /** Bumped by every configuration change; a run computes the next one only against the version it read. */
   version: number;
@@ -40,7 +40,7 @@ export interface ScheduleRecord extends Omit<Schedule, "lastRun"> {
   deletedAt: string | null;
 }
 
-const NULLABLE = ["cron", "rate", "nextRunAt", "lastRun", "anchorAt", "activeRun", "deletedAt"] as const;
+const NULLABLE = ["cron", "unixCron", "rate", "nextRunAt", "lastRun", "anchorAt", "activeRun", "deletedAt"] as const;
 const INDEX_FIELDS = ["PK", "SK", "GSI1PK", "GSI1SK", "GSI3PK", "GSI3SK", "expiresAt"];
 
 export function fromItem(item: Record<string, unknown>): ScheduleRecord {
@@ -53,7 +53,7 @@ export function fromItem(item: Record<string, unknown>): ScheduleRecord {
   return record as unknown as ScheduleRecord;
 }
 
-export function toPublic(record: ScheduleRecord): Schedule {
+export function toPublic(record: ScheduleRecord): Omit<Schedule, "nextRuns"> {
   const { version: _v, anchorAt: _a, activeRun: _r, deletedAt: _d, ...rest } = record;
   return rest;
 }
