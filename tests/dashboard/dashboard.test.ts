@@ -228,6 +228,27 @@ describe("the dashboard in a browser", () => {
     await record("plans");
   });
 
+  it("plans from a goal: the planner's steps and explanation first, then runs them", async () => {
+    await open("plans", "Plans");
+    await page.type("#goal", "run df -h then email the output to ops@example.com");
+    await page.click("#goal-approval");
+    await page.click("#goal-plan");
+    await page.waitForSelector("#goal-run");
+    const preview = await text("#goal-preview");
+    expect(preview).toContain("run_command");
+    expect(preview).toContain("send_email");
+    expect(preview).toMatch(/Planned by/);
+    await record("plan-from-goal");
+    await page.click("#goal-run");
+    await until("the new plan's page", async () => (await page.title()).startsWith("Plan pln_"));
+    await textIncludes("Waiting for approval", "main");
+    const planId = (await page.title()).split(" ")[1] as string;
+    const plan: Json = (await local.api.get(`/v1/plans/${planId}`)).body;
+    expect(plan.goal).toBe("run df -h then email the output to ops@example.com");
+    await page.click("[id^=reject-]");
+    await until("the plan failed", async () => (await local.api.get(`/v1/plans/${planId}`)).body.status === "failed");
+  });
+
   it("redrives a failure with edited params", async () => {
     const operator = apiClient(local.nexus.url, operatorKey);
     const failed = (
@@ -258,6 +279,54 @@ describe("the dashboard in a browser", () => {
       redriveOf: failed.id,
       params: { times: 0, retriable: false },
     });
+  });
+
+  it("creates a schedule with its next runs previewed, edits it", async () => {
+    await open("schedules", "Schedules");
+    await page.click("#new-schedule");
+    await page.waitForSelector("#new-name");
+    await page.type("#new-name", "weekday-echo");
+    await page.$eval("#new-expression", (el) => {
+      (el as { value: string }).value = "";
+    });
+    await page.type("#new-expression", "30 8 * * 1-5");
+    await textIncludes("cron(30 8 ? * MON-FRI *)", "#new-preview");
+    expect(await page.$$eval("#new-preview li", (items) => items.length)).toBe(5);
+    await page.$eval("#new-expression", (el) => {
+      (el as { value: string }).value = "";
+    });
+    await page.type("#new-expression", "61 8 * * *");
+    await page.waitForSelector("#new-preview [role=alert]");
+    await page.$eval("#new-expression", (el) => {
+      (el as { value: string }).value = "";
+    });
+    await page.type("#new-expression", "rate(2 hours)");
+    await textIncludes("rate(2 hours)", "#new-preview");
+    await page.select("#new-agent", "diag");
+    await page.select("#new-action", "sleep");
+    await page.type("#f-ms", "5");
+    await record("schedule-new");
+    await page.click("#new-save");
+    await textIncludes("weekday-echo created.");
+    const created: Json = (await local.api.get("/v1/schedules?limit=100")).body.items.find(
+      (s: Json) => s.name === "weekday-echo",
+    );
+    expect(created).toMatchObject({
+      rate: "rate(2 hours)",
+      target: { agentId: "diag", action: "sleep", params: { ms: 5 } },
+    });
+    const [edit] = await page.$$("xpath/.//button[text()='Edit weekday-echo']");
+    await edit?.click();
+    const field = `#edit-${created.id}-expression`;
+    await page.waitForSelector(field);
+    expect(await page.$eval("#f-ms", (el) => (el as { value: string }).value)).toBe("5");
+    await page.$eval(field, (el) => {
+      (el as { value: string }).value = "";
+    });
+    await page.type(field, "cron(0 12 * * ? *)");
+    await page.click(`#edit-${created.id}-save`);
+    await textIncludes("weekday-echo saved.");
+    expect((await local.api.get(`/v1/schedules/${created.id}`)).body.cron).toBe("cron(0 12 * * ? *)");
   });
 
   it("disables a schedule", async () => {
@@ -309,6 +378,7 @@ describe("the dashboard in a browser", () => {
       [`plans/${plan.id}`, `Plan ${plan.id}`],
       ["failures?status=redriven", "Failures"],
       ["schedules", "Schedules"],
+      ["plans", "Plans"],
     ] as const) {
       await open(route, title);
       const labels = await page.$$eval("main button, main a.button", (els) =>

@@ -59,12 +59,16 @@ export class Feed {
     this.onMode?.(mode);
   }
 
-  private async run(since: string) {
+  private async run(start: string) {
     let streamable = true;
+    let since = start;
     while (!this.stopped) {
       try {
         if (streamable) {
+          // A stream that ends without an event leaves no cursor: the next one starts about where this one did.
+          const opened = new Date(Date.now() - 5000).toISOString();
           streamable = await this.stream(since);
+          if (!this.cursor) since = opened;
         } else {
           this.setMode("polling");
           const page = await get<{ items: FeedEvent[]; nextCursor: string }>(

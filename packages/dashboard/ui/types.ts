@@ -24,33 +24,15 @@ export interface ParamsSchema {
   default?: unknown;
 }
 
-export interface ActionSpec extends Omit<Sdk.Agent["actions"][number], "params"> {
+export interface ActionSpec extends Omit<Sdk.ActionSpec, "params"> {
   params: ParamsSchema;
 }
 
-export interface Agent extends Omit<Sdk.Agent, "actions" | "health"> {
+export interface Agent extends Omit<Sdk.Agent, "actions"> {
   actions: ActionSpec[];
-  health?: {
-    status: "online" | "degraded" | "offline" | "unknown";
-    reason: string;
-    since: string | null;
-    lastHeartbeatAt: string | null;
-    heartbeat: Sdk.Heartbeat | null;
-    queueDepth: number | null;
-    dlqDepth: number | null;
-  };
 }
 
-interface PayloadLink {
-  bytes: number;
-  href: string;
-}
-
-export interface Task extends Sdk.Task {
-  paramsRef?: PayloadLink;
-  resultRef?: PayloadLink;
-  redriveOf: string | null;
-}
+export type { Task } from "@nexus/sdk/types";
 
 export interface TaskLogs {
   taskId: string;

@@ -142,7 +142,11 @@ export async function agentPage(ctx: PageContext) {
           { class: "card" },
           h("h3", null, action.name),
           h("p", null, action.description),
-          h("p", { class: "muted" }, `up to ${action.retry.maxAttempts} attempts, ${action.timeoutSeconds} s each`),
+          h(
+            "p",
+            { class: "muted" },
+            `up to ${action.retry?.maxAttempts ?? 3} attempts, ${action.timeoutSeconds ?? 60} s each`,
+          ),
           ctx.can("POST /v1/tasks") && agent.status === "active"
             ? h(
                 "p",

@@ -1,5 +1,6 @@
 import { ApiError, get } from "../api.js";
 import { alertBox, h, replace } from "../dom.js";
+import type { SchemaForm } from "../form.js";
 import type { Agent, Page } from "../types.js";
 
 /** Text of any error, in words. */
@@ -145,4 +146,37 @@ export async function agentFilter(query: URLSearchParams, base: string) {
     query,
     base,
   );
+}
+
+/**
+ * A form around a generated params form: on submit its params are checked (the first invalid field takes focus),
+ * then `send` runs with the button disabled; an error from the API is shown in words and on the fields it names.
+ */
+export function paramsForm(
+  options: {
+    params: () => SchemaForm | undefined;
+    submit: HTMLButtonElement;
+    message: HTMLElement;
+    send: (params: unknown) => Promise<void>;
+    class?: string;
+  },
+  ...children: Array<Node | null | undefined>
+) {
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    const form = options.params();
+    const values = form?.read();
+    if (form && values === undefined) return;
+    options.submit.disabled = true;
+    replace(options.message);
+    try {
+      await options.send(values);
+    } catch (error) {
+      if (error instanceof ApiError) form?.showIssues(error.issues);
+      replace(options.message, alertBox(errorText(error)));
+    } finally {
+      options.submit.disabled = false;
+    }
+  };
+  return h("form", { class: options.class ?? "card", novalidate: true, on: { submit: onSubmit } }, ...children);
 }

@@ -1,9 +1,9 @@
-import { ApiError, get, post, qs } from "../api.js";
+import { get, post, qs } from "../api.js";
 import { alertBox, badge, h, replace, time } from "../dom.js";
 import { schemaForm } from "../form.js";
 import type { PageContext } from "../main.js";
 import type { Agent, Failure, Page, Task } from "../types.js";
-import { actionButton, agentFilter, errorText, filterSelect, table } from "./common.js";
+import { actionButton, agentFilter, errorText, filterSelect, paramsForm, table } from "./common.js";
 
 /** The failures inbox: filter by agent and status; open a failure, edit its params, redrive; redrive an agent's all. */
 export async function failuresPage(ctx: PageContext) {
@@ -69,39 +69,28 @@ export async function failuresPage(ctx: PageContext) {
           ? h("p", null, "Task ", h("a", { href: `#/tasks/${failure.taskId}` }, h("code", null, failure.taskId)))
           : null,
         canRedrive && failure.status === "open"
-          ? h(
-              "form",
+          ? paramsForm(
               {
-                novalidate: true,
-                on: {
-                  submit: async (event) => {
-                    event.preventDefault();
-                    const params = form.read();
-                    if (params === undefined) return;
-                    submit.disabled = true;
-                    try {
-                      const out = await post<{ task: Task | null }>(`/v1/failures/${failure.id}/redrive`, { params });
-                      const taskId = out.task?.id;
-                      replace(
-                        result,
-                        h(
-                          "p",
-                          { class: "ok", role: "status" },
-                          "Redriven as ",
-                          taskId
-                            ? h("a", { href: `#/tasks/${taskId}`, id: "redriven-task" }, h("code", null, taskId))
-                            : "a new task",
-                          ".",
-                        ),
-                      );
-                      await load();
-                    } catch (error) {
-                      if (error instanceof ApiError) form.showIssues(error.issues);
-                      replace(result, alertBox(errorText(error)));
-                    } finally {
-                      submit.disabled = false;
-                    }
-                  },
+                params: () => form,
+                submit,
+                message: result,
+                class: "",
+                send: async (params) => {
+                  const out = await post<{ task: Task | null }>(`/v1/failures/${failure.id}/redrive`, { params });
+                  const taskId = out.task?.id;
+                  replace(
+                    result,
+                    h(
+                      "p",
+                      { class: "ok", role: "status" },
+                      "Redriven as ",
+                      taskId
+                        ? h("a", { href: `#/tasks/${taskId}`, id: "redriven-task" }, h("code", null, taskId))
+                        : "a new task (its message was put back on the queue)",
+                      ".",
+                    ),
+                  );
+                  await load();
                 },
               },
               h("h3", null, "Params"),

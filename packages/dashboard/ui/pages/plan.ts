@@ -14,7 +14,7 @@ const svg = (tag: string, attrs: Record<string, string | number>, ...children: A
 };
 
 /** The steps in layers (a step one layer below its deepest dependency), drawn left to right with their edges. */
-function dag(steps: Step[]) {
+export function dag(steps: Step[]) {
   const depth = new Map<string, number>();
   const depthOf = (step: Step, seen = new Set<string>()): number => {
     const known = depth.get(step.id);

@@ -1,10 +1,10 @@
-import { ApiError, get, post, qs } from "../api.js";
+import { get, post, qs } from "../api.js";
 import { alertBox, badge, h, json, replace } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import { schemaForm } from "../form.js";
 import type { PageContext } from "../main.js";
 import type { Agent, Page, Task } from "../types.js";
-import { errorText } from "./common.js";
+import { errorText, paramsForm } from "./common.js";
 
 /** Run a task by hand: pick agent and action, fill the form made from its params schema, then follow it live. */
 export async function runPage(ctx: PageContext) {
@@ -35,29 +35,15 @@ export async function runPage(ctx: PageContext) {
     ctx.root,
     h("h1", null, "Run a task"),
     agents.length === 0 ? alertBox("No active agent: nothing can run.") : null,
-    h(
-      "form",
+    paramsForm(
       {
-        class: "card",
-        novalidate: true,
-        on: {
-          submit: async (event) => {
-            event.preventDefault();
-            if (!form) return;
-            const params = form.read();
-            if (params === undefined) return;
-            submit.disabled = true;
-            replace(message);
-            try {
-              const task = await post<Task>("/v1/tasks", { agentId, action: actionName, params });
-              followTask(ctx, task, follow);
-            } catch (error) {
-              if (error instanceof ApiError) form.showIssues(error.issues);
-              replace(message, alertBox(errorText(error)));
-            } finally {
-              submit.disabled = false;
-            }
-          },
+        params: () => form,
+        submit,
+        message,
+        send: async (params) => {
+          if (!form) return;
+          const task = await post<Task>("/v1/tasks", { agentId, action: actionName, params });
+          followTask(ctx, task, follow);
         },
       },
       h("div", { class: "field" }, h("label", { for: "run-agent" }, "Agent"), agentSelect),

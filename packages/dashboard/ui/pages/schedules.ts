@@ -1,17 +1,45 @@
 import { api, get, post } from "../api.js";
-import { badge, h, replace, time } from "../dom.js";
+import { alertBox, badge, h, replace, time } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import type { PageContext } from "../main.js";
 import type { Page, Schedule } from "../types.js";
-import { actionButton, confirmButton, reloadOn, table } from "./common.js";
+import { actionButton, confirmButton, errorText, reloadOn, table } from "./common.js";
+import { scheduleForm } from "./schedule-form.js";
 
-/** Schedules with their next and last run: enable, disable, run now, delete. */
+/** Schedules with their next and last run: create and edit (runs previewed), enable, disable, run now, delete. */
 export async function schedulesPage(ctx: PageContext) {
   ctx.title("Schedules");
   const status = h("div", { "aria-live": "polite" });
   const list = h("div");
-  replace(ctx.root, h("h1", null, "Schedules"), status, list);
+  const editor = h("div", { id: "schedule-editor" });
   const canChange = ctx.can("PATCH /v1/schedules/{id}");
+  const edit = async (schedule?: Schedule) => {
+    try {
+      const form = await scheduleForm(schedule, async (done) => {
+        replace(editor);
+        replace(status, h("p", { class: "ok", role: "status" }, done));
+        await load();
+      });
+      replace(editor, form);
+      form.querySelector<HTMLElement>("input")?.focus();
+    } catch (error) {
+      replace(editor, alertBox(errorText(error)));
+    }
+  };
+  replace(
+    ctx.root,
+    h(
+      "div",
+      { class: "title-row" },
+      h("h1", null, "Schedules"),
+      ctx.can("POST /v1/schedules")
+        ? h("button", { type: "button", id: "new-schedule", on: { click: () => void edit() } }, "Create schedule")
+        : null,
+    ),
+    status,
+    editor,
+    list,
+  );
   const load = async () => {
     const page = await get<Page<Schedule>>("/v1/schedules?limit=100");
     replace(
@@ -50,6 +78,10 @@ export async function schedulesPage(ctx: PageContext) {
               h(
                 "span",
                 { class: "controls" },
+                s.target.type === "task"
+                  ? h("button", { type: "button", on: { click: () => void edit(s) } }, `Edit ${s.name}`)
+                  : null,
+                " ",
                 actionButton(
                   s.enabled ? `Disable ${s.name}` : `Enable ${s.name}`,
                   async () => {
