@@ -58,7 +58,7 @@ export async function seriousViolations(page: Page): Promise<AxeViolation[]> {
       id: v.id,
       impact: v.impact,
       help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target, failureSummary: n.failureSummary })),
+      nodes: v.nodes.slice(0, 12).map((n) => ({ target: n.target, failureSummary: n.failureSummary })),
     }));
   });
   return violations.filter((v) => v.impact === "serious" || v.impact === "critical");

@@ -348,6 +348,17 @@ describe("the dashboard in a browser", () => {
     expect((await operator.get(`/v1/schedules/${schedule.id}`)).body.enabled).toBe(false);
   });
 
+  it("serves the interactive API docs from its own origin, under the same CSP", async () => {
+    await page.goto(`${local.nexus.url}/docs`);
+    await page.waitForSelector(".opblock", { timeout: 30_000 });
+    expect(await page.$$eval(".opblock", (blocks) => blocks.length)).toBeGreaterThanOrEqual(40);
+    expect(await text(".information-container")).toContain("Nexus API");
+    const response = await fetch(`${local.nexus.url}/docs`);
+    expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(await response.text()).not.toMatch(/https?:\/\//);
+    await record("docs");
+  });
+
   it("shows an admin the keys and the audit trail", async () => {
     await signIn(local.nexus.adminKey);
     await open("keys", "Keys");

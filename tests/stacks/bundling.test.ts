@@ -32,8 +32,8 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
     entry: API,
     firstUse: [
       S3,
-      // The OpenAPI document's writer and the Swagger UI page.
-      /node_modules\/(@hono\/zod-openapi|@hono\/swagger-ui|@asteasolutions\/zod-to-openapi)\//,
+      // The OpenAPI document's writer.
+      /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
       // The strategy agent's planner (goals only).
       /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
       // The dashboard (its files are embedded in its module) and the bundler that builds it from source.
@@ -125,7 +125,9 @@ describe("what a cold start loads", () => {
     expect(JSON.parse(document.body)).toMatchObject({ openapi: "3.1.0", paths: { "/v1/tasks": {} } });
     const docs = await get("/docs");
     expect(docs.statusCode).toBe(200);
-    expect(docs.body).toContain("/openapi.json");
+    expect(docs.headers["content-security-policy"]).toContain("default-src 'none'");
+    const swagger = /src="(\/assets\/swagger-ui-bundle-[\w-]+\.js)"/.exec(docs.body)?.[1];
+    expect((await get(swagger as string)).body).toContain("SwaggerUIBundle");
   }, 60_000);
 
   it("api: the bundle serves the dashboard embedded in it, never the bundler", async () => {

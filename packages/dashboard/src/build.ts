@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
 import type { Asset } from "./index.js";
@@ -12,7 +14,7 @@ const UI = fileURLToPath(new URL("../ui/", import.meta.url));
  */
 export function buildDashboard(): Asset[] {
   const out = buildSync({
-    entryPoints: [`${UI}main.ts`, `${UI}style.css`],
+    entryPoints: [`${UI}main.ts`, `${UI}style.css`, `${UI}docs.ts`, `${UI}docs.css`],
     bundle: true,
     minify: true,
     format: "esm",
@@ -29,8 +31,11 @@ export function buildDashboard(): Asset[] {
     body: file.text,
     immutable: true,
   }));
-  const script = files.find((file) => file.path.endsWith(".js"))?.path;
-  const style = files.find((file) => file.path.endsWith(".css"))?.path;
+  const pathOf = (prefix: string, ext = "js") =>
+    files.find((file) => file.path.startsWith(`/assets/${prefix}-`) && file.path.endsWith(`.${ext}`))?.path;
+  const script = pathOf("main");
+  const style = pathOf("style", "css");
+  const swagger = swaggerAssets();
   const html = [
     "<!doctype html>",
     '<html lang="en">',
@@ -47,7 +52,47 @@ export function buildDashboard(): Asset[] {
     "</html>",
     "",
   ].join("\n");
-  return [{ path: "/", type: "text/html; charset=utf-8", body: html, immutable: false }, ...files];
+  const docs = [
+    "<!doctype html>",
+    '<html lang="en">',
+    "<head>",
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    "<title>Nexus API</title>",
+    `<link rel="stylesheet" href="${swagger.css.path}">`,
+    `<link rel="stylesheet" href="${pathOf("docs", "css")}">`,
+    "</head>",
+    "<body>",
+    '<main id="swagger-ui"></main>',
+    `<script src="${swagger.js.path}"></script>`,
+    `<script src="${pathOf("docs")}"></script>`,
+    "</body>",
+    "</html>",
+    "",
+  ].join("\n");
+  return [
+    { path: "/", type: "text/html; charset=utf-8", body: html, immutable: false },
+    { path: "/docs", type: "text/html; charset=utf-8", body: docs, immutable: false },
+    ...files,
+    swagger.js,
+    swagger.css,
+  ];
+}
+
+/** Swagger UI's script and stylesheet from its npm package (swagger-ui-dist), named by their content's hash. */
+function swaggerAssets(): { js: Asset; css: Asset } {
+  const dist = createRequire(import.meta.url)
+    .resolve("swagger-ui-dist/package.json")
+    .replace(/package\.json$/, "");
+  const file = (name: string, ext: string, type: string): Asset => {
+    // Its source map is not served: the reference to it goes.
+    const body = readFileSync(`${dist}${name}.${ext}`, "utf8").replace(/\n\/[/*]# sourceMappingURL=.*$/, "");
+    return { path: `/assets/${name}-${hashOf(body)}.${ext}`, type, body, immutable: true };
+  };
+  return {
+    js: file("swagger-ui-bundle", "js", "text/javascript; charset=utf-8"),
+    css: file("swagger-ui", "css", "text/css; charset=utf-8"),
+  };
 }
 
 /** The assets as one JSON text, to embed in a bundle (esbuild `define`, see stacks/bundling.ts). */

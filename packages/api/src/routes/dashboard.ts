@@ -4,7 +4,8 @@ import type { ApiApp } from "../router.js";
 
 /**
  * The dashboard, served by the API itself: same origin as the API (so the same keys and roles, no CORS), one
- * deployment. Its page at `/` and its hashed, long-cached script and stylesheet under `/assets/`. The dashboard
+ * deployment. Its page at `/`, the interactive API docs (Swagger UI) at `/docs`, and their hashed, long-cached scripts
+ * and stylesheets under `/assets/`. The dashboard
  * package (and with it the assets) is imported with the first request for it, never by a JSON request's cold start.
  * Each response carries its own strict Content-Security-Policy.
  */
@@ -21,5 +22,6 @@ export function registerDashboardRoutes(app: ApiApp) {
     return c.body(asset.body, 200);
   };
   app.get("/", (c) => serve(c, "/"));
+  app.get("/docs", (c) => serve(c, "/docs"));
   app.get("/assets/:file", (c) => serve(c, `/assets/${c.req.param("file")}`));
 }
