@@ -1,6 +1,6 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
-import { batchPut } from "./items.js";
+import { sendPut } from "./items.js";
 import { SHARDS, shardKey, shardOf } from "./table.js";
 
 /**
@@ -42,8 +42,13 @@ export function toItem(event: StoredEvent): Item {
   };
 }
 
-/** Writes feed items (made by {@link toItem}). */
-export const putItems = (ctx: Context, items: Item[]) => batchPut(ctx, items);
+/**
+ * Writes feed items (made by {@link toItem}) after a change: one PutItem each, in parallel (a change reports one or
+ * two events), which every function that changes something may already call; no BatchWriteItem grant is needed.
+ */
+export async function putItems(ctx: Context, items: Item[]): Promise<void> {
+  await Promise.all(items.map((item) => sendPut(ctx, item)));
+}
 
 export interface FeedRead {
   /** The position after which to read (exclusive): `<at>#<id>` or a time. */
