@@ -224,6 +224,11 @@ describe("the dashboard in a browser", () => {
     expect(done.status).toBe("succeeded");
     expect(done.steps.find((s: { id: string }) => s.id === "gate").decidedBy).toBeTruthy();
     await record("plan");
+    await open(`tasks?planId=${plan.id}`, "Tasks");
+    const stepTasks = done.steps.flatMap((s: Json) => (s.taskId ? [s.taskId] : []));
+    expect(stepTasks).toHaveLength(2);
+    for (const taskId of stepTasks) await textIncludes(taskId);
+    expect(await page.$$eval("tbody tr", (rows) => rows.length)).toBe(2);
     await open("plans", "Plans");
     await record("plans");
   });
@@ -315,7 +320,7 @@ describe("the dashboard in a browser", () => {
       rate: "rate(2 hours)",
       target: { agentId: "diag", action: "sleep", params: { ms: 5 } },
     });
-    const [edit] = await page.$$("xpath/.//button[text()='Edit weekday-echo']");
+    const edit = await page.waitForSelector("xpath/.//button[text()='Edit weekday-echo']");
     await edit?.click();
     const field = `#edit-${created.id}-expression`;
     await page.waitForSelector(field);

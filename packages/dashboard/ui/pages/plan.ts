@@ -150,7 +150,12 @@ export async function planPage(ctx: PageContext) {
             `${plan.error.stepId ? `step ${plan.error.stepId}: ` : ""}${plan.error.code}: ${plan.error.message}`,
           )
         : null,
-      h("div", { class: "controls" }, controls),
+      h(
+        "div",
+        { class: "controls" },
+        controls,
+        h("a", { href: `#/tasks?planId=${encodeURIComponent(id)}` }, "Its tasks"),
+      ),
       gates.map((gate) => gateBox(ctx, base, gate, status, load)),
       h("div", { class: "dag-wrap", tabindex: 0, role: "region", "aria-label": "Plan graph" }, dag(plan.steps)),
       h(

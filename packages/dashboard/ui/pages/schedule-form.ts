@@ -67,12 +67,16 @@ export async function scheduleForm(existing: Schedule | undefined, done: (messag
   actionSelect.addEventListener("change", () => drawParams(false));
   drawActions(true);
 
+  let asked = 0;
   const preview = async () => {
+    // Only the answer to the latest question is shown (answers may come back out of order).
+    const question = ++asked;
     try {
       const shown = await post<Preview>("/v1/schedules/preview", {
         ...recurrence(expression.value),
         timezone: timezone.value || "UTC",
       });
+      if (question !== asked) return true;
       replace(
         previewBox,
         h(
@@ -100,7 +104,7 @@ export async function scheduleForm(existing: Schedule | undefined, done: (messag
       );
       return true;
     } catch (error) {
-      replace(previewBox, alertBox(errorText(error)));
+      if (question === asked) replace(previewBox, alertBox(errorText(error)));
       return false;
     }
   };

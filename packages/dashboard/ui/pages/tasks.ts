@@ -2,7 +2,7 @@ import { get, getKey, post, qs } from "../api.js";
 import { ago, alertBox, badge, h, json, replace, time } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import type { PageContext } from "../main.js";
-import type { Page, Task, TaskLogs } from "../types.js";
+import type { Page, Plan, Task, TaskLogs } from "../types.js";
 import { actionButton, agentFilter, errorText, filterSelect, reloadOn, table } from "./common.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
@@ -13,6 +13,7 @@ export async function tasksPage(ctx: PageContext) {
   const agentId = ctx.query.get("agentId") ?? undefined;
   const status = ctx.query.get("status") ?? undefined;
   const cursor = ctx.query.get("cursor") ?? undefined;
+  const planId = ctx.query.get("planId") ?? undefined;
   const byAgent = await agentFilter(ctx.query, "tasks");
   const list = h("div", { "aria-live": "polite", "aria-busy": "false" });
   replace(
@@ -23,11 +24,28 @@ export async function tasksPage(ctx: PageContext) {
       h("h1", null, "Tasks"),
       ctx.can("POST /v1/tasks") ? h("a", { class: "button", href: `#/run${qs({ agentId })}` }, "Run a task") : null,
     ),
-    h("div", { class: "filters" }, byAgent, filterSelect("Status", "status", STATUSES, ctx.query, "tasks")),
+    h(
+      "div",
+      { class: "filters" },
+      byAgent,
+      filterSelect("Status", "status", STATUSES, ctx.query, "tasks"),
+      planId
+        ? h(
+            "span",
+            null,
+            "Plan ",
+            h("a", { href: `#/plans/${planId}` }, h("code", null, planId)),
+            " ",
+            h("a", { href: `#/tasks${qs({ agentId, status })}` }, "(all plans)"),
+          )
+        : null,
+    ),
     list,
   );
   const load = async () => {
-    const page = await get<Page<Task>>(`/v1/tasks${qs({ agentId, status, cursor, limit: 50 })}`);
+    const page = planId
+      ? await planTasks(planId, agentId, status)
+      : await get<Page<Task>>(`/v1/tasks${qs({ agentId, status, cursor, limit: 50 })}`);
     const next = new URLSearchParams(ctx.query);
     if (page.nextCursor) next.set("cursor", page.nextCursor);
     replace(
@@ -62,6 +80,15 @@ export async function tasksPage(ctx: PageContext) {
   await load();
   // Live on the first page only: an older page stays as it was read.
   if (!cursor) reloadOn(ctx, (e: FeedEvent) => e.kind === "task" && (!agentId || e.agentId === agentId), load);
+}
+
+/** The tasks of a plan's steps (a plan has at most 40), newest first, filtered as the list is. */
+async function planTasks(planId: string, agentId?: string, status?: string): Promise<Page<Task>> {
+  const plan = await get<Plan>(`/v1/plans/${encodeURIComponent(planId)}`);
+  const ids = plan.steps.flatMap((step) => (step.taskId ? [step.taskId] : []));
+  const tasks = await Promise.all(ids.map((id) => get<Task>(`/v1/tasks/${id}`)));
+  const kept = tasks.filter((t) => (!agentId || t.agentId === agentId) && (!status || t.status === status));
+  return { items: kept.sort((a, b) => (a.id < b.id ? 1 : -1)), nextCursor: null };
 }
 
 /** Downloads a task's params or result (sent with the key; in AWS the API redirects to a short-lived URL). */
