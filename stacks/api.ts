@@ -178,7 +178,7 @@ export function addApi(
       {
         id: "AwsSolutions-APIG4",
         reason:
-          "The single $default route proxies to the Hono app, which authenticates every request itself (API keys stored hashed in DynamoDB, bootstrap admin key in Secrets Manager) and serves its public routes (health, OpenAPI document) without a key.",
+          "The single $default route proxies to the Hono app, which authenticates every request itself (API keys stored hashed in DynamoDB, bootstrap admin key in Secrets Manager) and serves its public routes (health, OpenAPI document, the dashboard's and the API docs' static pages and files) without a key.",
       },
     ],
     true,
