@@ -141,6 +141,24 @@ describe("the dashboard in a browser", () => {
     await record("agent");
   });
 
+  it("deactivates, reactivates and deletes an agent, the deletion confirmed after saying what it does", async () => {
+    const operator = apiClient(local.nexus.url, operatorKey);
+    expect((await operator.post("/v1/agents", { name: "short-lived", actions: [{ name: "work" }] })).status).toBe(201);
+    await open("agents/short-lived", "Agent short-lived");
+    const click = async (label: string) => (await page.waitForSelector(`xpath/.//button[text()='${label}']`))?.click();
+    await click("Deactivate");
+    await textIncludes("new tasks are refused");
+    expect((await operator.get("/v1/agents/short-lived")).body.status).toBe("inactive");
+    await click("Reactivate");
+    await textIncludes("consumed again");
+    expect((await operator.get("/v1/agents/short-lived")).body.status).toBe("active");
+    await click("Delete…");
+    await textIncludes("queued and running tasks are cancelled");
+    await click("Delete agent");
+    await until("back on the agents page", async () => (await page.title()).startsWith("Agents"));
+    expect((await operator.get("/v1/agents/short-lived")).status).toBe(404);
+  });
+
   it("runs diag.echo from the generated form and follows it to its result without reloading, then shows its logs", async () => {
     await open("run?agentId=diag&action=sleep", "Run a task");
     // Client-side validation names the field before anything is sent.
