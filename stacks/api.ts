@@ -7,6 +7,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { NagSuppressions } from "cdk-nag";
 import { Api, type Stack } from "sst/constructs";
+import { apiBundling } from "./bundling.js";
 import { nexusFunction, readSecrets } from "./functions.js";
 import type { NexusParts } from "./Nexus.js";
 import { apiCors, apiReservedConcurrency, apiSettingsEnv } from "./settings.js";
@@ -76,6 +77,7 @@ export function addApi(
   const reservedConcurrentExecutions = apiReservedConcurrency(process.env);
   const apiFunction = nexusFunction(stack, "ApiFunction", {
     handler: "functions/api.handler",
+    nodejs: apiBundling(),
     memorySize: 512,
     timeout: 29,
     // Off unless the deploying shell sets it (see apiReservedConcurrency).
@@ -181,7 +183,7 @@ export function addApi(
       {
         id: "AwsSolutions-APIG4",
         reason:
-          "The single $default route proxies to the Hono app, which authenticates every request itself (API keys stored hashed in DynamoDB, bootstrap admin key in Secrets Manager) and serves its public routes (health, OpenAPI document) without a key.",
+          "The single $default route proxies to the Hono app, which authenticates every request itself (API keys stored hashed in DynamoDB, bootstrap admin key in Secrets Manager) and serves its public routes (health, OpenAPI document, the dashboard's and the API docs' static pages and files) without a key.",
       },
     ],
     true,

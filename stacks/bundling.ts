@@ -4,6 +4,7 @@
  * (clients and code few invocations need) becomes chunks of its own, read on first use rather than with the handler's
  * module at cold start. Light on purpose (no CDK): tests/bench/bundle.ts bundles the same way from this value.
  */
+import { embeddedDashboard } from "@nexus/dashboard/build";
 import type { FunctionProps } from "sst/constructs";
 
 export const NODEJS_BUNDLING = {
@@ -11,3 +12,18 @@ export const NODEJS_BUNDLING = {
   splitting: true,
   minify: true,
 } as const satisfies NonNullable<FunctionProps["nodejs"]>;
+
+/**
+ * The API function's bundling: the same, with the dashboard's files (built from packages/dashboard/ui by esbuild when
+ * the stack is synthesized) embedded as one string constant. Only the dashboard's module reads it, and the API imports
+ * that module with the first request for a dashboard page: a JSON request's cold start never loads it.
+ */
+export function apiBundling() {
+  return {
+    ...NODEJS_BUNDLING,
+    esbuild: { define: { __NEXUS_DASHBOARD__: JSON.stringify(embeddedDashboard()) } },
+  } as const satisfies NonNullable<FunctionProps["nodejs"]>;
+}
+
+/** How the function with entry `entry` (e.g. `functions/api.ts`) is bundled. */
+export const bundlingOf = (entry: string) => (entry === "functions/api.ts" ? apiBundling() : NODEJS_BUNDLING);

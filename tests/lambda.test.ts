@@ -92,6 +92,15 @@ describe("Lambda entry points", () => {
     }
   });
 
+  it("behind API Gateway, refuses to stream the change feed (501) and serves it to polling", async () => {
+    const stream = await api(httpEvent("GET", "/v1/events/stream"), lambdaContext());
+    expect(stream.statusCode).toBe(501);
+    expect(JSON.parse(stream.body).error.code).toBe("streaming_unavailable");
+    const page = await api(httpEvent("GET", "/v1/events?limit=5"), lambdaContext());
+    expect(page.statusCode).toBe(200);
+    expect(JSON.parse(page.body).nextCursor).toEqual(expect.any(String));
+  });
+
   it("plans a goal with the strategy agent's planner, loaded with the first goal", async () => {
     const res = await api(httpEvent("POST", "/v1/plans", { goal: "make the coffee" }), lambdaContext());
     expect(res.statusCode).toBe(422);

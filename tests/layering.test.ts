@@ -87,12 +87,20 @@ const WORKSPACE_EXPORTS = new Map(
   PACKAGES.flatMap((dir) => {
     const manifest = JSON.parse(read(join("packages", dir, "package.json"))) as {
       name: string;
-      exports: Record<string, string>;
+      exports: Record<string, string | Record<string, string>>;
     };
-    return Object.entries(manifest.exports).map(
-      ([subpath, target]) =>
-        [`${manifest.name}${subpath === "." ? "" : subpath.slice(1)}`, join("packages", dir, target)] as const,
-    );
+    // A conditional export resolves to its source (the `@nexus/source` condition), as tsconfig and vitest resolve it.
+    const sourceOf = (target: string | Record<string, string>) =>
+      typeof target === "string" ? target : (target["@nexus/source"] ?? target.default ?? "");
+    return Object.entries(manifest.exports)
+      .filter(([, target]) => sourceOf(target).endsWith(".ts"))
+      .map(
+        ([subpath, target]) =>
+          [
+            `${manifest.name}${subpath === "." ? "" : subpath.slice(1)}`,
+            join("packages", dir, sourceOf(target)),
+          ] as const,
+      );
   }),
 );
 

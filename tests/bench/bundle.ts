@@ -14,7 +14,7 @@ import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import type { FunctionProps } from "sst/constructs";
-import { NODEJS_BUNDLING } from "../../stacks/bundling.js";
+import { bundlingOf } from "../../stacks/bundling.js";
 import { median } from "./stats.js";
 
 const run = promisify(execFile);
@@ -138,7 +138,7 @@ export interface Bundled {
 
 /** Bundles `entry` (relative to `root`) into `outdir` as the stack does: stacks/bundling.ts, SST's esbuild options. */
 export async function bundleAsStack(root: string, entry: string, outdir: string): Promise<Bundled> {
-  const options = sstEsbuildOptions(NODEJS_BUNDLING, entry, outdir);
+  const options = sstEsbuildOptions(bundlingOf(entry), entry, outdir);
   const { metafile } = await sstEsbuild(root).build({ ...options, absWorkingDir: root });
   if (!metafile) throw new Error("esbuild returned no metafile");
   const outputs = Object.keys(metafile.outputs).filter((file) => !file.endsWith(".map"));

@@ -34,6 +34,15 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
   switch (route) {
     case "GET /v1/health":
       return { method: "GET", path: "/v1/health" };
+    case "GET /v1/me":
+      return { method: "GET", path: "/v1/me" };
+    case "GET /v1/events":
+      return { method: "GET", path: "/v1/events" };
+    case "GET /v1/events/stream":
+      // A stream that ends after a second, so the reply can be read whole.
+      return { method: "GET", path: "/v1/events/stream?seconds=1" };
+    case "GET /v1/tasks/{id}/logs":
+      return { method: "GET", path: `/v1/tasks/${ownTaskId}/logs` };
     case "POST /v1/agents":
       return { method: "POST", path: "/v1/agents", body: { name: `matrix-${n}`, actions: [{ name: "a" }] } };
     case "GET /v1/agents":

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -32,10 +32,13 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
     entry: API,
     firstUse: [
       S3,
-      // The OpenAPI document's writer and the Swagger UI page.
-      /node_modules\/(@hono\/zod-openapi|@hono\/swagger-ui|@asteasolutions\/zod-to-openapi)\//,
+      // The OpenAPI document's writer.
+      /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
       // The strategy agent's planner (goals only).
       /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
+      // The dashboard (its files are embedded in its module) and the bundler that builds it from source.
+      /packages\/dashboard\//,
+      /node_modules\/esbuild\//,
     ],
   },
   diag: { entry: "functions/agents/diag.ts", firstUse: [S3] },
@@ -68,6 +71,29 @@ const ENV = {
   POWERTOOLS_LOG_LEVEL: "SILENT",
 };
 
+/** GET requests to a bundled API handler, as API Gateway sends them. */
+async function bundledGet(file: string) {
+  const { handler } = (await import(pathToFileURL(file).href)) as {
+    handler: (event: APIGatewayProxyEventV2, context: LambdaContext) => Promise<APIGatewayProxyResultV2<never>>;
+  };
+  return async (path: string) => {
+    const event = {
+      version: "2.0",
+      routeKey: "$default",
+      rawPath: path,
+      rawQueryString: "",
+      headers: { host: "api.example.com" },
+      requestContext: { domainName: "api.example.com", http: { method: "GET", path, sourceIp: "192.0.2.1" } },
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEventV2;
+    return handler(event, {} as LambdaContext) as Promise<{
+      statusCode: number;
+      body: string;
+      headers: Record<string, string>;
+    }>;
+  };
+}
+
 describe("what a cold start loads", () => {
   const out = mkdtempSync(join(tmpdir(), "nexus-bundling-"));
   const saved = Object.keys(ENV).map((name) => [name, process.env[name]] as const);
@@ -95,26 +121,29 @@ describe("what a cold start loads", () => {
 
   it("api: the bundle serves its OpenAPI document and docs page from the chunks they load", async () => {
     const { file } = await bundleAsStack(ROOT, API, join(out, "api-docs"));
-    const { handler } = (await import(pathToFileURL(file).href)) as {
-      handler: (event: APIGatewayProxyEventV2, context: LambdaContext) => Promise<APIGatewayProxyResultV2<never>>;
-    };
-    const get = async (path: string) => {
-      const event = {
-        version: "2.0",
-        routeKey: "$default",
-        rawPath: path,
-        rawQueryString: "",
-        headers: { host: "api.example.com" },
-        requestContext: { domainName: "api.example.com", http: { method: "GET", path, sourceIp: "192.0.2.1" } },
-        isBase64Encoded: false,
-      } as unknown as APIGatewayProxyEventV2;
-      return handler(event, {} as LambdaContext) as Promise<{ statusCode: number; body: string }>;
-    };
+    const get = await bundledGet(file);
     const document = await get("/openapi.json");
     expect(document.statusCode).toBe(200);
     expect(JSON.parse(document.body)).toMatchObject({ openapi: "3.1.0", paths: { "/v1/tasks": {} } });
     const docs = await get("/docs");
     expect(docs.statusCode).toBe(200);
-    expect(docs.body).toContain("/openapi.json");
+    expect(docs.headers["content-security-policy"]).toContain("default-src 'none'");
+    const swagger = /src="(\/assets\/swagger-ui-bundle-[\w-]+\.js)"/.exec(docs.body)?.[1];
+    expect((await get(swagger as string)).body).toContain("SwaggerUIBundle");
+  }, 60_000);
+
+  it("api: the bundle serves the dashboard embedded in it, never the bundler", async () => {
+    const { file, outputs } = await bundleAsStack(ROOT, API, join(out, "api-dashboard"));
+    const get = await bundledGet(file);
+    const page = await get("/");
+    expect(page.statusCode).toBe(200);
+    expect(page.headers["content-security-policy"]).toContain("script-src 'self'");
+    const script = /src="(\/assets\/main-[A-Z0-9]+\.js)"/.exec(page.body)?.[1];
+    expect(script).toBeDefined();
+    const asset = await get(script as string);
+    expect(asset.statusCode).toBe(200);
+    expect(asset.headers["cache-control"]).toContain("immutable");
+    expect(asset.body).toContain("/v1/me");
+    expect(outputs.some((output) => readFileSync(output, "utf8").includes("esbuild-wasm"))).toBe(false);
   }, 60_000);
 });

@@ -9,6 +9,9 @@ type Role = Keys.Role;
  */
 export const ACCESS = {
   "GET /v1/health": "public",
+  "GET /v1/me": ["admin", "operator", "viewer", "agent"],
+  "GET /v1/events": ["admin", "operator", "viewer"],
+  "GET /v1/events/stream": ["admin", "operator", "viewer"],
   "POST /v1/agents": ["admin", "operator"],
   "GET /v1/agents": ["admin", "operator", "viewer"],
   "GET /v1/agents/{id}": ["admin", "operator", "viewer", "agent"],
@@ -21,6 +24,7 @@ export const ACCESS = {
   "GET /v1/tasks/{id}": ["admin", "operator", "viewer", "agent"],
   "GET /v1/tasks/{id}/params": ["admin", "operator", "viewer", "agent"],
   "GET /v1/tasks/{id}/result": ["admin", "operator", "viewer", "agent"],
+  "GET /v1/tasks/{id}/logs": ["admin", "operator", "viewer", "agent"],
   "POST /v1/tasks/{id}/cancel": ["admin", "operator"],
   "POST /v1/agents/{id}/tasks/claim": ["admin", "agent"],
   "POST /v1/tasks/{id}/complete": ["admin", "agent"],

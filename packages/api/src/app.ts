@@ -19,6 +19,8 @@ import { registerAgentRoutes } from "./routes/agents.js";
 import { registerAlarmRoutes } from "./routes/alarms.js";
 import { registerAuditRoutes } from "./routes/audit.js";
 import { registerBackupRoutes } from "./routes/backup.js";
+import { registerDashboardRoutes } from "./routes/dashboard.js";
+import { registerEventRoutes } from "./routes/events.js";
 import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerKeyRoutes } from "./routes/keys.js";
@@ -77,6 +79,7 @@ export function createApp(options: AppOptions) {
   app.notFound(notFound);
 
   registerSystemRoutes(app, options);
+  registerEventRoutes(app, options);
   registerAgentRoutes(app, options);
   registerTaskRoutes(app, options);
   registerPlanRoutes(app, options);
@@ -88,6 +91,7 @@ export function createApp(options: AppOptions) {
   registerAuditRoutes(app, options);
   registerAlarmRoutes(app, options);
   registerBackupRoutes(app, options);
+  registerDashboardRoutes(app);
   return app;
 }
 

@@ -13,6 +13,7 @@ const TAGS: Record<string, string> = {
   failures: "The failures inbox: failed tasks and dead-lettered messages, and their redrive",
   keys: "API keys and their roles (admin only)",
   audit: "The audit trail of mutating requests (admin only)",
+  events: "The activity of the whole system as a feed (and a stream where the runtime can), and each task's logs",
   backup: "The whole deployment as JSON Lines, exported page by page and imported into an empty one (admin only)",
 };
 

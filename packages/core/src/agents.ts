@@ -1,5 +1,6 @@
 import type { Context } from "./context.js";
 import { ConflictError, NotFoundError, ValidationError } from "./errors.js";
+import * as Events from "./events.js";
 import { checkParamsSchema } from "./params-schema.js";
 import { createAgentQueues, deleteAgentQueues } from "./queues.js";
 import { type ActionSpec, type Agent, type Page, type QueueRef, RegisterAgentInput } from "./schemas.js";
@@ -52,6 +53,7 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
   if (!(await Store.create(ctx, agent))) {
     throw new ConflictError("agent_exists", `an agent named '${input.name}' exists`);
   }
+  await Events.publish(ctx, [{ kind: "agent", type: "registered", agentId: agent.id }]);
   return agent;
 }
 
@@ -119,6 +121,9 @@ export async function setStatus(ctx: Context, id: string, status: Agent["status"
   if (!agent) throw new NotFoundError("agent", id);
   Store.forget(ctx, id);
   await ctx.consumers?.setEnabled(id, status === "active");
+  await Events.publish(ctx, [
+    { kind: "agent", type: status === "active" ? "reactivated" : "deactivated", agentId: id },
+  ]);
   return agent;
 }
 
@@ -158,5 +163,13 @@ export async function remove(ctx: Context, id: string, options: { force: boolean
   await deleteAgentQueues(ctx, agent.queue);
   await Store.remove(ctx, id); // deleted meanwhile by another request is fine
   Store.forget(ctx, id);
+  await Events.publish(ctx, [
+    {
+      kind: "agent",
+      type: "deleted",
+      agentId: id,
+      message: cancelled > 0 ? `${cancelled} tasks cancelled` : undefined,
+    },
+  ]);
   return { cancelled };
 }

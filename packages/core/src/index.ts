@@ -8,6 +8,7 @@ export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
 export * from "./cost.js";
 export * from "./errors.js";
+export * as Events from "./events.js";
 export * as Failures from "./failures.js";
 export * as Health from "./health/index.js";
 export { newId } from "./ids.js";
@@ -71,6 +72,7 @@ export {
   type TargetIssue,
   type TargetIssueCode,
 } from "./targets.js";
+export * as TaskLogs from "./task-logs.js";
 export * as Tasks from "./tasks.js";
 export type {
   ActionContext,

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "./log.js";
 import { flushMetrics, metricsNamespace, useMetricsSink } from "./metrics.js";
 import { emfSink } from "./metrics-emf.js";
 import * as Runner from "./plans/runner.js";
+import { capturing } from "./task-logs.js";
 import { useSpans } from "./trace.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
 
@@ -99,7 +100,8 @@ export function instrumented<E, R>(logger: Logger, handler: (event: E, context: 
  */
 export function agentLambda(agent: AgentImplementation) {
   const agentId = agent.spec.id;
-  const logger = lambdaLogger(`nexus-agent-${agentId}`);
+  // What the handlers log while a task runs is also kept with its attempt (task-logs.ts).
+  const logger = capturing(lambdaLogger(`nexus-agent-${agentId}`));
   const ctx = lambdaContext();
   const queue = ctx.builtinQueues[agentId];
   if (!queue) throw new Error(`no queue is configured for built-in agent '${agentId}' (NEXUS_BUILTIN_QUEUES)`);

@@ -20,6 +20,7 @@ import { heartbeat } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { TaskError } from "./schemas.js";
 import type { TaskRecord } from "./storage/tasks.js";
+import * as TaskLogs from "./task-logs.js";
 import { inSpan } from "./trace.js";
 
 /** The attempt lifecycle, as the consumer runs it (see attempts.ts). */
@@ -143,7 +144,25 @@ async function runAttempt(options: ConsumerOptions, record: TaskRecord, limits: 
   const { ctx, logger } = options;
   await heartbeat(ctx, record.taskToken);
 
-  const outcome = await run(options, record, limits);
+  const log = new TaskLogs.AttemptLogBuffer(record.attempts, ctx.now);
+  const outcome = await TaskLogs.collecting(log, async () => {
+    const logger = TaskLogs.capturing(options.logger);
+    const context = { taskId: record.id, action: record.action, attempt: record.attempts };
+    logger.info(`attempt ${record.attempts} of ${record.maxAttempts} started: ${record.action}`, context);
+    const started = Date.now();
+    const result = await run(options, record, limits);
+    const ms = Date.now() - started;
+    if (result.ok) logger.info(`attempt ${record.attempts} succeeded in ${ms} ms`, context);
+    else
+      logger.warn(
+        `attempt ${record.attempts} failed in ${ms} ms: ${result.error.code}: ${result.error.message}`,
+        context,
+      );
+    return result;
+  });
+  await TaskLogs.save(ctx, record.id, log).catch((error: unknown) => {
+    logger.warn("the attempt's log could not be stored", { taskId: record.id, error });
+  });
   if (!outcome.ok) {
     await failAttempt(options, record, outcome.error);
     return;

@@ -67,6 +67,7 @@ async function main() {
   });
   const lines = [
     "Nexus is running locally.",
+    `  Dashboard    ${nexus.url}/   (sign in with an API key; the admin key is kept in ${dataDir}/admin-key)`,
     `  API          ${nexus.url}/v1/health`,
     `  API docs     ${nexus.url}/docs`,
     `  OpenAPI      ${nexus.url}/openapi.json`,

@@ -33,6 +33,7 @@ import {
   Sweeper,
   secretsManager,
   stepFunctions,
+  TaskLogs,
   useMetricsSink,
   Worker,
 } from "@nexus/core";
@@ -383,7 +384,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     };
     for (const agent of agents) {
       const queue = ctx.builtinQueues[agent.spec.id];
-      const agentLogger = logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` });
+      // What the handlers log while a task runs is also kept with its attempt (task-logs.ts).
+      const agentLogger = TaskLogs.capturing(logger.createChild({ serviceName: `nexus-agent-${agent.spec.id}` }));
       const handlers = agent.handlers({ ctx, config: agentConfig, logger: agentLogger });
       const status = registered.get(agent.spec.id);
       if (queue) attach(agent.spec.id, queue, handlers, status !== "inactive", `agent:${agent.spec.id}`);

@@ -1,6 +1,5 @@
 import type { RouteConfig } from "@hono/zod-openapi";
 import type { Context } from "@nexus/core";
-import type { MiddlewareHandler } from "hono";
 import * as z from "zod";
 import { type Described, json } from "../openapi.js";
 import type { ApiApp } from "../router.js";
@@ -22,8 +21,8 @@ const routes = {
 };
 
 /**
- * The API about itself: liveness (no key needed), its OpenAPI document and the Swagger UI that reads it. The document
- * is written, and the UI's page made, by libraries loaded with the first request for them (few requests are).
+ * The API about itself: liveness (no key needed) and its OpenAPI document, written by a library loaded with the first
+ * request for it (few requests are).
  */
 export function registerSystemRoutes(app: ApiApp, options: { ctx: Context }) {
   const { ctx } = options;
@@ -34,9 +33,5 @@ export function registerSystemRoutes(app: ApiApp, options: { ctx: Context }) {
     const { openApiDocument } = await import("../document.js");
     return c.json(openApiDocument(app.definitions, VERSION));
   });
-  const docs: MiddlewareHandler = async (c, next) => {
-    const { swaggerUI } = await import("@hono/swagger-ui");
-    return swaggerUI({ url: "/openapi.json" })(c, next);
-  };
-  app.get("/docs", docs);
+  // The interactive docs (`/docs`) are served with the dashboard's files (routes/dashboard.ts): nothing from a CDN.
 }

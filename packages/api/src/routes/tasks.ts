@@ -1,5 +1,15 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Keys, ListTasksQuery, NotFoundError, Payloads, SubmitTaskInput, Task, Tasks } from "@nexus/core";
+import {
+  type Context,
+  Keys,
+  ListTasksQuery,
+  NotFoundError,
+  Payloads,
+  SubmitTaskInput,
+  Task,
+  TaskLogs,
+  Tasks,
+} from "@nexus/core";
 import type { Context as HonoContext } from "hono";
 import * as z from "zod";
 import type { RouteKey } from "../access.js";
@@ -54,6 +64,19 @@ const routes = {
     request: { params: IdParam },
     responses: { 200: json(Task, "The task"), 404: errors[404], ...denied },
   }),
+  getTaskLogs: route("GET /v1/tasks/{id}/logs", {
+    method: "get",
+    path: "/v1/tasks/{id}/logs",
+    operationId: "getTaskLogs",
+    tags: ["tasks"],
+    summary: "What each attempt of a task logged (its handler and the worker), bounded per attempt, secrets redacted",
+    request: { params: IdParam },
+    responses: {
+      200: json(TaskLogs.TaskLogs, "Every attempt's lines, first attempt first"),
+      404: errors[404],
+      ...denied,
+    },
+  }),
   taskParams: downloadRoute("params"),
   taskResult: downloadRoute("result"),
   cancelTask: route("POST /v1/tasks/{id}/cancel", {
@@ -107,6 +130,10 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
   app.openapi(routes.getTask, async (c) => {
     const record = await visible(c, c.req.valid("param").id);
     return c.json(await Payloads.shown(ctx, record, Tasks.toPublic(record)), 200);
+  });
+  app.openapi(routes.getTaskLogs, async (c) => {
+    const record = await visible(c, c.req.valid("param").id);
+    return c.json(await TaskLogs.of(ctx, record.id), 200);
   });
   for (const kind of ["params", "result"] as const) {
     app.openapi(kind === "params" ? routes.taskParams : routes.taskResult, async (c) => {

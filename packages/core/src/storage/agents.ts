@@ -1,6 +1,7 @@
 import { perContext, TtlCache } from "../cache.js";
 import type { Context } from "../context.js";
 import { NotFoundError } from "../errors.js";
+import * as Events from "../events.js";
 import type { Agent, Page, QueueRef } from "../schemas.js";
 import { deleteItem, EXISTS, getItem, IS_NEW, putItem, sendPut } from "./items.js";
 import { type PageQuery, queryPage } from "./query.js";
@@ -136,5 +137,13 @@ export async function recordHealth(
         condition: "attribute_exists(PK) AND attribute_not_exists(#state)",
         names: { "#state": "healthState" },
       };
-  return (await updateItem(ctx, keys.agent(id), { set: { healthState: next }, ...condition })) !== undefined;
+  const changed = (await updateItem(ctx, keys.agent(id), { set: { healthState: next }, ...condition })) !== undefined;
+  const state = next as { status?: unknown; reason?: unknown };
+  if (changed && state.status !== previous?.status) {
+    const reason = typeof state.reason === "string" ? state.reason.slice(0, 300) : undefined;
+    await Events.publish(ctx, [
+      { kind: "agent", type: `health.${String(state.status)}`, agentId: id, message: reason },
+    ]);
+  }
+  return changed;
 }

@@ -1,4 +1,5 @@
 import type { Context } from "../context.js";
+import * as Events from "../events.js";
 import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "../plans/schema.js";
 import type { Page, TaskError } from "../schemas.js";
 import { batchPut, statusOf as readStatus, statusesOf, withoutNulls } from "./items.js";
@@ -75,7 +76,8 @@ export async function create(ctx: Context, plan: PlanRecord, steps: StepRecord[]
       params: step.params === undefined ? undefined : storedJson(step.params),
     })),
   ];
-  await batchPut(ctx, items);
+  const created = { kind: "plan" as const, type: "created", planId: plan.id, message: plan.name ?? undefined };
+  await batchPut(ctx, [...items, ...Events.items(ctx, [created])]);
 }
 
 /** A plan and its steps (one strongly consistent Query), or undefined. */
@@ -125,7 +127,19 @@ async function update(ctx: Context, key: Record<string, string>, change: Change)
         values: { ...rest.values, ":event": [event], ":none": [] },
       }
     : {};
-  return (await updateItem(ctx, key, { ...rest, ...appended })) !== undefined;
+  const changed = (await updateItem(ctx, key, { ...rest, ...appended })) !== undefined;
+  if (changed && event) {
+    await Events.publish(ctx, [
+      {
+        kind: "plan",
+        type: event.type,
+        planId: key.PK?.slice("PLAN#".length),
+        stepId: event.stepId,
+        message: event.message?.slice(0, 300),
+      },
+    ]);
+  }
+  return changed;
 }
 
 const statusIn = (statuses: readonly string[], prefix: string) => {

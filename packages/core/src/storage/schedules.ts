@@ -1,5 +1,6 @@
 import type { Context } from "../context.js";
 import { ConflictError } from "../errors.js";
+import * as Events from "../events.js";
 import type {
   ListSchedulesQuery,
   RunError,
@@ -74,6 +75,7 @@ export async function load(ctx: Context, id: string): Promise<ScheduleRecord | u
 
 export async function create(ctx: Context, record: ScheduleRecord): Promise<void> {
   await sendPut(ctx, toItem(record), IS_NEW);
+  await Events.publish(ctx, [{ kind: "schedule", type: "created", scheduleId: record.id, message: record.name }]);
 }
 
 /** A claim on a name a create may hold this long before it has written its schedule. */
@@ -145,7 +147,7 @@ const atVersion = (version: number): Change["condition"] => ({
  * Writes a schedule's configuration (with its name index and its place in the due index) if it is still at
  * configuration version `expectedVersion`; false when it was changed or deleted meanwhile.
  */
-export function updateConfig(ctx: Context, s: ScheduleRecord, expectedVersion: number): Promise<boolean> {
+export async function updateConfig(ctx: Context, s: ScheduleRecord, expectedVersion: number): Promise<boolean> {
   const due = dueIndex(s.id, s.enabled, s.nextRunAt);
   const config = {
     name: s.name,
@@ -160,11 +162,18 @@ export function updateConfig(ctx: Context, s: ScheduleRecord, expectedVersion: n
     version: s.version,
     ...keys.scheduleIndexes(s.name, s.id),
   };
-  return update(ctx, s.id, {
+  const updated = await update(ctx, s.id, {
     set: { ...config, ...due.set },
     remove: due.remove ?? [],
     condition: atVersion(expectedVersion),
   });
+  if (updated) {
+    const state = s.enabled ? "enabled" : "disabled";
+    await Events.publish(ctx, [
+      { kind: "schedule", type: "updated", scheduleId: s.id, message: `${s.name} (${state})` },
+    ]);
+  }
+  return updated;
 }
 
 /**
@@ -193,6 +202,7 @@ export async function markDeleted(ctx: Context, id: string): Promise<void> {
     set: { deletedAt: now.toISOString(), enabled: false, nextRunAt: null, expiresAt: expiresAt(now) },
     remove: ["GSI1PK", "GSI1SK", "GSI3PK", "GSI3SK"],
   });
+  await Events.publish(ctx, [{ kind: "schedule", type: "deleted", scheduleId: id }]);
 }
 
 export function list(ctx: Context, query: ListSchedulesQuery): Promise<Page<ScheduleRecord>> {
@@ -283,12 +293,26 @@ export async function finishRun(ctx: Context, scheduleId: string, key: string, o
       missed: outcome.missed,
     },
   });
+  await Events.publish(ctx, [runEvent(scheduleId, outcome)]);
 }
+
+/** What the change feed says of a schedule's run. */
+const runEvent = (scheduleId: string, outcome: Pick<Outcome, "outcome" | "taskId" | "planId" | "error">) =>
+  ({
+    kind: "schedule",
+    type: `run.${outcome.outcome}`,
+    scheduleId,
+    taskId: outcome.taskId ?? undefined,
+    planId: outcome.planId ?? undefined,
+    message: outcome.error ? `${outcome.error.code}: ${outcome.error.message}`.slice(0, 300) : undefined,
+  }) satisfies Events.NewEvent;
 
 /** Records a run that never claimed anything (missed times): written once per key. */
 export async function putRun(ctx: Context, run: RunRecord): Promise<boolean> {
   const item = { ...keys.scheduleRun(run.scheduleId, run.key), ...run, expiresAt: expiresAt(ctx.now()) };
-  return putItem(ctx, item, IS_NEW);
+  const written = await putItem(ctx, item, IS_NEW);
+  if (written && run.outcome) await Events.publish(ctx, [runEvent(run.scheduleId, { ...run, outcome: run.outcome })]);
+  return written;
 }
 
 function runFromItem(item: Record<string, unknown>): RunRecord {

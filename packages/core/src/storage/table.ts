@@ -27,6 +27,8 @@
  * |             | schedule name is unique (guard item)      | PK=SCHEDULENAME#<name, lower case> SK=SCHEDULENAME           |
  * |             | list schedules by name                    | GSI1 PK=SCHEDULES              SK=<name, lower case>#<id>    |
  * |             | due schedules (enabled ones only)         | GSI3 PK=SCHEDULES#DUE          SK=<nextRunAt>#<id>           |
+ * | event       | the change feed, oldest first             | PK=EVENTS#<hour>#<shard>       SK=<at>#<eventId> (TTL 24 h)  |
+ * | task log    | an attempt's log lines (with the task)    | PK=TASK#<id>                   SK=LOG#<attempt>              |
  * | counter     | requests of a key in one minute           | PK=RATE#<keyId>#<minute>       SK=COUNTER                    |
  * |             | tasks of a capped action in one UTC day   | PK=CAP#<agent>.<action>#<day>  SK=COUNTER                    |
  *
@@ -64,8 +66,9 @@ export const INDEXES = [
  * entries are under 1 KB (1 unit), and a status change is a delete and a put in the status indexes, so a status
  * partition (e.g. `queued`) takes 2 units per task. 32 shards: 10,000 tasks/s is 625 units/s per shard, and the
  * limit is 16,000 tasks/s (README, Data model). Audit: one put per mutating request. Plans: a few per plan.
+ * Events: about three per task (queued, started, succeeded), each a put of a small item: 32 shards per hour.
  */
-export const SHARDS = { tasks: 32, audit: 32, plans: 8 } as const;
+export const SHARDS = { tasks: 32, audit: 32, plans: 8, events: 32 } as const;
 
 /** A stable shard of `id` in [0, shards): FNV-1a of its UTF-16 code units. */
 export function shardOf(id: string, shards: number): number {

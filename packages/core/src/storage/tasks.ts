@@ -1,5 +1,6 @@
 import type { Context } from "../context.js";
 import { priceOf, taskUsage } from "../cost.js";
+import * as Events from "../events.js";
 import { linkOf, type PayloadRef } from "../payloads.js";
 import type { ListTasksQuery, Page, RetryPolicy, Task, TaskEvent, TaskStatus } from "../schemas.js";
 import {
@@ -117,17 +118,32 @@ export const statuses = (ctx: Context, ids: string[]) => statusesOf(ctx, ids.map
 /** The status of a task as it is now. */
 export const statusOf = (ctx: Context, id: string) => readStatus(ctx, keys.task(id));
 
+/** What the change feed says of a task's events. */
+function feedEvents(task: Pick<Task, "id" | "agentId"> & { action?: string }, events: TaskEvent[]): Events.NewEvent[] {
+  return events.map((event) => ({
+    kind: "task",
+    type: event.type,
+    taskId: task.id,
+    agentId: task.agentId,
+    action: task.action,
+    attempt: event.attempt,
+    message: event.error ? `${event.error.code}: ${event.error.message}`.slice(0, 300) : event.message?.slice(0, 300),
+  }));
+}
+
 /** Writes a new task; false when a task with its id exists. */
 export async function create(ctx: Context, record: TaskRecord): Promise<boolean> {
-  return putItem(ctx, toItem(record), IS_NEW);
+  const created = await putItem(ctx, toItem(record), IS_NEW);
+  if (created) await Events.publish(ctx, feedEvents(record, record.events));
+  return created;
 }
 
 /**
- * Writes a new task with another new item (its audit record) in one batch, unconditionally: only for an id that
- * is fresh (time plus 80 random bits).
+ * Writes a new task with another new item (its audit record) and its events in the change feed in one batch,
+ * unconditionally: only for an id that is fresh (time plus 80 random bits).
  */
 export async function createWith(ctx: Context, record: TaskRecord, other: Record<string, unknown>): Promise<void> {
-  await batchPut(ctx, [toItem(record), other]);
+  await batchPut(ctx, [toItem(record), other, ...Events.items(ctx, feedEvents(record, record.events))]);
 }
 
 function listPartition(query: { agentId?: string | undefined; status?: TaskStatus | undefined }) {
@@ -221,17 +237,21 @@ const FINAL: readonly TaskStatus[] = ["succeeded", "failed", "cancelled"];
 /** One conditional single-item write per state change; returns the new record, or undefined if the condition failed. */
 export async function transition(ctx: Context, t: Transition): Promise<TaskRecord | undefined> {
   const key = keys.task(t.task.id);
-  return (
+  const record =
     (await updateAndRead(ctx, key, change(ctx, t, "append"), fromItem)) ??
-    (FINAL.includes(t.to) ? undefined : updateAndRead(ctx, key, change(ctx, t, "count"), fromItem))
-  );
+    (FINAL.includes(t.to) ? undefined : await updateAndRead(ctx, key, change(ctx, t, "count"), fromItem));
+  if (record) await Events.publish(ctx, feedEvents(record, t.events));
+  return record;
 }
 
 /** {@link transition} for callers that need only to know whether it happened (nothing is read back). */
 export async function transitioned(ctx: Context, t: Transition): Promise<boolean> {
   const key = keys.task(t.task.id);
-  if ((await updateItem(ctx, key, change(ctx, t, "append"))) !== undefined) return true;
-  return !FINAL.includes(t.to) && (await updateItem(ctx, key, change(ctx, t, "count"))) !== undefined;
+  const done =
+    (await updateItem(ctx, key, change(ctx, t, "append"))) !== undefined ||
+    (!FINAL.includes(t.to) && (await updateItem(ctx, key, change(ctx, t, "count"))) !== undefined);
+  if (done) await Events.publish(ctx, feedEvents(t.task, t.events));
+  return done;
 }
 
 /**

@@ -1,0 +1,171 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import * as z from "zod";
+import type { Context } from "./context.js";
+import * as Store from "./storage/logs.js";
+
+/**
+ * What an attempt logged: every line the agent's handlers and the worker write through the agent's logger while
+ * the attempt runs is also kept with the task (`GET /v1/tasks/{id}/logs`), bounded per attempt and redacted.
+ * Capture sits where the handlers receive their logger ({@link capturing}), so it works with whatever logger the
+ * agent is given; an attempt's lines are told apart by the async context the attempt runs in.
+ */
+
+/** Lines kept per attempt (the newest); older ones are counted in `dropped`. */
+export const MAX_LINES = 200;
+/** Bytes kept per attempt, lines and their data together. */
+export const MAX_BYTES = 64 * 1024;
+const MAX_MESSAGE = 2000;
+const MAX_DATA = 2000;
+
+export const LogLine = z
+  .object({
+    at: z.string(),
+    level: z.string(),
+    message: z.string(),
+    data: z.string().optional().describe("The line's fields as JSON (redacted, truncated)"),
+  })
+  .meta({ id: "LogLine" });
+
+export const AttemptLog = z
+  .object({
+    attempt: z.number().int(),
+    startedAt: z.string(),
+    endedAt: z.string(),
+    lines: z.array(LogLine),
+    dropped: z.number().int().describe("Older lines left out to keep the attempt within 200 lines and 64 KB"),
+  })
+  .meta({ id: "AttemptLog" });
+
+export const TaskLogs = z.object({ taskId: z.string(), attempts: z.array(AttemptLog) }).meta({ id: "TaskLogs" });
+export type TaskLogs = z.output<typeof TaskLogs>;
+
+const SECRET_NAME = /pass(word)?|secret|token|authorization|api[-_]?key|credential|private[-_]?key|cookie|signature/i;
+const SECRET_TEXT = [
+  /nxk_[0-9a-z]{12}_[A-Za-z0-9_-]{43}/g, // Nexus API keys
+  /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key ids
+  /(https?:\/\/[^\s/:@]+:)[^\s/@]+@/gi, // credentials in URLs
+  /\bhttps:\/\/hooks\.slack\.com\/\S+/gi, // webhook URLs are secrets
+];
+
+/** A text with anything that looks like a secret replaced by `[redacted]`. */
+export function redactText(text: string): string {
+  let out = text;
+  for (const pattern of SECRET_TEXT) {
+    out = out.replace(pattern, (match, prefix: unknown) =>
+      typeof prefix === "string" && match.startsWith(prefix) && prefix.endsWith(":")
+        ? `${prefix}[redacted]@`
+        : "[redacted]",
+    );
+  }
+  return out;
+}
+
+/** A value with the fields named like secrets replaced and its texts redacted (cycles and depth bounded). */
+export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+  if (typeof value === "string") return redactText(value);
+  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+  if (value === null || typeof value !== "object") return value;
+  if (seen.has(value) || depth > 6) return "[…]";
+  seen.add(value);
+  if (Array.isArray(value)) return value.slice(0, 50).map((item) => redact(item, depth + 1, seen));
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(value).slice(0, 50)) {
+    out[name] = SECRET_NAME.test(name) ? "[redacted]" : redact(field, depth + 1, seen);
+  }
+  return out;
+}
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+/** The lines of one attempt as it runs: the newest {@link MAX_LINES} within {@link MAX_BYTES}. */
+export class AttemptLogBuffer {
+  readonly startedAt: string;
+  private readonly lines: Store.LogLine[] = [];
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(
+    readonly attempt: number,
+    private readonly now: () => Date,
+  ) {
+    this.startedAt = now().toISOString();
+  }
+
+  add(level: string, args: unknown[]): void {
+    const [first, ...rest] = args;
+    const message =
+      typeof first === "string"
+        ? first
+        : first instanceof Error
+          ? first.message
+          : (JSON.stringify(redact(first)) ?? "");
+    const extra = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : rest;
+    const data = extra === undefined ? undefined : JSON.stringify(redact(extra));
+    const line: Store.LogLine = {
+      at: this.now().toISOString(),
+      level,
+      message: clip(redactText(message), MAX_MESSAGE),
+      ...(data === undefined ? {} : { data: clip(data, MAX_DATA) }),
+    };
+    this.lines.push(line);
+    this.bytes += sizeOf(line);
+    while (this.lines.length > MAX_LINES || this.bytes > MAX_BYTES) {
+      const oldest = this.lines.shift();
+      if (!oldest) break;
+      this.bytes -= sizeOf(oldest);
+      this.dropped++;
+    }
+  }
+
+  record(): Store.AttemptLogRecord {
+    return {
+      attempt: this.attempt,
+      startedAt: this.startedAt,
+      endedAt: this.now().toISOString(),
+      lines: [...this.lines],
+      dropped: this.dropped,
+    };
+  }
+}
+
+const sizeOf = (line: Store.LogLine) =>
+  line.at.length + line.level.length + line.message.length + (line.data?.length ?? 0) + 40;
+
+const current = new AsyncLocalStorage<AttemptLogBuffer>();
+
+/** Runs `work` with `buffer` collecting what {@link capturing} loggers write meanwhile (in this async context). */
+export const collecting = <T>(buffer: AttemptLogBuffer, work: () => Promise<T>): Promise<T> =>
+  current.run(buffer, work);
+
+const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "critical"]);
+
+/**
+ * The same logger, its lines also kept with the attempt running in the caller's async context (if any). Works with
+ * any logger whose level methods take `(message, ...fields)`, as Powertools Logger's and the console's do.
+ */
+export function capturing<L extends object>(logger: L): L {
+  if (capturingLoggers.has(logger)) return logger;
+  const proxy = new Proxy(logger, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== "function") return value;
+      if (typeof property !== "string" || !LEVELS.has(property)) return value.bind(target);
+      return (...args: unknown[]) => {
+        current.getStore()?.add(property, args);
+        return value.apply(target, args);
+      };
+    },
+  });
+  capturingLoggers.add(proxy);
+  return proxy;
+}
+const capturingLoggers = new WeakSet<object>();
+
+/** Stores an attempt's lines with its task. */
+export const save = (ctx: Context, taskId: string, buffer: AttemptLogBuffer) => Store.put(ctx, taskId, buffer.record());
+
+/** Every attempt's lines of a task, first attempt first. */
+export async function of(ctx: Context, taskId: string): Promise<TaskLogs> {
+  return { taskId, attempts: await Store.list(ctx, taskId) };
+}
