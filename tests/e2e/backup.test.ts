@@ -257,7 +257,7 @@ describe("export", () => {
     const existedAtAsOf = (i: Record<string, unknown>) => {
       const idTime = /_([0-9a-z]{10})[0-9a-z]{16}$/.exec(String(i.PK))?.[1];
       return (
-        !/^(RATE|BACKUP)#/.test(String(i.PK)) &&
+        !/^(RATE|BACKUP|EVENTS)#/.test(String(i.PK)) &&
         !(typeof i.createdAt === "string" && i.createdAt > end.asOf) &&
         !(idTime && idTime >= boundary)
       );
@@ -386,9 +386,10 @@ describe("import", () => {
       compared++;
     }
     expect(compared).toBeGreaterThan(6_000);
-    // What the target holds beyond the backup is its own: built-in agents, audit records of the import, the marker.
+    // What the target holds beyond the backup is its own: built-in agents, audit records of the import, the marker,
+    // the activity feed of its own changes.
     const extra = [...targetItems.keys()].filter((k) => !sourceItems.has(k));
-    for (const k of extra) expect(k, k).toMatch(/^(AGENT#|AUDIT#|BACKUP#|RATE#)/);
+    for (const k of extra) expect(k, k).toMatch(/^(AGENT#|AUDIT#|BACKUP#|RATE#|EVENTS#)/);
     expect(asOf).toBeTruthy();
   }, 300_000);
 

@@ -49,7 +49,8 @@ export const INLINE_OBJECT_BYTES = 3 * 1024 * 1024;
 export const MAX_IMPORT_LINES = 1000;
 
 /** Items that are not part of a deployment's state: per-minute rate counters, and the import marker itself. */
-const NOT_EXPORTED = new Set(["rate", "backup"]);
+/** Not exported: rate-limit counters, backups' own records, and the activity feed (events.ts: a day's worth, TTL'd). */
+const NOT_EXPORTED = new Set(["rate", "backup", "events"]);
 
 export const BackupId = z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)");
 const Iso = z.iso.datetime({ offset: true });
