@@ -7,22 +7,9 @@ import type * as Sdk from "@nexus/sdk/types";
 export type { ApiKey, Failure, Page, Plan, PlanStep, Schedule } from "@nexus/sdk/types";
 
 /** An action's params schema (the JSON-schema-like subset Nexus accepts), as the form generator reads it. */
-export interface ParamsSchema {
-  type?: string | string[];
-  description?: string;
-  properties?: Record<string, ParamsSchema>;
-  required?: string[];
-  items?: ParamsSchema;
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  minItems?: number;
-  maxItems?: number;
-  pattern?: string;
-  default?: unknown;
-}
+import type { ParamsSchema } from "../../core/src/params-schema.js";
+
+export type { ParamsSchema };
 
 export interface ActionSpec extends Omit<Sdk.ActionSpec, "params"> {
   params: ParamsSchema;
