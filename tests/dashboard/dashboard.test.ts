@@ -425,6 +425,15 @@ describe("the dashboard in a browser", () => {
     await record("keys");
     await open("audit", "Audit");
     await textIncludes("POST /v1/schedules");
+    // Filtered by action on the server: the page asks the API for that action's records only.
+    const asked = page.waitForRequest((request) => request.url().includes("/v1/audit?action=POST"));
+    await page.select("#filter-action", "POST /v1/schedules");
+    expect(new URL((await asked).url()).searchParams.get("action")).toBe("POST /v1/schedules");
+    await until("the audit trail filtered by action", async () => (await page.title()).startsWith("Audit"));
+    await page.waitForSelector('.page[aria-busy="false"]');
+    const actions = await page.$$eval("tbody tr td:nth-child(3)", (tds) => tds.map((td) => td.textContent ?? ""));
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.every((action) => action === "POST /v1/schedules")).toBe(true);
     await record("audit");
   });
 
