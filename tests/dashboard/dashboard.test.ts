@@ -246,7 +246,10 @@ describe("the dashboard in a browser", () => {
     expect(done.status).toBe("succeeded");
     expect(done.steps.find((s: { id: string }) => s.id === "gate").decidedBy).toBeTruthy();
     await record("plan");
+    // Filtered by plan on the server: one listing, not a read of each task.
+    const listed = page.waitForRequest((request) => request.url().includes(`/v1/tasks?planId=${plan.id}`));
     await open(`tasks?planId=${plan.id}`, "Tasks");
+    await listed;
     const stepTasks = done.steps.flatMap((s: Json) => (s.taskId ? [s.taskId] : []));
     expect(stepTasks).toHaveLength(2);
     for (const taskId of stepTasks) await textIncludes(taskId);
