@@ -13,7 +13,11 @@ import { type AxeViolation, launchBrowser, seriousViolations } from "./browser.j
  * disable; a viewer sees no write control. Every page is audited with axe-core and photographed into
  * docs/screenshots (shown in the README).
  */
-const local = useLocalNexus({ failureIngestIntervalMs: 300 });
+const local = useLocalNexus({
+  failureIngestIntervalMs: 300,
+  // Alarm periods 4× shorter than in AWS (the DLQ alarm's minute is 15 s), evaluated every 200 ms.
+  alarms: { intervalMs: 200, periodScale: 1 / 4 },
+});
 const SHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
 
 let browser: Browser;
@@ -242,7 +246,10 @@ describe("the dashboard in a browser", () => {
     expect(done.status).toBe("succeeded");
     expect(done.steps.find((s: { id: string }) => s.id === "gate").decidedBy).toBeTruthy();
     await record("plan");
+    // Filtered by plan on the server: one listing, not a read of each task.
+    const listed = page.waitForRequest((request) => request.url().includes(`/v1/tasks?planId=${plan.id}`));
     await open(`tasks?planId=${plan.id}`, "Tasks");
+    await listed;
     const stepTasks = done.steps.flatMap((s: Json) => (s.taskId ? [s.taskId] : []));
     expect(stepTasks).toHaveLength(2);
     for (const taskId of stepTasks) await textIncludes(taskId);
@@ -302,6 +309,38 @@ describe("the dashboard in a browser", () => {
       redriveOf: failed.id,
       params: { times: 0, retriable: false },
     });
+  });
+
+  it("shows a dead-lettered diag.fail task's DLQ alarm firing, on the overview and the Alarms page, without reloading", async () => {
+    const operator = apiClient(local.nexus.url, operatorKey);
+    const dlqAlarm = (body: Json) => body.items.find((a: Json) => a.key === "agent-diag-dlq");
+    // Earlier failures have left the DLQ (the inbox took them): the alarm is back to OK first.
+    await operator.waitUntil("/v1/alarms", (body) => dlqAlarm(body)?.state === "OK", 30_000);
+    await open("alarms", "Alarms");
+    const row = '[data-alarm="agent-diag-dlq"]';
+    const stateOf = () =>
+      page.$eval(row, (el) => (el.closest("tr") as { textContent: string | null } | null)?.textContent ?? "");
+    expect(await stateOf()).toContain("OK");
+    await page.evaluate(() => {
+      (globalThis as unknown as { stayed: boolean }).stayed = true;
+    });
+    const failed = (
+      await operator.post("/v1/tasks", { agentId: "diag", action: "fail", params: { times: 5, retriable: false } })
+    ).body;
+    expect((await operator.waitForTask(failed.id)).status).toBe("failed");
+    await until("agent-diag-dlq shown as ALARM", async () => (await stateOf()).includes("ALARM"));
+    expect(await stateOf()).toMatch(/\d+ ≥ 1/);
+    expect(await text("#alarm-summary")).toMatch(/[1-9]\d* alarms? (is|are) firing/);
+    // The same document: the page was not reloaded.
+    expect(await page.evaluate(() => (globalThis as unknown as { stayed?: boolean }).stayed)).toBe(true);
+    await page.click("nav a[data-path='']");
+    await page.waitForSelector("#ov-alarms");
+    await until("firing alarms on the overview", async () => /^[1-9]/.test(await text("#ov-alarms")));
+    await page.click("#ov-alarms");
+    await until("the Alarms page filtered to ALARM", async () => (await page.title()).startsWith("Alarms"));
+    await page.waitForSelector(row);
+    expect(await page.$$eval("tbody tr", (trs) => trs.every((tr) => /ALARM/.test(tr.textContent ?? "")))).toBe(true);
+    await record("alarms", { phone: true });
   });
 
   it("creates a schedule with its next runs previewed, edits it", async () => {
@@ -389,6 +428,15 @@ describe("the dashboard in a browser", () => {
     await record("keys");
     await open("audit", "Audit");
     await textIncludes("POST /v1/schedules");
+    // Filtered by action on the server: the page asks the API for that action's records only.
+    const asked = page.waitForRequest((request) => request.url().includes("/v1/audit?action=POST"));
+    await page.select("#filter-action", "POST /v1/schedules");
+    expect(new URL((await asked).url()).searchParams.get("action")).toBe("POST /v1/schedules");
+    await until("the audit trail filtered by action", async () => (await page.title()).startsWith("Audit"));
+    await page.waitForSelector('.page[aria-busy="false"]');
+    const actions = await page.$$eval("tbody tr td:nth-child(3)", (tds) => tds.map((td) => td.textContent ?? ""));
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.every((action) => action === "POST /v1/schedules")).toBe(true);
     await record("audit");
   });
 

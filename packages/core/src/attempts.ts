@@ -35,9 +35,13 @@ export interface Ownership {
 const failedWith = (error: TaskError) => ({ error });
 
 /** When the record's current attempt started (its `started` event), else when the task first started. */
-function attemptStart(record: TaskRecord): number | undefined {
+export function attemptStartedAt(record: TaskRecord): string | undefined {
   const started = record.events.findLast((e) => e.type === "started" && e.attempt === record.attempts);
-  const at = started?.at ?? record.startedAt;
+  return started?.at ?? record.startedAt ?? undefined;
+}
+
+function attemptStart(record: TaskRecord): number | undefined {
+  const at = attemptStartedAt(record);
   return at ? Date.parse(at) : undefined;
 }
 

@@ -127,6 +127,13 @@ async function addToCount(ctx: Context, count: string, entry: AuditEntry, n: num
   });
 }
 
-export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {
-  return Store.list(ctx, query);
+export type AuditFilter = Store.AuditFilter;
+export const FILTER_READ_BUDGET = Store.AUDIT_FILTER_READ_BUDGET;
+
+/**
+ * The audit trail newest first; with a filter (a key, an action), only the records that match, read with a bounded
+ * budget per page: a page may then hold fewer records than its limit, even none, with a cursor to follow.
+ */
+export function list(ctx: Context, query: PageQuery, by: AuditFilter = {}): Promise<Page<AuditRecord>> {
+  return Store.list(ctx, query, by);
 }

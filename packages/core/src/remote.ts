@@ -12,6 +12,7 @@ import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { Agent, Task, TaskError } from "./schemas.js";
+import * as TaskLogs from "./task-logs.js";
 import * as Tasks from "./tasks.js";
 
 /**
@@ -84,6 +85,7 @@ export const CompleteInput = z
       .describe(
         "The task's result: any JSON, 24 levels deep at most; the body may be up to 5 MB (kept in object storage over 32 KB)",
       ),
+    logs: TaskLogs.RemoteAttemptLog.optional(),
   })
   .meta({ id: "CompleteTaskInput" });
 export type CompleteInput = z.output<typeof CompleteInput>;
@@ -102,6 +104,7 @@ export const FailInput = z
         retriable: z.boolean().default(true).describe("false fails the task at once; default true (retry)"),
       })
       .describe("Why the attempt failed"),
+    logs: TaskLogs.RemoteAttemptLog.optional(),
   })
   .meta({ id: "FailTaskInput" });
 export type FailInput = z.output<typeof FailInput>;
@@ -133,6 +136,18 @@ function leaseLost(id: string, status: string | undefined) {
     `the lease on task '${id}' is not held: it expired, a newer claim holds the task, or the task ended (${status ?? "unknown"})`,
     { field: "leaseToken", status },
   );
+}
+
+/**
+ * Keeps what the worker logged during the held attempt as that attempt's logs (before its outcome is recorded, so
+ * they are there when the outcome is seen). A log that cannot be stored does not hold the outcome up.
+ */
+async function keepLogs(options: RemoteOptions, record: Tasks.TaskRecord, logs: TaskLogs.RemoteAttemptLog | undefined) {
+  if (!logs) return;
+  const attempt = { taskId: record.id, attempt: record.attempts, startedAt: Attempts.attemptStartedAt(record) };
+  await TaskLogs.saveReceived(options.ctx, attempt, logs).catch((error: unknown) => {
+    options.logger.warn("the attempt's log could not be stored", { taskId: record.id, error });
+  });
 }
 
 /** The holder of a live lease owns the running attempt. */
@@ -285,6 +300,7 @@ export async function complete(options: RemoteOptions, id: string, input: Comple
     return Tasks.toPublic(record);
   }
   if (!holds(record, tokenHash, now)) throw leaseLost(id, record.status);
+  await keepLogs(options, record, input.logs);
   const checked = Attempts.checkResult(input.result ?? null);
   if (!checked.ok) {
     const failed = await Attempts.failAttempt(
@@ -320,6 +336,7 @@ export async function fail(options: RemoteOptions, id: string, input: FailInput,
   const tokenHash = hashToken(input.leaseToken);
   const now = ctx.now().toISOString();
   if (!holds(record, tokenHash, now)) throw leaseLost(id, record.status);
+  await keepLogs(options, record, input.logs);
   const error: TaskError = { ...input.error };
   const delivery = await deliveryFor(options, record.agentId);
   if (!(await Attempts.failAttempt(delivery, record, error, leaseHeld(record, tokenHash, now)))) {

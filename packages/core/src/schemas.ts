@@ -292,6 +292,14 @@ export const PageLimit = z.coerce.number().int().min(1).max(100).default(25);
 export const ListTasksQuery = z.strictObject({
   agentId: AgentId.optional(),
   status: TaskStatus.optional(),
+  planId: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(
+      "Only the tasks of this plan's steps (its latest run's), read through the plan: 404 if there is no such plan",
+    ),
   limit: PageLimit,
   cursor: z.string().max(2048).optional(),
 });

@@ -88,8 +88,9 @@ export class AttemptLogBuffer {
   constructor(
     readonly attempt: number,
     private readonly now: () => Date,
+    startedAt?: string,
   ) {
-    this.startedAt = now().toISOString();
+    this.startedAt = startedAt ?? now().toISOString();
   }
 
   add(level: string, args: unknown[]): void {
@@ -102,11 +103,34 @@ export class AttemptLogBuffer {
           : (JSON.stringify(redact(first)) ?? "");
     const extra = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : rest;
     const data = extra === undefined ? undefined : JSON.stringify(redact(extra));
+    this.push({ at: this.now().toISOString(), level, message, ...(data === undefined ? {} : { data }) });
+  }
+
+  /**
+   * Adds a line written elsewhere (a remote worker's): its message redacted, its data (JSON text) redacted field by
+   * field, both clipped, and the bounds kept as for a line logged here. `droppedBefore` counts lines the sender left
+   * out.
+   */
+  received(lines: readonly Store.LogLine[], droppedBefore = 0): this {
+    this.dropped += droppedBefore;
+    for (const line of lines) {
+      this.push({
+        at: line.at,
+        level: line.level,
+        message: line.message,
+        ...(line.data === undefined ? {} : { data: redactJsonText(line.data) }),
+      });
+    }
+    return this;
+  }
+
+  /** Keeps a line (its message and data clipped), dropping the oldest beyond the bounds. */
+  private push(raw: Store.LogLine): void {
     const line: Store.LogLine = {
-      at: this.now().toISOString(),
-      level,
-      message: clip(redactText(message), MAX_MESSAGE),
-      ...(data === undefined ? {} : { data: clip(data, MAX_DATA) }),
+      at: raw.at,
+      level: raw.level,
+      message: clip(redactText(raw.message), MAX_MESSAGE),
+      ...(raw.data === undefined ? {} : { data: clip(raw.data, MAX_DATA) }),
     };
     this.lines.push(line);
     this.bytes += sizeOf(line);
@@ -126,6 +150,15 @@ export class AttemptLogBuffer {
       lines: [...this.lines],
       dropped: this.dropped,
     };
+  }
+}
+
+/** JSON text with its fields redacted as a logged value's are; text that is not JSON is redacted as text. */
+function redactJsonText(text: string): string {
+  try {
+    return JSON.stringify(redact(JSON.parse(text))) ?? "";
+  } catch {
+    return redactText(text);
   }
 }
 
@@ -161,6 +194,51 @@ export function capturing<L extends object>(logger: L): L {
   return proxy;
 }
 const capturingLoggers = new WeakSet<object>();
+
+/**
+ * What a remote worker reports it logged during an attempt (with its complete or fail report): at most the newest
+ * {@link MAX_LINES} lines, as the in-process capture keeps them. The server redacts and bounds them again on receipt.
+ */
+export const RemoteAttemptLog = z
+  .strictObject({
+    lines: z
+      .array(
+        z.strictObject({
+          at: z.iso.datetime({ offset: true }).describe("When the line was written (ISO 8601)"),
+          level: z.enum(["trace", "debug", "info", "warn", "error", "critical"]),
+          message: z.string().max(4 * MAX_MESSAGE),
+          data: z
+            .string()
+            .max(4 * MAX_DATA)
+            .optional()
+            .describe("The line's fields as JSON text"),
+        }),
+      )
+      .max(MAX_LINES),
+    dropped: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000_000)
+      .default(0)
+      .describe("Older lines the worker left out to stay within 200 lines and 64 KB"),
+  })
+  .describe(
+    "What the handler logged during this attempt, kept as the attempt's logs (GET /v1/tasks/{id}/logs): at most 200 lines; redacted and bounded to 64 KB again on receipt",
+  )
+  .meta({ id: "RemoteAttemptLog" });
+export type RemoteAttemptLog = z.output<typeof RemoteAttemptLog>;
+
+/** Stores the lines a remote worker reported for an attempt (redacted and bounded here again). */
+export const saveReceived = (
+  ctx: Context,
+  attempt: { taskId: string; attempt: number; startedAt: string | undefined },
+  log: RemoteAttemptLog,
+) => {
+  const started = attempt.startedAt ?? log.lines[0]?.at;
+  const buffer = new AttemptLogBuffer(attempt.attempt, ctx.now, started).received(log.lines, log.dropped);
+  return save(ctx, attempt.taskId, buffer);
+};
 
 /** Stores an attempt's lines with its task. */
 export const save = (ctx: Context, taskId: string, buffer: AttemptLogBuffer) => Store.put(ctx, taskId, buffer.record());

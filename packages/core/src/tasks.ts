@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import * as Audit from "./audit.js";
 import type { Context } from "./context.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
 import * as Limits from "./limits.js";
@@ -18,6 +19,7 @@ import {
 } from "./schemas.js";
 import * as AuditStore from "./storage/audit.js";
 import * as Idempotency from "./storage/idempotency.js";
+import * as PlanStore from "./storage/plans.js";
 import * as Store from "./storage/tasks.js";
 import { find, type TaskRecord, toPublic } from "./storage/tasks.js";
 import { type CheckedTarget, checkTarget } from "./targets.js";
@@ -218,8 +220,37 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
 
 /** Lists tasks newest first, by agent and/or status, one Query on the matching index. */
 export async function list(ctx: Context, query: ListTasksQuery): Promise<Page<Task>> {
+  if (query.planId !== undefined) return listOfPlan(ctx, { ...query, planId: query.planId });
   const page = await Store.list(ctx, query);
   return { items: page.items.map(toPublic), nextCursor: page.nextCursor };
+}
+
+/**
+ * The tasks of a plan, newest first, filtered by agent and status as the list is: no index holds them by plan, but the
+ * plan's steps know their tasks (a plan has a bounded number of steps), so they are read by key in one batch. A step
+ * retried holds its latest task; the cursor is bound to the plan.
+ */
+async function listOfPlan(ctx: Context, query: ListTasksQuery & { planId: string }): Promise<Page<Task>> {
+  const { planId, agentId, status, limit } = query;
+  const loaded = await PlanStore.load(ctx, planId);
+  if (!loaded) throw new NotFoundError("plan", planId);
+  const scope = `tasks-of-plan:${planId}`;
+  const before = decodeCursor(scope, query.cursor, ["planId", "before"], { planId })?.before as string | undefined;
+  const ids = [...new Set(loaded.steps.flatMap((step) => (step.taskId ? [step.taskId] : [])))];
+  const kept = [...(await Store.findMany(ctx, ids)).values()]
+    .filter(
+      (task) =>
+        (agentId === undefined || task.agentId === agentId) &&
+        (status === undefined || task.status === status) &&
+        (before === undefined || task.id < before),
+    )
+    .sort((a, b) => (a.id < b.id ? 1 : -1));
+  const page = kept.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(toPublic),
+    nextCursor: kept.length > limit && last ? encodeCursor(scope, { planId, before: last.id }) : null,
+  };
 }
 
 /** Cancels a task that has not finished. A running attempt's late result does not overwrite the cancellation. */

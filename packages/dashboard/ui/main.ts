@@ -3,6 +3,7 @@ import { alertBox, h, replace } from "./dom.js";
 import { Feed, type FeedEvent } from "./feed.js";
 import { activityPage } from "./pages/activity.js";
 import { agentPage, agentsPage } from "./pages/agents.js";
+import { alarmsPage } from "./pages/alarms.js";
 import { failuresPage } from "./pages/failures.js";
 import { auditPage, keysPage } from "./pages/keys.js";
 import { overviewPage } from "./pages/overview.js";
@@ -36,6 +37,7 @@ const PAGES: Record<string, Page> = {
   activity: activityPage,
   plans: (ctx) => (ctx.path[1] ? planPage(ctx) : plansPage(ctx)),
   failures: failuresPage,
+  alarms: alarmsPage,
   schedules: schedulesPage,
   keys: keysPage,
   audit: auditPage,
@@ -48,6 +50,7 @@ const NAV: Array<{ path: string; label: string; route: string }> = [
   { path: "run", label: "Run a task", route: "POST /v1/tasks" },
   { path: "plans", label: "Plans", route: "GET /v1/plans" },
   { path: "failures", label: "Failures", route: "GET /v1/failures" },
+  { path: "alarms", label: "Alarms", route: "GET /v1/alarms" },
   { path: "schedules", label: "Schedules", route: "GET /v1/schedules" },
   { path: "activity", label: "Activity", route: "GET /v1/events" },
   { path: "keys", label: "Keys", route: "GET /v1/keys" },

@@ -1,6 +1,7 @@
 import type {
   Agent,
   ApiKey,
+  AttemptLogReport,
   BulkRedriven,
   ClaimedTask,
   ClaimInput,
@@ -138,11 +139,15 @@ export class NexusClient {
         timeoutMs: this.timeoutMs + (input.waitSeconds ?? 20) * 1000,
       }),
     /** Reports a claimed task's result; a `lease_lost` 409 means the task is no longer this worker's. */
-    complete: (id: string, leaseToken: string, result: unknown) =>
-      this.request<Task>("POST", `/v1/tasks/${enc(id)}/complete`, { body: { leaseToken, result: result ?? null } }),
-    /** Reports a claimed task's failed attempt. */
-    fail: (id: string, leaseToken: string, error: FailureInput) =>
-      this.request<Task>("POST", `/v1/tasks/${enc(id)}/fail`, { body: { leaseToken, error } }),
+    complete: (id: string, leaseToken: string, result: unknown, logs?: AttemptLogReport) =>
+      this.request<Task>("POST", `/v1/tasks/${enc(id)}/complete`, {
+        body: { leaseToken, result: result ?? null, ...(logs ? { logs } : {}) },
+      }),
+    /** Reports a claimed task's failed attempt (with what it logged, kept as the attempt's logs). */
+    fail: (id: string, leaseToken: string, error: FailureInput, logs?: AttemptLogReport) =>
+      this.request<Task>("POST", `/v1/tasks/${enc(id)}/fail`, {
+        body: { leaseToken, error, ...(logs ? { logs } : {}) },
+      }),
     /** Renews the lease on a claimed task: it then runs `leaseSeconds` from now. */
     extend: (id: string, leaseToken: string, leaseSeconds?: number) =>
       this.request<Lease>("POST", `/v1/tasks/${enc(id)}/extend`, {

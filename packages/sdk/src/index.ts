@@ -1,3 +1,4 @@
+export type { LogSink, TaskLogger } from "./attempt-log.js";
 export { BackupFileError, exportToFile, type ImportTotals, importFromFile } from "./backup.js";
 export {
   isLeaseLost,

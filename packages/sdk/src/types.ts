@@ -184,6 +184,24 @@ export interface Lease {
   leaseUntil: string;
 }
 
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "critical";
+
+/** A line a remote worker's handler logged during an attempt. */
+export interface AttemptLogLine {
+  at: string;
+  level: LogLevel;
+  message: string;
+  /** The line's fields as JSON text. */
+  data?: string;
+}
+
+/** What a remote worker logged during an attempt, sent with its outcome (kept as that attempt's logs). */
+export interface AttemptLogReport {
+  lines: AttemptLogLine[];
+  /** Older lines left out to stay within 200 lines and 64 KB. */
+  dropped: number;
+}
+
 export interface FailureInput {
   code: string;
   message: string;

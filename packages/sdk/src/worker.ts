@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { AttemptLog, type LogSink, type TaskLogger } from "./attempt-log.js";
 import { isLeaseLost, NexusApiError, NexusClient } from "./client.js";
 import type { ClaimedTask, FailureInput } from "./types.js";
 
@@ -13,6 +14,11 @@ export interface TaskContext {
   signal: AbortSignal;
   /** When the lease runs out now (it is extended while the handler runs). */
   leaseUntil(): string;
+  /**
+   * Logs a line kept with this attempt: sent with its outcome, it is the attempt's log at `GET /v1/tasks/{id}/logs`
+   * and on the dashboard's task page (the newest 200 lines within 64 KB; secrets redacted by Nexus on receipt).
+   */
+  log: TaskLogger;
 }
 
 /** Runs one action. Its return value (JSON) is the task's result; throwing fails the attempt (see {@link TaskFailure}). */
@@ -59,6 +65,8 @@ export interface NexusWorkerOptions {
   version?: string;
   /** Backoff after network and server errors: from `initialMs` (500), doubling, up to `maxMs` (30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Where each attempt's lines are also written as they happen (e.g. `console`); by default only sent to Nexus. */
+  logger?: LogSink;
   /** Told of every error the loop handles itself (the worker never writes to the console). */
   onError?: (error: unknown, info: { stage: WorkerStage; taskId?: string }) => void;
   fetch?: typeof fetch;
@@ -233,6 +241,9 @@ export class NexusWorker {
     schedule();
 
     let outcome: Outcome;
+    const log = new AttemptLog(this.options.logger);
+    const started = Date.now();
+    log.write("info", `attempt ${task.attempt} of ${task.maxAttempts} started: ${task.action}`, { taskId: task.id });
     const handler = Object.hasOwn(this.options.handlers, task.action) ? this.options.handlers[task.action] : undefined;
     try {
       if (!handler) {
@@ -247,6 +258,7 @@ export class NexusWorker {
         maxAttempts: task.maxAttempts,
         signal: lost.signal,
         leaseUntil: () => leaseUntil,
+        log: log.logger,
       };
       const result = await handler(task.params, context);
       outcome = jsonResult(result);
@@ -256,23 +268,28 @@ export class NexusWorker {
       done = true;
       clearTimeout(timer);
     }
+    const ms = Date.now() - started;
+    if (outcome.ok) log.write("info", `attempt ${task.attempt} succeeded in ${ms} ms`);
+    else
+      log.write("warn", `attempt ${task.attempt} failed in ${ms} ms: ${outcome.error.code}: ${outcome.error.message}`);
     await extending;
     if (lost.signal.aborted) return; // the task is no longer ours: nothing we report would count
-    await this.deliver(task, outcome, () => leaseUntil);
+    await this.deliver(task, outcome, () => leaseUntil, log);
   }
 
   /** Reports an outcome, retrying network and server errors while the lease lasts. */
-  private async deliver(task: ClaimedTask, outcome: Outcome, leaseUntil: () => string) {
+  private async deliver(task: ClaimedTask, outcome: Outcome, leaseUntil: () => string, log: AttemptLog) {
+    const logs = log.report();
     let current = outcome;
     for (let failures = 0; ; ) {
       const stage = current.ok ? "complete" : "fail";
       try {
         if (current.ok) {
-          await this.client.tasks.complete(task.id, task.leaseToken, current.result);
+          await this.client.tasks.complete(task.id, task.leaseToken, current.result, logs);
           this.outcomes.done++;
           this.outcomes.lastSuccess = { taskId: task.id, at: new Date().toISOString() };
         } else {
-          await this.client.tasks.fail(task.id, task.leaseToken, current.error);
+          await this.client.tasks.fail(task.id, task.leaseToken, current.error, logs);
           this.outcomes.failed++;
         }
         return;

@@ -51,9 +51,14 @@ const routes = {
     path: "/v1/tasks",
     operationId: "listTasks",
     tags: ["tasks"],
-    summary: "List tasks newest first, by agent and/or status",
+    summary: "List tasks newest first, by agent, status and/or plan",
     request: { query: ListTasksQuery },
-    responses: { 200: json(PageOf(Task, "TaskPage"), "A page of tasks"), 400: errors[400], ...denied },
+    responses: {
+      200: json(PageOf(Task, "TaskPage"), "A page of tasks"),
+      400: errors[400],
+      404: errors[404],
+      ...denied,
+    },
   }),
   getTask: route("GET /v1/tasks/{id}", {
     method: "get",

@@ -2,7 +2,7 @@ import type { AuditRecord } from "../audit.js";
 import type { Context } from "../context.js";
 import type { Page } from "../schemas.js";
 import { IS_NEW, sendPut } from "./items.js";
-import { type PageQuery, queryShardedPage } from "./query.js";
+import { type ItemFilter, type PageQuery, queryFilteredShardedPage, queryShardedPage } from "./query.js";
 import { gsiKeys, keys, partitions, SHARDS } from "./table.js";
 import { sendUpdate } from "./update.js";
 
@@ -47,9 +47,31 @@ export async function addToCount(
   });
 }
 
-export function list(ctx: Context, query: PageQuery): Promise<Page<AuditRecord>> {
+/** What a filtered listing of the audit trail may read per request (items judged, across every shard). */
+export const AUDIT_FILTER_READ_BUDGET = 1000;
+
+/** Records of one key (`keyId`) and/or one action (`method` and `route`); no index holds them, so they are filtered. */
+export interface AuditFilter {
+  keyId?: string | undefined;
+  method?: string | undefined;
+  route?: string | undefined;
+}
+
+export function list(ctx: Context, query: PageQuery, by: AuditFilter = {}): Promise<Page<AuditRecord>> {
   const listing = { index: "GSI1", keys: gsiKeys("GSI1"), partition: partitions.audit, shards: SHARDS.audit };
-  return queryShardedPage(ctx, { ...listing, map: fromItem }, query);
+  const filter = filterOf(by);
+  if (!filter) return queryShardedPage(ctx, { ...listing, map: fromItem }, query);
+  return queryFilteredShardedPage(ctx, { ...listing, map: fromItem, filter, budget: AUDIT_FILTER_READ_BUDGET }, query);
+}
+
+function filterOf(by: AuditFilter): ItemFilter | undefined {
+  const conditions = Object.entries(by).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  if (conditions.length === 0) return undefined;
+  return {
+    expression: conditions.map((_, i) => `#a${i} = :a${i}`).join(" AND "),
+    names: Object.fromEntries(conditions.map(([name], i) => [`#a${i}`, name])),
+    values: Object.fromEntries(conditions.map(([, value], i) => [`:a${i}`, value])),
+  };
 }
 
 function fromItem(item: Record<string, unknown>): AuditRecord {

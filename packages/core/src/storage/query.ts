@@ -136,24 +136,32 @@ export async function queryShardedPage<T>(
   };
 }
 
-async function readShard<T>(
+/** Reads up to `limit` entries of a shard (those `filter` keeps); returns how many were read. */
+async function readShard(
   ctx: Context,
-  listing: ShardedListing<T>,
+  listing: { index: string; keys: { partitionKey: string; sortKey: string }; filter?: ItemFilter },
   shard: Shard,
   before: string | undefined,
   limit: number,
-): Promise<void> {
+): Promise<number> {
+  const filter = listing.filter;
   const out = await ctx.ddb
     .send(
       new QueryCommand({
         TableName: ctx.tableName,
         IndexName: listing.index,
         KeyConditionExpression: before === undefined ? "#pk = :pk" : "#pk = :pk AND #sk < :before",
+        ...(filter ? { FilterExpression: filter.expression } : {}),
         ExpressionAttributeNames: {
+          ...filter?.names,
           "#pk": listing.keys.partitionKey,
           ...(before === undefined ? {} : { "#sk": listing.keys.sortKey }),
         },
-        ExpressionAttributeValues: { ":pk": shard.partition, ...(before === undefined ? {} : { ":before": before }) },
+        ExpressionAttributeValues: {
+          ...filter?.values,
+          ":pk": shard.partition,
+          ...(before === undefined ? {} : { ":before": before }),
+        },
         ScanIndexForward: false,
         Limit: limit,
         ExclusiveStartKey: shard.next,
@@ -165,6 +173,7 @@ async function readShard<T>(
   shard.entries.push(...(out.Items ?? []));
   shard.next = out.LastEvaluatedKey;
   shard.done = !out.LastEvaluatedKey;
+  return out.ScannedCount ?? limit;
 }
 
 /** The items of index entries, by their table keys, in the entries' order (those gone since are left out). */
@@ -179,4 +188,71 @@ async function readByKey(ctx: Context, entries: Item[]): Promise<Item[]> {
     const item = byKey.get(keyOf(entry));
     return item ? [item] : [];
   });
+}
+
+/** A condition on the items of a listing, checked by DynamoDB as it reads them (a Query's FilterExpression). */
+export interface ItemFilter {
+  expression: string;
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+/**
+ * One page of a sharded listing filtered on attributes no index holds, newest first. Each shard is read down its
+ * partition with the filter applied (the filter saves transfer, not reads: DynamoDB reads every item it judges), and
+ * at most `budget` items are read in all. The page holds the matches above the point every unfinished shard has been
+ * read down to, at most `limit` of them, and the cursor resumes below it: a page may hold fewer than `limit` items,
+ * even none, with a cursor to follow, when matches are sparse. Cost per request is bounded by the budget, not by how
+ * many items the partition holds; following the cursors finds every match exactly once.
+ */
+export async function queryFilteredShardedPage<T>(
+  ctx: Context,
+  listing: Omit<ShardedListing<T>, "keysOnly"> & { filter: ItemFilter; budget: number },
+  query: PageQuery,
+): Promise<Page<T>> {
+  const { partitionKey: pk, sortKey: sk } = listing.keys;
+  const scope = `${listing.index}:${listing.partition}`;
+  const start = decodeCursor(scope, query.cursor, [pk, sk], { [pk]: listing.partition });
+  const before = start?.[sk] as string | undefined;
+  const shards: Shard[] = Array.from({ length: listing.shards }, (_, shard) => ({
+    partition: shardKey(listing.partition, shard),
+    entries: [],
+    done: false,
+  }));
+  const sortOf = (entry: Item | Record<string, unknown>) => String(entry[sk]);
+  /** The sort key a shard has been read down to (inclusive); undefined when it is read to its end. */
+  const frontier = (shard: Shard) => (shard.done || !shard.next ? undefined : sortOf(shard.next));
+  // Every shard is read at least once, whatever the budget: a shard never read would pass for one read to its end.
+  const budget = Math.max(listing.budget, listing.shards);
+  let read = 0;
+  let merged: Item[] = [];
+  for (;;) {
+    merged = shards.flatMap((shard) => shard.entries).sort((a, b) => (sortOf(a) < sortOf(b) ? 1 : -1));
+    const cutoff = merged.length >= query.limit ? sortOf(merged[query.limit - 1] as Item) : undefined;
+    // A shard is read on while it could still hold a match that belongs in the page.
+    const pending = shards.filter((shard) => {
+      if (shard.done) return false;
+      const at = frontier(shard);
+      return cutoff === undefined || at === undefined || at > cutoff;
+    });
+    const left = budget - read;
+    if (pending.length === 0 || left < pending.length) break;
+    const each = Math.max(1, Math.min(Math.max(query.limit, 25), Math.floor(left / pending.length)));
+    const counts = await Promise.all(pending.map((shard) => readShard(ctx, listing, shard, before, each)));
+    read += counts.reduce((a, n) => a + n, 0);
+  }
+  // Every shard has been read down to `boundary` (or to its end): matches at or above it are all known.
+  const boundary = shards
+    .map(frontier)
+    .filter((at): at is string => at !== undefined)
+    .sort()
+    .at(-1);
+  const known = boundary === undefined ? merged : merged.filter((entry) => sortOf(entry) >= boundary);
+  const page = known.slice(0, query.limit);
+  const resumeAt = known.length > query.limit ? sortOf(page.at(-1) as Item) : boundary;
+  const mapped = page.map(listing.map);
+  return {
+    items: listing.keep ? mapped.filter(listing.keep) : mapped,
+    nextCursor: resumeAt === undefined ? null : encodeCursor(scope, { [pk]: listing.partition, [sk]: resumeAt }),
+  };
 }

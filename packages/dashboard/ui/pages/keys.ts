@@ -96,28 +96,36 @@ interface AuditRecord {
   count: number;
 }
 
-/** The audit trail (admin), newest first, filterable by actor (key) and action (route) on the page read. */
+/**
+ * The audit trail (admin), newest first, filtered by actor (key) and action (method and route) on the server: a
+ * filtered page may hold fewer records than asked for (the server reads a bounded share of the trail per request), so
+ * "Older" follows its cursor.
+ */
 export async function auditPage(ctx: PageContext) {
   ctx.title("Audit");
-  const actor = ctx.query.get("keyId") ?? undefined;
-  const action = ctx.query.get("route") ?? undefined;
+  const actor = ctx.query.get("actor") ?? undefined;
+  const action = ctx.query.get("action") ?? undefined;
   const cursor = ctx.query.get("cursor") ?? undefined;
-  const page = await get<Page<AuditRecord>>(`/v1/audit${qs({ cursor, limit: 100 })}`);
-  const keys = [...new Set(page.items.map((r) => r.keyId ?? "").filter(Boolean))];
-  const routes = [...new Set(page.items.map((r) => `${r.method} ${r.route}`))];
-  const rows = page.items.filter(
-    (r) => (!actor || r.keyId === actor) && (!action || `${r.method} ${r.route}` === action),
-  );
+  const [page, keys] = await Promise.all([
+    get<Page<AuditRecord>>(`/v1/audit${qs({ actor, action, cursor, limit: 100 })}`),
+    get<Page<ApiKey>>("/v1/keys?limit=100").catch(() => ({ items: [] as ApiKey[], nextCursor: null })),
+  ]);
+  const actors = [...new Set([...keys.items.map((k) => k.id), ...(actor ? [actor] : [])])];
+  // The actions a request can be recorded under: every route that changes something.
+  const actions = [...new Set([...ctx.me.can.filter((r) => !r.startsWith("GET ")), ...(action ? [action] : [])])];
+  const rows = page.items;
   const next = new URLSearchParams(ctx.query);
   if (page.nextCursor) next.set("cursor", page.nextCursor);
+  const first = new URLSearchParams(ctx.query);
+  first.delete("cursor");
   replace(
     ctx.root,
     h("h1", null, "Audit"),
     h(
       "div",
       { class: "filters" },
-      filterSelect("Actor", "keyId", keys, ctx.query, "audit"),
-      filterSelect("Action", "route", routes, ctx.query, "audit"),
+      filterSelect("Actor", "actor", actors, withoutCursor(ctx.query), "audit"),
+      filterSelect("Action", "action", actions.sort(), withoutCursor(ctx.query), "audit"),
     ),
     table(
       "Audit records",
@@ -132,6 +140,26 @@ export async function auditPage(ctx: PageContext) {
         h("span", null, String(r.count)),
       ]),
     ),
-    page.nextCursor ? h("p", null, h("a", { href: `#/audit?${next.toString()}` }, "Older")) : null,
+    (actor || action) && page.nextCursor && rows.length < 100
+      ? h(
+          "p",
+          { class: "muted", id: "audit-partial" },
+          "The server reads a bounded part of the trail per page when filtering: older matching records may follow.",
+        )
+      : null,
+    h(
+      "p",
+      { class: "pager" },
+      cursor ? h("a", { href: `#/audit?${first.toString()}` }, "Newest") : null,
+      " ",
+      page.nextCursor ? h("a", { href: `#/audit?${next.toString()}` }, "Older") : null,
+    ),
   );
+}
+
+/** The query without its cursor: a new filter starts from the newest records. */
+function withoutCursor(query: URLSearchParams) {
+  const copy = new URLSearchParams(query);
+  copy.delete("cursor");
+  return copy;
 }

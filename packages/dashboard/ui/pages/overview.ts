@@ -2,6 +2,7 @@ import { get } from "../api.js";
 import { h, replace } from "../dom.js";
 import type { PageContext } from "../main.js";
 import type { Agent, Page, Task } from "../types.js";
+import { type AlarmList, pollWhileShown } from "./alarms.js";
 
 const HEALTH = ["online", "degraded", "offline", "unknown"] as const;
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
@@ -11,9 +12,10 @@ export async function overviewPage(ctx: PageContext) {
   ctx.title("Overview");
   const body = h("div", { class: "grid" });
   replace(ctx.root, h("h1", null, "Overview"), body);
+  let localAlarms = false;
   const load = async () => {
     const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
-    const [agents, tasks, failures, plans, waiting] = await Promise.all([
+    const [agents, tasks, failures, plans, waiting, alarms] = await Promise.all([
       get<Page<Agent>>("/v1/agents?limit=100"),
       Promise.all(
         STATUSES.map((status) =>
@@ -25,7 +27,10 @@ export async function overviewPage(ctx: PageContext) {
       ctx.can("GET /v1/failures") ? get<Page<unknown>>("/v1/failures?status=open&limit=100") : null,
       ctx.can("GET /v1/plans") ? get<Page<unknown>>("/v1/plans?status=running&limit=100") : null,
       ctx.can("GET /v1/plans") ? get<Page<unknown>>("/v1/plans?status=waiting_approval&limit=100") : null,
+      ctx.can("GET /v1/alarms") ? get<AlarmList>("/v1/alarms") : null,
     ]);
+    localAlarms = alarms?.source === "local";
+    const firing = alarms?.source === "local" ? alarms.items.filter((a) => a.state === "ALARM").length : null;
     const count = (status: string) => agents.items.filter((a) => (a.health?.status ?? "unknown") === status).length;
     const more = (page: Page<unknown> | null) => (page ? `${page.items.length}${page.nextCursor ? "+" : ""}` : "—");
     replace(
@@ -72,7 +77,7 @@ export async function overviewPage(ctx: PageContext) {
           ),
         ),
       ),
-      failures || plans
+      failures || plans || firing !== null
         ? h(
             "section",
             { class: "card", "aria-labelledby": "ov-work" },
@@ -80,6 +85,18 @@ export async function overviewPage(ctx: PageContext) {
             h(
               "ul",
               { class: "stats" },
+              firing !== null
+                ? h(
+                    "li",
+                    null,
+                    h(
+                      "a",
+                      { href: "#/alarms?state=ALARM", class: `stat s-${firing > 0 ? "alarm" : "ok"}`, id: "ov-alarms" },
+                      h("strong", null, String(firing)),
+                      ` alarm${firing === 1 ? "" : "s"} firing`,
+                    ),
+                  )
+                : null,
               failures
                 ? h(
                     "li",
@@ -122,6 +139,8 @@ export async function overviewPage(ctx: PageContext) {
     );
   };
   await load();
+  // Local alarms change on the runtime's own clock (no feed event), so the overview is read again every few seconds.
+  if (localAlarms) pollWhileShown(ctx.root, load, 5000);
   let timer: ReturnType<typeof setTimeout> | undefined;
   ctx.onFeed(() => {
     clearTimeout(timer);

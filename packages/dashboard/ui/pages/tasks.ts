@@ -2,7 +2,7 @@ import { get, getKey, post, qs } from "../api.js";
 import { ago, alertBox, badge, h, json, replace, time } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import type { PageContext } from "../main.js";
-import type { Page, Plan, Task, TaskLogs } from "../types.js";
+import type { Page, Task, TaskLogs } from "../types.js";
 import { actionButton, agentFilter, errorText, filterSelect, reloadOn, table } from "./common.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
@@ -43,9 +43,7 @@ export async function tasksPage(ctx: PageContext) {
     list,
   );
   const load = async () => {
-    const page = planId
-      ? await planTasks(planId, agentId, status)
-      : await get<Page<Task>>(`/v1/tasks${qs({ agentId, status, cursor, limit: 50 })}`);
+    const page = await get<Page<Task>>(`/v1/tasks${qs({ agentId, status, planId, cursor, limit: 50 })}`);
     const next = new URLSearchParams(ctx.query);
     if (page.nextCursor) next.set("cursor", page.nextCursor);
     replace(
@@ -71,7 +69,7 @@ export async function tasksPage(ctx: PageContext) {
       h(
         "p",
         { class: "pager" },
-        cursor ? h("a", { href: `#/tasks${qs({ agentId, status })}` }, "Newest") : null,
+        cursor ? h("a", { href: `#/tasks${qs({ agentId, status, planId })}` }, "Newest") : null,
         " ",
         page.nextCursor ? h("a", { href: `#/tasks?${next.toString()}` }, "Older") : null,
       ),
@@ -79,16 +77,14 @@ export async function tasksPage(ctx: PageContext) {
   };
   await load();
   // Live on the first page only: an older page stays as it was read.
-  if (!cursor) reloadOn(ctx, (e: FeedEvent) => e.kind === "task" && (!agentId || e.agentId === agentId), load);
-}
-
-/** The tasks of a plan's steps (a plan has at most 40), newest first, filtered as the list is. */
-async function planTasks(planId: string, agentId?: string, status?: string): Promise<Page<Task>> {
-  const plan = await get<Plan>(`/v1/plans/${encodeURIComponent(planId)}`);
-  const ids = plan.steps.flatMap((step) => (step.taskId ? [step.taskId] : []));
-  const tasks = await Promise.all(ids.map((id) => get<Task>(`/v1/tasks/${id}`)));
-  const kept = tasks.filter((t) => (!agentId || t.agentId === agentId) && (!status || t.status === status));
-  return { items: kept.sort((a, b) => (a.id < b.id ? 1 : -1)), nextCursor: null };
+  if (!cursor) {
+    reloadOn(
+      ctx,
+      // A task's events do not name its plan: with a plan, any task's (and the plan's own) reload the list.
+      (e: FeedEvent) => (e.kind === "task" && (!agentId || e.agentId === agentId)) || (!!planId && e.planId === planId),
+      load,
+    );
+  }
 }
 
 /** Downloads a task's params or result (sent with the key; in AWS the API redirects to a short-lived URL). */
