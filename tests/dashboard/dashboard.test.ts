@@ -83,9 +83,9 @@ async function signIn(key: string) {
   await page.goto(`${local.nexus.url}/`);
   await page.evaluate(() => (globalThis as unknown as { sessionStorage: { clear(): void } }).sessionStorage.clear());
   await page.goto(`${local.nexus.url}/#/`);
-  await page.waitForSelector("#key");
-  await page.type("#key", key);
-  await page.click("button[type=submit]");
+  // Locators wait for the element and retry when the page renders it again meanwhile (a detached node).
+  await page.locator("#key").fill(key);
+  await page.locator("button[type=submit]").click();
   await page.waitForSelector("nav");
 }
 

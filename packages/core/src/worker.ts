@@ -148,11 +148,12 @@ async function runAttempt(options: ConsumerOptions, record: TaskRecord, limits: 
   const outcome = await TaskLogs.collecting(log, async () => {
     const logger = TaskLogs.capturing(options.logger);
     const context = { taskId: record.id, action: record.action, attempt: record.attempts };
-    logger.info(`attempt ${record.attempts} of ${record.maxAttempts} started: ${record.action}`, context);
+    // Kept with the attempt (captured whatever the level); at DEBUG, the function's own log stays quiet on success.
+    logger.debug(`attempt ${record.attempts} of ${record.maxAttempts} started: ${record.action}`, context);
     const started = Date.now();
     const result = await run(options, record, limits);
     const ms = Date.now() - started;
-    if (result.ok) logger.info(`attempt ${record.attempts} succeeded in ${ms} ms`, context);
+    if (result.ok) logger.debug(`attempt ${record.attempts} succeeded in ${ms} ms`, context);
     else
       logger.warn(
         `attempt ${record.attempts} failed in ${ms} ms: ${result.error.code}: ${result.error.message}`,
