@@ -138,7 +138,7 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
   });
   app.openapi(routes.getTaskLogs, async (c) => {
     const record = await visible(c, c.req.valid("param").id);
-    return c.json(await TaskLogs.of(ctx, record.id), 200);
+    return c.json(await TaskLogs.of(ctx, record), 200);
   });
   for (const kind of ["params", "result"] as const) {
     app.openapi(kind === "params" ? routes.taskParams : routes.taskResult, async (c) => {
