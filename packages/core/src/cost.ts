@@ -236,6 +236,16 @@ function statusWrites(facts: TaskFacts): number {
   return writes + (facts.eventsDropped ?? 0);
 }
 
+/** The change feed's items of a task: one per event, kept on the item or only counted (each under 1 KB: 1 unit). */
+const feedWrites = (facts: TaskFacts) => facts.events.length + (facts.eventsDropped ?? 0);
+
+/**
+ * The attempts' log items (one per attempt, under 1 KB for a few lines): every attempt's but one that succeeded, which
+ * stores none when its action logged nothing (worker.ts; an action that logs adds 1 unit the estimate does not see).
+ */
+const logWrites = (facts: TaskFacts, attempts: number) =>
+  Math.max(0, attempts - (facts.status === "succeeded" ? 1 : 0));
+
 /** What a task used: its entry (the API, the schedule function, or a plan's runner, counted with the plan), its writes, messages and attempts. */
 export function taskUsage(facts: TaskFacts): Usage {
   const parts: Usage[] = [];
@@ -266,7 +276,11 @@ export function taskUsage(facts: TaskFacts): Usage {
   parts.push({
     ...noUsage(),
     writeUnits:
-      writes * itemUnits + MODEL.newTaskIndexWrites + (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0),
+      writes * itemUnits +
+      MODEL.newTaskIndexWrites +
+      (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0) +
+      feedWrites(facts) +
+      logWrites(facts, attempts),
     // each attempt's message (the first, and each retry's delayed one); a failure's dead letter
     sqsRequests: Math.max(1, attempts) + (failed ? 1 : 0),
     // a warning per retried attempt, an error for a failure
