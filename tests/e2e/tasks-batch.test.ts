@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PRICES } from "../../packages/core/src/prices.js";
 import { sendTaskMessages } from "../../packages/core/src/queues.js";
 import { NexusClient } from "../../packages/sdk/src/client.js";
 import type { Json } from "../support/client.js";
@@ -38,6 +39,8 @@ describe("submitting tasks in a batch", () => {
       expect(item.task.params).toEqual(tasks[i]?.params);
     });
     expect(new Set(items.map((item) => item.task.id)).size).toBe(25);
+    // Its cost estimate shares the request among the batch's tasks.
+    expect(items[0]?.task.cost.items.apiGateway).toBeCloseTo(PRICES.apiGatewayHttpRequest / 25, 15);
     for (const [i, item] of items.entries()) {
       const done: Json = await local.api.waitForTask(item.task.id, ["succeeded", "failed"], 30_000);
       expect(done.status, `tasks[${i}]`).toBe("succeeded");

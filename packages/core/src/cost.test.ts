@@ -117,6 +117,18 @@ describe("a task's cost", () => {
     expect(scheduled.lambdaRequests).toBe(2);
   });
 
+  it("shares a batch submission's request, audit record and messages among its tasks", () => {
+    const one = taskUsage(simple());
+    const batched = taskUsage(simple({ submittedWith: 50 }));
+    expect(batched.apiRequests).toBeCloseTo(1 / 50, 9);
+    // the API's invocation shared by 50, the agent's not
+    expect(batched.lambdaRequests).toBeCloseTo(1 / 50 + 1, 9);
+    expect(one.writeUnits - batched.writeUnits).toBeCloseTo(MODEL.submitExtraWrites * (1 - 1 / 50), 9);
+    // its message sent 10 a request; the event source mapping's receive and delete as before
+    expect(batched.sqsRequests).toBeCloseTo(1 / 10 + 2, 9);
+    expect(taskCost(simple({ submittedWith: 50 })).usd).toBeLessThan(taskCost(simple()).usd);
+  });
+
   it("prices a remote worker's attempt as its claim and completion through the API", () => {
     const remote = taskUsage(simple({ agentId: "custom", remote: true }));
     expect(remote.apiRequests).toBe(3);

@@ -218,6 +218,8 @@ export interface TaskFacts {
   resultRef?: unknown;
   /** Set when the last attempt was claimed by a remote worker. */
   remote: boolean;
+  /** How many tasks its submission carried (a batch); the request, its audit record and messages are shared. */
+  submittedWith?: number;
 }
 
 const FINAL = ["succeeded", "failed", "cancelled"];
@@ -250,13 +252,19 @@ const logWrites = (facts: TaskFacts, attempts: number) =>
 export function taskUsage(facts: TaskFacts): Usage {
   const parts: Usage[] = [];
   const scheduled = facts.idempotencyKey?.startsWith("schedule:") ?? false;
+  const batch = Math.max(1, facts.submittedWith ?? 1);
   if (facts.planId === null) {
-    parts.push(scheduled ? invocation(FUNCTIONS.schedule, MODEL.scheduleMs) : apiRequest(MODEL.apiSubmitMs));
-    parts.push({
-      ...noUsage(),
-      writeUnits: scheduled ? 0 : MODEL.submitExtraWrites,
-      readUnits: scheduled ? 0 : MODEL.submitReads,
-    });
+    const entry = addUsage(
+      scheduled ? invocation(FUNCTIONS.schedule, MODEL.scheduleMs) : apiRequest(MODEL.apiSubmitMs),
+      {
+        ...noUsage(),
+        writeUnits: scheduled ? 0 : MODEL.submitExtraWrites,
+        readUnits: scheduled ? 0 : MODEL.submitReads,
+      },
+    );
+    // A batch's request, invocation and audit record are shared by its tasks; so is its time here, though a batch
+    // takes longer than one task's submission (this part is a lower bound for a batch).
+    parts.push(scaleUsage(entry, 1 / batch));
   }
   const attempts = Math.max(0, facts.attempts);
   const writes = statusWrites(facts);
@@ -281,8 +289,9 @@ export function taskUsage(facts: TaskFacts): Usage {
       (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0) +
       feedWrites(facts) +
       logWrites(facts, attempts),
-    // each attempt's message (the first, and each retry's delayed one); a failure's dead letter
-    sqsRequests: Math.max(1, attempts) + (failed ? 1 : 0),
+    // each attempt's message (the first, sent 10 a request in a batch, and each retry's delayed one); a failure's
+    // dead letter
+    sqsRequests: 1 / Math.min(10, batch) + Math.max(0, attempts - 1) + (failed ? 1 : 0),
     // a warning per retried attempt, an error for a failure
     logBytes: MODEL.logLineBytes * (Math.max(0, attempts - 1) + (failed ? 1 : 0)),
     s3Puts: (facts.paramsRef ? 1 : 0) + (facts.resultRef ? 1 : 0),

@@ -301,7 +301,15 @@ export async function submitMany(
     fresh.map((i) => {
       const checked = checks[i] as Extract<CheckedTarget, { ok: true }>;
       const input = inputs[i] as SubmitTaskInput;
-      return newRecord(ctx, { id: newId("tsk", now), now, checked, retry: checked.action.retry, input, options: {} });
+      const record = newRecord(ctx, {
+        id: newId("tsk", now),
+        now,
+        checked,
+        retry: checked.action.retry,
+        input,
+        options: {},
+      });
+      return record.then((r) => ({ ...r, submittedWith: inputs.length }));
     }),
   );
   const audit = options.audit

@@ -33,13 +33,25 @@ interface TaskItemExtras {
   /** A remote claim's lease: the SHA-256 (hex) of the token the claimant holds (see remote.ts). */
   leaseToken?: string;
   availableAt: string;
+  /** How many tasks the request that submitted this one carried (`POST /v1/tasks/batch`); absent for one. */
+  submittedWith?: number;
   /** Params or result kept in object storage (payloads.ts); the API shows their links instead. */
   paramsRef?: PayloadRef;
   resultRef?: PayloadRef;
 }
 export type TaskRecord = Omit<Task, "paramsRef" | "resultRef"> & TaskItemExtras;
 
-const HIDDEN = ["PK", "SK", "retry", "timeoutSeconds", "leaseUntil", "leaseToken", "availableAt", "taskToken"];
+const HIDDEN = [
+  "PK",
+  "SK",
+  "retry",
+  "timeoutSeconds",
+  "leaseUntil",
+  "leaseToken",
+  "availableAt",
+  "taskToken",
+  "submittedWith",
+];
 const INDEX_FIELDS = Object.keys(keys.taskIndexes("", "", ""));
 
 /**
