@@ -77,6 +77,8 @@ describe("a task's cost", () => {
     // the message; the event source mapping's receive and delete
     expect(u.sqsRequests).toBe(3);
     expect(u.transitions).toBe(0);
+    // the API's access log line and the agent's success line
+    expect(u.logBytes).toBe(MODEL.accessLogBytes + MODEL.successLineBytes);
     // 40 ms at 512 MB and 20 ms at 512 MB, arm64
     expect(u.gbSeconds.arm64).toBeCloseTo(0.5 * 0.04 + 0.5 * 0.02, 9);
     expect(u.gbSeconds.x86_64).toBe(0);

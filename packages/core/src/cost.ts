@@ -151,6 +151,11 @@ export const MODEL = {
   accessLogBytes: 420,
   /** One application log line (a warning or an error), with CloudWatch's 26 bytes per event. */
   logLineBytes: 300,
+  /**
+   * The agent's `task succeeded` line (INFO: a task's story in the logs ends with it): its ids and, in Lambda, the
+   * function's context keys (locally 529 bytes without them).
+   */
+  successLineBytes: 600,
   /** Share of requests X-Ray records (the default sampling rule: 1 a second, then 5 %). */
   traceSampling: 0.05,
   /**
@@ -292,8 +297,10 @@ export function taskUsage(facts: TaskFacts): Usage {
     // each attempt's message (the first, sent 10 a request in a batch, and each retry's delayed one); a failure's
     // dead letter
     sqsRequests: 1 / Math.min(10, batch) + Math.max(0, attempts - 1) + (failed ? 1 : 0),
-    // a warning per retried attempt, an error for a failure
-    logBytes: MODEL.logLineBytes * (Math.max(0, attempts - 1) + (failed ? 1 : 0)),
+    // a warning per retried attempt, an error for a failure; the line of a success
+    logBytes:
+      MODEL.logLineBytes * (Math.max(0, attempts - 1) + (failed ? 1 : 0)) +
+      (facts.status === "succeeded" ? MODEL.successLineBytes : 0),
     s3Puts: (facts.paramsRef ? 1 : 0) + (facts.resultRef ? 1 : 0),
     s3Gets: facts.paramsRef ? attempts : 0,
   });
