@@ -160,6 +160,45 @@ describe("the change feed (GET /v1/events)", () => {
     expect(after.body.items).toEqual([]);
   });
 
+  it("writes the events gathered in an agent's batch together (25 a request), all before the batch ends", async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    const sent: string[] = [];
+    const real = local.nexus.ctx.ddb;
+    const ddb = new Proxy(real, {
+      get(target, property) {
+        if (property !== "send") return Reflect.get(target, property);
+        return (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+          sent.push(command.constructor.name);
+          return (target.send as (...args: unknown[]) => unknown)(command, ...rest);
+        };
+      },
+    });
+    const ctx = { ...local.nexus.ctx, ddb };
+    const failuresBefore = Events.publishFailures();
+    await Events.gathering(ctx, async () => {
+      for (let i = 0; i < 30; i++) {
+        await Events.publish(ctx, [{ kind: "agent", type: "gathered", agentId: "gather-test", message: String(i) }]);
+      }
+    });
+    // Nothing was waiting when the batch returned: 25 then 5, each one BatchWriteItem, no PutItem.
+    expect(sent).toEqual(["BatchWriteCommand", "BatchWriteCommand"]);
+    const events = await readUntil(
+      start,
+      (all) => all.filter((e) => e.type === "gathered").length >= 30,
+      "&kind=agent",
+    );
+    const gathered = events.filter((e) => e.type === "gathered") as Array<FeedEvent & { message: string }>;
+    expect(gathered.map((e) => Number(e.message)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    expect(Events.publishFailures()).toBe(failuresBefore);
+
+    // A write that fails is counted, not thrown: the changes the events report are kept.
+    const broken = { ...local.nexus.ctx, tableName: "no-such-table" };
+    await Events.gathering(broken, () => Events.publish(broken, [{ kind: "agent", type: "lost", agentId: "x" }]));
+    expect(Events.publishFailures()).toBe(failuresBefore + 1);
+  });
+
   it("refuses a cursor it did not issue, naming the field", async () => {
     for (const after of [
       "nope",

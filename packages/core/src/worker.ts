@@ -13,6 +13,7 @@ import {
 } from "./attempts.js";
 import type { Context } from "./context.js";
 import { ActionError, NexusError } from "./errors.js";
+import * as Events from "./events.js";
 import { attemptKeys, type LogRecord, withLogContext } from "./log.js";
 import { describeParamsIssues } from "./params-schema.js";
 import * as Payloads from "./payloads.js";
@@ -237,6 +238,9 @@ export function createConsumer(options: ConsumerOptions) {
         throw error;
       }
     };
-    return processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false });
+    // The batch's events in the change feed are written together, all before the batch is reported done.
+    return Events.gathering(options.ctx, () =>
+      processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false }),
+    );
   };
 }
