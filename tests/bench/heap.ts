@@ -4,8 +4,9 @@
  * of it).
  *
  * Each function is bundled as the stack bundles it (bundle.ts, stacks/bundling.ts) and loaded in a fresh
- * `node --expose-gc` process of its own, with the environment the stack gives it pointed at emulators and stand-ins
- * in this process: a container that takes one invocation at a time, as Lambda's does. What invokes it is what invokes
+ * `node --expose-gc` process of its own, with the variables the stack gives the functions (all of them to each, the
+ * stand-ins' settings included) pointed at emulators and stand-ins in this process: a container that takes one
+ * invocation at a time, as Lambda's does. What invokes it is what invokes
  * it in AWS: API Gateway events (the API), an SQS event source mapping of its queue with the agent's batch size
  * (packages/local's QueuePoller: the agents), the plan state machine's Lambda tasks (the local Step Functions
  * endpoint running the stack's definition: the plan runner), EventBridge's scheduled events (sweeper, failures,
@@ -179,6 +180,7 @@ class Container {
   }
 
   async stop() {
+    clearInterval(this.sampler);
     if (this.child.exitCode !== null) return;
     const exited = new Promise((r) => this.child.once("exit", r));
     this.child.kill("SIGTERM");
@@ -262,7 +264,6 @@ export async function runHeapBench(root: string, options: HeapOptions, progress:
         ...Object.assign({}, ...standIns.map((s) => s.config)),
       }),
     };
-    childEnv.NEXUS_CHAT_SECRET = childEnv.NEXUS_CHAT_SECRET ?? "";
     const script = join(dir, "child.mjs");
     writeFileSync(script, CHILD);
 
