@@ -443,18 +443,27 @@ export async function runHeapBench(root: string, options: HeapOptions, progress:
             name: `bench-${i}`,
             cron: "cron(0 9 * * ? *)",
             target: { type: "task", agentId: "diag", action: "echo", params: { schedule: i } },
+            // Half start a task each time; half skip while their last task waits (nothing consumes it here).
+            overlap: i % 2 === 0 ? "allow" : "skip",
           });
           schedules.push(created.id);
         }
         const times = Math.max(1, Math.round(n / 50));
+        const outcomes: Record<string, number> = {};
         for (let t = 0; t < times; t++) {
           for (const scheduleId of schedules) {
             const scheduledAt = new Date(Date.UTC(2030, 0, 1 + t, 9)).toISOString();
-            const fired = (await c.invoke({ scheduleId, scheduledAt })) as { status: string };
+            const fired = (await c.invoke({ scheduleId, scheduledAt })) as {
+              status: string;
+              run?: { outcome: string };
+            };
             if (fired.status !== "recorded") throw new Error(`schedule: ${JSON.stringify(fired)}`);
+            const outcome = fired.run?.outcome ?? "none";
+            outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
           }
         }
-        return `${schedules.length} schedules fired ${times} times each (one diag task each)`;
+        const counted = Object.entries(outcomes).map(([outcome, count]) => `${count} ${outcome}`);
+        return `${schedules.length} schedules fired ${times} times each (${counted.join(", ")})`;
       },
       sweeper: async (c) => {
         for (let i = 0; i < 20; i++) await c.invoke({ "detail-type": "Scheduled Event", source: "aws.events" });
