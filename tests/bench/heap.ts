@@ -27,8 +27,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-
 import { builtinAgents } from "@nexus/agents";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { Agents, type Context, Plans, Schedules, stepFunctions, type Task, Tasks, Worker } from "@nexus/core";
-import { QueuePoller, type StandIn, startStepFunctions } from "@nexus/local";
-import { builtinStandIns } from "../../packages/local/src/standins/index.js";
+import { builtinStandIns, QueuePoller, type StandIn, startStepFunctions } from "@nexus/local";
 import { startTestContext } from "../support/context.js";
 import { apiGatewayEvent } from "../support/events.js";
 import { bundleAsStack } from "./bundle.js";
