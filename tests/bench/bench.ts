@@ -20,8 +20,8 @@
  *    time per step, the ratio plan/direct, and state transitions per step (the Standard workflow cost driver).
  * 5. Listing (listing.ts): write units per task, table and indexes; GET /v1/tasks first pages with 1,000 and
  *    with 100,000 tasks stored (p50/p99 and the p50 ratio); the local table's disk per task against the item.
- * 6. Heap (heap.ts): the API's and the diag agent's handler, bundled as deployed, after a warm batch in a fresh
- *    process: heap and RSS against the configured memory.
+ * 6. Heap (heap.ts): every function the stack deploys (functions.ts), bundled as deployed, after a warm batch of its
+ *    own work in a fresh process: heap and RSS (peak and after) against the configured memory.
  * 7. Cost (cost.ts): every AWS request, DynamoDB unit, SQS chunk, Lambda invocation and its time, state transition
  *    and log byte of simple tasks and of plan steps, priced at published on-demand prices, itemized; against the
  *    goal of $3 per million simple tasks, and next to the estimate the API shows on each task (`cost`).
@@ -43,7 +43,9 @@
  *                      --plan-fanout-pairs P (fan-out pairs per round, default 3)
  *   --skip-listing, --listing-tasks A,B (stored task counts, default 1000,100000), --listing-samples N
  *                      (timed requests per listing and count, default 200), --unit-tasks N (default 200)
- *   --skip-heap, --heap-requests N (default 500): heap.ts, the API's and the diag agent's memory after a warm batch
+ *   --skip-heap, --heap-requests N (default 500): heap.ts, each function's memory after a warm batch (N API requests;
+ *                      the other batches scale with N); --heap-renders N (render_page tasks with Chromium, default 3);
+ *                      --heap-functions api,plans (only these; default every function the stack deploys)
  *   --skip-cost, --cost-tasks N (default 500), --cost-plans N (chain and fan-out plans each, default 2),
  *                      --cost-plan-steps N (default 10)
  *   --json             one JSON object on stdout instead of the tables
@@ -94,6 +96,8 @@ interface Args {
   cost: boolean;
   heap: boolean;
   heapRequests: number;
+  heapRenders: number;
+  heapFunctions?: string[];
   costTasks: number;
   costPlans: number;
   costPlanSteps: number;
@@ -152,6 +156,8 @@ function parseArgs(argv: string[]): Args {
     cost: !argv.includes("--skip-cost"),
     heap: !argv.includes("--skip-heap"),
     heapRequests: int("--heap-requests", 500),
+    heapRenders: int("--heap-renders", 3, 0),
+    ...(value("--heap-functions") ? { heapFunctions: value("--heap-functions")?.split(",") } : {}),
     costTasks: int("--cost-tasks", 500),
     costPlans: int("--cost-plans", 2),
     costPlanSteps: int("--cost-plan-steps", 10),
@@ -423,7 +429,15 @@ async function main() {
   }
 
   if (args.heap) {
-    const h = await runHeapBench(ROOT, args.heapRequests, (line) => progress(args, line));
+    const h = await runHeapBench(
+      ROOT,
+      {
+        requests: args.heapRequests,
+        renders: args.heapRenders,
+        ...(args.heapFunctions ? { only: args.heapFunctions } : {}),
+      },
+      (line) => progress(args, line),
+    );
     out.heap = h;
     lines.push("", ...heapLines(h));
   }

@@ -8,7 +8,8 @@ import { Keys } from "@nexus/core";
 import { pool } from "./stats.js";
 
 /**
- * Memory and disk of `npm run dev` (packages/local/src/main.ts in a process of its own, as a user runs it): RSS
+ * Memory and disk of `npm run dev` (packages/local/src/main.ts in a process of its own with the dev script's node flags,
+ * as a user runs it): RSS
  * idle, at the peak of a burst of `diag echo` tasks and after it, the growth per 10,000 stored tasks, and the
  * local table's disk per stored task against the task item's own size. Goals (issue figures): idle ≤ 300 MB, peak
  * ≤ 500 MB and back near idle after, growth ≤ 50 MB per 10,000 tasks, disk within 3x the item size.
@@ -25,6 +26,19 @@ export interface MemoryResult {
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
+const MAIN = "packages/local/src/main.ts";
+
+/**
+ * The node arguments `npm run dev` starts the runtime with (its V8 heap bounds, the TypeScript loader): those between
+ * `node` and the entry in package.json's `dev` script, so that the bench measures the very process a user runs.
+ */
+export function devNodeArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { dev: string } };
+  const command = scripts.dev.split("&&").find((part) => part.trim().endsWith(MAIN));
+  const words = command?.trim().split(/\s+/) ?? [];
+  if (words[0] !== "node") throw new Error(`the dev script does not run node … ${MAIN}: ${scripts.dev}`);
+  return words.slice(1, -1);
+}
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, "127.0.0.1");
@@ -52,7 +66,7 @@ export function diskBytes(dir: string): number {
 }
 
 async function startDev(dataDir: string, port: number, adminKey: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "packages/local/src/main.ts")], {
+  const child = spawn(process.execPath, [...devNodeArgs(), join(ROOT, MAIN)], {
     cwd: ROOT,
     env: {
       ...process.env,

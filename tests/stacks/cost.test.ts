@@ -5,7 +5,17 @@
 import { describe, expect, it } from "vitest";
 import { AGENT_FUNCTIONS, FUNCTIONS, type FunctionSettings } from "../../packages/core/src/cost.js";
 import { BUILTIN_AGENTS, builtinScaling } from "../../stacks/agents.js";
-import { agentFunction, asArray, onlyFunction, props, scalingOf, synthesizeApp } from "./synth.js";
+import { deployedFunctions } from "../bench/functions.js";
+import {
+  agentFunction,
+  asArray,
+  nexusFunctions,
+  onlyFunction,
+  props,
+  SCALING_SETTINGS,
+  scalingOf,
+  synthesizeApp,
+} from "./synth.js";
 
 synthesizeApp();
 
@@ -30,5 +40,20 @@ describe("the cost model's functions", () => {
       expect(model.memoryMb, agent.id).toBe(defaults[agent.id]?.memorySize);
       expect(deployed.memoryMb, agent.id).toBe(scalingOf(agent.id).memorySize);
     }
+  });
+});
+
+describe("the functions the heap bench measures (tests/bench/functions.ts)", () => {
+  it("are every function the stack deploys, each at the memory the stack gives it", () => {
+    const deployed = nexusFunctions()
+      .map(([id, resource]) => ({
+        handler: String(resource.Properties?.Handler),
+        memoryMb: Number(props(id).MemorySize),
+      }))
+      .sort((a, b) => a.handler.localeCompare(b.handler));
+    const measured = deployedFunctions(SCALING_SETTINGS)
+      .map(({ handler, memoryMb }) => ({ handler, memoryMb }))
+      .sort((a, b) => a.handler.localeCompare(b.handler));
+    expect(measured).toEqual(deployed);
   });
 });

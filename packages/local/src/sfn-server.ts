@@ -83,7 +83,16 @@ export interface LocalStepFunctions extends Emulator {
   usage(executionArn: string): ExecutionUsage | undefined;
   /** Resolves when the execution has ended. */
   settled(executionArn: string): Promise<void>;
+  /** Executions held now: every running one, and the most recent finished ones up to the bound. */
+  held(): { running: number; finished: number };
 }
+
+/**
+ * Finished executions kept for DescribeExecution (the sweeper settles a plan whose execution ended without settling
+ * it, within seconds locally); older ones are forgotten, as a restart forgets them all, so a long-running `npm run dev`
+ * does not hold every plan run it ever ran.
+ */
+export const MAX_FINISHED_EXECUTIONS = 1000;
 
 /** A named error as Step Functions reports it to Catch: `Error` is the name, `Cause` the message. */
 class TaskFailure extends Error {
@@ -128,9 +137,14 @@ export async function startStepFunctions(options: {
   /** What the state machine's Lambda function does with a payload. */
   invoke: (payload: Record<string, unknown>) => Promise<unknown>;
   logger: Logger;
+  /** Finished executions kept (default {@link MAX_FINISHED_EXECUTIONS}); the oldest go first. */
+  maxFinished?: number;
 }): Promise<LocalStepFunctions> {
   const stateMachineArn = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${options.stateMachineName}`;
   const executions = new Map<string, Execution>();
+  /** The finished executions' ARNs, oldest first. */
+  const finished: string[] = [];
+  const maxFinished = options.maxFinished ?? MAX_FINISHED_EXECUTIONS;
   const waiters = new Map<string, Waiter>();
   const definition = options.definition as unknown as Definition;
   const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
@@ -229,6 +243,8 @@ export async function startStepFunctions(options: {
       for (const [token, waiter] of waiters) {
         if (waiter.executionArn === arn) waiters.delete(token);
       }
+      finished.push(arn);
+      while (finished.length > maxFinished) executions.delete(finished.shift() as string);
       options.logger.debug("execution ended", { executionArn: arn, status: execution.status });
     });
     executions.set(arn, execution);
@@ -329,6 +345,7 @@ export async function startStepFunctions(options: {
       return { transitions, invocations, invokeMs, logBytes };
     },
     settled: (arn) => executions.get(arn)?.done ?? Promise.resolve(),
+    held: () => ({ running: executions.size - finished.length, finished: finished.length }),
     stop: async () => {
       for (const execution of executions.values()) {
         if (execution.status === "RUNNING") {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { listenLoopback, readBody, sendJson, sendText } from "./comms-http.js";
+import { keepRecent, listenLoopback, MAX_RECEIVED, readBody, sendJson, sendText } from "./comms-http.js";
 import type { StandIn, StandInFactory } from "./types.js";
 
 export const CHAT_SECRET_NAME = "nexus/local/chat";
@@ -31,7 +31,7 @@ export interface ReceivedChat {
 /**
  * A receiver for Slack / Teams incoming webhooks: `POST /hooks/{name}/{token}` with a JSON body. Like real
  * webhook URLs, the path holds a secret (the token), so the URLs live only in the local chat secret. What
- * it accepted is at `GET /received` (`?hook=name` to filter).
+ * it accepted is at `GET /received` (`?hook=name` to filter), the most recent {@link MAX_RECEIVED} messages.
  */
 export const startChatStandIn: StandInFactory = async () => {
   const token = randomBytes(12).toString("hex");
@@ -55,7 +55,7 @@ export const startChatStandIn: StandInFactory = async () => {
     if (!contentType?.startsWith("application/json") || typeof body !== "object" || body === null) {
       return sendText(res, 400, "invalid_payload");
     }
-    received.push({ hook, contentType, body, receivedAt: new Date().toISOString() });
+    keepRecent(received, { hook, contentType, body, receivedAt: new Date().toISOString() });
     sendText(res, 200, "ok");
   }
 

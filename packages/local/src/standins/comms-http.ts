@@ -6,6 +6,18 @@ import { LOOPBACK } from "../emulators.js";
 /** Bodies the comms stand-ins accept (chat blocks and email bodies stay far below). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * Messages a stand-in keeps for people and tests to look at (`/received`, `/messages`, the SES store): the most recent
+ * ones only, so a long-running `npm run dev` does not hold every message its agents ever sent.
+ */
+export const MAX_RECEIVED = 1000;
+
+/** Appends `item` to `list` (when given) and drops the oldest entries beyond {@link MAX_RECEIVED}. */
+export function keepRecent<T>(list: T[], ...item: [] | [T]): void {
+  list.push(...item);
+  if (list.length > MAX_RECEIVED) list.splice(0, list.length - MAX_RECEIVED);
+}
+
 /** The request body, or undefined when it is larger than `limit` (the rest is drained, not kept). */
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string | undefined> {
   const chunks: Buffer[] = [];

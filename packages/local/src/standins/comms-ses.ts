@@ -1,15 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import sesLocal from "aws-ses-v2-local";
 import { LOOPBACK } from "../emulators.js";
-import { closeServer, listenLoopback, readBody } from "./comms-http.js";
+import { closeServer, keepRecent, listenLoopback, MAX_RECEIVED, readBody } from "./comms-http.js";
 import type { StandIn, StandInFactory } from "./types.js";
 
 /** The local sender; `.localhost` is reserved, so nothing can ever be delivered there by mistake. */
 export const LOCAL_EMAIL_FROM = "Nexus <nexus@nexus.localhost>";
 
 type StartSes = (config?: { host?: string; port?: number }) => Promise<Server>;
+
+const require = createRequire(import.meta.url);
+/** The emulator's store (one per process): its sent emails, a list it only ever appends to. */
+const sentEmails = () =>
+  (require("aws-ses-v2-local/dist/store.js") as { getStoreReadonly(): { emails: unknown[] } }).getStoreReadonly()
+    .emails;
 
 /** The package is CommonJS with `exports.default`: Node's ESM loader nests it once more than bundlers do. */
 function startFunction(): StartSes {
@@ -62,7 +69,8 @@ function toV2(form: URLSearchParams) {
  * got at `GET /store` (JSON) and showing it at `/`. Its v1 `SendEmail` keeps only the first address of each
  * list (its schema names `member.1` only), so a thin front on 127.0.0.1 hands v1 `SendEmail` to the
  * emulator's v2 `SendEmail`, which keeps them all, and answers in v1's XML; everything else goes through
- * unchanged. The emulator's store is one per process, shared by every instance.
+ * unchanged. The emulator's store is one per process, shared by every instance; it keeps the most recent
+ * {@link MAX_RECEIVED} emails.
  */
 export const startSesStandIn: StandInFactory = async () => {
   const emulator = await startFunction()({ host: LOOPBACK, port: 0 });
@@ -110,6 +118,7 @@ export const startSesStandIn: StandInFactory = async () => {
   }
 
   const front = createServer((req, res) => {
+    res.once("finish", () => keepRecent(sentEmails()));
     const isForm = String(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
     if (req.method !== "POST" || req.url !== "/" || !isForm) return forward(req, res, req.url ?? "/", req.headers);
     readBody(req, 30 * 1024 * 1024)

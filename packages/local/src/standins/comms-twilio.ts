@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { listenLoopback, readBody, sendJson } from "./comms-http.js";
+import { keepRecent, listenLoopback, MAX_RECEIVED, readBody, sendJson } from "./comms-http.js";
 import type { StandIn, StandInFactory } from "./types.js";
 
 export const TWILIO_SECRET_NAME = "nexus/local/twilio";
@@ -86,7 +86,8 @@ function twilioError(res: ServerResponse, failure: TwilioFailure) {
 /**
  * A stand-in for Twilio's Messages API (the part `client.messages.create` uses): `POST
  * /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, HTTP basic auth with the credentials it
- * puts in the local secret; Twilio-shaped answers and errors. What it accepted is at `GET /messages`.
+ * puts in the local secret; Twilio-shaped answers and errors. What it accepted is at `GET /messages` (the most recent
+ * {@link MAX_RECEIVED}).
  */
 export const startTwilioStandIn: StandInFactory = async () => {
   const accountSid = `AC${randomBytes(16).toString("hex")}`;
@@ -146,7 +147,7 @@ export const startTwilioStandIn: StandInFactory = async () => {
       numSegments: segments(body),
       receivedAt: now.toISOString(),
     };
-    received.push(message);
+    keepRecent(received, message);
     sendJson(res, 201, {
       sid,
       account_sid: accountSid,

@@ -1,0 +1,85 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * The local Step Functions endpoint holds every running execution and a bounded number of finished ones: a long-running
+ * `npm run dev` does not keep every plan run it ever ran (each held its input, output and the interpreter's run).
+ */
+const KEPT = 3;
+let sfn: LocalStepFunctions;
+let client: SFNClient;
+/** Executions whose input says `hold` wait in their Lambda task until released. */
+const holds: Array<() => void> = [];
+
+beforeAll(async () => {
+  sfn = await startStepFunctions({
+    definition: {
+      StartAt: "Run",
+      States: {
+        Run: {
+          Type: "Task",
+          Resource: "arn:aws:states:::lambda:invoke",
+          Parameters: { FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:f", "Payload.$": "$" },
+          End: true,
+        },
+      },
+    },
+    stateMachineName: "bounded",
+    logger: new Logger({ logLevel: "SILENT" }),
+    invoke: async (payload) => {
+      if (payload.hold) await new Promise<void>((release) => holds.push(release));
+      return { done: payload.n };
+    },
+    maxFinished: KEPT,
+  });
+  client = new SFNClient({
+    region: "us-east-1",
+    endpoint: sfn.endpoint,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+});
+afterAll(async () => {
+  for (const release of holds) release();
+  client?.destroy();
+  await sfn?.stop();
+});
+
+const start = async (name: string, input: Record<string, unknown>) =>
+  (
+    await client.send(
+      new StartExecutionCommand({ stateMachineArn: sfn.stateMachineArn, name, input: JSON.stringify(input) }),
+    )
+  ).executionArn ?? "";
+const status = async (executionArn: string) => {
+  try {
+    return (await client.send(new DescribeExecutionCommand({ executionArn }))).status;
+  } catch (error) {
+    return (error as Error).name;
+  }
+};
+
+describe("the local Step Functions endpoint", () => {
+  it("keeps every running execution and only the most recent finished ones", async () => {
+    const running = await start("running", { hold: true });
+    const arns: string[] = [];
+    for (let n = 0; n < 10; n++) {
+      const arn = await start(`run-${n}`, { n });
+      await sfn.settled(arn);
+      arns.push(arn);
+      expect(sfn.held().finished).toBeLessThanOrEqual(KEPT);
+    }
+    expect(sfn.held()).toEqual({ running: 1, finished: KEPT });
+    expect(await status(running)).toBe("RUNNING");
+    for (const arn of arns.slice(-KEPT)) expect(await status(arn)).toBe("SUCCEEDED");
+    for (const arn of arns.slice(0, -KEPT)) expect(await status(arn)).toBe("ExecutionDoesNotExist");
+
+    // The held one finishes: it is now the most recent finished execution, and the oldest kept one goes.
+    holds.shift()?.();
+    await sfn.settled(running);
+    expect(await status(running)).toBe("SUCCEEDED");
+    expect(sfn.held()).toEqual({ running: 0, finished: KEPT });
+    expect(await status(arns[arns.length - KEPT] ?? "")).toBe("ExecutionDoesNotExist");
+  });
+});
