@@ -20,6 +20,8 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/@aws-lambda-powertools\/parameters\//,
   // zod's whole namespace: every locale but the default one (`import { z }` anywhere brings them all).
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
+  // The X-Ray SDK and what it brings (semver, cls-hooked): tracing is packages/core/src/xray.ts, a few KB.
+  /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
 ];
 
 const API = "functions/api.ts";
