@@ -1,5 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
+import type { AgentSpec, Context as NexusContext } from "@nexus/core";
+import type * as Plans from "@nexus/core/plans";
 import { requestId } from "hono/request-id";
 import { corsFor } from "./cors.js";
 import { notFound, onError, validationHook } from "./errors.js";

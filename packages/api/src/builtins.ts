@@ -1,5 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type AgentSpec, Agents, type Context } from "@nexus/core";
+import type { AgentSpec, Context } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
 
 export interface BuiltinOptions {
   ctx: Context;

@@ -3,10 +3,10 @@ import {
   type ActionContext,
   type AgentEnvironment,
   type AgentImplementation,
-  Health,
   parseParams,
   type Secrets,
 } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { artifactStoreFromConfig } from "./artifacts.js";
 import type { BrowserConfig } from "./browser.js";
 import { capBytes, extractHtml, LIMITS } from "./extract.js";
