@@ -36,6 +36,10 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
       S3,
       // The OpenAPI document's writer.
       /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
+      // Routes few requests need (router.ts, `lazy`): schedules (with cron evaluation), alarms, backups.
+      /packages\/api\/src\/routes\/(schedules|alarms|backup)\.ts$/,
+      /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms)\.ts$/,
+      /node_modules\/croner\//,
       // The strategy agent's planner (goals only).
       /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
       // The dashboard (its files are embedded in its module) and the bundler that builds it from source.
