@@ -52,7 +52,11 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
   ops: { entry: "functions/agents/ops.ts", firstUse: [S3] },
   research: {
     entry: "functions/agents/research.ts",
-    firstUse: [/node_modules\/(puppeteer-core|@sparticuz\/chromium)\//],
+    firstUse: [
+      /node_modules\/(puppeteer-core|@sparticuz\/chromium)\//,
+      // The HTML parsers that read a fetched page (with the first HTML page).
+      /node_modules\/(linkedom|@mozilla\/readability|htmlparser2|cssom\w*)\//,
+    ],
   },
   strategy: { entry: "functions/agents/strategy.ts", firstUse: [S3] },
   // Posts alarms to chat (NEXUS_ALARM_CHAT): the chat secret, read on its first alarm.

@@ -68,7 +68,7 @@ async function fetchPage(params: FetchPageParams, policy: SsrfPolicy, { signal }
     redirects: response.redirects,
   };
   if (HTML.test(contentType) || (!contentType && /^\s*<(!doctype html|html)/i.test(body))) {
-    const page = extractHtml(body, response.finalUrl);
+    const page = await extractHtml(body, response.finalUrl);
     return { ...common, ...page, truncated: { ...page.truncated, body: response.truncated } };
   }
   const text = capBytes(body, LIMITS.textBytes);
