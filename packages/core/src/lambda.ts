@@ -25,7 +25,7 @@ let telemetry: { serviceName: string; traced: boolean } | undefined;
 function setUp(serviceName: string) {
   if (telemetry) return telemetry;
   // Metrics: EMF in namespace Nexus/<stage>, from NEXUS_STAGE, which every function has (no variable of its own).
-  useMetricsSink(emfSink({ namespace: metricsNamespace(process.env.NEXUS_STAGE || "local"), serviceName }));
+  useMetricsSink(emfSink({ namespace: metricsNamespace(process.env.NEXUS_STAGE || "local") }));
   // Traces: off outside Lambda, so locally all of this is a no-op.
   telemetry = { serviceName, traced: tracingEnabled() };
   if (telemetry.traced) {
