@@ -1,4 +1,4 @@
-import { builtinSpecs } from "@nexus/agents/specs";
+import { builtinSpecs } from "@nexus/agents/bundled-specs";
 import { createApp } from "@nexus/api";
 import { once } from "@nexus/core";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";

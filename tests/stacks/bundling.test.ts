@@ -40,6 +40,8 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
       /packages\/api\/src\/routes\/(schedules|alarms|backup)\.ts$/,
       /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms)\.ts$/,
       /node_modules\/croner\//,
+      // The agents' spec modules (their zod schemas): the API's bundle carries their specs as JSON.
+      /packages\/agents\/src\/(\w+\/spec|schema)\.ts$/,
       // The strategy agent's planner (goals only).
       /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
       // The dashboard (its files are embedded in its module) and the bundler that builds it from source.
@@ -128,6 +130,13 @@ describe("what a cold start loads", () => {
     },
     60_000,
   );
+
+  it("api: the bundle carries the built-in agents' specs as their modules make them", async () => {
+    const { builtinSpecs } = await import("../../packages/agents/src/specs.js");
+    const { apiBundling } = await import("../../stacks/bundling.js");
+    const text = JSON.parse(apiBundling().esbuild.define.__NEXUS_BUILTIN_SPECS__) as string;
+    expect(JSON.parse(text)).toStrictEqual(builtinSpecs);
+  });
 
   it("api: the bundle serves its OpenAPI document and docs page from the chunks they load", async () => {
     const { file } = await bundleAsStack(ROOT, API, join(out, "api-docs"));

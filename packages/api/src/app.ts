@@ -36,8 +36,8 @@ export { VERSION } from "./routes/system.js";
 export interface AppOptions {
   ctx: NexusContext;
   logger: Logger;
-  /** Built-in agents to register (idempotently) before the first request is served. */
-  builtinSpecs: AgentSpec[];
+  /** Built-in agents to register (idempotently) before the first request is served, or what loads them. */
+  builtinSpecs: AgentSpec[] | (() => Promise<AgentSpec[]>);
   /** Writes plans for goals (`POST /v1/plans {goal}`); without one, plans need their steps. */
   planner?: Plans.Planner;
   /** Strict-Transport-Security on every response: where the API is reached over HTTPS only (API Gateway). */
