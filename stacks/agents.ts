@@ -219,7 +219,8 @@ export function addAgentConsumers(
     fn.addEventSource(eventSource);
     consumers.push({ agentId: agent.id, eventSource });
     // BatchGetItem: its health action lists its newest tasks (a listing reads its page's tasks by key).
-    fn.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem"));
+    // BatchWriteItem: a batch's events in the change feed are written together (core events.ts, gathering).
+    fn.addToRolePolicy(tableAccess("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem"));
     // Delayed retries go back on its own queue; exhausted tasks go to its own DLQ.
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn, dlq.queueArn] }),

@@ -37,6 +37,8 @@ const CONTRACT: Array<[string, string]> = [
   ["Sdk.Task", 'Schemas["Task"]'],
   ["Sdk.Page<Sdk.Task>", 'Schemas["TaskPage"]'],
   ["Sdk.SubmitTaskInput", 'Schemas["SubmitTaskInput"]'],
+  ["Sdk.SubmitTasksInput", 'Schemas["SubmitTasksInput"]'],
+  ["Sdk.SubmittedTasks", 'Schemas["SubmittedTasks"]'],
   ["Sdk.ClaimInput", 'Schemas["ClaimInput"]'],
   ["Sdk.ClaimedTask", 'Schemas["ClaimedTask"]'],
   ["Sdk.Lease", 'Schemas["Lease"]'],

@@ -93,6 +93,38 @@ describe("nexus CLI", () => {
     expect(table.stdout).toMatch(/^diag\s+diag\s+active\s+yes\s+echo, sleep, fail\b/m);
   });
 
+  it("submits the tasks of a file, 100 a request, in its order; a refused request says how far it got", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "nexus-many-"));
+    try {
+      const lines = Array.from({ length: 150 }, (_, i) =>
+        JSON.stringify({ agentId: "diag", action: "echo", params: { i } }),
+      );
+      const file = join(dir, "tasks.jsonl");
+      writeFileSync(file, `# 150 echoes\n${lines.join("\n")}\n\n`);
+      const run = await cli(["tasks", "submit-many", "--file", file, "--json"]);
+      expect(run.code, run.stderr).toBe(0);
+      const items = parsed(run).items as Json[];
+      expect(items.map((item) => item.task.params.i)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+      const table = await cli(["tasks", "submit-many", "--file", file]);
+      expect(table.stdout).toMatch(/^#\s+ID\s+AGENT\s+ACTION\s+STATUS\n1\s+tsk_\S+\s+diag\s+echo\s+queued$/m);
+
+      // The second request is refused (line 120): the first 100 stay queued, and the error says so.
+      const bad = [...lines.slice(0, 119), JSON.stringify({ agentId: "diag", action: "nope" }), ...lines.slice(120)];
+      writeFileSync(file, bad.join("\n"));
+      const refused = await cli(["tasks", "submit-many", "--file", file]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("tasks[19]");
+      expect(refused.stderr).toContain("tasks 1 to 100 were submitted");
+
+      writeFileSync(file, `${lines[0]}\n[1, 2]\n`);
+      const notObject = await cli(["tasks", "submit-many", "--file", file]);
+      expect(notObject.code).toBe(2);
+      expect(notObject.stderr).toContain("line 2 must be a JSON object");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("exits 2 with the usage for what it cannot run, before calling the API", async () => {
     const runs = await Promise.all([
       nexus(["tasks", "submit", "diag"]),

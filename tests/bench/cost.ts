@@ -4,9 +4,10 @@
  *
  * On a fresh runtime (startLocal, log level INFO as in Lambda, the sweeper, probe, failure ingestion and schedules out
  * of the way), after an untimed warm-up:
- *   1. simple tasks: `diag echo` submitted with POST /v1/tasks (operator key), a few in flight, run by the diag
+ *   1. simple tasks: `diag echo` submitted with POST /v1/tasks (operator key), one in flight, run by the diag
  *      agent's poller (the event source mapping's stand-in) until every one is `succeeded` and its message deleted;
- *   2. plan steps: chain and fan-out plans of `diag echo` steps (POST /v1/plans) until each has `succeeded`.
+ *   2. the same tasks submitted 10 a request (POST /v1/tasks/batch);
+ *   3. plan steps: chain and fan-out plans of `diag echo` steps (POST /v1/plans) until each has `succeeded`.
  * Meanwhile every request the runtime's clients send is metered (meter.ts): DynamoDB requests and capacity units
  * (tables and indexes), SQS requests (64 KB chunks; the pollers' empty receives apart, an idle cost), Step Functions
  * API calls (free: Standard workflows bill transitions) and object storage PUTs and GETs. Lambda invocations: one per
@@ -78,6 +79,9 @@ export interface CostResult {
   tasks: CostRun;
   /** The same tasks at one task per agent invocation (a quiet queue: each message its own batch). */
   tasksAlone: CostEstimate;
+  /** The same tasks submitted 10 a request (POST /v1/tasks/batch), and the mean of their `cost` estimates. */
+  batched: CostRun;
+  batchedEstimate: CostEstimate;
   steps: CostRun;
   /** The mean of the `cost` the API shows on each measured task, per million tasks. */
   apiEstimate: CostEstimate;
@@ -87,6 +91,8 @@ export interface CostResult {
 const CREDENTIALS = { accessKeyId: "local", secretAccessKey: "local" };
 /** One request at a time: the API function's time is then its own, not a queue's in this one process. */
 const IN_FLIGHT = 1;
+/** Tasks per request in the batched run. */
+const BATCH = 10;
 /** What CloudWatch Logs counts per event besides its message. */
 const EVENT_OVERHEAD = 26;
 
@@ -138,15 +144,16 @@ function countCalls(target: object | undefined, prefix: string, counts: Record<s
   }
 }
 
-async function post(nexus: LocalNexus, token: string, path: string, body: unknown) {
+/** The ids a submission answered with: the task or plan's, or each of a batch's tasks. */
+async function post(nexus: LocalNexus, token: string, path: string, body: unknown): Promise<string[]> {
   const reply = await fetch(`${nexus.url}${path}`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-  const json = (await reply.json()) as { id?: string };
+  const json = (await reply.json()) as { id?: string; items?: Array<{ task: { id: string } }> };
   if (reply.status >= 300) throw new Error(`POST ${path} → ${reply.status}: ${JSON.stringify(json).slice(0, 300)}`);
-  return String(json.id);
+  return json.items ? json.items.map((item) => item.task.id) : [String(json.id)];
 }
 
 interface Meters {
@@ -167,7 +174,7 @@ interface Meters {
 
 /** Times the API requests a workload makes (each one an invocation of the API function). */
 interface ApiTimer {
-  post(path: string, body: unknown): Promise<string>;
+  post(path: string, body: unknown): Promise<string[]>;
 }
 
 /** What one run of a workload used, as counted. */
@@ -206,10 +213,10 @@ async function meters(nexus: LocalNexus, token: string): Promise<Meters> {
       const timer: ApiTimer = {
         async post(path, body) {
           const started = performance.now();
-          const id = await post(nexus, token, path, body);
+          const ids = await post(nexus, token, path, body);
           apiMs += performance.now() - started;
           api++;
-          return id;
+          return ids;
         },
       };
       if (capacity) dynamo.start();
@@ -372,15 +379,15 @@ export async function runCostBench(options: CostOptions): Promise<CostResult> {
         post(nexus, token, "/v1/tasks", { agentId: "diag", action: "echo", params: { warm: i } }),
       ),
     );
-    await waitTasks(meter.watch, warm);
-    await waitPlans(meter.watch, [await post(nexus, token, "/v1/plans", planBody("chain", 2, -1))]);
+    await waitTasks(meter.watch, warm.flat());
+    await waitPlans(meter.watch, await post(nexus, token, "/v1/plans", planBody("chain", 2, -1)));
 
     options.progress(
       `cost: ${options.tasks} diag echo tasks, ${IN_FLIGHT} in flight, every AWS request metered; again, timed`,
     );
     const runTasks = (ids: string[]) => async (api: ApiTimer) => {
       await pool(options.tasks, IN_FLIGHT, async (i) => {
-        ids.push(await api.post("/v1/tasks", { agentId: "diag", action: "echo", params: { i } }));
+        ids.push(...(await api.post("/v1/tasks", { agentId: "diag", action: "echo", params: { i } })));
       });
       await waitTasks(meter.watch, ids);
       return [];
@@ -392,6 +399,25 @@ export async function runCostBench(options: CostOptions): Promise<CostResult> {
     const estimates = await Promise.all(ids.map(async (id) => (await Tasks.get(meter.watch, id)).cost));
     const apiEstimate = perMillion(estimates.filter((e): e is CostEstimate => e !== undefined));
 
+    options.progress(
+      `cost: ${options.tasks} diag echo tasks in batches of ${BATCH} (POST /v1/tasks/batch), metered; again, timed`,
+    );
+    const runBatches = (batchIds: string[]) => async (api: ApiTimer) => {
+      await pool(Math.ceil(options.tasks / BATCH), IN_FLIGHT, async (b) => {
+        const tasks = Array.from({ length: BATCH }, (_, i) => ({ agentId: "diag", action: "echo", params: { b, i } }));
+        batchIds.push(...(await api.post("/v1/tasks/batch", { tasks })));
+      });
+      await waitTasks(meter.watch, batchIds);
+      return [];
+    };
+    const batchIds: string[] = [];
+    const batchedUnits = Math.ceil(options.tasks / BATCH) * BATCH;
+    const batchesDone = (sqs: SqsTotals) => sqs.batches.reduce((sum, b) => sum + b.messages, 0) >= batchedUnits;
+    const countedBatched = await meter.measure(runBatches(batchIds), batchesDone, true);
+    const batched = costRun(batchedUnits, countedBatched, await meter.measure(runBatches([]), batchesDone, false));
+    const batchedEstimates = await Promise.all(batchIds.map(async (id) => (await Tasks.get(meter.watch, id)).cost));
+    const batchedEstimate = perMillion(batchedEstimates.filter((e): e is CostEstimate => e !== undefined));
+
     const steps = options.planSteps * options.plans * 2;
     options.progress(
       `cost: ${options.plans} chain and ${options.plans} fan-out plans of ${options.planSteps} diag echo steps, metered; again, timed`,
@@ -399,8 +425,8 @@ export async function runCostBench(options: CostOptions): Promise<CostResult> {
     const runPlans = async (api: ApiTimer) => {
       const planIds: string[] = [];
       for (let n = 0; n < options.plans; n++) {
-        planIds.push(await api.post("/v1/plans", planBody("chain", options.planSteps, n)));
-        planIds.push(await api.post("/v1/plans", planBody("fanout", options.planSteps, n)));
+        planIds.push(...(await api.post("/v1/plans", planBody("chain", options.planSteps, n))));
+        planIds.push(...(await api.post("/v1/plans", planBody("fanout", options.planSteps, n))));
       }
       await waitPlans(meter.watch, planIds);
       return planIds;
@@ -420,6 +446,8 @@ export async function runCostBench(options: CostOptions): Promise<CostResult> {
     return {
       tasks,
       tasksAlone: priceOf(scaleUsage(alone, 1e6)),
+      batched,
+      batchedEstimate,
       steps: stepRun,
       apiEstimate,
       goalUsdPerMillionTasks: 3,
@@ -472,16 +500,40 @@ function unitsOf(item: CostItem, u: Usage): string {
 export function costLines(r: CostResult): string[] {
   const t = r.tasks;
   const s = r.steps;
-  const head = ["item", "per task", "$/M tasks", "API estimate", "per plan step", "$/M steps"];
+  const b = r.batched;
+  const head = [
+    "item",
+    "per task",
+    "$/M tasks",
+    "API estimate",
+    `per task, ${BATCH}/req`,
+    "$/M tasks",
+    "API estimate",
+    "per plan step",
+    "$/M steps",
+  ];
   const rows = COST_ITEMS.map((item) => [
     item,
     unitsOf(item, t.perUnit),
     usd(t.perMillion.items[item]),
     usd(r.apiEstimate.items[item]),
+    unitsOf(item, b.perUnit),
+    usd(b.perMillion.items[item]),
+    usd(r.batchedEstimate.items[item]),
     unitsOf(item, s.perUnit),
     usd(s.perMillion.items[item]),
   ]);
-  rows.push(["total", "", usd(t.perMillion.usd), usd(r.apiEstimate.usd), "", usd(s.perMillion.usd)]);
+  rows.push([
+    "total",
+    "",
+    usd(t.perMillion.usd),
+    usd(r.apiEstimate.usd),
+    "",
+    usd(b.perMillion.usd),
+    usd(r.batchedEstimate.usd),
+    "",
+    usd(s.perMillion.usd),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)) + 2);
   const line = (cells: string[]) =>
     cells
@@ -505,14 +557,17 @@ export function costLines(r: CostResult): string[] {
     line(head),
     ...rows.map(line),
     `  goal <= $${goal.toFixed(2)} per million simple tasks: ${t.perMillion.usd <= goal ? "met" : "NOT met"} (${usd(t.perMillion.usd)} measured at ${fixed(t.tasksPerInvocation, 1)} tasks per agent invocation; ${usd(r.tasksAlone.usd)} at one per invocation)`,
+    `  submitted ${BATCH} a request: ${usd(b.perMillion.usd)} per million at ${fixed(b.tasksPerInvocation, 1)} tasks per agent invocation; goal ${b.perMillion.usd <= goal ? "met" : "NOT met"}`,
     `  API estimate: the mean of the \`cost\` GET /v1/tasks/{id} shows on each measured task (its model takes one task per invocation)`,
     `  requests per task: ${requests(t)}`,
+    `  requests per task, ${BATCH} a request: ${requests(b)}`,
     `  requests per step: ${requests(s)}`,
     `  write units per task by item kind (table + indexes): ${kinds(t)}; table ${fixed(t.writes.table)}, indexes ${Object.entries(
       t.writes.indexes,
     )
       .map(([k, v]) => `${k} ${fixed(v)}`)
       .join(" · ")}`,
+    `  write units per task, ${BATCH} a request: ${kinds(b)}`,
     `  write units per step by item kind: ${kinds(s)}`,
     `  Lambda, tasks: API ${t.invocations.api} requests, ${ms(t.invocations.apiMs, t.invocations.api)} ms each (client-side); diag ${t.invocations.agent} invocations, ${ms(t.invocations.agentMs, t.invocations.agent)} ms each (receive → delete); ${FUNCTIONS.api.memoryMb} MB ${FUNCTIONS.api.architecture}`,
     `  Lambda, steps: API ${s.invocations.api}, ${ms(s.invocations.apiMs, s.invocations.api)} ms; diag ${s.invocations.agent}, ${ms(s.invocations.agentMs, s.invocations.agent)} ms; plan runner ${s.invocations.runner}, ${ms(s.invocations.runnerMs, s.invocations.runner)} ms; ${fixed(s.transitions / s.units, 1)} transitions per step`,

@@ -179,6 +179,17 @@ export async function runFullPath(options: ThroughputOptions): Promise<PhaseResu
     const n = options.tasks;
     const ids: string[] = new Array<string>(n);
     const submittedAt: number[] = new Array<number>(n);
+    // Told in process when every task has succeeded, as the baseline is: the runtime's own metrics, no request.
+    let succeeded = 0;
+    let allDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      allDone = resolve;
+    });
+    const unsubscribe = nexus.metrics.subscribe((point) => {
+      if (point.name !== "TasksSucceeded" || point.dimensions.Agent !== AGENT_ID) return;
+      succeeded += point.value;
+      if (succeeded >= n) allDone();
+    });
     calls.counting = true;
     const cpu = process.cpuUsage();
     const startedAt = Date.now();
@@ -187,10 +198,17 @@ export async function runFullPath(options: ThroughputOptions): Promise<PhaseResu
       ids[i] = await submitOverHttp(api, i);
     });
     const submitMs = Date.now() - startedAt;
-    // Nothing can be finished for sure before the last submit returns; from then on poll cheaply.
-    await waitDrained(api, 300_000);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${n - succeeded} tasks not succeeded after 300 s`)), 300_000);
+      }),
+    ]);
+    clearTimeout(timer);
     const cpuMsPerTask = cpuMs(cpu) / n;
     calls.counting = false;
+    unsubscribe();
 
     // Untimed: read every task as stored (its own createdAt / finishedAt).
     const spans: Array<{ createdAt: number; finishedAt: number }> = [];

@@ -189,6 +189,12 @@ describe("the dashboard in a browser", () => {
     await textIncludes("attempt 1 of 3 started: echo", "#logs");
     await textIncludes("attempt 1 succeeded", "#logs");
     expect(await text("#task-status")).toBe("succeeded");
+    // The task's estimated cost, as the API gives it, with its items.
+    const taskId = decodeURIComponent(new URL(page.url()).hash.split("/")[2] ?? "");
+    const shown: Json = (await apiClient(local.nexus.url, operatorKey).get(`/v1/tasks/${taskId}`)).body;
+    await page.click("#cost summary");
+    await textIncludes(`$${(shown.cost.usd * 1e6).toFixed(2)} per million like it`, "#cost");
+    await textIncludes("DynamoDB writes", "#cost");
     await record("task", { phone: true });
     await open("tasks?agentId=diag", "Tasks");
     await record("tasks");
@@ -245,6 +251,9 @@ describe("the dashboard in a browser", () => {
     const done: Json = (await operator.get(`/v1/plans/${plan.id}`)).body;
     expect(done.status).toBe("succeeded");
     expect(done.steps.find((s: { id: string }) => s.id === "gate").decidedBy).toBeTruthy();
+    await textIncludes(`$${(done.cost.usd * 1e6).toFixed(2)} per million like it`, "#cost");
+    await page.click("#cost summary");
+    await textIncludes("Step Functions", "#cost");
     await record("plan");
     // Filtered by plan on the server: one listing, not a read of each task.
     const listed = page.waitForRequest((request) => request.url().includes(`/v1/tasks?planId=${plan.id}`));

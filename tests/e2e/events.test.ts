@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { Events } from "@nexus/core";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";
@@ -159,6 +160,45 @@ describe("the change feed (GET /v1/events)", () => {
     expect(after.body.items).toEqual([]);
   });
 
+  it("writes the events gathered in an agent's batch together (25 a request), all before the batch ends", async () => {
+    const start = new Date(Date.now() - 1000).toISOString();
+    const sent: string[] = [];
+    const real = local.nexus.ctx.ddb;
+    const ddb = new Proxy(real, {
+      get(target, property) {
+        if (property !== "send") return Reflect.get(target, property);
+        return (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+          sent.push(command.constructor.name);
+          return (target.send as (...args: unknown[]) => unknown)(command, ...rest);
+        };
+      },
+    });
+    const ctx = { ...local.nexus.ctx, ddb };
+    const failuresBefore = Events.publishFailures();
+    await Events.gathering(ctx, async () => {
+      for (let i = 0; i < 30; i++) {
+        await Events.publish(ctx, [{ kind: "agent", type: "gathered", agentId: "gather-test", message: String(i) }]);
+      }
+    });
+    // Nothing was waiting when the batch returned: 25 then 5, each one BatchWriteItem, no PutItem.
+    expect(sent).toEqual(["BatchWriteCommand", "BatchWriteCommand"]);
+    const events = await readUntil(
+      start,
+      (all) => all.filter((e) => e.type === "gathered").length >= 30,
+      "&kind=agent",
+    );
+    const gathered = events.filter((e) => e.type === "gathered") as Array<FeedEvent & { message: string }>;
+    expect(gathered.map((e) => Number(e.message)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    expect(Events.publishFailures()).toBe(failuresBefore);
+
+    // A write that fails is counted, not thrown: the changes the events report are kept.
+    const broken = { ...local.nexus.ctx, tableName: "no-such-table" };
+    await Events.gathering(broken, () => Events.publish(broken, [{ kind: "agent", type: "lost", agentId: "x" }]));
+    expect(Events.publishFailures()).toBe(failuresBefore + 1);
+  });
+
   it("refuses a cursor it did not issue, naming the field", async () => {
     for (const after of [
       "nope",
@@ -224,6 +264,58 @@ describe("task logs (GET /v1/tasks/{id}/logs)", () => {
     expect(first?.lines.at(-1)?.message).toContain("attempt 1 failed");
     expect(second?.lines.at(-1)?.message).toMatch(/^attempt 2 succeeded in \d+ ms$/);
     expect(first?.dropped).toBe(0);
+  });
+
+  it("stores nothing for a quiet attempt that succeeded: its start and end are told from the task's events", async () => {
+    const task = (await local.api.post("/v1/tasks", { agentId: "diag", action: "echo", params: { quiet: true } })).body;
+    const done: Json = await local.api.waitForTask(task.id, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("succeeded");
+    const stored = await local.nexus.ctx.ddb.send(
+      new QueryCommand({
+        TableName: local.nexus.ctx.tableName,
+        KeyConditionExpression: "PK = :pk AND begins_with(SK, :log)",
+        ExpressionAttributeValues: { ":pk": `TASK#${task.id}`, ":log": "LOG#" },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stored.Items).toEqual([]);
+    const logs = await local.api.get(`/v1/tasks/${task.id}/logs`);
+    expect(logs.status).toBe(200);
+    const [attempt, ...more] = logs.body.attempts as Json[];
+    expect(more).toEqual([]);
+    const started = done.events.find((e: Json) => e.type === "started");
+    const succeeded = done.events.find((e: Json) => e.type === "succeeded");
+    expect(attempt).toEqual({
+      attempt: 1,
+      startedAt: started.at,
+      endedAt: succeeded.at,
+      dropped: 0,
+      lines: [
+        { at: started.at, level: "debug", message: "attempt 1 of 3 started: echo" },
+        {
+          at: succeeded.at,
+          level: "debug",
+          message: `attempt 1 succeeded in ${Date.parse(succeeded.at) - Date.parse(started.at)} ms`,
+        },
+      ],
+    });
+  });
+
+  it("stores the lines of an attempt whose action logged something", async () => {
+    const task = (
+      await local.api.post("/v1/tasks", {
+        agentId: "comms",
+        action: "send_email",
+        params: { to: ["logs@example.com"], subject: "kept", text: "a line is logged" },
+      })
+    ).body;
+    const done: Json = await local.api.waitForTask(task.id, ["succeeded", "failed"], 20_000);
+    expect(done.status).toBe("succeeded");
+    const logs = await local.api.get(`/v1/tasks/${task.id}/logs`);
+    const messages = (logs.body.attempts[0].lines as Json[]).map((line) => line.message);
+    expect(messages[0]).toBe(`attempt 1 of ${done.maxAttempts} started: send_email`);
+    expect(messages).toContain("email sent");
+    expect(messages.at(-1)).toMatch(/^attempt 1 succeeded in \d+ ms$/);
   });
 
   it("is 404 for a task that does not exist", async () => {

@@ -51,6 +51,8 @@ async function requestFor(route: RouteKey): Promise<{ method: string; path: stri
       return { method: "GET", path: "/v1/agents/own-agent" };
     case "POST /v1/tasks":
       return { method: "POST", path: "/v1/tasks", body: { agentId: "own-agent", action: "work" } };
+    case "POST /v1/tasks/batch":
+      return { method: "POST", path: "/v1/tasks/batch", body: { tasks: [{ agentId: "own-agent", action: "work" }] } };
     case "POST /v1/agents/{id}/deactivate":
     case "POST /v1/agents/{id}/reactivate": {
       const name = `life-${n}`;

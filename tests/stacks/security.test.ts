@@ -251,7 +251,8 @@ describe("iam", () => {
       ...Object.fromEntries(
         ["diag", "comms", "ops", "research", "strategy"].map((id) => [
           `functions/agents/${id}.handler`,
-          ["dynamodb:BatchGetItem"],
+          // a batch's change-feed events are written together
+          ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
         ]),
       ),
     };

@@ -20,6 +20,7 @@ export const ACCESS = {
   "DELETE /v1/agents/{id}": ["admin", "operator"],
   "POST /v1/agents/{id}/heartbeat": ["admin", "agent"],
   "POST /v1/tasks": ["admin", "operator"],
+  "POST /v1/tasks/batch": ["admin", "operator"],
   "GET /v1/tasks": ["admin", "operator", "viewer", "agent"],
   "GET /v1/tasks/{id}": ["admin", "operator", "viewer", "agent"],
   "GET /v1/tasks/{id}/params": ["admin", "operator", "viewer", "agent"],

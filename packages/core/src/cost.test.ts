@@ -71,11 +71,14 @@ describe("a task's cost", () => {
     expect(u.apiRequests).toBe(1);
     // the API's invocation and the agent's, one task per invocation
     expect(u.lambdaRequests).toBe(2);
-    // three task writes of 1 unit, four index entries, the move to succeeded (4), the audit record and rate counter
-    expect(u.writeUnits).toBeCloseTo(3 + 4 + 4 + MODEL.submitExtraWrites, 9);
+    // three task writes of 1 unit, four index entries, the move to succeeded (4), the three events in the change
+    // feed, the audit record and rate counter; the quiet attempt that succeeded stores no log item
+    expect(u.writeUnits).toBeCloseTo(3 + 4 + 4 + 3 + MODEL.submitExtraWrites, 9);
     // the message; the event source mapping's receive and delete
     expect(u.sqsRequests).toBe(3);
     expect(u.transitions).toBe(0);
+    // the API's access log line and the agent's success line
+    expect(u.logBytes).toBe(MODEL.accessLogBytes + MODEL.successLineBytes);
     // 40 ms at 512 MB and 20 ms at 512 MB, arm64
     expect(u.gbSeconds.arm64).toBeCloseTo(0.5 * 0.04 + 0.5 * 0.02, 9);
     expect(u.gbSeconds.x86_64).toBe(0);
@@ -93,15 +96,17 @@ describe("a task's cost", () => {
         { type: "succeeded" },
       ],
     });
-    // two more writes of the item; a running task is indexed as queued, so no index entry moves
-    expect(taskUsage(retried).writeUnits - taskUsage(simple()).writeUnits).toBeCloseTo(2, 9);
+    // two more writes of the item and two more events; a running task is indexed as queued, so no index entry
+    // moves; the failed attempt's log item
+    expect(taskUsage(retried).writeUnits - taskUsage(simple()).writeUnits).toBeCloseTo(2 + 2 + 1, 9);
     expect(taskCost(retried).usd).toBeGreaterThan(once);
     const failed = simple({
       status: "failed",
       events: [{ type: "queued" }, { type: "started" }, { type: "attempt_failed" }, { type: "failed" }],
     });
-    // the failed attempt and the failure are one write; the dead letter is one more message
-    expect(taskUsage(failed).writeUnits).toBeCloseTo(taskUsage(simple()).writeUnits, 9);
+    // the failed attempt and the failure are one write of the item, two events; its attempt's log item; the dead
+    // letter is one more message
+    expect(taskUsage(failed).writeUnits - taskUsage(simple()).writeUnits).toBeCloseTo(1 + 1, 9);
     expect(taskUsage(failed).sqsRequests).toBe(4);
     expect(taskUsage(simple({ itemBytes: 1500 })).writeUnits - taskUsage(simple()).writeUnits).toBeCloseTo(3, 9);
   });
@@ -112,6 +117,18 @@ describe("a task's cost", () => {
     const scheduled = taskUsage(simple({ idempotencyKey: "schedule:sch_1:2026-01-01T00:00" }));
     expect(scheduled.apiRequests).toBe(0);
     expect(scheduled.lambdaRequests).toBe(2);
+  });
+
+  it("shares a batch submission's request, audit record and messages among its tasks", () => {
+    const one = taskUsage(simple());
+    const batched = taskUsage(simple({ submittedWith: 50 }));
+    expect(batched.apiRequests).toBeCloseTo(1 / 50, 9);
+    // the API's invocation shared by 50, the agent's not
+    expect(batched.lambdaRequests).toBeCloseTo(1 / 50 + 1, 9);
+    expect(one.writeUnits - batched.writeUnits).toBeCloseTo(MODEL.submitExtraWrites * (1 - 1 / 50), 9);
+    // its message sent 10 a request; the event source mapping's receive and delete as before
+    expect(batched.sqsRequests).toBeCloseTo(1 / 10 + 2, 9);
+    expect(taskCost(simple({ submittedWith: 50 })).usd).toBeLessThan(taskCost(simple()).usd);
   });
 
   it("prices a remote worker's attempt as its claim and completion through the API", () => {

@@ -151,6 +151,11 @@ export const MODEL = {
   accessLogBytes: 420,
   /** One application log line (a warning or an error), with CloudWatch's 26 bytes per event. */
   logLineBytes: 300,
+  /**
+   * The agent's `task succeeded` line (INFO: a task's story in the logs ends with it): its ids and, in Lambda, the
+   * function's context keys (locally 529 bytes without them).
+   */
+  successLineBytes: 600,
   /** Share of requests X-Ray records (the default sampling rule: 1 a second, then 5 %). */
   traceSampling: 0.05,
   /**
@@ -218,6 +223,8 @@ export interface TaskFacts {
   resultRef?: unknown;
   /** Set when the last attempt was claimed by a remote worker. */
   remote: boolean;
+  /** How many tasks its submission carried (a batch); the request, its audit record and messages are shared. */
+  submittedWith?: number;
 }
 
 const FINAL = ["succeeded", "failed", "cancelled"];
@@ -236,17 +243,33 @@ function statusWrites(facts: TaskFacts): number {
   return writes + (facts.eventsDropped ?? 0);
 }
 
+/** The change feed's items of a task: one per event, kept on the item or only counted (each under 1 KB: 1 unit). */
+const feedWrites = (facts: TaskFacts) => facts.events.length + (facts.eventsDropped ?? 0);
+
+/**
+ * The attempts' log items (one per attempt, under 1 KB for a few lines): every attempt's but one that succeeded, which
+ * stores none when its action logged nothing (worker.ts; an action that logs adds 1 unit the estimate does not see).
+ */
+const logWrites = (facts: TaskFacts, attempts: number) =>
+  Math.max(0, attempts - (facts.status === "succeeded" ? 1 : 0));
+
 /** What a task used: its entry (the API, the schedule function, or a plan's runner, counted with the plan), its writes, messages and attempts. */
 export function taskUsage(facts: TaskFacts): Usage {
   const parts: Usage[] = [];
   const scheduled = facts.idempotencyKey?.startsWith("schedule:") ?? false;
+  const batch = Math.max(1, facts.submittedWith ?? 1);
   if (facts.planId === null) {
-    parts.push(scheduled ? invocation(FUNCTIONS.schedule, MODEL.scheduleMs) : apiRequest(MODEL.apiSubmitMs));
-    parts.push({
-      ...noUsage(),
-      writeUnits: scheduled ? 0 : MODEL.submitExtraWrites,
-      readUnits: scheduled ? 0 : MODEL.submitReads,
-    });
+    const entry = addUsage(
+      scheduled ? invocation(FUNCTIONS.schedule, MODEL.scheduleMs) : apiRequest(MODEL.apiSubmitMs),
+      {
+        ...noUsage(),
+        writeUnits: scheduled ? 0 : MODEL.submitExtraWrites,
+        readUnits: scheduled ? 0 : MODEL.submitReads,
+      },
+    );
+    // A batch's request, invocation and audit record are shared by its tasks; so is its time here, though a batch
+    // takes longer than one task's submission (this part is a lower bound for a batch).
+    parts.push(scaleUsage(entry, 1 / batch));
   }
   const attempts = Math.max(0, facts.attempts);
   const writes = statusWrites(facts);
@@ -266,11 +289,18 @@ export function taskUsage(facts: TaskFacts): Usage {
   parts.push({
     ...noUsage(),
     writeUnits:
-      writes * itemUnits + MODEL.newTaskIndexWrites + (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0),
-    // each attempt's message (the first, and each retry's delayed one); a failure's dead letter
-    sqsRequests: Math.max(1, attempts) + (failed ? 1 : 0),
-    // a warning per retried attempt, an error for a failure
-    logBytes: MODEL.logLineBytes * (Math.max(0, attempts - 1) + (failed ? 1 : 0)),
+      writes * itemUnits +
+      MODEL.newTaskIndexWrites +
+      (FINAL.includes(facts.status) ? MODEL.finalIndexWrites : 0) +
+      feedWrites(facts) +
+      logWrites(facts, attempts),
+    // each attempt's message (the first, sent 10 a request in a batch, and each retry's delayed one); a failure's
+    // dead letter
+    sqsRequests: 1 / Math.min(10, batch) + Math.max(0, attempts - 1) + (failed ? 1 : 0),
+    // a warning per retried attempt, an error for a failure; the line of a success
+    logBytes:
+      MODEL.logLineBytes * (Math.max(0, attempts - 1) + (failed ? 1 : 0)) +
+      (facts.status === "succeeded" ? MODEL.successLineBytes : 0),
     s3Puts: (facts.paramsRef ? 1 : 0) + (facts.resultRef ? 1 : 0),
     s3Gets: facts.paramsRef ? attempts : 0,
   });

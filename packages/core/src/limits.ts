@@ -132,7 +132,13 @@ export type DailyCaps = Record<string, number>;
 
 export const DEFAULT_DAILY_CAPS: DailyCaps = { "comms.send_email": 1000, "comms.send_sms": 200 };
 
-export async function spendDailyCap(ctx: Context, caps: DailyCaps, agentId: string, action: string): Promise<void> {
+export async function spendDailyCap(
+  ctx: Context,
+  caps: DailyCaps,
+  agentId: string,
+  action: string,
+  n = 1,
+): Promise<void> {
   const name = `${agentId}.${action}`;
   const cap = caps[name];
   if (cap === undefined) return;
@@ -141,10 +147,12 @@ export async function spendDailyCap(ctx: Context, caps: DailyCaps, agentId: stri
   const windowEnd = new Date(`${day}T00:00:00.000Z`);
   windowEnd.setUTCDate(windowEnd.getUTCDate() + 1);
   // One conditional single-item write: the day's count, unless it has reached the cap.
-  if (!(await Counters.spendCap(ctx, { name, day, windowEnd }, cap))) {
+  if (!(await Counters.spendCap(ctx, { name, day, windowEnd }, cap, n))) {
     throw new RateLimitedError(
       "daily_cap_reached",
-      `the daily cap of ${cap} for ${name} is reached; it resets at 00:00 UTC`,
+      n === 1
+        ? `the daily cap of ${cap} for ${name} is reached; it resets at 00:00 UTC`
+        : `the daily cap of ${cap} for ${name} leaves fewer than ${n} tasks today; it resets at 00:00 UTC`,
       (windowEnd.getTime() - now.getTime()) / 1000,
       { action: name, cap },
     );

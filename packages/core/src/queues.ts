@@ -2,6 +2,7 @@ import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
+  SendMessageBatchCommand,
   SendMessageCommand,
 } from "@aws-sdk/client-sqs";
 import * as z from "zod";
@@ -109,6 +110,38 @@ export async function sendTaskMessage(ctx: Context, queueUrl: string, body: Task
       ...(trace ? { MessageSystemAttributes: trace } : {}),
     }),
   );
+}
+
+/**
+ * Sends task messages to one queue, 10 per request (SendMessageBatch). Returns the tasks whose message the queue did
+ * not take (an entry it failed, or a whole request that failed): they stay queued in the table, and the sweeper
+ * re-sends them.
+ */
+export async function sendTaskMessages(ctx: Context, queueUrl: string, bodies: TaskMessage[]): Promise<string[]> {
+  const trace = traceAttributes();
+  const missed: string[] = [];
+  for (let start = 0; start < bodies.length; start += 10) {
+    const chunk = bodies.slice(start, start + 10);
+    try {
+      const out = await ctx.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((body, i) => ({
+            Id: String(i),
+            MessageBody: JSON.stringify(body),
+            ...(trace ? { MessageSystemAttributes: trace } : {}),
+          })),
+        }),
+      );
+      for (const failed of out.Failed ?? []) {
+        const body = chunk[Number(failed.Id)];
+        if (body) missed.push(body.taskId);
+      }
+    } catch {
+      missed.push(...chunk.map((body) => body.taskId));
+    }
+  }
+  return missed;
 }
 
 export async function sendDeadLetter(ctx: Context, dlqUrl: string, letter: DeadLetter) {

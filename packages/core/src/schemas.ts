@@ -287,6 +287,36 @@ export const SubmitTaskInput = z
   .meta({ id: "SubmitTaskInput" });
 export type SubmitTaskInput = z.output<typeof SubmitTaskInput>;
 
+/** Tasks one batch submission may carry (within the API's 256 KB request body). */
+export const MAX_BATCH_TASKS = 100;
+
+export const SubmitTasksInput = z
+  .strictObject({
+    tasks: z
+      .array(SubmitTaskInput)
+      .min(1)
+      .max(MAX_BATCH_TASKS)
+      .describe("The tasks, to any agents and actions, in the order their results are listed (1 to 100)"),
+  })
+  .meta({ id: "SubmitTasksInput" });
+export type SubmitTasksInput = z.output<typeof SubmitTasksInput>;
+
+export const SubmittedTasks = z
+  .object({
+    items: z
+      .array(
+        z.object({
+          task: Task,
+          replayed: z
+            .boolean()
+            .describe("true: the earlier task of this item's idempotencyKey; nothing new was queued for it"),
+        }),
+      )
+      .describe("One per task submitted, in the order given"),
+  })
+  .meta({ id: "SubmittedTasks" });
+export type SubmittedTasks = z.output<typeof SubmittedTasks>;
+
 export const PageLimit = z.coerce.number().int().min(1).max(100).default(25);
 
 export const ListTasksQuery = z.strictObject({

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as z from "zod";
 import type { Context } from "./context.js";
+import type { Task, TaskEvent } from "./schemas.js";
 import * as Store from "./storage/logs.js";
 
 /**
@@ -84,6 +85,8 @@ export class AttemptLogBuffer {
   private readonly lines: Store.LogLine[] = [];
   private bytes = 0;
   private dropped = 0;
+  /** Lines added so far, kept or dropped. */
+  written = 0;
 
   constructor(
     readonly attempt: number,
@@ -126,6 +129,7 @@ export class AttemptLogBuffer {
 
   /** Keeps a line (its message and data clipped), dropping the oldest beyond the bounds. */
   private push(raw: Store.LogLine): void {
+    this.written++;
     const line: Store.LogLine = {
       at: raw.at,
       level: raw.level,
@@ -243,7 +247,49 @@ export const saveReceived = (
 /** Stores an attempt's lines with its task. */
 export const save = (ctx: Context, taskId: string, buffer: AttemptLogBuffer) => Store.put(ctx, taskId, buffer.record());
 
-/** Every attempt's lines of a task, first attempt first. */
-export async function of(ctx: Context, taskId: string): Promise<TaskLogs> {
-  return { taskId, attempts: await Store.list(ctx, taskId) };
+/** What {@link of} reads of a task to tell the attempts it has no stored lines for. */
+export type LoggedTask = Pick<Task, "id" | "action" | "maxAttempts" | "events">;
+
+/**
+ * Every attempt's lines of a task, first attempt first. An attempt that succeeded without its action logging
+ * anything has no stored lines (the worker does not write an item for them): its start and end lines are told from
+ * the task's events, as the worker logs them. So is an attempt still running, or one whose lines were lost.
+ */
+export async function of(ctx: Context, task: LoggedTask): Promise<TaskLogs> {
+  const stored = await Store.list(ctx, task.id);
+  const have = new Set(stored.map((log) => log.attempt));
+  const told = task.events
+    .filter((event) => event.type === "started" && event.attempt !== undefined && !have.has(event.attempt))
+    .map((started) => toldAttempt(task, started));
+  return { taskId: task.id, attempts: [...stored, ...told].sort((a, b) => a.attempt - b.attempt) };
 }
+
+/** Ends an attempt's events may show, after its start. */
+const ENDS = new Set<TaskEvent["type"]>(["succeeded", "attempt_failed", "failed", "cancelled", "requeued"]);
+
+function toldAttempt(task: LoggedTask, started: TaskEvent): Store.AttemptLogRecord {
+  const attempt = started.attempt ?? 0;
+  const lines: Store.LogLine[] = [
+    { at: started.at, level: "debug", message: startLine(attempt, task.maxAttempts, task.action) },
+  ];
+  const end = task.events.find((event) => event.attempt === attempt && ENDS.has(event.type) && event.at >= started.at);
+  if (end?.type === "succeeded") {
+    const ms = Math.max(0, Date.parse(end.at) - Date.parse(started.at));
+    lines.push({ at: end.at, level: "debug", message: successLine(attempt, ms) });
+  } else if (end) {
+    const why = end.error ? `${end.error.code}: ${end.error.message}` : (end.message ?? end.type);
+    lines.push({
+      at: end.at,
+      level: end.type === "requeued" ? "info" : "warn",
+      message: `attempt ${attempt} ${end.type}: ${why}`,
+    });
+  }
+  return { attempt, startedAt: started.at, endedAt: end?.at ?? started.at, lines, dropped: 0 };
+}
+
+/** The worker's line at the start of an attempt. */
+export const startLine = (attempt: number, maxAttempts: number, action: string) =>
+  `attempt ${attempt} of ${maxAttempts} started: ${action}`;
+
+/** The worker's line at the end of an attempt that succeeded. */
+export const successLine = (attempt: number, ms: number) => `attempt ${attempt} succeeded in ${ms} ms`;

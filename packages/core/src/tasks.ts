@@ -8,12 +8,13 @@ import * as Limits from "./limits.js";
 import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";
-import { sendTaskMessage } from "./queues.js";
+import { sendTaskMessage, sendTaskMessages } from "./queues.js";
 import {
   type ListTasksQuery,
   type Page,
   type RetryPolicy,
   SubmitTaskInput,
+  SubmitTasksInput,
   type Task,
   type TaskError,
 } from "./schemas.js";
@@ -108,34 +109,83 @@ export interface Submitted {
  * A refused target as a submission answers it, by its first issue: 413 params too large, 400 too deep, 404 unknown
  * agent, 400 unknown action, 400 params against the schema (each named), 409 inactive agent.
  */
-function refusal(agentId: string, checked: Extract<CheckedTarget, { ok: false }>): NexusError {
+function refusal(agentId: string, checked: Extract<CheckedTarget, { ok: false }>, at = ""): NexusError {
   const [first, ...rest] = checked.issues;
-  if (!first) return new ValidationError("task is not valid");
+  const where = at ? `${at}: ` : "";
+  const field = (name: string) => (at ? `${at}.${name}` : name);
+  if (!first) return new ValidationError(`${where}task is not valid`);
   switch (first.code) {
     case "params_too_large":
-      return new NexusError("payload_too_large", 413, first.message, {
-        details: { field: "params", code: first.code },
+      return new NexusError("payload_too_large", 413, `${where}${first.message}`, {
+        details: { field: field("params"), code: first.code },
       });
     case "params_too_deep":
-      return new ValidationError(first.message, { field: "params", code: first.code });
+      return new ValidationError(`${where}${first.message}`, { field: field("params"), code: first.code });
     case "unknown_agent":
-      return new NexusError("not_found", 404, `agent '${agentId}' was not found`, {
-        details: { kind: "agent", id: agentId, field: "agentId", code: first.code },
+      return new NexusError("not_found", 404, `${where}agent '${agentId}' was not found`, {
+        details: { kind: "agent", id: agentId, field: field("agentId"), code: first.code },
       });
     case "unknown_action":
-      return new ValidationError(first.message, {
-        field: "action",
+      return new ValidationError(`${where}${first.message}`, {
+        field: field("action"),
         code: first.code,
         available: checked.agent?.actions.map((a) => a.name) ?? [],
       });
     case "invalid_params":
       return new ValidationError(
-        `params do not match the schema of '${checked.action?.name}'`,
-        [first, ...rest].filter((i) => i.code === "invalid_params"),
+        `${where}params do not match the schema of '${checked.action?.name}'`,
+        [first, ...rest]
+          .filter((i) => i.code === "invalid_params")
+          .map((i) => (at ? { ...i, path: field(i.path) } : i)),
       );
     case "agent_inactive":
-      return new ConflictError("agent_inactive", first.message, { field: "agentId", code: first.code });
+      return new ConflictError("agent_inactive", `${where}${first.message}`, {
+        field: field("agentId"),
+        code: first.code,
+      });
   }
+}
+
+/** A new task's record, its params kept in the object store first when over the inline size. */
+async function newRecord(
+  ctx: Context,
+  task: {
+    id: string;
+    now: Date;
+    checked: Extract<CheckedTarget, { ok: true }>;
+    retry: RetryPolicy;
+    input: SubmitTaskInput;
+    options: SubmitOptions;
+  },
+): Promise<TaskRecord> {
+  const { id, checked, retry, input, options } = task;
+  const { agent, action, params } = checked;
+  const at = task.now.toISOString();
+  // Params over the inline size go to the object store first, under a key of this task and their hash.
+  const kept = await Payloads.keep(ctx, { taskId: id, kind: "params" }, params);
+  return {
+    id,
+    agentId: agent.id,
+    action: action.name,
+    ...(kept.ref ? { params: null, paramsRef: kept.ref } : { params }),
+    status: "queued",
+    attempts: 0,
+    maxAttempts: retry.maxAttempts,
+    error: null,
+    idempotencyKey: input.idempotencyKey ?? null,
+    planId: options.step?.planId ?? null,
+    redriveOf: options.redriveOf ?? null,
+    stepId: options.step?.stepId ?? null,
+    createdAt: at,
+    updatedAt: at,
+    startedAt: null,
+    finishedAt: null,
+    events: [{ at, type: "queued" }],
+    retry,
+    timeoutSeconds: action.timeoutSeconds,
+    availableAt: at,
+    ...(options.step ? { taskToken: options.step.taskToken } : {}),
+  };
 }
 
 export async function submit(ctx: Context, raw: unknown, options: SubmitOptions = {}): Promise<Submitted> {
@@ -172,32 +222,7 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
       }
     }
   }
-  const at = now.toISOString();
-  // Params over the inline size go to the object store first, under a key of this task and their hash.
-  const kept = await Payloads.keep(ctx, { taskId: id, kind: "params" }, params);
-  const record: TaskRecord = {
-    id,
-    agentId: agent.id,
-    action: action.name,
-    ...(kept.ref ? { params: null, paramsRef: kept.ref } : { params }),
-    status: "queued",
-    attempts: 0,
-    maxAttempts: retry.maxAttempts,
-    error: null,
-    idempotencyKey: input.idempotencyKey ?? null,
-    planId: options.step?.planId ?? null,
-    redriveOf: options.redriveOf ?? null,
-    stepId: options.step?.stepId ?? null,
-    createdAt: at,
-    updatedAt: at,
-    startedAt: null,
-    finishedAt: null,
-    events: [{ at, type: "queued" }],
-    retry,
-    timeoutSeconds: action.timeoutSeconds,
-    availableAt: at,
-    ...(options.step ? { taskToken: options.step.taskToken } : {}),
-  };
+  const record = await newRecord(ctx, { id, now, checked, retry, input, options });
   // A new id is fresh (time plus 80 random bits), so the task and its audit record can go in one batch;
   // an id taken over from an interrupted earlier request keeps the conditional write.
   const audit = options.audit
@@ -216,6 +241,101 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     () => false,
   );
   return { task: toPublic({ ...record, params }), replayed: false, audited: Boolean(audit), enqueued };
+}
+
+export interface SubmittedMany {
+  items: Array<{ task: Task; replayed: boolean }>;
+  /** Whether the audit record given in the options was written (with the tasks). */
+  audited: boolean;
+  /** Tasks stored whose message the queue did not take; the sweeper re-sends them. */
+  notEnqueued: string[];
+}
+
+/**
+ * Submits up to {@link MAX_BATCH_TASKS} tasks in one request. Every task is checked first: one that would be refused
+ * alone refuses the whole batch, naming it (`tasks[3]: …`), and nothing is stored or spent. A task with an
+ * idempotencyKey is submitted as {@link submit} does (its key claimed by a conditional write; a replay returns the
+ * earlier task), so retrying a whole batch whose tasks all carry keys is safe. The others are written together: the
+ * tasks, their events and the request's audit record in BatchWriteItem requests of 25 items, then their messages with
+ * SendMessageBatch, 10 a request, per agent queue; each agent's daily cap is spent once per action for all of them.
+ */
+export async function submitMany(
+  ctx: Context,
+  raw: unknown,
+  options: Pick<SubmitOptions, "audit"> = {},
+): Promise<SubmittedMany> {
+  const parsed = SubmitTasksInput.safeParse(raw);
+  if (!parsed.success) throw new ValidationError("tasks are not valid", parsed.error.issues);
+  const inputs = parsed.data.tasks;
+  const checks: Array<Extract<CheckedTarget, { ok: true }>> = [];
+  for (const [i, input] of inputs.entries()) {
+    const checked = await checkTarget(ctx, input);
+    if (!checked.ok) throw refusal(input.agentId, checked, `tasks[${i}]`);
+    checks.push(checked);
+  }
+  const items: SubmittedMany["items"] = new Array(inputs.length);
+  const notEnqueued: string[] = [];
+  // Tasks with a key first, one by one: each is safe to repeat.
+  for (const [i, input] of inputs.entries()) {
+    if (input.idempotencyKey === undefined) continue;
+    const one = await submit(ctx, input);
+    items[i] = { task: one.task, replayed: one.replayed };
+    if (!one.enqueued) notEnqueued.push(one.task.id);
+  }
+  const fresh = [...inputs.keys()].filter((i) => inputs[i]?.idempotencyKey === undefined);
+  if (fresh.length === 0) return { items, audited: false, notEnqueued };
+
+  const spend = new Map<string, { agentId: string; action: string; n: number }>();
+  for (const i of fresh) {
+    const { agent, action } = checks[i] as Extract<CheckedTarget, { ok: true }>;
+    const name = `${agent.id}.${action.name}`;
+    const entry = spend.get(name) ?? { agentId: agent.id, action: action.name, n: 0 };
+    entry.n++;
+    spend.set(name, entry);
+  }
+  for (const { agentId, action, n } of spend.values()) {
+    await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, agentId, action, n);
+  }
+  const now = ctx.now();
+  const records = await Promise.all(
+    fresh.map((i) => {
+      const checked = checks[i] as Extract<CheckedTarget, { ok: true }>;
+      const input = inputs[i] as SubmitTaskInput;
+      const record = newRecord(ctx, {
+        id: newId("tsk", now),
+        now,
+        checked,
+        retry: checked.action.retry,
+        input,
+        options: {},
+      });
+      return record.then((r) => ({ ...r, submittedWith: inputs.length }));
+    }),
+  );
+  const audit = options.audit
+    ? Audit.toItem(ctx, { ...options.audit, status: 202, outcome: "success", targetId: records[0]?.id ?? null })
+    : undefined;
+  await Store.createMany(ctx, records, audit ? [audit] : []);
+  const byQueue = new Map<string, TaskRecord[]>();
+  records.forEach((record, n) => {
+    const checked = checks[fresh[n] as number] as Extract<CheckedTarget, { ok: true }>;
+    byQueue.set(checked.agent.queue.url, [...(byQueue.get(checked.agent.queue.url) ?? []), record]);
+    metrics().count("TasksSubmitted", 1, { Agent: record.agentId });
+    items[fresh[n] as number] = {
+      task: toPublic({ ...record, params: checked.params }),
+      replayed: false,
+    };
+  });
+  for (const [url, queued] of byQueue) {
+    notEnqueued.push(
+      ...(await sendTaskMessages(
+        ctx,
+        url,
+        queued.map((record) => ({ taskId: record.id, attempt: 1 })),
+      )),
+    );
+  }
+  return { items, audited: Boolean(audit), notEnqueued };
 }
 
 /** Lists tasks newest first, by agent and/or status, one Query on the matching index. */

@@ -13,6 +13,7 @@ import {
 } from "./attempts.js";
 import type { Context } from "./context.js";
 import { ActionError, NexusError } from "./errors.js";
+import * as Events from "./events.js";
 import { attemptKeys, type LogRecord, withLogContext } from "./log.js";
 import { describeParamsIssues } from "./params-schema.js";
 import * as Payloads from "./payloads.js";
@@ -145,15 +146,18 @@ async function runAttempt(options: ConsumerOptions, record: TaskRecord, limits: 
   await heartbeat(ctx, record.taskToken);
 
   const log = new TaskLogs.AttemptLogBuffer(record.attempts, ctx.now);
+  let quiet = false;
   const outcome = await TaskLogs.collecting(log, async () => {
     const logger = TaskLogs.capturing(options.logger);
     const context = { taskId: record.id, action: record.action, attempt: record.attempts };
     // Kept with the attempt (captured whatever the level); at DEBUG, the function's own log stays quiet on success.
-    logger.debug(`attempt ${record.attempts} of ${record.maxAttempts} started: ${record.action}`, context);
+    logger.debug(TaskLogs.startLine(record.attempts, record.maxAttempts, record.action), context);
     const started = Date.now();
+    const before = log.written;
     const result = await run(options, record, limits);
+    quiet = log.written === before;
     const ms = Date.now() - started;
-    if (result.ok) logger.debug(`attempt ${record.attempts} succeeded in ${ms} ms`, context);
+    if (result.ok) logger.debug(TaskLogs.successLine(record.attempts, ms), context);
     else
       logger.warn(
         `attempt ${record.attempts} failed in ${ms} ms: ${result.error.code}: ${result.error.message}`,
@@ -161,9 +165,12 @@ async function runAttempt(options: ConsumerOptions, record: TaskRecord, limits: 
       );
     return result;
   });
-  await TaskLogs.save(ctx, record.id, log).catch((error: unknown) => {
-    logger.warn("the attempt's log could not be stored", { taskId: record.id, error });
-  });
+  // An attempt that succeeded with its action logging nothing stores no lines: its task's events tell them.
+  if (!(outcome.ok && quiet)) {
+    await TaskLogs.save(ctx, record.id, log).catch((error: unknown) => {
+      logger.warn("the attempt's log could not be stored", { taskId: record.id, error });
+    });
+  }
   if (!outcome.ok) {
     await failAttempt(options, record, outcome.error);
     return;
@@ -231,6 +238,9 @@ export function createConsumer(options: ConsumerOptions) {
         throw error;
       }
     };
-    return processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false });
+    // The batch's events in the change feed are written together, all before the batch is reported done.
+    return Events.gathering(options.ctx, () =>
+      processPartialResponse(event, recordHandler, processor, { throwOnFullBatchFailure: false }),
+    );
   };
 }

@@ -4,7 +4,7 @@
  */
 import type * as Sdk from "@nexus/sdk/types";
 
-export type { ApiKey, Failure, Page, Plan, PlanStep, Schedule } from "@nexus/sdk/types";
+export type { ApiKey, CostEstimate, Failure, Page, Plan, PlanStep, Schedule } from "@nexus/sdk/types";
 
 /** An action's params schema (the JSON-schema-like subset Nexus accepts), as the form generator reads it. */
 import type { ParamsSchema } from "../../core/src/params-schema.js";

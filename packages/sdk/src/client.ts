@@ -34,6 +34,8 @@ import type {
   SchedulePreview,
   ScheduleRun,
   SubmitTaskInput,
+  SubmitTasksInput,
+  SubmittedTasks,
   Task,
   UpdateScheduleInput,
 } from "./types.js";
@@ -128,6 +130,9 @@ export class NexusClient {
 
   readonly tasks = {
     submit: (input: SubmitTaskInput) => this.request<Task>("POST", "/v1/tasks", { body: input }),
+    /** Up to 100 tasks in one request: all are checked first, and one refused refuses them all (nothing queued). */
+    submitMany: (tasks: SubmitTaskInput[]) =>
+      this.request<SubmittedTasks>("POST", "/v1/tasks/batch", { body: { tasks } satisfies SubmitTasksInput }),
     list: (query: ListTasksQuery = {}) => this.request<Page<Task>>("GET", "/v1/tasks", { query: { ...query } }),
     get: (id: string) => this.request<Task>("GET", `/v1/tasks/${enc(id)}`),
     cancel: (id: string) => this.request<Task>("POST", `/v1/tasks/${enc(id)}/cancel`),

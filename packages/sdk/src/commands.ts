@@ -3,7 +3,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { BackupFileError, exportToFile, importFromFile } from "./backup.js";
 import { NexusApiError, NexusClient, NexusNetworkError } from "./client.js";
-import type { Agent, ApiKey, CreateScheduleInput, Failure, Page, Plan, PlanSummary, Schedule, Task } from "./types.js";
+import type {
+  Agent,
+  ApiKey,
+  CreateScheduleInput,
+  Failure,
+  Page,
+  Plan,
+  PlanSummary,
+  Schedule,
+  SubmitTaskInput,
+  SubmittedTasks,
+  Task,
+} from "./types.js";
 
 /** Where the CLI reads its settings and writes its output (the process's, or a test's). */
 export interface CliIO {
@@ -79,6 +91,7 @@ usage: nexus <group> <command> [arguments] [flags]
   agents list [--limit N] [--cursor C]
   agents get <id>
   tasks submit <agent> <action> [--params JSON|@file] [--idempotency-key K] [--follow]
+  tasks submit-many --file tasks.jsonl   (one task per line: {"agentId", "action", "params"?, "idempotencyKey"?})
   tasks list [--agent ID] [--status S] [--limit N] [--cursor C]
   tasks get <id>
   tasks cancel <id>
@@ -231,6 +244,43 @@ function objectFile(path: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/**
+ * The tasks in a file: one JSON object per line (blank lines and lines starting with # skipped), or one JSON array.
+ * A line that is not an object is a usage error naming its line.
+ */
+function tasksFile(path: string): SubmitTaskInput[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--file: cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (text.trimStart().startsWith("[")) {
+    const all = jsonFlag("file", text);
+    if (!Array.isArray(all)) throw new UsageError(`--file: ${path} must hold a JSON array or one object per line`);
+    return all as SubmitTaskInput[];
+  }
+  const tasks: SubmitTaskInput[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "" || line.trimStart().startsWith("#")) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw new UsageError(`--file: line ${i + 1} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new UsageError(`--file: line ${i + 1} must be a JSON object (a task)`);
+    }
+    tasks.push(value as SubmitTaskInput);
+  });
+  if (tasks.length === 0) throw new UsageError(`--file: ${path} holds no tasks`);
+  return tasks;
+}
+
+/** Tasks one `POST /v1/tasks/batch` carries at most. */
+const BATCH_TASKS = 100;
+
 const listQuery = (v: Values) => ({
   ...(v.limit === undefined ? {} : { limit: intFlag("limit", v.limit) }),
   ...(v.cursor === undefined ? {} : { cursor: v.cursor }),
@@ -360,6 +410,43 @@ const COMMANDS: Record<string, Record<string, Command>> = {
         });
         if (c.values.follow) return followTask(c, task);
         return show(c, task, () => taskText(task));
+      },
+    },
+    "submit-many": {
+      args: [],
+      flags: ["file"],
+      summary: "submit the tasks in a file, 100 a request",
+      run: async (c) => {
+        if (c.values.file === undefined) throw new UsageError("tasks submit-many needs --file");
+        const tasks = tasksFile(c.values.file);
+        const items: SubmittedTasks["items"] = [];
+        for (let start = 0; start < tasks.length; start += BATCH_TASKS) {
+          try {
+            items.push(...(await c.client.tasks.submitMany(tasks.slice(start, start + BATCH_TASKS))).items);
+          } catch (error) {
+            // What the earlier requests queued stays queued: say how far it got, and where to go on from.
+            if (start > 0 && error instanceof NexusApiError) {
+              const message = `${error.message} (in the request from task ${start + 1}; tasks 1 to ${start} were submitted)`;
+              throw new NexusApiError(error.status, error.code, message, {
+                details: error.details,
+                ...(error.requestId === undefined ? {} : { requestId: error.requestId }),
+              });
+            }
+            throw error;
+          }
+        }
+        return show(c, { items }, () =>
+          table(
+            items.map((item, i) => [
+              String(i + 1),
+              item.task.id,
+              item.task.agentId,
+              item.task.action,
+              item.replayed ? "replayed" : item.task.status,
+            ]),
+            ["#", "ID", "AGENT", "ACTION", "STATUS"],
+          ),
+        );
       },
     },
     list: {

@@ -151,6 +151,16 @@ export interface SubmitTaskInput {
   idempotencyKey?: string;
 }
 
+/** `POST /v1/tasks/batch`: up to 100 tasks, to any agents and actions. */
+export interface SubmitTasksInput {
+  tasks: SubmitTaskInput[];
+}
+
+/** One per task submitted in a batch, in the order given. */
+export interface SubmittedTasks {
+  items: Array<{ task: Task; replayed: boolean }>;
+}
+
 export interface ListTasksQuery extends PageQuery {
   agentId?: string;
   status?: TaskStatus;

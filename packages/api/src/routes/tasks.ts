@@ -1,5 +1,13 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, ListTasksQuery, NotFoundError, SubmitTaskInput, Task } from "@nexus/core";
+import {
+  type Context,
+  ListTasksQuery,
+  NotFoundError,
+  SubmitTaskInput,
+  SubmitTasksInput,
+  SubmittedTasks,
+  Task,
+} from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Payloads from "@nexus/core/payloads";
 import * as TaskLogs from "@nexus/core/task-logs";
@@ -39,6 +47,20 @@ const routes = {
     summary: "Submit a task to an agent's action",
     request: { body: { ...json(SubmitTaskInput, "The task"), required: true } },
     responses: { 202: json(Task, "Queued (or the earlier task for a replayed idempotencyKey)"), ...errors },
+  }),
+  submitTasks: route("POST /v1/tasks/batch", {
+    method: "post",
+    path: "/v1/tasks/batch",
+    operationId: "submitTasks",
+    tags: ["tasks"],
+    summary: "Submit up to 100 tasks in one request",
+    description:
+      "Every task is checked first: one that would be refused alone refuses the whole batch with its status, the " +
+      "message and field naming it (`tasks[3]: …`), and nothing is queued. A task with an idempotencyKey is " +
+      "submitted as `POST /v1/tasks` does it (a replay returns the earlier task), so a batch whose tasks all carry " +
+      "keys is safe to retry. Counts as one request against the key's rate limit.",
+    request: { body: { ...json(SubmitTasksInput, "The tasks"), required: true } },
+    responses: { 202: json(SubmittedTasks, "Queued, in the order given"), ...errors },
   }),
   listTasks: route("GET /v1/tasks", {
     method: "get",
@@ -108,6 +130,18 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
     c.header("Location", `/v1/tasks/${task.id}`);
     return c.json(task, 202);
   });
+  app.openapi(routes.submitTasks, async (c) => {
+    const { items, audited, notEnqueued } = await Tasks.submitMany(ctx, c.req.valid("json"), {
+      audit: auditEntry(c),
+    });
+    if (audited) c.set("audited", true);
+    const fresh = items.filter((item) => !item.replayed).map((item) => item.task.id);
+    if (fresh.length > 0) logger.info("tasks submitted", { count: fresh.length, taskIds: fresh });
+    if (notEnqueued.length > 0) {
+      logger.warn("tasks stored but not enqueued; the sweeper will re-send them", { taskIds: notEnqueued });
+    }
+    return c.json({ items }, 202);
+  });
   app.openapi(routes.listTasks, async (c) => {
     const query = c.req.valid("query");
     const own = boundAgent(c.get("actor"));
@@ -132,7 +166,7 @@ export function registerTaskRoutes(app: ApiApp, options: { ctx: Context; logger:
   });
   app.openapi(routes.getTaskLogs, async (c) => {
     const record = await visible(c, c.req.valid("param").id);
-    return c.json(await TaskLogs.of(ctx, record.id), 200);
+    return c.json(await TaskLogs.of(ctx, record), 200);
   });
   for (const kind of ["params", "result"] as const) {
     app.openapi(kind === "params" ? routes.taskParams : routes.taskResult, async (c) => {

@@ -9,18 +9,20 @@ import { sendUpdate, updateItem } from "./update.js";
 
 const expiresAt = (windowEnd: Date) => Math.floor(windowEnd.getTime() / 1000) + 3600;
 
-/** Counts one task of a capped action in its day, refusing (false) when the day's count has reached `cap`. */
+/** Counts `n` tasks of a capped action in its day, refusing (false, counting none) when that would pass `cap`. */
 export async function spendCap(
   ctx: Context,
   counter: { name: string; day: string; windowEnd: Date },
   cap: number,
+  n = 1,
 ): Promise<boolean> {
+  if (n > cap) return false;
   const updated = await updateItem(ctx, keys.capCounter(counter.name, counter.day), {
     set: { expiresAt: expiresAt(counter.windowEnd) },
-    add: { count: 1 },
-    condition: "attribute_not_exists(#n) OR #n < :limit",
+    add: { count: n },
+    condition: "attribute_not_exists(#n) OR #n <= :limit",
     names: { "#n": "count" },
-    values: { ":limit": cap },
+    values: { ":limit": cap - n },
   });
   return updated !== undefined;
 }

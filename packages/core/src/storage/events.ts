@@ -1,6 +1,6 @@
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import type { Context } from "../context.js";
-import { sendPut } from "./items.js";
+import { batchPut, sendPut } from "./items.js";
 import { SHARDS, shardKey, shardOf } from "./table.js";
 
 /**
@@ -49,6 +49,9 @@ export function toItem(event: StoredEvent): Item {
 export async function putItems(ctx: Context, items: Item[]): Promise<void> {
   await Promise.all(items.map((item) => sendPut(ctx, item)));
 }
+
+/** Writes feed items gathered from several changes with BatchWriteItem, 25 a request (an agent's batch). */
+export const putBatch = (ctx: Context, items: Item[]): Promise<void> => batchPut(ctx, items);
 
 export interface FeedRead {
   /** The position after which to read (exclusive): `<at>#<id>` or a time. */

@@ -1,7 +1,7 @@
 import { ApiError, get } from "../api.js";
 import { alertBox, h, replace } from "../dom.js";
 import type { SchemaForm } from "../form.js";
-import type { Agent, Page } from "../types.js";
+import type { Agent, CostEstimate, Page } from "../types.js";
 
 /** Text of any error, in words. */
 export const errorText = (error: unknown) =>
@@ -179,4 +179,62 @@ export function paramsForm(
     }
   };
   return h("form", { class: options.class ?? "card", novalidate: true, on: { submit: onSubmit } }, ...children);
+}
+
+/** The words for each item of a cost estimate (the API's `cost.items`). */
+const COST_ITEMS: Record<string, string> = {
+  apiGateway: "API Gateway",
+  lambdaRequests: "Lambda requests",
+  lambdaDuration: "Lambda duration",
+  dynamodbWrites: "DynamoDB writes",
+  dynamodbReads: "DynamoDB reads",
+  sqs: "SQS",
+  stepFunctions: "Step Functions",
+  logs: "CloudWatch Logs",
+  s3: "S3",
+  xray: "X-Ray",
+};
+
+/** US dollars per million, two decimals: what a million of this would cost. */
+const perMillion = (usd: number) => `$${(usd * 1e6).toFixed(2)}`;
+
+/**
+ * A task's or plan's estimated AWS cost as facts (`dt`/`dd`): the total and the same per million, with the items
+ * (largest first) and the estimate's basis in a disclosure.
+ */
+export function costFacts(cost: CostEstimate | undefined) {
+  if (!cost) return null;
+  const items = Object.entries(cost.items)
+    .filter((entry): entry is [string, number] => typeof entry[1] === "number" && entry[1] > 0)
+    .sort((a, b) => b[1] - a[1]);
+  return [
+    h("dt", null, "Cost (estimate)"),
+    h(
+      "dd",
+      { id: "cost" },
+      h(
+        "details",
+        null,
+        h("summary", null, `$${cost.usd.toPrecision(3)} · ${perMillion(cost.usd)} per million like it`),
+        h(
+          "table",
+          { class: "cost" },
+          h("caption", { class: "sr-only" }, "Cost by item, US dollars per million"),
+          h(
+            "thead",
+            null,
+            h("tr", null, h("th", { scope: "col" }, "Item"), h("th", { scope: "col" }, "$ per million")),
+          ),
+          h(
+            "tbody",
+            null,
+            items.map(([item, usd]) =>
+              h("tr", null, h("th", { scope: "row" }, COST_ITEMS[item] ?? item), h("td", null, perMillion(usd))),
+            ),
+          ),
+        ),
+        h("p", { class: "muted" }, cost.basis),
+      ),
+    ),
+  ];
 }

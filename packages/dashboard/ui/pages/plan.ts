@@ -3,7 +3,7 @@ import { badge, h, replace, time } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import type { PageContext } from "../main.js";
 import type { Plan, PlanStep as Step } from "../types.js";
-import { actionButton, reloadOn } from "./common.js";
+import { actionButton, costFacts, reloadOn } from "./common.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const svg = (tag: string, attrs: Record<string, string | number>, ...children: Array<Node | string>) => {
@@ -135,6 +135,7 @@ export async function planPage(ctx: PageContext) {
     replace(
       body,
       h("p", null, h("strong", null, plan.name), " ", badge(plan.status), " created ", time(plan.createdAt)),
+      plan.cost ? h("dl", { class: "facts" }, costFacts(plan.cost)) : null,
       plan.goal ? h("p", null, "Goal: ", plan.goal) : null,
       plan.planner
         ? h(

@@ -3,7 +3,7 @@ import { ago, alertBox, badge, h, json, replace, time } from "../dom.js";
 import type { FeedEvent } from "../feed.js";
 import type { PageContext } from "../main.js";
 import type { Page, Task, TaskLogs } from "../types.js";
-import { actionButton, agentFilter, errorText, filterSelect, reloadOn, table } from "./common.js";
+import { actionButton, agentFilter, costFacts, errorText, filterSelect, reloadOn, table } from "./common.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 
@@ -163,6 +163,7 @@ export async function taskPage(ctx: PageContext) {
         task.redriveOf
           ? [h("dt", null, "Redrives"), h("dd", null, h("a", { href: `#/tasks/${task.redriveOf}` }, task.redriveOf))]
           : null,
+        costFacts(task.cost),
       ),
       open && ctx.can("POST /v1/tasks/{id}/cancel")
         ? h(
