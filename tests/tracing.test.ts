@@ -79,7 +79,9 @@ describe("a task's trace", () => {
     const task = JSON.parse(res.body) as { id: string };
 
     // The API's invocation: its handler subsegment, and its calls to DynamoDB and SQS, in the request's trace.
-    const apiSegments = await received((s) => s.some((x) => x.name === "SQS"));
+    const apiSegments = await received(
+      (s) => s.some((x) => x.name === "SQS") && s.some((x) => x.name === "## handler"),
+    );
     const inApiTrace = apiSegments.filter((s) => s.trace_id === traceId(API_TRACE));
     // Secrets Manager's client is made on first use (the bootstrap key), and traced all the same.
     expect(inApiTrace.map((s) => s.name)).toEqual(
@@ -107,7 +109,10 @@ describe("a task's trace", () => {
     expect(await agent(sqsEvent(sqsRecordFactory(message?.Body ?? "")), lambdaContext())).toEqual({
       batchItemFailures: [],
     });
-    const agentSegments = await received((s) => s.some((x) => x.name === `## task ${task.id}`));
+    // The handler's subsegment is sent when the invocation ends, after the task's: wait for both.
+    const agentSegments = await received(
+      (s) => s.some((x) => x.name === `## task ${task.id}`) && s.some((x) => x.name === "## handler"),
+    );
     const span = agentSegments.find((s) => s.name === `## task ${task.id}`);
     expect(span).toMatchObject({ trace_id: traceId(AGENT_TRACE), annotations: { taskId: task.id, agentId: "diag" } });
     expect(agentSegments.filter((s) => s.trace_id === traceId(AGENT_TRACE)).map((s) => s.name)).toEqual(
