@@ -1,7 +1,8 @@
-import { builtinSpecs } from "@nexus/agents/specs";
+import { builtinSpecs } from "@nexus/agents/bundled-specs";
 import { createApp } from "@nexus/api";
-import { once, type Plans } from "@nexus/core";
+import { once } from "@nexus/core";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
+import type * as Plans from "@nexus/core/plans";
 import { handle } from "hono/aws-lambda";
 
 const logger = lambdaLogger("nexus-api");

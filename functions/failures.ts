@@ -1,4 +1,4 @@
-import { Failures } from "@nexus/core";
+import * as Failures from "@nexus/core/failures";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 const logger = lambdaLogger("nexus-failures");

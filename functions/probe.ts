@@ -1,6 +1,6 @@
 import { builtinSpecs } from "@nexus/agents/specs";
 import { builtinRegistration } from "@nexus/api/builtins";
-import { Health } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
 
 const logger = lambdaLogger("nexus-probe");

@@ -1,6 +1,7 @@
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { builtinSpecs } from "@nexus/agents/specs";
-import { Agents, Schedules } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Schedules from "@nexus/core/schedules";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "../tests/support/context.js";
 

@@ -1,5 +1,5 @@
-import { Schedules } from "@nexus/core";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
+import * as Schedules from "@nexus/core/schedules";
 
 const logger = lambdaLogger("nexus-schedules");
 const ctx = lambdaContext();

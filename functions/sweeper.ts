@@ -1,5 +1,5 @@
-import { Sweeper } from "@nexus/core";
 import { instrumented, lambdaContext, lambdaLogger } from "@nexus/core/lambda";
+import * as Sweeper from "@nexus/core/sweeper";
 
 /** Logs JSON; the per-agent health metrics go out as EMF records in the same log (namespace `Nexus/<stage>`). */
 const logger = lambdaLogger("nexus-sweeper");

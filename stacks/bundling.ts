@@ -4,6 +4,7 @@
  * (clients and code few invocations need) becomes chunks of its own, read on first use rather than with the handler's
  * module at cold start. Light on purpose (no CDK): tests/bench/bundle.ts bundles the same way from this value.
  */
+import { builtinSpecs } from "@nexus/agents/specs";
 import { embeddedDashboard } from "@nexus/dashboard/build";
 import type { FunctionProps } from "sst/constructs";
 
@@ -16,12 +17,19 @@ export const NODEJS_BUNDLING = {
 /**
  * The API function's bundling: the same, with the dashboard's files (built from packages/dashboard/ui by esbuild when
  * the stack is synthesized) embedded as one string constant. Only the dashboard's module reads it, and the API imports
- * that module with the first request for a dashboard page: a JSON request's cold start never loads it.
+ * that module with the first request for a dashboard page: a JSON request's cold start never loads it. The built-in
+ * agents' specs are embedded too, as JSON (packages/agents/src/bundled-specs.ts): the API's cold start neither builds
+ * the agents' zod schemas nor derives JSON Schema from them.
  */
 export function apiBundling() {
   return {
     ...NODEJS_BUNDLING,
-    esbuild: { define: { __NEXUS_DASHBOARD__: JSON.stringify(embeddedDashboard()) } },
+    esbuild: {
+      define: {
+        __NEXUS_DASHBOARD__: JSON.stringify(embeddedDashboard()),
+        __NEXUS_BUILTIN_SPECS__: JSON.stringify(JSON.stringify(builtinSpecs)),
+      },
+    },
   } as const satisfies NonNullable<FunctionProps["nodejs"]>;
 }
 

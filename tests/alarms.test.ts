@@ -1,4 +1,5 @@
-import { Alarms, LocalMetrics } from "@nexus/core";
+import { LocalMetrics } from "@nexus/core";
+import * as Alarms from "@nexus/core/alarms";
 import { describe, expect, it } from "vitest";
 
 const AGENTS = [{ id: "diag", queueName: "q-diag", dlqName: "q-diag-dlq" }];

@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from "node:dgram";
+import { createServer, get as httpGet } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
@@ -78,7 +79,9 @@ describe("a task's trace", () => {
     const task = JSON.parse(res.body) as { id: string };
 
     // The API's invocation: its handler subsegment, and its calls to DynamoDB and SQS, in the request's trace.
-    const apiSegments = await received((s) => s.some((x) => x.name === "SQS"));
+    const apiSegments = await received(
+      (s) => s.some((x) => x.name === "SQS") && s.some((x) => x.name === "## handler"),
+    );
     const inApiTrace = apiSegments.filter((s) => s.trace_id === traceId(API_TRACE));
     // Secrets Manager's client is made on first use (the bootstrap key), and traced all the same.
     expect(inApiTrace.map((s) => s.name)).toEqual(
@@ -106,11 +109,84 @@ describe("a task's trace", () => {
     expect(await agent(sqsEvent(sqsRecordFactory(message?.Body ?? "")), lambdaContext())).toEqual({
       batchItemFailures: [],
     });
-    const agentSegments = await received((s) => s.some((x) => x.name === `## task ${task.id}`));
+    // The handler's subsegment is sent when the invocation ends, after the task's: wait for both.
+    const agentSegments = await received(
+      (s) => s.some((x) => x.name === `## task ${task.id}`) && s.some((x) => x.name === "## handler"),
+    );
     const span = agentSegments.find((s) => s.name === `## task ${task.id}`);
     expect(span).toMatchObject({ trace_id: traceId(AGENT_TRACE), annotations: { taskId: task.id, agentId: "diag" } });
     expect(agentSegments.filter((s) => s.trace_id === traceId(AGENT_TRACE)).map((s) => s.name)).toEqual(
       expect.arrayContaining(["## handler", "DynamoDB"]),
     );
+  });
+});
+
+describe("the X-Ray subsegments a function sends (xray.ts)", () => {
+  const SAMPLED = "Root=1-6759e990-00112233445566778899aabb;Parent=0123456789abcdef;Sampled=1";
+
+  it("records outgoing HTTP requests (fetch and node:http) with their status, the header passed on with fetch", async () => {
+    const { captureHttp, traceInvocation } = await import("../packages/core/src/xray.js");
+    const seen: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers["x-amzn-trace-id"] as string | undefined);
+      res.statusCode = req.url === "/missing" ? 404 : 200;
+      res.end("ok");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      captureHttp();
+      process.env._X_AMZN_TRACE_ID = SAMPLED;
+      sent.length = 0;
+      await traceInvocation("## outgoing", {}, async () => {
+        await (await fetch(`http://127.0.0.1:${port}/ok?secret=1`)).text();
+        await new Promise<void>((resolve, reject) =>
+          httpGet(`http://127.0.0.1:${port}/missing`, (res) => res.resume().on("end", resolve)).on("error", reject),
+        );
+      });
+      const segments = await received((s) => s.some((x) => x.name === "## outgoing"));
+      const parent = segments.find((s) => s.name === "## outgoing");
+      const remote = segments.filter((s) => s.namespace === "remote");
+      expect(remote.map((s) => s.http)).toEqual([
+        { request: { url: `http://127.0.0.1:${port}/ok`, method: "GET" }, response: { status: 200 } },
+        { request: { url: `http://127.0.0.1:${port}/missing`, method: "GET" }, response: { status: 404 } },
+      ]);
+      expect(remote.map((s) => [s.parent_id, s.trace_id, s.error])).toEqual([
+        [parent?.id, "1-6759e990-00112233445566778899aabb", undefined],
+        [parent?.id, "1-6759e990-00112233445566778899aabb", true],
+      ]);
+      expect(seen[0]).toBe(`Root=1-6759e990-00112233445566778899aabb;Parent=${remote[0]?.id};Sampled=1`);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("records a failed invocation as a fault with its cause, and sends nothing for an unsampled one", async () => {
+    const { traceInvocation } = await import("../packages/core/src/xray.js");
+    process.env._X_AMZN_TRACE_ID = SAMPLED;
+    sent.length = 0;
+    await expect(
+      traceInvocation("## failing", {}, async () => {
+        throw new TypeError("boom");
+      }),
+    ).rejects.toThrow("boom");
+    const [failed] = (await received((s) => s.some((x) => x.name === "## failing"))).filter(
+      (s) => s.name === "## failing",
+    );
+    expect(failed).toMatchObject({
+      parent_id: "0123456789abcdef",
+      fault: true,
+      cause: { exceptions: [{ message: "boom", type: "TypeError" }] },
+    });
+
+    process.env._X_AMZN_TRACE_ID = SAMPLED.replace("Sampled=1", "Sampled=0");
+    sent.length = 0;
+    await traceInvocation("## unsampled", {}, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    });
+    process.env._X_AMZN_TRACE_ID = SAMPLED;
+    await traceInvocation("## sampled", {}, async () => {});
+    const after = await received((s) => s.some((x) => x.name === "## sampled"));
+    expect(after.map((s) => s.name)).toEqual(["## sampled"]);
   });
 });

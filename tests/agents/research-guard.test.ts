@@ -207,8 +207,8 @@ describe("SSRF guard: URLs", () => {
 });
 
 describe("readable text", () => {
-  it("extracts title, byline, excerpt, paragraph text and absolute http(s) links", () => {
-    const page = extractHtml(fixture("article.html"), "http://news.test/2024/tides.html");
+  it("extracts title, byline, excerpt, paragraph text and absolute http(s) links", async () => {
+    const page = await extractHtml(fixture("article.html"), "http://news.test/2024/tides.html");
     expect(page.title).toContain("Tides of the North Sea");
     expect(page.byline).toBe("Marta Jensen");
     expect(page.text).toContain("amphidromic points");
@@ -225,20 +225,20 @@ describe("readable text", () => {
     );
   });
 
-  it("keeps only http(s) links, resolved against <base href>, without fragments or duplicates", () => {
+  it("keeps only http(s) links, resolved against <base href>, without fragments or duplicates", async () => {
     const html = `<html><head><base href="https://cdn.test/docs/"></head><body>
       <a href="javascript:alert(1)">js</a><a href="data:text/html,x">data</a><a href="a.html#part">A</a>
       <a href="a.html">A again</a><a href="//other.test/b">B</a><a href="http://[bad">bad</a></body></html>`;
-    expect(extractHtml(html, "http://page.test/x").links).toEqual([
+    expect((await extractHtml(html, "http://page.test/x")).links).toEqual([
       { href: "https://cdn.test/docs/a.html", text: "A" },
       { href: "https://other.test/b", text: "B" },
     ]);
   });
 
-  it("caps text and links so a result fits a task", () => {
+  it("caps text and links so a result fits a task", async () => {
     const many = Array.from({ length: 500 }, (_, i) => `<a href="/p/${i}">link ${i}</a>`).join("");
     const html = `<html><head><title>Big</title></head><body><p>${"é".repeat(200_000)}</p>${many}</body></html>`;
-    const page = extractHtml(html, "http://big.test/");
+    const page = await extractHtml(html, "http://big.test/");
     expect(Buffer.byteLength(page.text)).toBeLessThanOrEqual(100 * 1024);
     expect(page.truncated).toEqual({ text: true, links: true });
     expect(page.links.length).toBe(200);

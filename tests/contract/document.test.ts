@@ -12,6 +12,7 @@ import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as z from "zod";
+import type { RouteName } from "../../packages/api/src/router.js";
 import type { Json } from "../support/client.js";
 import { startTestContext } from "../support/context.js";
 
@@ -134,6 +135,32 @@ describe("the document", () => {
       },
     };
     expect(() => openApiDocument([flagged], "0")).toThrow(/pattern/);
+  });
+
+  it("describes the routes loaded on first use in their place, and refuses a module registering other routes", async () => {
+    const { ApiApp } = await import("../../packages/api/src/router.js");
+    const { validationHook } = await import("../../packages/api/src/errors.js");
+    const [first, second, third] = app.definitions.filter((d) => d.method === "get" && !d.path.includes("{"));
+    if (!first || !second || !third) throw new Error("too few routes");
+    const ok = (c: { json(body: unknown): Response }) => c.json({ ok: true });
+    const lazyApp = new ApiApp(validationHook);
+    lazyApp.openapi(first, ok);
+    let loaded = 0;
+    lazyApp.lazy([`GET ${second.path}` as RouteName], (later) => {
+      loaded++;
+      later.openapi(second, ok);
+    });
+    lazyApp.openapi(third, ok);
+    expect(loaded).toBe(0);
+    expect((await lazyApp.request(second.path)).status).toBe(200);
+    expect((await lazyApp.allDefinitions()).map((d) => d.path)).toEqual([first.path, second.path, third.path]);
+    expect(loaded).toBe(1);
+
+    const wrong = new ApiApp(validationHook);
+    wrong.lazy([`GET ${second.path}` as RouteName], (later) => {
+      later.openapi(third, ok);
+    });
+    await expect(wrong.allDefinitions()).rejects.toThrow(/not those declared/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { diag } from "@nexus/agents/diag";
-import { Alarms } from "@nexus/core";
+import * as Alarms from "@nexus/core/alarms";
 import type { AlarmChange } from "@nexus/local";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Schedules } from "@nexus/core";
+import * as Schedules from "@nexus/core/schedules";
 import { type LocalNexus, startLocal } from "@nexus/local";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, type Json } from "../support/client.js";

@@ -20,6 +20,8 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/@aws-lambda-powertools\/parameters\//,
   // zod's whole namespace: every locale but the default one (`import { z }` anywhere brings them all).
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
+  // The X-Ray SDK and what it brings (semver, cls-hooked): tracing is packages/core/src/xray.ts, a few KB.
+  /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
 ];
 
 const API = "functions/api.ts";
@@ -34,6 +36,12 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
       S3,
       // The OpenAPI document's writer.
       /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
+      // Routes few requests need (router.ts, `lazy`): schedules (with cron evaluation), alarms, backups.
+      /packages\/api\/src\/routes\/(schedules|alarms|backup)\.ts$/,
+      /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms)\.ts$/,
+      /node_modules\/croner\//,
+      // The agents' spec modules (their zod schemas): the API's bundle carries their specs as JSON.
+      /packages\/agents\/src\/(\w+\/spec|schema)\.ts$/,
       // The strategy agent's planner (goals only).
       /packages\/agents\/src\/strategy\/(handlers|rules|llm|providers)\.ts$/,
       // The dashboard (its files are embedded in its module) and the bundler that builds it from source.
@@ -46,7 +54,11 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
   ops: { entry: "functions/agents/ops.ts", firstUse: [S3] },
   research: {
     entry: "functions/agents/research.ts",
-    firstUse: [/node_modules\/(puppeteer-core|@sparticuz\/chromium)\//],
+    firstUse: [
+      /node_modules\/(puppeteer-core|@sparticuz\/chromium)\//,
+      // The HTML parsers that read a fetched page (with the first HTML page).
+      /node_modules\/(linkedom|@mozilla\/readability|htmlparser2|cssom\w*)\//,
+    ],
   },
   strategy: { entry: "functions/agents/strategy.ts", firstUse: [S3] },
   // Posts alarms to chat (NEXUS_ALARM_CHAT): the chat secret, read on its first alarm.
@@ -118,6 +130,13 @@ describe("what a cold start loads", () => {
     },
     60_000,
   );
+
+  it("api: the bundle carries the built-in agents' specs as their modules make them", async () => {
+    const { builtinSpecs } = await import("../../packages/agents/src/specs.js");
+    const { apiBundling } = await import("../../stacks/bundling.js");
+    const text = JSON.parse(apiBundling().esbuild.define.__NEXUS_BUILTIN_SPECS__) as string;
+    expect(JSON.parse(text)).toStrictEqual(builtinSpecs);
+  });
 
   it("api: the bundle serves its OpenAPI document and docs page from the chunks they load", async () => {
     const { file } = await bundleAsStack(ROOT, API, join(out, "api-docs"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Alarms } from "../../packages/core/src/index.js";
+import * as Alarms from "../../packages/core/src/alarms.js";
 import { BUILTIN_AGENTS } from "../../stacks/agents.js";
 import { ASYNC_RETRY_ATTEMPTS, RULE_RETRY_ATTEMPTS } from "../../stacks/monitoring.js";
 import {

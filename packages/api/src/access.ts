@@ -1,4 +1,4 @@
-import type { Keys } from "@nexus/core";
+import type * as Keys from "@nexus/core/keys";
 
 type Role = Keys.Role;
 

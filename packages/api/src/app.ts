@@ -1,5 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { AgentSpec, Context as NexusContext, Plans } from "@nexus/core";
+import type { AgentSpec, Context as NexusContext } from "@nexus/core";
+import type * as Plans from "@nexus/core/plans";
 import { requestId } from "hono/request-id";
 import { corsFor } from "./cors.js";
 import { notFound, onError, validationHook } from "./errors.js";
@@ -14,11 +15,9 @@ import {
   rateLimitHeaders,
   securityHeaders,
 } from "./middleware.js";
-import { ApiApp } from "./router.js";
+import { ApiApp, type RouteName } from "./router.js";
 import { registerAgentRoutes } from "./routes/agents.js";
-import { registerAlarmRoutes } from "./routes/alarms.js";
 import { registerAuditRoutes } from "./routes/audit.js";
-import { registerBackupRoutes } from "./routes/backup.js";
 import { registerDashboardRoutes } from "./routes/dashboard.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerFailureRoutes } from "./routes/failures.js";
@@ -26,7 +25,6 @@ import { registerHealthRoutes } from "./routes/health.js";
 import { registerKeyRoutes } from "./routes/keys.js";
 import { registerPlanRoutes } from "./routes/plans.js";
 import { registerRemoteRoutes } from "./routes/remote.js";
-import { registerScheduleRoutes } from "./routes/schedules.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 
@@ -38,13 +36,24 @@ export { VERSION } from "./routes/system.js";
 export interface AppOptions {
   ctx: NexusContext;
   logger: Logger;
-  /** Built-in agents to register (idempotently) before the first request is served. */
-  builtinSpecs: AgentSpec[];
+  /** Built-in agents to register (idempotently) before the first request is served, or what loads them. */
+  builtinSpecs: AgentSpec[] | (() => Promise<AgentSpec[]>);
   /** Writes plans for goals (`POST /v1/plans {goal}`); without one, plans need their steps. */
   planner?: Plans.Planner;
   /** Strict-Transport-Security on every response: where the API is reached over HTTPS only (API Gateway). */
   hsts?: boolean;
 }
+
+/** The schedules' routes, in the order routes/schedules.ts registers them. */
+const SCHEDULE_ROUTES: RouteName[] = [
+  "POST /v1/schedules",
+  "POST /v1/schedules/preview",
+  "GET /v1/schedules",
+  "GET /v1/schedules/{id}",
+  "PATCH /v1/schedules/{id}",
+  "DELETE /v1/schedules/{id}",
+  "POST /v1/schedules/{id}/run-now",
+];
 
 /** The request id API Gateway gave the request (hono/aws-lambda passes its event as the environment). */
 const gatewayRequestId = (env: unknown) =>
@@ -83,14 +92,20 @@ export function createApp(options: AppOptions) {
   registerAgentRoutes(app, options);
   registerTaskRoutes(app, options);
   registerPlanRoutes(app, options);
-  registerScheduleRoutes(app, options);
+  // Routes few requests need: their code (cron evaluation among it) and schemas are loaded with the first request
+  // for one of them (router.ts, `lazy`).
+  app.lazy(SCHEDULE_ROUTES, async (app) =>
+    (await import("./routes/schedules.js")).registerScheduleRoutes(app, options),
+  );
   registerHealthRoutes(app, options);
   registerRemoteRoutes(app, options);
   registerFailureRoutes(app, options);
   registerKeyRoutes(app, options);
   registerAuditRoutes(app, options);
-  registerAlarmRoutes(app, options);
-  registerBackupRoutes(app, options);
+  app.lazy(["GET /v1/alarms"], async (app) => (await import("./routes/alarms.js")).registerAlarmRoutes(app, options));
+  app.lazy(["GET /v1/backup/export", "POST /v1/backup/import"], async (app) =>
+    (await import("./routes/backup.js")).registerBackupRoutes(app, options),
+  );
   registerDashboardRoutes(app);
   return app;
 }

@@ -1,11 +1,15 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type AgentSpec, Agents, type Context } from "@nexus/core";
+import type { AgentSpec, Context } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
 
 export interface BuiltinOptions {
   ctx: Context;
   logger: Logger;
-  /** The built-in agents' specs; those the deployment gives no queue are skipped, with a warning. */
-  builtinSpecs: AgentSpec[];
+  /**
+   * The built-in agents' specs, or what loads them (with the first request); those the deployment gives no queue are
+   * skipped, with a warning.
+   */
+  builtinSpecs: AgentSpec[] | (() => Promise<AgentSpec[]>);
 }
 
 /**
@@ -16,19 +20,20 @@ export interface BuiltinOptions {
 export function builtinRegistration(options: BuiltinOptions): () => Promise<unknown> {
   let ready: Promise<unknown> | undefined;
   return () => {
-    ready ??= Promise.all(deployedBuiltins(options).map((spec) => Agents.ensureBuiltin(options.ctx, spec))).catch(
-      (error: unknown) => {
+    ready ??= deployedBuiltins(options)
+      .then((specs) => Promise.all(specs.map((spec) => Agents.ensureBuiltin(options.ctx, spec))))
+      .catch((error: unknown) => {
         ready = undefined;
         throw error;
-      },
-    );
+      });
     return ready;
   };
 }
 
 /** The built-in agents this deployment runs: those with a queue (a stack may deploy only some). */
-function deployedBuiltins({ ctx, logger, builtinSpecs }: BuiltinOptions) {
-  return builtinSpecs.filter((spec) => {
+async function deployedBuiltins({ ctx, logger, builtinSpecs }: BuiltinOptions) {
+  const specs = typeof builtinSpecs === "function" ? await builtinSpecs() : builtinSpecs;
+  return specs.filter((spec) => {
     if (spec.id in ctx.builtinQueues) return true;
     logger.warn("built-in agent has no queue configured; not registered", { agentId: spec.id });
     return false;

@@ -1,5 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Keys, Limits, NexusError } from "@nexus/core";
+import { NexusError } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
+import * as Limits from "@nexus/core/limits";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";

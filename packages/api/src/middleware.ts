@@ -1,14 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import {
-  Audit,
-  jsonDepth,
-  Keys,
-  Limits,
-  metrics,
-  type Context as NexusContext,
-  statusClass,
-  withLogContext,
-} from "@nexus/core";
+import { jsonDepth, metrics, type Context as NexusContext, statusClass, withLogContext } from "@nexus/core";
+import * as Audit from "@nexus/core/audit";
+import * as Keys from "@nexus/core/keys";
+import * as Limits from "@nexus/core/limits";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { allowed, type RouteKey } from "./access.js";

@@ -1,5 +1,6 @@
 import type { RouteConfig } from "@hono/zod-openapi";
-import { type Keys, PageLimit } from "@nexus/core";
+import { PageLimit } from "@nexus/core";
+import type * as Keys from "@nexus/core/keys";
 import * as z from "zod";
 import type { RouteKey } from "./access.js";
 import { ErrorBody } from "./errors.js";

@@ -1,6 +1,7 @@
 import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
 import { type Hook, zValidator } from "@hono/zod-validator";
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { once } from "@nexus/core";
+import { type Context, Hono, type MiddlewareHandler, type Next } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodType } from "zod";
 import type { Env } from "./middleware.js";
@@ -9,16 +10,29 @@ import type { Env } from "./middleware.js";
 // biome-ignore lint/suspicious/noExplicitAny: one hook serves every route, whatever its input type (as OpenAPIHono's defaultHook)
 export type ValidationHook = Hook<any, Env, any>;
 
+/** A route's method and path as declared, e.g. `GET /v1/schedules/{id}`. */
+export type RouteName = `${"GET" | "POST" | "PUT" | "PATCH" | "DELETE"} /${string}`;
+
+/** What registers a module's routes on an app. */
+export type RegisterRoutes = (app: ApiApp) => void | Promise<void>;
+
 /**
  * The API's app: Hono whose `openapi(route, handler)` does at run time what @hono/zod-openapi's `OpenAPIHono.openapi`
  * does (the route's middleware, a validator per declared input, then the handler), without that library. Importing it
  * extends zod's whole namespace (every locale, JSON Schema in and out), which a cold start would then load; the routes
  * are kept instead, and the library writes the OpenAPI document from them when it is first asked for (document.ts).
  * Only the inputs Nexus routes declare are supported: path params, query and a JSON body.
+ *
+ * Routes few requests need can be registered by a module imported on first use ({@link ApiApp.lazy}): their schemas
+ * are built and their code loaded with the first request for one of them, or with the OpenAPI document.
  */
 export class ApiApp extends Hono<Env> {
   /** The routes as declared (without their middleware), in order: what the OpenAPI document describes. */
   readonly definitions: RouteConfig[] = [];
+  /** Each route's handlers (its middleware, validators and handler), by name. */
+  private readonly chains = new Map<RouteName, MiddlewareHandler<Env>[]>();
+  /** The modules registered with {@link lazy}, each with the place of its routes among the definitions. */
+  private readonly deferred: { at: number; load: () => Promise<ApiApp> }[] = [];
 
   constructor(private readonly hook: ValidationHook) {
     super();
@@ -32,9 +46,65 @@ export class ApiApp extends Hono<Env> {
       ...validatorsOf(route, this.hook),
       handler,
     ] as MiddlewareHandler<Env>[];
-    this.on([route.method], [route.path.replaceAll(/\/{(.+?)}/g, "/:$1")], ...handlers);
+    this.chains.set(`${route.method.toUpperCase()} ${route.path}` as RouteName, handlers);
+    this.on([route.method], [honoPath(route.path)], ...handlers);
     return this;
   }
+
+  /**
+   * Routes `routes` (in the order `register` declares them), registered by `register` on first use: until then each
+   * is a placeholder at its method and path, which loads them (once) and runs the route's handlers. `register`
+   * typically imports the module of its routes with `import()`, which bundled with code splitting is a chunk of its
+   * own. Matching, middleware, validation, responses and the OpenAPI document are those of routes registered at once.
+   */
+  lazy(routes: readonly RouteName[], register: RegisterRoutes): this {
+    const load = once(async () => {
+      const app = new ApiApp(this.hook);
+      await register(app);
+      const registered = [...app.chains.keys()];
+      if (registered.join("\n") !== routes.join("\n")) {
+        throw new Error(
+          `lazily registered routes ${registered.join(", ")} are not those declared: ${routes.join(", ")}`,
+        );
+      }
+      return app;
+    });
+    this.deferred.push({ at: this.definitions.length, load });
+    for (const name of routes) {
+      const [method, path] = name.split(" ") as [string, string];
+      this.on([method.toLowerCase()], [honoPath(path)], async (c, next) => {
+        const handlers = (await load()).chains.get(name) ?? [];
+        return run(handlers, c, next);
+      });
+    }
+    return this;
+  }
+
+  /** Every route's definition, in order, those of lazily registered modules included (loaded now where they are not). */
+  async allDefinitions(): Promise<RouteConfig[]> {
+    const all: RouteConfig[] = [];
+    let from = 0;
+    for (const { at, load } of this.deferred) {
+      all.push(...this.definitions.slice(from, at), ...(await load()).definitions);
+      from = at;
+    }
+    return [...all, ...this.definitions.slice(from)];
+  }
+}
+
+/** `/v1/tasks/{id}` as Hono matches it: `/v1/tasks/:id`. */
+const honoPath = (path: string) => path.replaceAll(/\/{(.+?)}/g, "/:$1");
+
+/** Runs a route's handlers in the context of the request that reached its placeholder (as Hono composes them). */
+async function run(handlers: MiddlewareHandler<Env>[], c: Context<Env>, next: Next): Promise<Response | undefined> {
+  const dispatch = async (i: number): Promise<void> => {
+    const handler = handlers[i];
+    if (!handler) return next();
+    const res = await handler(c, () => dispatch(i + 1));
+    if (res instanceof Response && !c.finalized) c.res = res;
+  };
+  await dispatch(0);
+  return c.finalized ? c.res : undefined;
 }
 
 const JSON_TYPE = /^application\/([a-z-.]+\+)?json/i;

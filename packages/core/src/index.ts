@@ -1,8 +1,11 @@
+/*
+ * Alarms, backups and schedules are imported from their own entry points (`@nexus/core/alarms`, `/backup`,
+ * `/schedules`), never re-exported here: the API loads them on first use, and a namespace re-exported by this index
+ * puts its module in the chunk every function loads at cold start (esbuild assigns it to the index's chunk).
+ */
 export type { AgentSpec } from "./agents.js";
 export * as Agents from "./agents.js";
-export * as Alarms from "./alarms.js";
 export * as Audit from "./audit.js";
-export * as Backup from "./backup.js";
 export { createClients } from "./clients.js";
 export { type Consumers, lambdaConsumers } from "./consumers.js";
 export * from "./context.js";
@@ -58,7 +61,6 @@ export { PRICES } from "./prices.js";
 export * as Queues from "./queues.js";
 export { REDACTED, redact, redactText, rememberSecret, scrub } from "./redact.js";
 export * as Remote from "./remote.js";
-export * as Schedules from "./schedules/index.js";
 export * from "./schemas.js";
 export { type Secrets, secretsManager } from "./secrets.js";
 export { CorsOriginsSetting } from "./settings-env.js";

@@ -1,10 +1,9 @@
 /**
  * What every Lambda function is made of (imported as `@nexus/core/lambda`, by the entry points in functions/ only: the
- * local runtime never loads the tracer): its context from the stack's environment, its logger, its metrics written as
- * EMF per invocation, and X-Ray tracing (Powertools Tracer) of the invocation, of the AWS SDK calls of every client it
- * makes, and of each task it runs.
+ * local runtime never loads it): its context from the stack's environment, its logger, its metrics written as EMF per
+ * invocation, and X-Ray tracing (xray.ts) of the invocation, of the AWS SDK calls of every client it makes, of its
+ * outgoing HTTP requests, and of each task it runs.
  */
-import { Tracer } from "@aws-lambda-powertools/tracer";
 import type { Context as LambdaContext, SQSEvent } from "aws-lambda";
 import { type Context, contextFromEnv } from "./context.js";
 import { onClientMade } from "./lazy.js";
@@ -15,36 +14,26 @@ import * as Runner from "./plans/runner.js";
 import { capturing } from "./task-logs.js";
 import { useSpans } from "./trace.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
+import { captureClient, captureHttp, traceInvocation, traceSpan, tracingEnabled } from "./xray.js";
 
 /** What Lambda passes, where a test calls a handler without it: no time limit of Lambda's. */
 const NO_CONTEXT = { getRemainingTimeInMillis: () => 900_000 } as LambdaContext;
 
 /** The function's telemetry, set up once per process (one function per process). */
-let tracer: Tracer | undefined;
+let telemetry: { serviceName: string; traced: boolean } | undefined;
 
-function setUp(serviceName: string): Tracer {
-  if (tracer) return tracer;
+function setUp(serviceName: string) {
+  if (telemetry) return telemetry;
   // Metrics: EMF in namespace Nexus/<stage>, from NEXUS_STAGE, which every function has (no variable of its own).
-  useMetricsSink(emfSink({ namespace: metricsNamespace(process.env.NEXUS_STAGE || "local"), serviceName }));
-  // Traces: off outside Lambda (Powertools' Tracer disables itself there), so locally all of this is a no-op.
-  const t = new Tracer({ serviceName });
-  tracer = t;
-  if (t.isTracingEnabled()) {
-    onClientMade((client) => t.captureAWSv3Client(client));
-    useSpans(async (name, annotations, fn) => {
-      const subsegment = t.getSegment()?.addNewSubsegment(`## ${name}`);
-      for (const [key, value] of Object.entries(annotations)) subsegment?.addAnnotation(key, value);
-      try {
-        return await fn();
-      } catch (error) {
-        subsegment?.addError(error as Error);
-        throw error;
-      } finally {
-        subsegment?.close();
-      }
-    });
+  useMetricsSink(emfSink({ namespace: metricsNamespace(process.env.NEXUS_STAGE || "local") }));
+  // Traces: off outside Lambda, so locally all of this is a no-op.
+  telemetry = { serviceName, traced: tracingEnabled() };
+  if (telemetry.traced) {
+    onClientMade(captureClient);
+    useSpans(traceSpan);
+    if ((process.env.POWERTOOLS_TRACER_CAPTURE_HTTPS_REQUESTS ?? "").toLowerCase() !== "false") captureHttp();
   }
-  return t;
+  return telemetry;
 }
 
 /** The logger of a Lambda function (JSON on stdout, see log.ts), with its metrics and traces set up. */
@@ -56,12 +45,14 @@ export function lambdaLogger(serviceName: string): Logger {
 /** A function's context from the stack's environment, its table's and queues' clients traced. */
 export function lambdaContext(): Context {
   const ctx = contextFromEnv();
-  if (tracer?.isTracingEnabled()) {
-    tracer.captureAWSv3Client(ctx.ddb);
-    tracer.captureAWSv3Client(ctx.sqs);
+  if (telemetry?.traced) {
+    captureClient(ctx.ddb);
+    captureClient(ctx.sqs);
   }
   return ctx;
 }
+
+let coldStart = true;
 
 /**
  * A Lambda handler with its telemetry: the invocation's context on the logger's records (request id, cold start,
@@ -71,25 +62,14 @@ export function lambdaContext(): Context {
 export function instrumented<E, R>(logger: Logger, handler: (event: E, context: LambdaContext) => Promise<R>) {
   return async (event: E, context?: LambdaContext): Promise<R> => {
     if (context) logger.addContext(context);
-    const t = tracer?.isTracingEnabled() ? tracer : undefined;
-    const segment = t?.getSegment();
-    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER ?? "handler"}`);
-    if (t && subsegment) {
-      t.setSegment(subsegment);
-      t.annotateColdStart();
-      t.addServiceNameAnnotation();
-    }
+    const run = () => handler(event, context ?? NO_CONTEXT);
     try {
-      return await handler(event, context ?? NO_CONTEXT);
-    } catch (error) {
-      t?.addErrorAsMetadata(error as Error);
-      throw error;
+      if (!telemetry?.traced) return await run();
+      const annotations = { ColdStart: coldStart, Service: telemetry.serviceName };
+      coldStart = false;
+      return await traceInvocation(`## ${process.env._HANDLER ?? "handler"}`, annotations, run);
     } finally {
       flushMetrics();
-      if (t && subsegment && segment) {
-        subsegment.close();
-        t.setSegment(segment);
-      }
     }
   };
 }

@@ -2,7 +2,6 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  Backup,
   type Context,
   createClients,
   DEFAULT_SETTINGS,
@@ -13,6 +12,7 @@ import {
   secretsManager,
   TableLayoutError,
 } from "@nexus/core";
+import * as Backup from "@nexus/core/backup";
 import { startDynamo } from "./emulators.js";
 import { RUNTIME_FILE, TABLE_NAME } from "./runtime.js";
 

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
-import { Alarms, CorsOriginsSetting } from "@nexus/core";
+import { CorsOriginsSetting } from "@nexus/core";
+import * as Alarms from "@nexus/core/alarms";
 import type { AlarmChange } from "./alarms.js";
 import { startLocal } from "./runtime.js";
 

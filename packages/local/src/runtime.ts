@@ -14,7 +14,6 @@ import {
   type ActionHandler,
   type AgentImplementation,
   Agents,
-  type Alarms,
   type Context,
   createClients,
   createLogger,
@@ -37,6 +36,7 @@ import {
   useMetricsSink,
   Worker,
 } from "@nexus/core";
+import type * as Alarms from "@nexus/core/alarms";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { type FunctionName, invoking } from "./invocations.js";

@@ -1,5 +1,6 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Schedules } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Schedules from "@nexus/core/schedules";
 
 export interface LocalSchedulerOptions {
   ctx: Context;

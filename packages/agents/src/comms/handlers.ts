@@ -1,4 +1,5 @@
-import { type AgentEnvironment, type AgentImplementation, Health, parseParams as parse } from "@nexus/core";
+import { type AgentEnvironment, type AgentImplementation, parseParams as parse } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { type ChatPoster, createChatPoster } from "./chat.js";
 import {
   ChatSecret,

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ActionError, type AgentImplementation, Health, parseParams } from "@nexus/core";
+import { ActionError, type AgentImplementation, parseParams } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { diagSpec, EchoParams, FailParams, SleepParams } from "./spec.js";
 
 export const diag: AgentImplementation = {

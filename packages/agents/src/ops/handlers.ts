@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type AgentImplementation, Health, parseParams } from "@nexus/core";
+import { type AgentImplementation, parseParams } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { resolveBinary, runCommand } from "./commands.js";
 import { readOpsConfig } from "./config.js";
 import { Workspace } from "./files.js";

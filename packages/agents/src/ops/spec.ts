@@ -1,4 +1,5 @@
-import { type AgentSpec, Health } from "@nexus/core";
+import type { AgentSpec } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 import { MAX_COMMAND_TIMEOUT_MS } from "./config.js";

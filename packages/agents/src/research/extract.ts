@@ -1,5 +1,11 @@
-import { Readability } from "@mozilla/readability";
-import { parseHTML } from "linkedom";
+import type { Readability } from "@mozilla/readability";
+import { once } from "@nexus/core";
+
+/** linkedom and Readability (some 490 KB with their HTML and CSS parsers), loaded with the first HTML page. */
+const parsers = once(async () => {
+  const [{ Readability }, { parseHTML }] = await Promise.all([import("@mozilla/readability"), import("linkedom")]);
+  return { Readability, parseHTML };
+});
 
 /** Caps that keep a page's result well inside a task result's 256 KB. */
 export const LIMITS = {
@@ -152,7 +158,8 @@ function blockText(root: DomNode): string {
  * the whole body's text when Readability finds no article. Links come from the whole page, resolved against
  * the page's URL (or its `<base href>`).
  */
-export function extractHtml(html: string, pageUrl: string): Extracted {
+export async function extractHtml(html: string, pageUrl: string): Promise<Extracted> {
+  const { Readability, parseHTML } = await parsers();
   const { document } = parseHTML(html);
   const baseHref = document.querySelector("base[href]")?.getAttribute("href");
   let base = pageUrl;

@@ -3,10 +3,10 @@ import {
   type ActionContext,
   type AgentEnvironment,
   type AgentImplementation,
-  Health,
   parseParams,
   type Secrets,
 } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import { artifactStoreFromConfig } from "./artifacts.js";
 import type { BrowserConfig } from "./browser.js";
 import { capBytes, extractHtml, LIMITS } from "./extract.js";
@@ -68,7 +68,7 @@ async function fetchPage(params: FetchPageParams, policy: SsrfPolicy, { signal }
     redirects: response.redirects,
   };
   if (HTML.test(contentType) || (!contentType && /^\s*<(!doctype html|html)/i.test(body))) {
-    const page = extractHtml(body, response.finalUrl);
+    const page = await extractHtml(body, response.finalUrl);
     return { ...common, ...page, truncated: { ...page.truncated, body: response.truncated } };
   }
   const text = capBytes(body, LIMITS.textBytes);

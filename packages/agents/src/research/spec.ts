@@ -1,4 +1,5 @@
-import { type AgentSpec, Health, type ParamsSchema } from "@nexus/core";
+import type { AgentSpec, ParamsSchema } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 

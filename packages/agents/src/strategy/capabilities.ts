@@ -1,4 +1,5 @@
-import { type ActionSpec, type Agent, Plans, validateParams } from "@nexus/core";
+import { type ActionSpec, type Agent, validateParams } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 
 /**
  * What a plan step needs from the registry: an action found by its name and the params it must take, never

@@ -1,4 +1,4 @@
-import { Plans } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 
 /**
  * Reading a goal written in plain words: its URLs, where the "and then send it" part starts, who it is sent to

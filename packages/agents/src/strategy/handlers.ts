@@ -3,13 +3,13 @@ import {
   ActionError,
   type AgentEnvironment,
   type AgentImplementation,
-  Health,
   NexusError,
   NonRetriableError,
-  Plans,
   parseParams,
   type Secrets,
 } from "@nexus/core";
+import * as Health from "@nexus/core/health";
+import * as Plans from "@nexus/core/plans";
 import { PlannerConfigError, PlannerUnavailableError } from "./errors.js";
 import { createLlmPlanner } from "./llm.js";
 import { PLANNER_CONFIG, providerFromConfig } from "./providers.js";

@@ -1,4 +1,4 @@
-import { Plans } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 import { CAPABILITIES, checkParams, type Offer, Registry } from "./capabilities.js";
 import {
   DELIVERY_WORDS,

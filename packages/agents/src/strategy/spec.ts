@@ -1,4 +1,6 @@
-import { type AgentSpec, Health, Plans } from "@nexus/core";
+import type { AgentSpec } from "@nexus/core";
+import * as Health from "@nexus/core/health";
+import * as Plans from "@nexus/core/plans";
 import * as z from "zod";
 import { paramsSchemaOf } from "../schema.js";
 

@@ -1,4 +1,6 @@
-import { Agent, Agents, type Context, Health, ListAgentsQuery, NotFoundError, RegisterAgentInput } from "@nexus/core";
+import { Agent, type Context, ListAgentsQuery, NotFoundError, RegisterAgentInput } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Health from "@nexus/core/health";
 import * as z from "zod";
 import { ErrorBody } from "../errors.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";

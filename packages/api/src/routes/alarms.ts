@@ -1,4 +1,5 @@
-import { Alarms, type Context } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Alarms from "@nexus/core/alarms";
 import * as z from "zod";
 import { denied, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

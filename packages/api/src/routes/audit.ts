@@ -1,4 +1,5 @@
-import { Audit, type Context } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Audit from "@nexus/core/audit";
 import * as z from "zod";
 import { denied, errors, json, PageOf, PageQuery, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

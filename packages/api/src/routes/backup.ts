@@ -1,5 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { Audit, Backup, type Context } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Audit from "@nexus/core/audit";
+import * as Backup from "@nexus/core/backup";
 import * as z from "zod";
 import { auditEntry } from "../middleware.js";
 import { denied, errors, json, route } from "../openapi.js";

@@ -1,5 +1,7 @@
 import type { RouteConfig } from "@hono/zod-openapi";
-import { type Context, Events, Keys } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Events from "@nexus/core/events";
+import * as Keys from "@nexus/core/keys";
 import type { Context as HonoContext } from "hono";
 import { streamSSE } from "hono/streaming";
 import * as z from "zod";

@@ -1,4 +1,6 @@
-import { type Context, Failures, Task, Tasks } from "@nexus/core";
+import { type Context, Task } from "@nexus/core";
+import * as Failures from "@nexus/core/failures";
+import * as Tasks from "@nexus/core/tasks";
 import * as z from "zod";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

@@ -1,4 +1,5 @@
-import { AgentHealth, type Context, Health, HeartbeatInput, NotFoundError } from "@nexus/core";
+import { AgentHealth, type Context, HeartbeatInput, NotFoundError } from "@nexus/core";
+import * as Health from "@nexus/core/health";
 import * as z from "zod";
 import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

@@ -1,4 +1,5 @@
-import { type Context, Keys } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
 import * as z from "zod";
 import { denied, errors, IdParam, json, PageOf, PageQuery, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

@@ -1,4 +1,5 @@
-import { type Context, Plans } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 import { actorId, denied, errors, IdParam, json, PageOf, route, StepParam, unplannable } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 

@@ -1,5 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Keys, Remote, Task, withLogContext } from "@nexus/core";
+import { type Context, Task, withLogContext } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
+import * as Remote from "@nexus/core/remote";
 import { ErrorBody } from "../errors.js";
 import { boundAgent, denied, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";

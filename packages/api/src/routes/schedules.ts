@@ -1,4 +1,6 @@
-import { type Context, type Plans, Schedules } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import type * as Plans from "@nexus/core/plans";
+import * as Schedules from "@nexus/core/schedules";
 import * as z from "zod";
 import { ErrorBody } from "../errors.js";
 import { actorId, denied, errors, IdParam, json, PageOf, route, unplannable } from "../openapi.js";

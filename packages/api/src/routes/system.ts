@@ -31,7 +31,7 @@ export function registerSystemRoutes(app: ApiApp, options: { ctx: Context }) {
   );
   app.get("/openapi.json", async (c) => {
     const { openApiDocument } = await import("../document.js");
-    return c.json(openApiDocument(app.definitions, VERSION));
+    return c.json(openApiDocument(await app.allDefinitions(), VERSION));
   });
   // The interactive docs (`/docs`) are served with the dashboard's files (routes/dashboard.ts): nothing from a CDN.
 }

@@ -1,17 +1,17 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   type Context,
-  Keys,
   ListTasksQuery,
   NotFoundError,
-  Payloads,
   SubmitTaskInput,
   SubmitTasksInput,
   SubmittedTasks,
   Task,
-  TaskLogs,
-  Tasks,
 } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
+import * as Payloads from "@nexus/core/payloads";
+import * as TaskLogs from "@nexus/core/task-logs";
+import * as Tasks from "@nexus/core/tasks";
 import type { Context as HonoContext } from "hono";
 import * as z from "zod";
 import type { RouteKey } from "../access.js";
