@@ -40,7 +40,10 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts a script under tsx and resolves with the JSON line it prints when ready. */
-async function launch(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; info: Json }> {
+async function launch(
+  script: string,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; info: Json; tail: () => string }> {
   const child = spawn(process.execPath, ["--conditions=@nexus/source", "--import", "tsx", script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -50,8 +53,14 @@ async function launch(script: string, env: Record<string, string>): Promise<{ ch
   child.on("exit", () => children.delete(child));
   let out = "";
   let err = "";
+  // The child's last output (its error logs go to stdout), shown when a request to it fails.
+  let tail = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-6000);
+  });
   child.stderr?.on("data", (chunk: Buffer) => {
     err = (err + chunk.toString()).slice(-4000);
+    tail = (tail + chunk.toString()).slice(-6000);
     // DRILL_DEBUG=<file> keeps the children's own logs, for a drill that fails.
     if (process.env.DRILL_DEBUG) appendFileSync(process.env.DRILL_DEBUG, chunk);
   });
@@ -62,7 +71,7 @@ async function launch(script: string, env: Record<string, string>): Promise<{ ch
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (line) {
         clearTimeout(timer);
-        resolvePromise({ child, info: JSON.parse(line) });
+        resolvePromise({ child, info: JSON.parse(line), tail: () => tail });
       }
     });
     child.once("exit", (code, signal) => {
@@ -178,7 +187,11 @@ async function drill(faults: { runtimeKills: number; killWorker: boolean }) {
       ],
     }),
   );
-  for (const reply of [...plans, ...submitted]) expect(reply.status, JSON.stringify(reply.body)).toBeLessThan(300);
+  for (const reply of [...plans, ...submitted]) {
+    expect(reply.status, `${JSON.stringify(reply.body)}\nthe runtime's last output:\n${runtime.tail()}`).toBeLessThan(
+      300,
+    );
+  }
 
   // The kills, mid-batch: work has been done and much is still queued or running.
   await until("work under way", () => ends(runtimeLog) >= 300, 60_000);
