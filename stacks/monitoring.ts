@@ -152,6 +152,8 @@ export function addMonitoring(stack: Stack, props: MonitoringProps) {
   if (props.alarms.chatChannel && props.chatSecretArn) {
     chatFunction = nexusFunction(stack, "AlarmChatFunction", {
       handler: "functions/alarm-chat.handler",
+      // 512 MB: it peaks near 115 MB (bench heap phase); SST's default is 1,024
+      memorySize: 512,
       timeout: 30,
       environment: { NEXUS_CHAT_SECRET: props.chatSecretArn, NEXUS_ALARM_CHAT: props.alarms.chatChannel },
     });

@@ -9,9 +9,6 @@ import { agentScaling, SCALING_VARIABLE } from "@nexus/agents/scaling";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { FUNCTIONS } from "@nexus/core";
 
-/** What SST v2 gives a function that sets no `memorySize` (sst/constructs Function.normalizeMemorySize). */
-export const SST_DEFAULT_MEMORY_MB = 1024;
-
 export interface DeployedFunction {
   /** Short name in the bench's output. */
   name: string;
@@ -36,10 +33,10 @@ export function deployedFunctions(env: NodeJS.ProcessEnv = process.env): Deploye
     ...agents,
     { name: "plans", handler: "functions/plans.handler", memoryMb: FUNCTIONS.planRunner.memoryMb },
     { name: "schedule", handler: "functions/schedule.handler", memoryMb: FUNCTIONS.schedule.memoryMb },
-    { name: "sweeper", handler: "functions/sweeper.handler", memoryMb: SST_DEFAULT_MEMORY_MB },
-    { name: "failures", handler: "functions/failures.handler", memoryMb: SST_DEFAULT_MEMORY_MB },
-    { name: "probe", handler: "functions/probe.handler", memoryMb: SST_DEFAULT_MEMORY_MB },
-    { name: "alarm-chat", handler: "functions/alarm-chat.handler", memoryMb: SST_DEFAULT_MEMORY_MB },
+    { name: "sweeper", handler: "functions/sweeper.handler", memoryMb: FUNCTIONS.operations.memoryMb },
+    { name: "failures", handler: "functions/failures.handler", memoryMb: FUNCTIONS.operations.memoryMb },
+    { name: "probe", handler: "functions/probe.handler", memoryMb: FUNCTIONS.operations.memoryMb },
+    { name: "alarm-chat", handler: "functions/alarm-chat.handler", memoryMb: FUNCTIONS.operations.memoryMb },
   ];
 }
 

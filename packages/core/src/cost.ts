@@ -123,6 +123,8 @@ export const FUNCTIONS = {
   schedule: { memoryMb: 512, architecture: "arm64" },
   /** A built-in agent's function unless {@link AGENT_FUNCTIONS} says otherwise. */
   agent: { memoryMb: 512, architecture: "arm64" },
+  /** The sweeper, failures, probe and alarm-chat functions: run on a timer or a notice, for seconds at a time. */
+  operations: { memoryMb: 512, architecture: "arm64" },
 } as const satisfies Record<string, FunctionSettings>;
 export const AGENT_FUNCTIONS: Record<string, FunctionSettings> = {
   research: { memoryMb: 2048, architecture: "x86_64" },
