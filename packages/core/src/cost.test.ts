@@ -77,8 +77,8 @@ describe("a task's cost", () => {
     // the message; the event source mapping's receive and delete
     expect(u.sqsRequests).toBe(3);
     expect(u.transitions).toBe(0);
-    // the API's access log line and the agent's success line
-    expect(u.logBytes).toBe(MODEL.accessLogBytes + MODEL.successLineBytes);
+    // the API's access log line and its `task submitted` line, the agent's `task succeeded` line
+    expect(u.logBytes).toBe(MODEL.accessLogBytes + MODEL.submitLineBytes + MODEL.successLineBytes);
     // 40 ms at 512 MB and 20 ms at 512 MB, arm64
     expect(u.gbSeconds.arm64).toBeCloseTo(0.5 * 0.04 + 0.5 * 0.02, 9);
     expect(u.gbSeconds.x86_64).toBe(0);
@@ -128,6 +128,11 @@ describe("a task's cost", () => {
     expect(one.writeUnits - batched.writeUnits).toBeCloseTo(MODEL.submitExtraWrites * (1 - 1 / 50), 9);
     // its message sent 10 a request; the event source mapping's receive and delete as before
     expect(batched.sqsRequests).toBeCloseTo(1 / 10 + 2, 9);
+    // one access line and one `tasks submitted` line for the request, its id in that line
+    expect(batched.logBytes).toBeCloseTo(
+      (MODEL.accessLogBytes + MODEL.submitLineBytes) / 50 + MODEL.submitLineIdBytes + MODEL.successLineBytes,
+      9,
+    );
     expect(taskCost(simple({ submittedWith: 50 })).usd).toBeLessThan(taskCost(simple()).usd);
   });
 
