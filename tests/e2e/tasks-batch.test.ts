@@ -6,7 +6,7 @@ import type { Json } from "../support/client.js";
 import { useLocalNexus } from "../support/local.js";
 
 /** `POST /v1/tasks/batch`: many tasks in one request, checked all first, written and enqueued together. */
-const local = useLocalNexus({ settings: { dailyCaps: { "diag.sleep": 3 } } });
+const local = useLocalNexus({ settings: { dailyCaps: { "diag.sleep": 3, "diag.fail": 1 } } });
 
 /** How many tasks an agent has now (every page). */
 async function countOf(agentId: string): Promise<number> {
@@ -98,7 +98,12 @@ describe("submitting tasks in a batch", () => {
 
   it("spends a daily cap for the whole batch at once, or refuses it whole", async () => {
     const sleep = { agentId: "diag", action: "sleep", params: { ms: 1 } };
+    const fail = { agentId: "diag", action: "fail", params: { times: 0 } };
     const before = await countOf("diag");
+    // Two caps: the second refuses, and the first gives back what the batch spent of it (the 3 below still fit).
+    const mixed = await local.api.post("/v1/tasks/batch", { tasks: [sleep, sleep, fail, fail] });
+    expect(mixed.status).toBe(429);
+    expect(mixed.body.error.message).toContain("diag.fail");
     const over = await local.api.post("/v1/tasks/batch", { tasks: [sleep, sleep, sleep, sleep] });
     expect(over.status).toBe(429);
     expect(over.body.error.code).toBe("daily_cap_reached");

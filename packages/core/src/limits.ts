@@ -158,3 +158,16 @@ export async function spendDailyCap(
     );
   }
 }
+
+/** Gives back `n` tasks of an action's daily cap spent today by a request that was then refused as a whole. */
+export async function giveBackDailyCap(
+  ctx: Context,
+  caps: DailyCaps,
+  agentId: string,
+  action: string,
+  n: number,
+): Promise<void> {
+  const name = `${agentId}.${action}`;
+  if (caps[name] === undefined) return;
+  await Counters.giveBackCap(ctx, { name, day: ctx.now().toISOString().slice(0, 10) }, n);
+}

@@ -293,8 +293,20 @@ export async function submitMany(
     entry.n++;
     spend.set(name, entry);
   }
-  for (const { agentId, action, n } of spend.values()) {
-    await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, agentId, action, n);
+  // All or none: a cap that refuses gives back what the batch spent of the others.
+  const spent: Array<{ agentId: string; action: string; n: number }> = [];
+  try {
+    for (const entry of spend.values()) {
+      await Limits.spendDailyCap(ctx, ctx.settings.dailyCaps, entry.agentId, entry.action, entry.n);
+      spent.push(entry);
+    }
+  } catch (error) {
+    const caps = ctx.settings.dailyCaps;
+    // A give-back that fails leaves the day's count high (never low); the refusal is still what is answered.
+    const giveBack = (e: (typeof spent)[number]) =>
+      Limits.giveBackDailyCap(ctx, caps, e.agentId, e.action, e.n).catch(() => undefined);
+    await Promise.all(spent.map(giveBack));
+    throw error;
   }
   const now = ctx.now();
   const records = await Promise.all(

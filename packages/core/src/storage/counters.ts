@@ -28,6 +28,11 @@ export async function spendCap(
 }
 
 /** Adds `n` requests of a key to its minute's count; the count now (with what other instances added). */
+/** Gives back `n` tasks spent from a cap's day (a batch refused after it spent them). */
+export async function giveBackCap(ctx: Context, counter: { name: string; day: string }, n: number): Promise<void> {
+  await sendUpdate(ctx, keys.capCounter(counter.name, counter.day), { add: { count: -n } });
+}
+
 export async function addRequests(
   ctx: Context,
   counter: { keyId: string; minute: number; windowEnd: Date },
