@@ -236,6 +236,7 @@ export interface TaskFacts {
   submittedWith?: number;
 }
 
+/** schemas.ts TERMINAL_STATUSES, restated: schemas.ts imports this module (COST_ITEMS), so importing it back would be circular. */
 const FINAL = ["succeeded", "failed", "cancelled"];
 
 /**

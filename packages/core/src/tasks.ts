@@ -229,7 +229,7 @@ export async function submit(ctx: Context, raw: unknown, options: SubmitOptions 
     ? Audit.toItem(ctx, { ...options.audit, status: 202, outcome: "success", targetId: id })
     : undefined;
   if (!takenOver && audit) {
-    await Store.createWith(ctx, record, audit);
+    await Store.createMany(ctx, [record], [audit]);
   } else {
     if (!(await Store.create(ctx, record))) return replay(await get(ctx, id));
     if (audit) await AuditStore.put(ctx, audit);
@@ -267,29 +267,29 @@ export async function submitMany(
   const parsed = SubmitTasksInput.safeParse(raw);
   if (!parsed.success) throw new ValidationError("tasks are not valid", parsed.error.issues);
   const inputs = parsed.data.tasks;
-  const checks: Array<Extract<CheckedTarget, { ok: true }>> = [];
-  for (const [i, input] of inputs.entries()) {
+  type Checked = Extract<CheckedTarget, { ok: true }>;
+  const targets: Array<{ at: number; input: SubmitTaskInput; checked: Checked }> = [];
+  for (const [at, input] of inputs.entries()) {
     const checked = await checkTarget(ctx, input);
-    if (!checked.ok) throw refusal(input.agentId, checked, `tasks[${i}]`);
-    checks.push(checked);
+    if (!checked.ok) throw refusal(input.agentId, checked, `tasks[${at}]`);
+    targets.push({ at, input, checked });
   }
   const items: SubmittedMany["items"] = new Array(inputs.length);
   const notEnqueued: string[] = [];
   // Tasks with a key first, one by one: each is safe to repeat.
-  for (const [i, input] of inputs.entries()) {
+  for (const { at, input } of targets) {
     if (input.idempotencyKey === undefined) continue;
     const one = await submit(ctx, input);
-    items[i] = { task: one.task, replayed: one.replayed };
+    items[at] = { task: one.task, replayed: one.replayed };
     if (!one.enqueued) notEnqueued.push(one.task.id);
   }
-  const fresh = [...inputs.keys()].filter((i) => inputs[i]?.idempotencyKey === undefined);
+  const fresh = targets.filter(({ input }) => input.idempotencyKey === undefined);
   if (fresh.length === 0) return { items, audited: false, notEnqueued };
 
   const spend = new Map<string, { agentId: string; action: string; n: number }>();
-  for (const i of fresh) {
-    const { agent, action } = checks[i] as Extract<CheckedTarget, { ok: true }>;
-    const name = `${agent.id}.${action.name}`;
-    const entry = spend.get(name) ?? { agentId: agent.id, action: action.name, n: 0 };
+  for (const { checked } of fresh) {
+    const name = `${checked.agent.id}.${checked.action.name}`;
+    const entry = spend.get(name) ?? { agentId: checked.agent.id, action: checked.action.name, n: 0 };
     entry.n++;
     spend.set(name, entry);
   }
@@ -310,18 +310,10 @@ export async function submitMany(
   }
   const now = ctx.now();
   const records = await Promise.all(
-    fresh.map((i) => {
-      const checked = checks[i] as Extract<CheckedTarget, { ok: true }>;
-      const input = inputs[i] as SubmitTaskInput;
-      const record = newRecord(ctx, {
-        id: newId("tsk", now),
-        now,
-        checked,
-        retry: checked.action.retry,
-        input,
-        options: {},
-      });
-      return record.then((r) => ({ ...r, submittedWith: inputs.length }));
+    fresh.map(async ({ input, checked }) => {
+      const retry = checked.action.retry;
+      const record = await newRecord(ctx, { id: newId("tsk", now), now, checked, retry, input, options: {} });
+      return { ...record, submittedWith: inputs.length };
     }),
   );
   const audit = options.audit
@@ -330,22 +322,14 @@ export async function submitMany(
   await Store.createMany(ctx, records, audit ? [audit] : []);
   const byQueue = new Map<string, TaskRecord[]>();
   records.forEach((record, n) => {
-    const checked = checks[fresh[n] as number] as Extract<CheckedTarget, { ok: true }>;
+    const { at, checked } = fresh[n] as (typeof fresh)[number];
     byQueue.set(checked.agent.queue.url, [...(byQueue.get(checked.agent.queue.url) ?? []), record]);
     metrics().count("TasksSubmitted", 1, { Agent: record.agentId });
-    items[fresh[n] as number] = {
-      task: toPublic({ ...record, params: checked.params }),
-      replayed: false,
-    };
+    items[at] = { task: toPublic({ ...record, params: checked.params }), replayed: false };
   });
   for (const [url, queued] of byQueue) {
-    notEnqueued.push(
-      ...(await sendTaskMessages(
-        ctx,
-        url,
-        queued.map((record) => ({ taskId: record.id, attempt: 1 })),
-      )),
-    );
+    const messages = queued.map((record) => ({ taskId: record.id, attempt: 1 }));
+    notEnqueued.push(...(await sendTaskMessages(ctx, url, messages)));
   }
   return { items, audited: Boolean(audit), notEnqueued };
 }

@@ -151,16 +151,9 @@ export async function create(ctx: Context, record: TaskRecord): Promise<boolean>
 }
 
 /**
- * Writes a new task with another new item (its audit record) and its events in the change feed in one batch,
- * unconditionally: only for an id that is fresh (time plus 80 random bits).
- */
-export async function createWith(ctx: Context, record: TaskRecord, other: Record<string, unknown>): Promise<void> {
-  await batchPut(ctx, [toItem(record), other, ...Events.items(ctx, feedEvents(record, record.events))]);
-}
-
-/**
  * Writes new tasks, other new items (their request's audit record) and the tasks' events in the change feed with
- * BatchWriteItem (25 items a request), unconditionally: only for ids that are fresh (time plus 80 random bits).
+ * BatchWriteItem (25 items a request, one for a task with its audit record), unconditionally: only for ids that are
+ * fresh (time plus 80 random bits).
  */
 export async function createMany(
   ctx: Context,
