@@ -1,8 +1,11 @@
+import { once } from "node:events";
+import { createServer } from "node:net";
 import { Logger } from "@aws-lambda-powertools/logger";
+import { ProvisionedThroughputExceededException } from "@aws-sdk/client-dynamodb";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import type { Context } from "@nexus/core";
+import { type Context, createClients } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "./support/client.js";
 import { startTestContext } from "./support/context.js";
@@ -64,7 +67,8 @@ describe("errors the client did not cause", () => {
     const broken: Context = {
       ...env.ctx,
       ddb: {
-        send: () => Promise.reject(new Error("connect ECONNREFUSED 10.0.0.7:8000 secret-table-name")),
+        send: () =>
+          Promise.reject(new TypeError("Cannot read properties of undefined (reading 'PK') secret-table-name")),
       } as unknown as Context["ddb"],
     };
     const brokenApp = createApp({ ctx: broken, logger, builtinSpecs: [] });
@@ -72,7 +76,7 @@ describe("errors the client did not cause", () => {
     expect(res.status).toBe(500);
     const body: Json = await res.json();
     expect(body.error.code).toBe("internal_error");
-    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|secret-table-name|\.ts:\d+/);
+    expect(JSON.stringify(body)).not.toMatch(/TypeError|reading 'PK'|secret-table-name|\.ts:\d+/);
     expect(body.error.requestId).toBe(res.headers.get("x-request-id"));
   });
 
@@ -98,6 +102,56 @@ describe("errors the client did not cause", () => {
     expect(next.status).toBe(400);
     const body: Json = await next.json();
     expect(body.error).toMatchObject({ code: "validation_error", details: { field: "cursor" } });
+  });
+
+  it("become a 503 to retry after Retry-After when DynamoDB cannot be reached (a real refused connection)", async () => {
+    // A loopback port nothing listens on: the SDK's own retries fail, and the error is the one AWS would surface.
+    const server = createServer().listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as { port: number };
+    server.close();
+    await once(server, "close");
+    const { ddb } = createClients({
+      region: "us-east-1",
+      dynamodbEndpoint: `http://127.0.0.1:${port}`,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+    const unreachableApp = createApp({ ctx: { ...env.ctx, ddb }, logger, builtinSpecs: [] });
+    const res = await unreachableApp.request("/v1/tasks/tsk_1", auth);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    const body: Json = await res.json();
+    expect(body.error.code).toBe("service_unavailable");
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|\.ts:\d+/);
+    expect(body.error.requestId).toBe(res.headers.get("x-request-id"));
+  });
+
+  it("become a 503 when DynamoDB throttles (a fault the emulator cannot produce), and store nothing", async () => {
+    const throttled = new ProvisionedThroughputExceededException({
+      message: "The level of configured provisioned throughput for the table was exceeded",
+      $metadata: { httpStatusCode: 400 },
+    });
+    const throttling: Context = {
+      ...env.ctx,
+      ddb: {
+        send: (command: { constructor: { name: string } }) =>
+          command.constructor.name === "BatchWriteCommand" || command.constructor.name === "PutCommand"
+            ? Promise.reject(throttled)
+            : env.ctx.ddb.send(command as never),
+      } as unknown as Context["ddb"],
+    };
+    const throttlingApp = createApp({ ctx: throttling, logger, builtinSpecs });
+    const before: Json = await (await app.request("/v1/tasks?agentId=diag&limit=100", auth)).json();
+    const res = await throttlingApp.request("/v1/tasks", {
+      method: "POST",
+      headers: { ...auth.headers, "content-type": "application/json" },
+      body: JSON.stringify({ agentId: "diag", action: "echo", params: { text: "throttled" } }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(((await res.json()) as Json).error.code).toBe("service_unavailable");
+    const after: Json = await (await app.request("/v1/tasks?agentId=diag&limit=100", auth)).json();
+    expect(after.items.length).toBe(before.items.length);
   });
 
   it("keeps a caller's well-formed request id, for tracing across systems", async () => {

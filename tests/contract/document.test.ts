@@ -66,7 +66,7 @@ describe("every operation", () => {
       const statuses = Object.keys(op.responses);
       const isPublic = Array.isArray(op.security) && op.security.length === 0;
       const expected = ["413", "500"];
-      if (!isPublic) expected.push("401", "403", "429");
+      if (!isPublic) expected.push("401", "403", "429", "503");
       if ((op.parameters ?? []).length > 0 || ["post", "put", "patch"].includes(method)) expected.push("400");
       if ((op.parameters ?? []).some((p: Json) => p.in === "path")) expected.push("404");
       if (["post", "put", "patch"].includes(method)) expected.push("415");
@@ -84,6 +84,7 @@ describe("every operation", () => {
           expect.arrayContaining(["Retry-After", "RateLimit", "RateLimit-Policy"]),
         );
         expect(Object.keys(op.responses["401"].headers)).toContain("WWW-Authenticate");
+        expect(Object.keys(op.responses["503"].headers)).toContain("Retry-After");
       }
     }
     expect(doc.paths["/v1/health"].get.security).toEqual([]);

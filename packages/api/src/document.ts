@@ -53,6 +53,12 @@ const COMMON_ERRORS: Array<{ status: string; description: string; applies: (op: 
     applies: (op) => op.authenticated,
   },
   { status: "500", description: "Internal error: quote error.requestId when reporting it", applies: () => true },
+  {
+    status: "503",
+    description:
+      "A backing service (DynamoDB, SQS, …) throttled or could not be reached: retry after Retry-After seconds, with the same idempotencyKey where the request has one",
+    applies: (op) => op.authenticated,
+  },
 ];
 
 const HEADERS = {
@@ -197,7 +203,7 @@ function completeResponses(operation: Operation) {
       headers["RateLimit-Policy"] = header("RateLimit-Policy");
     }
     if (code === 401) headers["WWW-Authenticate"] = header("WWW-Authenticate");
-    if (code === 429) headers["Retry-After"] = header("Retry-After");
+    if (code === 429 || code === 503) headers["Retry-After"] = header("Retry-After");
     response.headers = headers;
   }
 }

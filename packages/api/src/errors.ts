@@ -2,6 +2,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { NexusError } from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Limits from "@nexus/core/limits";
+import { isThrottlingError, isTransientError } from "@smithy/core/retry";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -30,6 +31,19 @@ const HTTP_CODES: Record<number, string> = {
   415: "unsupported_media_type",
   429: "rate_limited",
 };
+
+/** Seconds a client is told to wait after a backing service throttled or could not be reached. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A fault of a backing AWS service that a retry may clear, as the AWS SDK classifies it once its own retries are
+ * spent: throttling (ProvisionedThroughputExceeded, ThrottlingException, a 429), a timeout, a refused or reset
+ * connection, or a 5xx from the service.
+ */
+function isBackingServiceUnavailable(error: Error): boolean {
+  const sdkError = error as Parameters<typeof isTransientError>[0];
+  return isThrottlingError(sdkError) || isTransientError(sdkError);
+}
 
 export function errorResponse(c: Context, status: number, code: string, message: string, details?: unknown) {
   const requestId = c.get("requestId") as string | undefined;
@@ -71,7 +85,10 @@ export const validationHook: ValidationHook = (result, c) => {
 export const notFound: NotFoundHandler = (c) =>
   errorResponse(c, 404, "not_found", `no route for ${c.req.method} ${c.req.path}`);
 
-/** The one place where errors become responses: known errors keep their status; anything else is a logged 500. */
+/**
+ * The one place where errors become responses: known errors keep their status; a backing service that throttled or
+ * could not be reached is a 503 to retry after Retry-After (a transient fault, not a bug); anything else is a logged 500.
+ */
 export function onError(logger: Logger): ErrorHandler {
   return (error, c) => {
     if (error instanceof Limits.RateLimitedError) c.header("Retry-After", String(error.retryAfterSeconds));
@@ -86,6 +103,16 @@ export function onError(logger: Logger): ErrorHandler {
       }
       const message = status === 413 ? "request body is too large" : error.message || "bad request";
       return errorResponse(c, status, HTTP_CODES[status] ?? "bad_request", message);
+    }
+    if (isBackingServiceUnavailable(error)) {
+      logger.warn("backing service unavailable", { error, path: c.req.path, method: c.req.method });
+      c.header("Retry-After", String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+      return errorResponse(
+        c,
+        503,
+        "service_unavailable",
+        "a backing service is busy or unreachable; retry after Retry-After seconds",
+      );
     }
     logger.error("unhandled error", { error, path: c.req.path, method: c.req.method });
     return errorResponse(c, 500, "internal_error", "internal error; quote the request id when reporting it");
