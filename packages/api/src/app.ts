@@ -30,7 +30,7 @@ import { registerTaskRoutes } from "./routes/tasks.js";
 
 export { ACCESS, type RouteKey } from "./access.js";
 export { CORS } from "./cors.js";
-export { API_CSP, HSTS, MAX_BODY_BYTES, RATE_LIMIT_POLICY } from "./middleware.js";
+export { API_CSP, HSTS, MAX_BODY_BYTES, MAX_RESULT_BODY_BYTES, RATE_LIMIT_POLICY } from "./middleware.js";
 export { VERSION } from "./routes/system.js";
 
 export interface AppOptions {

@@ -9,7 +9,7 @@ import { builtinAgents } from "@nexus/agents";
 import { alarmChat } from "@nexus/agents/alarm-chat";
 import { type AgentScaling, agentScaling, DEFAULT_SCALING, visibilityTimeoutSeconds } from "@nexus/agents/scaling";
 import { createPlanner } from "@nexus/agents/strategy";
-import { createApp } from "@nexus/api";
+import { createApp, MAX_RESULT_BODY_BYTES } from "@nexus/api";
 import {
   type ActionHandler,
   type AgentImplementation,
@@ -38,6 +38,7 @@ import {
 } from "@nexus/core";
 import type * as Alarms from "@nexus/core/alarms";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
+import { BodyGate, DEFAULT_BODY_BUDGET_BYTES } from "./body-gate.js";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { type FunctionName, invoking } from "./invocations.js";
 import { QueuePoller } from "./poller.js";
@@ -51,6 +52,11 @@ export interface LocalOptions {
   dataDir?: string;
   /** API port; 0 picks a free one. */
   port?: number;
+  /**
+   * Bytes of large request bodies (over 256 KB: remote workers' results) the API works on at once; more wait their
+   * turn, unread (body-gate.ts). Default 32 MB.
+   */
+  bodyBudgetBytes?: number;
   /** Queue prefix, as the stack derives it from app and stage. */
   queuePrefix?: string;
   /**
@@ -483,9 +489,11 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
 
     const planner = createPlanner({ config: agentConfig, secrets: ctx.secrets, logger: plansLogger });
     const app = createApp({ ctx, logger, builtinSpecs: specs, planner });
+    // One process serves every request here (each has a Lambda instance of its own in AWS): large bodies take turns.
+    const bodies = new BodyGate(options.bodyBudgetBytes ?? DEFAULT_BODY_BUDGET_BYTES, MAX_RESULT_BODY_BYTES);
     const server = await new Promise<Server>((resolve) => {
       const fetch: typeof app.fetch = (request, env, execution) =>
-        invoking("api", () => app.fetch(request, env, execution));
+        bodies.run(request, () => invoking("api", async () => app.fetch(request, env, execution)));
       const s = serve({ fetch, port: options.port ?? 3000, hostname: LOOPBACK }, () => resolve(s as Server));
     });
     stops.push(async () => {
