@@ -1,15 +1,14 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import type { Context } from "@nexus/core";
+import { type Context, createLogger } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "./support/client.js";
 import { startTestContext } from "./support/context.js";
 
 let env: Awaited<ReturnType<typeof startTestContext>>;
 let app: ReturnType<typeof createApp>;
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 
 const ADMIN = "test-admin-key-0123456789-0123456789";
 const auth = { headers: { authorization: `Bearer ${ADMIN}` } };
