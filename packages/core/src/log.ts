@@ -92,7 +92,7 @@ export interface LoggerOptions {
 
 /**
  * A logger writing one JSON object per line, the records Powertools Logger wrote with this module's formatter (and its
- * level settings), in a few hundred bytes: `level`, `message`, `timestamp`, `service`, the invocation's
+ * level settings), in about 4 KB minified instead of 22: `level`, `message`, `timestamp`, `service`, the invocation's
  * `cold_start`, `function_name`, `function_request_id` (after {@link Logger.addContext}) and `xray_trace_id`, then the
  * log context's ids ({@link withLogContext}), the logger's keys and the record's own fields, secrets redacted. TRACE,
  * DEBUG and INFO go to stdout, WARN, ERROR and CRITICAL to stderr, as Powertools' console wrote them; both are the
