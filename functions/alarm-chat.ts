@@ -1,8 +1,7 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { alarmChat, noticeFromSns } from "@nexus/agents/alarm-chat";
-import { secretsManager } from "@nexus/core";
+import { createLogger, secretsManager } from "@nexus/core";
 
-const logger = new Logger({ serviceName: "nexus-alarm-chat" });
+const logger = createLogger("nexus-alarm-chat");
 const chat = alarmChat({
   secrets: secretsManager(async () => new (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient({})),
   secretName: process.env.NEXUS_CHAT_SECRET ?? "",

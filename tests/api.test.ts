@@ -1,18 +1,17 @@
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { ProvisionedThroughputExceededException } from "@aws-sdk/client-dynamodb";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import { type Context, createClients } from "@nexus/core";
+import { type Context, createClients, createLogger } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "./support/client.js";
 import { startTestContext } from "./support/context.js";
 
 let env: Awaited<ReturnType<typeof startTestContext>>;
 let app: ReturnType<typeof createApp>;
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 
 const ADMIN = "test-admin-key-0123456789-0123456789";
 const auth = { headers: { authorization: `Bearer ${ADMIN}` } };

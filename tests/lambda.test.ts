@@ -1,6 +1,5 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { Plans } from "@nexus/core";
+import { createLogger, Plans } from "@nexus/core";
 import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,7 +32,7 @@ beforeAll(async () => {
   sfn = await startStepFunctions({
     definition: Plans.planDefinition({ PlanRunnerArn: "arn:aws:lambda:us-east-1:123456789012:function:plans" }),
     stateMachineName: "nexus-lambda-plans",
-    logger: new Logger({ logLevel: "SILENT" }),
+    logger: createLogger("nexus-test", { level: "SILENT" }),
     invoke: (payload) => plans(payload),
   });
   Object.assign(

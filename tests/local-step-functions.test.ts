@@ -1,5 +1,5 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { createLogger } from "@nexus/core";
 import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -27,7 +27,7 @@ beforeAll(async () => {
       },
     },
     stateMachineName: "bounded",
-    logger: new Logger({ logLevel: "SILENT" }),
+    logger: createLogger("nexus-test", { level: "SILENT" }),
     invoke: async (payload) => {
       if (payload.hold) await new Promise<void>((release) => holds.push(release));
       return { done: payload.n };

@@ -1,7 +1,7 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import {
   Agents,
   type Context,
+  createLogger,
   type ExecutionState,
   executionArnOf,
   Plans,
@@ -17,7 +17,7 @@ import { startTestContext } from "./support/context.js";
  * These faults cannot be provoked on the local endpoint at will, so the runner's ops are called directly
  * here (on the real emulated table and queues), with a Workflows that records what it was told.
  */
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 let env: Awaited<ReturnType<typeof startTestContext>>;
 let ctx: Context;
 const told: Array<{ call: string; token: string; detail?: unknown }> = [];

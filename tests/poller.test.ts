@@ -3,8 +3,8 @@
  * batches of at most `batchSize`, gathered for up to the batching window. Against the local SQS the runtime uses.
  */
 
-import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { createLogger } from "@nexus/core";
 import { type Emulator, QueuePoller, startSqs } from "@nexus/local";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -68,7 +68,7 @@ function startPoller(
     queueUrl: queue.url,
     queueArn: queue.arn,
     handler,
-    logger: new Logger({ logLevel: "SILENT" }),
+    logger: createLogger("nexus-test", { level: "SILENT" }),
     ...options,
   });
   poller.start();

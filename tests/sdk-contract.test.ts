@@ -4,10 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import type { Context } from "@nexus/core";
+import { type Context, createLogger } from "@nexus/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { schemaTypes } from "./support/openapi-types.js";
 
@@ -73,7 +72,11 @@ const CONTRACT: Array<[string, string]> = [
 
 async function servedDocument() {
   // The document needs no storage: the app is made with an empty context and asked for it.
-  const app = createApp({ ctx: { settings: {} } as Context, logger: new Logger({ logLevel: "SILENT" }), builtinSpecs });
+  const app = createApp({
+    ctx: { settings: {} } as Context,
+    logger: createLogger("nexus-test", { level: "SILENT" }),
+    builtinSpecs,
+  });
   const res = await app.request("/openapi.json");
   expect(res.status).toBe(200);
   return (await res.json()) as { components?: { schemas?: Record<string, unknown> } };

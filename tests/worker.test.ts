@@ -1,4 +1,3 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { ActionError, Agents, type Context, createLogger, type LogRecord, Sweeper, Tasks, Worker } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +5,7 @@ import { manualClock, startTestContext } from "./support/context.js";
 import { sqsEvent, sqsRecordFactory } from "./support/events.js";
 import { captureOutput } from "./support/output.js";
 
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 const clock = manualClock();
 let env: Awaited<ReturnType<typeof startTestContext>>;
 let ctx: Context;

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Logger } from "@aws-lambda-powertools/logger";
+import { createLogger } from "@nexus/core";
 import { type LocalNexus, startLocal } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createResearchAgent } from "../../packages/agents/src/research/handlers.js";
@@ -537,7 +537,7 @@ describe("the browser is gone after every task", () => {
       const handlers = createResearchAgent({ resolve: testResolver }).handlers({
         ctx: nexus.ctx,
         config: { ...nexus.agentConfig, NEXUS_RESEARCH_TMPDIR: own },
-        logger: new Logger({ logLevel: "SILENT" }),
+        logger: createLogger("nexus-test", { level: "SILENT" }),
       });
       const controller = new AbortController();
       const rendering = handlers.render_page?.(

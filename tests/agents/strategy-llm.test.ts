@@ -1,4 +1,3 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import {
   createPlanner,
@@ -7,13 +6,13 @@ import {
   PlannerUnavailableError,
   strategy,
 } from "@nexus/agents/strategy";
-import { Agents, NonRetriableError, Plans, type Secrets } from "@nexus/core";
+import { Agents, createLogger, NonRetriableError, Plans, type Secrets } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";
 import { type LlmEndpoint, startLlmEndpoint } from "../support/llm-endpoint.js";
 
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 const API_KEY = "sk-test-planner-0123456789";
 const SECRET_NAME = "nexus/planner-key";
 

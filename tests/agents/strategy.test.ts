@@ -1,12 +1,11 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createPlanner, planByRules, RULES, splitSentences, strategy, summarize } from "@nexus/agents/strategy";
-import { type Agent, Agents, type NexusError, NonRetriableError, Plans, type Secrets } from "@nexus/core";
+import { type Agent, Agents, createLogger, type NexusError, NonRetriableError, Plans, type Secrets } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";
 
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 const noSecrets: Secrets = { get: async () => undefined };
 
 /** The built-in agents as registered (all active unless overridden), without the ones left out. */

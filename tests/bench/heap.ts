@@ -21,12 +21,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { builtinAgents } from "@nexus/agents";
 import { builtinSpecs } from "@nexus/agents/specs";
-import { Agents, type Context, Plans, stepFunctions, type Task, Tasks, Worker } from "@nexus/core";
+import { Agents, type Context, createLogger, Plans, stepFunctions, type Task, Tasks, Worker } from "@nexus/core";
 import * as Schedules from "@nexus/core/schedules";
 import { builtinStandIns, QueuePoller, type StandIn, startStepFunctions } from "@nexus/local";
 import { startTestContext } from "../support/context.js";
@@ -188,7 +187,7 @@ class Container {
   }
 }
 
-const quiet = new Logger({ logLevel: "SILENT" });
+const quiet = createLogger("nexus-test", { level: "SILENT" });
 
 /** Waits until every task is final; throws unless all succeeded (a figure of failed work means nothing). */
 async function allSucceeded(ctx: Context, ids: string[], what: string, timeoutMs = 120_000) {

@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
+import { createLogger } from "@nexus/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as z from "zod";
 import type { RouteName } from "../../packages/api/src/router.js";
@@ -22,7 +22,7 @@ let doc: Json;
 
 beforeAll(async () => {
   env = await startTestContext({});
-  app = createApp({ ctx: env.ctx, logger: new Logger({ logLevel: "SILENT" }), builtinSpecs });
+  app = createApp({ ctx: env.ctx, logger: createLogger("nexus-test", { level: "SILENT" }), builtinSpecs });
   const res = await app.request("/openapi.json");
   expect(res.status).toBe(200);
   doc = await res.json();

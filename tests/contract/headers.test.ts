@@ -3,9 +3,10 @@
  * (RateLimit, RateLimit-Policy, draft-ietf-httpapi-ratelimit-headers-10) and Retry-After on a 429; the security
  * headers a browser client relies on; and CORS for the allowed origins only, preflights included.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
+
 import { builtinSpecs } from "@nexus/agents/specs";
 import { API_CSP, CORS, createApp } from "@nexus/api";
+import { createLogger } from "@nexus/core";
 import { describe, expect, it } from "vitest";
 import { apiClient } from "../support/client.js";
 import { startTestContext } from "../support/context.js";
@@ -148,7 +149,7 @@ describe("CORS by default", () => {
   it("is off: no preflight answer, no grant to any origin", async () => {
     const env = await startTestContext({});
     try {
-      const app = createApp({ ctx: env.ctx, logger: new Logger({ logLevel: "SILENT" }), builtinSpecs });
+      const app = createApp({ ctx: env.ctx, logger: createLogger("nexus-test", { level: "SILENT" }), builtinSpecs });
       const preflight = await app.request("/v1/tasks", {
         method: "OPTIONS",
         headers: { origin: APP_ORIGIN, "access-control-request-method": "POST" },

@@ -1,7 +1,6 @@
-import { Logger } from "@aws-lambda-powertools/logger";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
-import type { Settings } from "@nexus/core";
+import { createLogger, type Logger, type Settings } from "@nexus/core";
 import type { Json } from "../support/client.js";
 import { startTestContext } from "../support/context.js";
 
@@ -26,7 +25,7 @@ export async function startSecured(options: { now?: () => Date; settings?: Parti
   await env.addBuiltinQueue("diag");
   const app = createApp({
     ctx: env.ctx,
-    logger: options.logger ?? new Logger({ logLevel: "SILENT" }),
+    logger: options.logger ?? createLogger("nexus-test", { level: "SILENT" }),
     builtinSpecs,
   });
   const call = async (method: string, path: string, key?: string, body?: unknown): Promise<Reply> => {

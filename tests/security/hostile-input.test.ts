@@ -9,11 +9,11 @@
  * HOSTILE_VERBOSE=1 also prints how many requests of each family were sent.
  */
 import { isDeepStrictEqual } from "node:util";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { ListQueuesCommand } from "@aws-sdk/client-sqs";
 import { GetCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createApp } from "@nexus/api";
+import { createLogger } from "@nexus/core";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";
@@ -39,7 +39,7 @@ const SEED_IDEMPOTENCY_KEY = "seed-key";
 let env: Awaited<ReturnType<typeof startTestContext>>;
 let app: ReturnType<typeof createApp>;
 let fx: Fixtures;
-const logger = new Logger({ logLevel: "SILENT" });
+const logger = createLogger("nexus-test", { level: "SILENT" });
 const admin = { authorization: `Bearer ${ADMIN}` };
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = admin) {

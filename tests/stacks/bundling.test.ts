@@ -22,6 +22,8 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
   // The X-Ray SDK and what it brings (semver, cls-hooked): tracing is packages/core/src/xray.ts, a few KB.
   /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
+  // Powertools Logger (about 22 KB, and a console per child logger): records are written by packages/core/src/log.ts.
+  /node_modules\/@aws-lambda-powertools\/logger\//,
 ];
 
 const API = "functions/api.ts";

@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Logger } from "@aws-lambda-powertools/logger";
 import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
   type Context,
   createClients,
+  createLogger,
   createTableInput,
   DEFAULT_SETTINGS,
   fileObjectStore,
@@ -32,7 +32,7 @@ export async function startTestContext(
   const sqs = await startSqs();
   const secrets = await startSecrets({ secrets: options.secrets ?? {} });
   let planContext: Context | undefined;
-  const logger = new Logger({ logLevel: "SILENT" });
+  const logger = createLogger("nexus-test", { level: "SILENT" });
   const sfn: LocalStepFunctions | undefined = options.plans
     ? await startStepFunctions({
         definition: Plans.planDefinition({ PlanRunnerArn: "arn:aws:lambda:us-east-1:123456789012:function:plans" }),

@@ -1,5 +1,5 @@
 /**
- * Captures what the process writes to stdout and stderr (Powertools writes warnings and errors to stderr), line by
+ * Captures what the process writes to stdout and stderr (the logger writes warnings and errors to stderr), line by
  * line, without showing it, until `restore`. `records()` are the lines that are JSON objects: log records and EMF.
  */
 export function captureOutput() {

@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { AgentSpec, Context as NexusContext } from "@nexus/core";
+import type { AgentSpec, Logger, Context as NexusContext } from "@nexus/core";
 import type * as Plans from "@nexus/core/plans";
 import { requestId } from "hono/request-id";
 import { corsFor } from "./cors.js";

@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { AgentSpec, Context } from "@nexus/core";
+import type { AgentSpec, Context, Logger } from "@nexus/core";
 import * as Agents from "@nexus/core/agents";
 
 export interface BuiltinOptions {

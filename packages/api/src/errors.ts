@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import { NexusError } from "@nexus/core";
+import { type Logger, NexusError } from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Limits from "@nexus/core/limits";
 import { isThrottlingError, isTransientError } from "@smithy/core/retry";

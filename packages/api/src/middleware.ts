@@ -1,5 +1,11 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import { jsonDepth, metrics, type Context as NexusContext, statusClass, withLogContext } from "@nexus/core";
+import {
+  jsonDepth,
+  type Logger,
+  metrics,
+  type Context as NexusContext,
+  statusClass,
+  withLogContext,
+} from "@nexus/core";
 import * as Audit from "@nexus/core/audit";
 import * as Keys from "@nexus/core/keys";
 import * as Limits from "@nexus/core/limits";

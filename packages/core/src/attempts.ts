@@ -1,7 +1,7 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "./context.js";
 import { recordTaskFailure } from "./failures.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "./json-depth.js";
+import type { Logger } from "./log.js";
 import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
 import { reportToPlan } from "./plans/report.js";

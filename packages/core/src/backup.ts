@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import type { Logger } from "@aws-lambda-powertools/logger";
 import * as z from "zod";
 import * as Agents from "./agents.js";
 import type { Context } from "./context.js";
@@ -7,6 +6,7 @@ import { ConflictError, NexusError, ValidationError } from "./errors.js";
 import * as Failures from "./failures.js";
 import { newId } from "./ids.js";
 import * as Keys from "./keys.js";
+import type { Logger } from "./log.js";
 import { checkKey } from "./objects.js";
 import * as Plans from "./plans/index.js";
 import * as Queues from "./queues.js";

@@ -1,13 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import * as z from "zod";
 import * as Agents from "./agents.js";
 import * as Attempts from "./attempts.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError } from "./errors.js";
-import { attemptKeys } from "./log.js";
+import { attemptKeys, type Logger } from "./log.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";

@@ -1,8 +1,8 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
 import * as Health from "./health/index.js";
+import type { Logger } from "./log.js";
 import * as Plans from "./plans/index.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";

@@ -179,7 +179,7 @@ const LEVELS = new Set(["trace", "debug", "info", "warn", "error", "critical"]);
 
 /**
  * The same logger, its lines also kept with the attempt running in the caller's async context (if any). Works with
- * any logger whose level methods take `(message, ...fields)`, as Powertools Logger's and the console's do.
+ * any logger whose level methods take `(message, ...fields)`, as log.ts's and the console's do.
  */
 export function capturing<L extends object>(logger: L): L {
   if (capturingLoggers.has(logger)) return logger;

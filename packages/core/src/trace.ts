@@ -14,11 +14,12 @@ const TRACE_HEADER = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;[A-Za-z]+=[^;\s]{1,256})
 
 type Source = () => string | undefined;
 
-const lambdaSource: Source = () =>
+/** Lambda's trace header of the current invocation, whatever source {@link traceHeader} reads (the logger's `xray_trace_id`). */
+export const lambdaTraceHeader: Source = () =>
   (
     globalThis as { awslambda?: { InvokeStore?: { getXRayTraceId(): string | undefined } } }
   ).awslambda?.InvokeStore?.getXRayTraceId() ?? process.env._X_AMZN_TRACE_ID;
-let source: Source = lambdaSource;
+let source: Source = lambdaTraceHeader;
 
 /** The current trace header, or undefined when there is no trace (or what is there is not a trace header). */
 export function traceHeader(): string | undefined {

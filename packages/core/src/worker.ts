@@ -1,5 +1,4 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import * as z from "zod";
 import type { AgentSpec } from "./agents.js";
@@ -14,7 +13,7 @@ import {
 import type { Context } from "./context.js";
 import { ActionError, NexusError } from "./errors.js";
 import * as Events from "./events.js";
-import { attemptKeys, type LogRecord, withLogContext } from "./log.js";
+import { attemptKeys, type Logger, type LogRecord, withLogContext } from "./log.js";
 import { describeParamsIssues } from "./params-schema.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat } from "./plans/report.js";

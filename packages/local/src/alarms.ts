@@ -1,6 +1,5 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { GetQueueAttributesCommand, type QueueAttributeName } from "@aws-sdk/client-sqs";
-import { Agents, type Context, type LocalMetrics } from "@nexus/core";
+import { Agents, type Context, type LocalMetrics, type Logger } from "@nexus/core";
 import * as Alarms from "@nexus/core/alarms";
 
 /** A change of an alarm's state, as the runtime reports it. */

@@ -1,6 +1,5 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { InvocationLimits } from "@nexus/core";
+import type { InvocationLimits, Logger } from "@nexus/core";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 
 export type BatchHandler = (event: SQSEvent, limits: InvocationLimits) => Promise<SQSBatchResponse>;

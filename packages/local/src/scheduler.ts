@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Context } from "@nexus/core";
+import type { Context, Logger } from "@nexus/core";
 import * as Schedules from "@nexus/core/schedules";
 
 export interface LocalSchedulerOptions {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Logger } from "@nexus/core";
 import { AwsProtocolError, startAwsJsonServer } from "./aws-json-server.js";
 import type { Emulator } from "./emulators.js";
 

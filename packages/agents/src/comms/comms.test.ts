@@ -1,7 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Logger } from "@aws-lambda-powertools/logger";
-import { ActionError, type Context, RegisterAgentInput, type Secrets, validateParams } from "@nexus/core";
+import { ActionError, type Context, createLogger, RegisterAgentInput, type Secrets, validateParams } from "@nexus/core";
 import twilio from "twilio";
 import { afterEach, describe, expect, it } from "vitest";
 import { ParamsSchemaSchema } from "../../../core/src/params-schema.js";
@@ -348,7 +347,7 @@ describe("configuration", () => {
     comms.handlers({
       ctx: { secrets: secretsOf(secrets) } as unknown as Context,
       config,
-      logger: new Logger({ logLevel: "SILENT" }),
+      logger: createLogger("nexus-test", { level: "SILENT" }),
     });
   const context = { taskId: "tsk_1", attempt: 1, maxAttempts: 4, signal: new AbortController().signal };
   const call = (handlers: ReturnType<typeof handlersWith>, action: string, params: unknown) => {

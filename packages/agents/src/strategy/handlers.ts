@@ -1,8 +1,8 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   ActionError,
   type AgentEnvironment,
   type AgentImplementation,
+  type Logger,
   NexusError,
   NonRetriableError,
   parseParams,

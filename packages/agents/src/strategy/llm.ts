@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Agent } from "@nexus/core";
+import type { Agent, Logger } from "@nexus/core";
 import * as Plans from "@nexus/core/plans";
 import * as z from "zod";
 import { OUTBOUND_ACTIONS, Registry } from "./capabilities.js";

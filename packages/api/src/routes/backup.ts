@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Context } from "@nexus/core";
+import type { Context, Logger } from "@nexus/core";
 import * as Audit from "@nexus/core/audit";
 import * as Backup from "@nexus/core/backup";
 import * as z from "zod";

@@ -1,5 +1,4 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
-import { type Context, Task, withLogContext } from "@nexus/core";
+import { type Context, type Logger, Task, withLogContext } from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Remote from "@nexus/core/remote";
 import { ErrorBody } from "../errors.js";

@@ -1,7 +1,7 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   type Context,
   ListTasksQuery,
+  type Logger,
   NotFoundError,
   SubmitTaskInput,
   SubmitTasksInput,

@@ -1,5 +1,5 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Context } from "../context.js";
+import type { Logger } from "../log.js";
 import * as Store from "../storage/plans.js";
 import { executionArnOf } from "../workflows.js";
 import { executionName, startRun } from "./plans.js";

@@ -1,8 +1,7 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
 import * as z from "zod";
 import type { Context } from "../context.js";
 import { NexusError } from "../errors.js";
-import { withLogContext } from "../log.js";
+import { type Logger, withLogContext } from "../log.js";
 import { metrics } from "../metrics.js";
 import * as Payloads from "../payloads.js";
 import type { TaskError } from "../schemas.js";
