@@ -22,6 +22,10 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
   // The X-Ray SDK and what it brings (semver, cls-hooked): tracing is packages/core/src/xray.ts, a few KB.
   /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
+  // The SDK's waiters (Nexus waits on nothing): a first-use client imported whole (`import("@aws-sdk/client-lambda")`)
+  // keeps them, and they come in with the shared `@smithy/core/client` module every client imports. The clients
+  // loaded on first use are imported through packages/core/src/sdk/, which names what Nexus calls.
+  /node_modules\/@smithy\/core\/dist-es\/submodules\/client\/util-waiter\//,
 ];
 
 const API = "functions/api.ts";

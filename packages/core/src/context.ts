@@ -119,7 +119,7 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
     ),
     consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
     workflows: stepFunctions(
-      async () => new (await import("@aws-sdk/client-sfn")).SFNClient(common),
+      async () => new (await import("./sdk/sfn.js")).SFNClient(common),
       parsed.NEXUS_STATE_MACHINE_ARN,
     ),
     ...(parsed.NEXUS_PAYLOADS ? { payloads: s3ObjectStore({ bucket: parsed.NEXUS_PAYLOADS }) } : {}),
