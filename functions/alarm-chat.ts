@@ -4,7 +4,7 @@ import { secretsManager } from "@nexus/core";
 
 const logger = new Logger({ serviceName: "nexus-alarm-chat" });
 const chat = alarmChat({
-  secrets: secretsManager(async () => new (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient({})),
+  secrets: secretsManager(async () => new (await import("@nexus/core/sdk/secrets-manager")).SecretsManagerClient({})),
   secretName: process.env.NEXUS_CHAT_SECRET ?? "",
   channel: process.env.NEXUS_ALARM_CHAT ?? "",
 });
