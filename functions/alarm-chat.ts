@@ -3,7 +3,7 @@ import { createLogger, secretsManager } from "@nexus/core";
 
 const logger = createLogger("nexus-alarm-chat");
 const chat = alarmChat({
-  secrets: secretsManager(async () => new (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient({})),
+  secrets: secretsManager(async () => new (await import("@nexus/core/sdk/secrets-manager")).SecretsManagerClient({})),
   secretName: process.env.NEXUS_CHAT_SECRET ?? "",
   channel: process.env.NEXUS_ALARM_CHAT ?? "",
 });

@@ -124,8 +124,12 @@ describe("a task's trace", () => {
 describe("the X-Ray subsegments a function sends (xray.ts)", () => {
   const SAMPLED = "Root=1-6759e990-00112233445566778899aabb;Parent=0123456789abcdef;Sampled=1";
 
-  it("records outgoing HTTP requests (fetch and node:http) with their status, the header passed on with fetch", async () => {
-    const { captureHttp, traceInvocation } = await import("../packages/core/src/xray.js");
+  /**
+   * Runs `fn` in a sampled invocation with outgoing HTTP captured, against a loopback server that answers 404 at
+   * `/missing` (200 elsewhere) and keeps the trace header of each request it gets; stopped after.
+   */
+  async function withServer(fn: (port: number, seen: Array<string | undefined>) => Promise<void>) {
+    const { captureHttp } = await import("../packages/core/src/xray.js");
     const seen: Array<string | undefined> = [];
     const server = createServer((req, res) => {
       seen.push(req.headers["x-amzn-trace-id"] as string | undefined);
@@ -133,16 +137,27 @@ describe("the X-Ray subsegments a function sends (xray.ts)", () => {
       res.end("ok");
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
     try {
       captureHttp();
       process.env._X_AMZN_TRACE_ID = SAMPLED;
       sent.length = 0;
+      await fn((server.address() as AddressInfo).port, seen);
+    } finally {
+      server.close();
+    }
+  }
+
+  it("records outgoing HTTP requests (fetch and node:http) with their status, the header passed on only where asked", async () => {
+    const { traceInvocation } = await import("../packages/core/src/xray.js");
+    const { propagateTrace } = await import("../packages/core/src/trace.js");
+    await withServer(async (port, seen) => {
       await traceInvocation("## outgoing", {}, async () => {
-        await (await fetch(`http://127.0.0.1:${port}/ok?secret=1`)).text();
+        await propagateTrace(async () => (await fetch(`http://127.0.0.1:${port}/ok?secret=1`)).text());
         await new Promise<void>((resolve, reject) =>
           httpGet(`http://127.0.0.1:${port}/missing`, (res) => res.resume().on("end", resolve)).on("error", reject),
         );
+        // A third party's (a chat webhook, an LLM provider): recorded, not handed the trace id.
+        await (await fetch(`http://127.0.0.1:${port}/elsewhere`)).text();
       });
       const segments = await received((s) => s.some((x) => x.name === "## outgoing"));
       const parent = segments.find((s) => s.name === "## outgoing");
@@ -150,15 +165,40 @@ describe("the X-Ray subsegments a function sends (xray.ts)", () => {
       expect(remote.map((s) => s.http)).toEqual([
         { request: { url: `http://127.0.0.1:${port}/ok`, method: "GET" }, response: { status: 200 } },
         { request: { url: `http://127.0.0.1:${port}/missing`, method: "GET" }, response: { status: 404 } },
+        { request: { url: `http://127.0.0.1:${port}/elsewhere`, method: "GET" }, response: { status: 200 } },
       ]);
       expect(remote.map((s) => [s.parent_id, s.trace_id, s.error])).toEqual([
         [parent?.id, "1-6759e990-00112233445566778899aabb", undefined],
         [parent?.id, "1-6759e990-00112233445566778899aabb", true],
+        [parent?.id, "1-6759e990-00112233445566778899aabb", undefined],
       ]);
-      expect(seen[0]).toBe(`Root=1-6759e990-00112233445566778899aabb;Parent=${remote[0]?.id};Sampled=1`);
-    } finally {
-      server.close();
-    }
+      expect(seen).toEqual([
+        `Root=1-6759e990-00112233445566778899aabb;Parent=${remote[0]?.id};Sampled=1`,
+        undefined,
+        undefined,
+      ]);
+    });
+  });
+
+  it("passes the trace header on to the allow-listed hosts the ops agent checks", async () => {
+    const { traceInvocation } = await import("../packages/core/src/xray.js");
+    const { httpCheck } = await import("../packages/agents/src/ops/http-check.js");
+    await withServer(async (port, seen) => {
+      const result = await traceInvocation("## ops check", {}, () =>
+        httpCheck(
+          { url: `http://127.0.0.1:${port}/health`, method: "GET", followRedirects: false },
+          { allow: [{ host: "127.0.0.1", port }], defaultTimeoutMs: 5_000 },
+        ),
+      );
+      expect(result.status).toBe(200);
+      const segments = await received((s) => s.some((x) => x.name === "## ops check"));
+      const check = segments.find((s) => s.namespace === "remote");
+      expect(check?.http).toEqual({
+        request: { url: `http://127.0.0.1:${port}/health`, method: "GET" },
+        response: { status: 200 },
+      });
+      expect(seen).toEqual([`Root=1-6759e990-00112233445566778899aabb;Parent=${check?.id};Sampled=1`]);
+    });
   });
 
   it("records a failed invocation as a fault with its cause, and sends nothing for an unsampled one", async () => {

@@ -134,6 +134,8 @@ export interface Bundled {
   outputs: string[];
   /** The source files in `initial`, as esbuild names them (relative to the repository root). */
   initialInputs: string[];
+  /** The source files in every output, chunks loaded on first use included. */
+  inputs: string[];
 }
 
 /** Bundles `entry` (relative to `root`) into `outdir` as the stack does: stacks/bundling.ts, SST's esbuild options. */
@@ -150,6 +152,7 @@ export async function bundleAsStack(root: string, entry: string, outdir: string)
     initial: initial.map((file) => resolve(root, file)),
     outputs: outputs.map((file) => resolve(root, file)),
     initialInputs: initial.flatMap((file) => Object.keys(metafile.outputs[file]?.inputs ?? {})),
+    inputs: outputs.flatMap((file) => Object.keys(metafile.outputs[file]?.inputs ?? {})),
   };
 }
 

@@ -24,7 +24,19 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
   // Powertools Logger (about 22 KB, and a console per child logger): records are written by packages/core/src/log.ts.
   /node_modules\/@aws-lambda-powertools\/logger\//,
+  // The SDK's waiters (Nexus waits on nothing): a first-use client imported whole (`import("@aws-sdk/client-lambda")`)
+  // keeps them, and they come in with the shared `@smithy/core/client` module every client imports. The clients
+  // loaded on first use are imported through packages/core/src/sdk/, which names what Nexus calls.
+  /node_modules\/@smithy\/core\/dist-es\/submodules\/client\/util-waiter\//,
 ];
+
+/**
+ * Anywhere, first-use chunks included: what only a client's whole module keeps (its aggregated client class with every
+ * command, its paginators and waiters). Nexus imports each SDK through a module naming what it calls
+ * (packages/core/src/sdk/), so a chunk read on first use holds that client and those commands.
+ */
+const WHOLE_CLIENT =
+  /node_modules\/@aws-sdk\/client-[\w-]+\/dist-es\/((pagination|waiters)\/|(DynamoDB|SQS|SES|SESv2|S3|Lambda|SFN|Scheduler|SecretsManager|BedrockRuntime)\.js$)/;
 
 const API = "functions/api.ts";
 
@@ -121,11 +133,16 @@ describe("what a cold start loads", () => {
   });
 
   it.each(Object.entries(FUNCTIONS))(
-    "%s: clients and libraries few invocations need are loaded on first use",
+    "%s: clients and libraries few invocations need are loaded on first use, with only what is called of them",
     async (name, { entry, firstUse }) => {
-      const { file, initialInputs } = await bundleAsStack(ROOT, entry, join(out, name));
+      const { file, initialInputs, inputs } = await bundleAsStack(ROOT, entry, join(out, name));
       const patterns = [...FIRST_USE_EVERYWHERE, ...firstUse];
       expect(initialInputs.filter((input) => patterns.some((pattern) => pattern.test(input)))).toEqual([]);
+      expect(inputs.filter((input) => WHOLE_CLIENT.test(input))).toEqual([]);
+      // The chunks read on first use were looked at: the Secrets Manager client is in every function's.
+      expect(
+        inputs.filter((input) => input.endsWith("client-secrets-manager/dist-es/SecretsManagerClient.js")),
+      ).toEqual([expect.any(String)]);
       // The handler's own code is there (the check above looked at the right files), and the bundle loads.
       expect(initialInputs).toContain(entry);
       expect(typeof (await import(pathToFileURL(file).href)).handler).toBe("function");

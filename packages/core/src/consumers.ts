@@ -2,7 +2,7 @@ import type { LambdaClient } from "@aws-sdk/client-lambda";
 import { type ClientSource, withSdk } from "./lazy.js";
 
 /** The Lambda SDK, imported with the first call: few invocations turn a consumer on or off. */
-const sdk = () => import("@aws-sdk/client-lambda");
+const sdk = () => import("./sdk/lambda.js");
 
 /**
  * Turns an agent's queue consumer on and off: in AWS the agent function's SQS event source mapping, locally

@@ -114,19 +114,17 @@ export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {
     builtinQueues: parsed.NEXUS_BUILTIN_QUEUES,
     ddb,
     sqs,
-    secrets: secretsManager(
-      async () => new (await import("@aws-sdk/client-secrets-manager")).SecretsManagerClient(common),
-    ),
+    secrets: secretsManager(async () => new (await import("./sdk/secrets-manager.js")).SecretsManagerClient(common)),
     consumers: lambdaConsumers(parsed.NEXUS_BUILTIN_CONSUMERS),
     workflows: stepFunctions(
-      async () => new (await import("@aws-sdk/client-sfn")).SFNClient(common),
+      async () => new (await import("./sdk/sfn.js")).SFNClient(common),
       parsed.NEXUS_STATE_MACHINE_ARN,
     ),
     ...(parsed.NEXUS_PAYLOADS ? { payloads: s3ObjectStore({ bucket: parsed.NEXUS_PAYLOADS }) } : {}),
     ...(parsed.NEXUS_SCHEDULE_GROUP_ARN
       ? {
           schedules: eventBridgeScheduler(
-            async () => new (await import("@aws-sdk/client-scheduler")).SchedulerClient({}),
+            async () => new (await import("./sdk/scheduler.js")).SchedulerClient({}),
             schedulerResources(parsed.NEXUS_SCHEDULE_GROUP_ARN),
           ),
         }

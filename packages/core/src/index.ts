@@ -76,6 +76,7 @@ export {
 } from "./targets.js";
 export * as TaskLogs from "./task-logs.js";
 export * as Tasks from "./tasks.js";
+export { propagateTrace } from "./trace.js";
 export type {
   ActionContext,
   ActionHandler,

@@ -1,7 +1,8 @@
 /**
  * Loading on first use. A client of a service few invocations need (Step Functions, Lambda, EventBridge Scheduler,
  * Secrets Manager) is made when it is first called, its SDK imported with `import()`: bundled with code splitting, that
- * SDK is a chunk of its own, read then rather than at cold start.
+ * SDK is a chunk of its own, read then rather than at cold start. The SDK comes through a module of ./sdk/ that names
+ * what Nexus calls, not whole (sdk/s3.ts says why).
  */
 
 /** A client as given (made by the caller), or a factory that makes it on first use. */

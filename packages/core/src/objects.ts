@@ -70,7 +70,7 @@ export function s3ObjectStore(options: { bucket: string; prefix?: string; client
     checkKey(key);
     return prefix ? `${prefix}/${key}` : key;
   };
-  const sdk = () => import("@aws-sdk/client-s3");
+  const sdk = () => import("./sdk/s3.js");
   const loaded = withSdk(sdk, options.client ?? (async () => new (await sdk()).S3Client({})));
   return {
     async put(key, body, contentType) {

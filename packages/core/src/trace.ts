@@ -7,7 +7,13 @@
  * the runtime has one, which holds each concurrent invocation's; else `_X_AMZN_TRACE_ID`, set per invocation), unless
  * a tracer installed a source of its own ({@link useTraceHeaderSource}). Locally there is none, and messages go
  * without.
+ *
+ * Outgoing HTTP requests carry the header only where Nexus calls an endpoint of its own or of its operator
+ * ({@link propagateTrace}: the ops agent's checks of allow-listed hosts), so that what it calls can join the trace.
+ * Chat webhooks, LLM providers and the web pages the research agent reads are recorded in the trace (xray.ts) but are
+ * not handed its id: a trace id is not for third parties.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 
 /** `Root=1-<8 hex>-<24 hex>`, then optional `;Parent=<16 hex>`, `;Sampled=0|1|?`, `;Lineage=…` fields. */
 const TRACE_HEADER = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;[A-Za-z]+=[^;\s]{1,256}){0,6}$/;
@@ -34,6 +40,18 @@ export function useTraceHeaderSource(next: Source): () => void {
   return () => {
     source = previous;
   };
+}
+
+const propagating = new AsyncLocalStorage<boolean>();
+
+/** Runs `fn` with the trace header passed on with the HTTP requests it makes (fetch's; see xray.ts `captureHttp`). */
+export function propagateTrace<T>(fn: () => Promise<T>): Promise<T> {
+  return propagating.run(true, fn);
+}
+
+/** Whether HTTP requests made now pass the trace header on (inside {@link propagateTrace}). */
+export function tracePropagated(): boolean {
+  return propagating.getStore() === true;
 }
 
 /** Runs `fn` as a named span annotated with ids (searchable in X-Ray: `annotation.taskId = "…"`). */

@@ -2,7 +2,7 @@ import type { SFNClient } from "@aws-sdk/client-sfn";
 import { type ClientSource, withSdk } from "./lazy.js";
 
 /** The Step Functions SDK, imported with the first call: most invocations start, stop or report no plan. */
-const sdk = () => import("@aws-sdk/client-sfn");
+const sdk = () => import("./sdk/sfn.js");
 
 /**
  * The plan state machine, through the Step Functions API (in AWS, and locally the loopback endpoint that runs

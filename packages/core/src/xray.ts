@@ -15,7 +15,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { subscribe } from "node:diagnostics_channel";
-import { traceHeader } from "./trace.js";
+import { traceHeader, tracePropagated } from "./trace.js";
 
 /** Whether tracing is on in this process (the environment of an actively traced Lambda function). */
 export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -287,8 +287,10 @@ let httpCaptured = false;
 
 /**
  * Records each outgoing HTTP request made in a traced invocation as a subsegment (`namespace: remote`, its URL without
- * query, method and status): fetch's, with the trace header passed on as Powertools does, and node:http's (the AWS
- * SDK's own requests left out: their call is recorded by {@link captureClient}).
+ * query, method and status): fetch's and node:http's (the AWS SDK's own requests left out: their call is recorded by
+ * {@link captureClient}). The trace header goes on only with fetch's requests made inside `propagateTrace` (trace.ts):
+ * to endpoints of Nexus's operator, never to third parties (where Powertools put it on every request). Nexus's node:http
+ * requests are the research agent's, to the web: none carries it.
  */
 export function captureHttp() {
   if (httpCaptured) return;
@@ -327,7 +329,7 @@ export function captureHttp() {
       return;
     }
     const subsegment = start(request, url, request.method);
-    subsegment && request.addHeader("X-Amzn-Trace-Id", subsegment.header());
+    if (subsegment && tracePropagated()) request.addHeader("X-Amzn-Trace-Id", subsegment.header());
   });
   subscribe("undici:request:headers", (message) => {
     const { request, response } = message as { request: object; response: { statusCode: number } };

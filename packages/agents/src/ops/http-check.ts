@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { ActionError, NonRetriableError } from "@nexus/core";
+import { ActionError, NonRetriableError, propagateTrace } from "@nexus/core";
 import type { HttpCheckParams } from "./spec.js";
 
 export const MAX_REDIRECTS = 5;
@@ -145,12 +145,15 @@ export async function httpCheck(params: HttpCheckParams, options: HttpCheckOptio
   for (;;) {
     let response: Response;
     try {
-      response = await fetch(url, {
-        method,
-        redirect: "manual",
-        signal,
-        headers: { "user-agent": "nexus-ops-http-check/1", accept: "*/*" },
-      });
+      // An allow-listed host is the operator's own: it gets the trace header, and can join the trace (trace.ts).
+      response = await propagateTrace(() =>
+        fetch(url, {
+          method,
+          redirect: "manual",
+          signal,
+          headers: { "user-agent": "nexus-ops-http-check/1", accept: "*/*" },
+        }),
+      );
     } catch (error) {
       if (timeout.aborted) {
         throw new ActionError("http_timeout", `${url.href} did not answer within ${timeoutMs} ms`, { cause: error });

@@ -193,7 +193,7 @@ function bedrockError(error: unknown, timeoutMs: number): Error {
 }
 
 /** The Bedrock Runtime SDK, imported with the first request to the LLM (most goals are planned by rules). */
-const bedrockSdk = () => import("@aws-sdk/client-bedrock-runtime");
+const bedrockSdk = () => import("./bedrock-sdk.js");
 
 /** Amazon Bedrock's Converse API with the function's IAM credentials (`client`, or the one its factory makes). */
 export function bedrockProvider(options: {

@@ -2,7 +2,7 @@ import type { CreateScheduleCommandInput, SchedulerClient } from "@aws-sdk/clien
 import { type ClientSource, withSdk } from "../lazy.js";
 
 /** The EventBridge Scheduler SDK, imported with the first call: few requests create, change or delete a schedule. */
-const sdk = () => import("@aws-sdk/client-scheduler");
+const sdk = () => import("../sdk/scheduler.js");
 
 /** What the cloud's scheduler needs to know of a schedule to fire it. */
 export interface Trigger {
