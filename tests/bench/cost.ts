@@ -96,7 +96,7 @@ const BATCH = 10;
 /** What CloudWatch Logs counts per event besides its message. */
 const EVENT_OVERHEAD = 26;
 
-/** Counts (and keeps off the terminal) the log lines written while on. */
+/** Keeps the runtime's log lines off the terminal, and counts those written while on. */
 function captureLogs() {
   let bytes = 0;
   let on = false;
@@ -106,8 +106,8 @@ function captureLogs() {
     const original = originals[i] as typeof stream.write;
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
-      if (on && text.startsWith("{")) {
-        for (const line of text.split("\n")) if (line) bytes += Buffer.byteLength(line) + EVENT_OVERHEAD;
+      if (text.startsWith("{")) {
+        if (on) for (const line of text.split("\n")) if (line) bytes += Buffer.byteLength(line) + EVENT_OVERHEAD;
         return true;
       }
       return original(chunk as string, ...(rest as []));
