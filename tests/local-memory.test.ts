@@ -26,6 +26,12 @@ describe("npm run dev's node process", () => {
     expect(flag("--max-semi-space-size")).toBeLessThanOrEqual(8);
   });
 
+  it("exposes a full collection, which the runtime runs once quiet after work (compactor.ts)", () => {
+    expect(args).toContain("--expose-gc");
+    const out = execFileSync(process.execPath, [...args, "-e", "process.stdout.write(typeof globalThis.gc)"]);
+    expect(out.toString()).toBe("function");
+  });
+
   it("gets those bounds: node started with the dev script's arguments has the heap limit they set", () => {
     const out = execFileSync(process.execPath, [
       ...args,

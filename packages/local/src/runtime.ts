@@ -39,6 +39,7 @@ import {
 import type * as Alarms from "@nexus/core/alarms";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
 import { BodyGate, DEFAULT_BODY_BUDGET_BYTES } from "./body-gate.js";
+import { QuietCompactor } from "./compactor.js";
 import { type Emulator, LOOPBACK, startDynamo, startSqs } from "./emulators.js";
 import { type FunctionName, invoking } from "./invocations.js";
 import { QueuePoller } from "./poller.js";
@@ -235,6 +236,14 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     // Metrics recorded anywhere in this process while it runs (the API, the pollers' handlers, the sweeper).
     const uninstallMetrics = useMetricsSink(metrics);
     stops.push(async () => uninstallMetrics());
+    // Once quiet after work, one full collection gives the work's heap back (compactor.ts; with `npm run dev`'s flags).
+    const compactor = new QuietCompactor();
+    const unobserve = metrics.subscribe((point) => compactor.observe(point));
+    compactor.start();
+    stops.push(async () => {
+      unobserve();
+      compactor.stop();
+    });
     const dynamo: Emulator = await startDynamo(dbPath ? { path: dbPath } : {});
     stops.push(dynamo.stop);
     const sqsServer: Emulator = await startSqs();
