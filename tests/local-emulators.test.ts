@@ -9,6 +9,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { untilActive } from "@nexus/core";
 import { startDynamo } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -74,6 +75,7 @@ beforeAll(async () => {
       ],
     }),
   );
+  await untilActive(client, "emulator-test");
 });
 
 afterAll(async () => {

@@ -8,7 +8,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { createTableInput, Keys, Tasks } from "@nexus/core";
+import { createTableInput, Keys, Tasks, untilActive } from "@nexus/core";
 import { startDynamo, startLocal, startSqs } from "@nexus/local";
 import { keys } from "../../packages/core/src/storage/table.js";
 import { percentile, pool, sleep, summarize, type ThroughputResult } from "./stats.js";
@@ -286,6 +286,7 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
   let loops: Promise<void>[] = [];
   try {
     await ddb.send(new CreateTableCommand(createTableInput(tableName)));
+    await untilActive(ddb, tableName);
     const queue = await sqs.send(new CreateQueueCommand({ QueueName: "bench-baseline" }));
     const queueUrl = queue.QueueUrl ?? "";
 

@@ -1,13 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import {
   type Context,
   createClients,
   createLogger,
-  createTableInput,
   DEFAULT_SETTINGS,
+  ensureTable,
   fileObjectStore,
   Plans,
   Queues,
@@ -63,7 +62,7 @@ export async function startTestContext(
     now: options.now ?? (() => new Date()),
   };
   planContext = ctx;
-  await ctx.ddb.send(new CreateTableCommand(createTableInput(ctx.tableName)));
+  await ensureTable(ctx.ddb, ctx.tableName, "memory");
   /** Gives a built-in agent its queue pair, as the stack would. */
   const addBuiltinQueue = async (agentId: string) => {
     ctx.builtinQueues[agentId] = await Queues.createAgentQueues(ctx, agentId);

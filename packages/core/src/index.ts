@@ -64,7 +64,7 @@ export * as Remote from "./remote.js";
 export * from "./schemas.js";
 export { type Secrets, secretsManager } from "./secrets.js";
 export { CorsOriginsSetting } from "./settings-env.js";
-export { ensureTable, TableLayoutError } from "./storage/setup.js";
+export { ensureTable, TableLayoutError, untilActive } from "./storage/setup.js";
 export { createTableInput } from "./storage/table.js";
 export * as Sweeper from "./sweeper.js";
 export {

@@ -1,4 +1,4 @@
-import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, type DescribeTableCommandOutput } from "@aws-sdk/client-dynamodb";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { createTableInput, INDEXES } from "./table.js";
 
@@ -39,8 +39,14 @@ export async function ensureTable(
   return "exists";
 }
 
-/** Waits until a new table is ACTIVE: the emulator, like DynamoDB, refuses reads and writes while it is CREATING. */
-async function untilActive(ddb: DynamoDBDocumentClient, tableName: string): Promise<void> {
+/**
+ * Waits until a new table is ACTIVE: the emulator, like DynamoDB, refuses reads and writes while it is CREATING (its
+ * CreateTable answers before the table is usable, even with no creation delay).
+ */
+export async function untilActive(
+  ddb: { send(command: DescribeTableCommand): Promise<DescribeTableCommandOutput> },
+  tableName: string,
+): Promise<void> {
   for (let wait = 5; ; wait = Math.min(wait * 2, 1000)) {
     const { Table } = await ddb.send(new DescribeTableCommand({ TableName: tableName }));
     if (Table?.TableStatus === "ACTIVE") return;
