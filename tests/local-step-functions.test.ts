@@ -83,3 +83,66 @@ describe("the local Step Functions endpoint", () => {
     expect(await status(arns[arns.length - KEPT] ?? "")).toBe("ExecutionDoesNotExist");
   });
 });
+
+describe("Task state timeouts on the local Step Functions endpoint", () => {
+  /**
+   * Step Functions resolves `TimeoutSecondsPath` against the state's input (not its Parameters, where the same path
+   * may hold another value): the interpreter underneath resolves it against the Parameters, so the endpoint runs the
+   * definition rewritten to read it from the input, as AWS does.
+   */
+  let timed: LocalStepFunctions;
+  let timedClient: SFNClient;
+  beforeAll(async () => {
+    timed = await startStepFunctions({
+      definition: {
+        StartAt: "Work",
+        States: {
+          Work: {
+            Type: "Task",
+            Resource: "arn:aws:states:::lambda:invoke",
+            TimeoutSecondsPath: "$.limit",
+            Parameters: {
+              FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:f",
+              "Payload.$": "$.payload",
+              "limit.$": "$.parameterLimit",
+            },
+            End: true,
+          },
+        },
+      },
+      stateMachineName: "timed",
+      logger: createLogger("nexus-test", { level: "SILENT" }),
+      invoke: async (payload) => {
+        await new Promise((r) => setTimeout(r, Number(payload.ms)));
+        return { slept: payload.ms };
+      },
+    });
+    timedClient = new SFNClient({
+      region: "us-east-1",
+      endpoint: timed.endpoint,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+  });
+  afterAll(async () => {
+    timedClient?.destroy();
+    await timed?.stop();
+  });
+
+  const run = async (name: string, input: Record<string, unknown>) => {
+    const { executionArn = "" } = await timedClient.send(
+      new StartExecutionCommand({ stateMachineArn: timed.stateMachineArn, name, input: JSON.stringify(input) }),
+    );
+    await timed.settled(executionArn);
+    return timedClient.send(new DescribeExecutionCommand({ executionArn }));
+  };
+
+  it("reads TimeoutSecondsPath from the state input, as Step Functions does", async () => {
+    const [shortInInput, longInInput] = await Promise.all([
+      run("short", { limit: 1, parameterLimit: 30, payload: { ms: 2500 } }),
+      run("long", { limit: 30, parameterLimit: 1, payload: { ms: 2500 } }),
+    ]);
+    expect(shortInInput).toMatchObject({ status: "FAILED", error: "States.Timeout" });
+    expect(longInInput.status).toBe("SUCCEEDED");
+    expect(JSON.parse(longInInput.output ?? "null")).toMatchObject({ Payload: { slept: 2500 } });
+  });
+});

@@ -59,6 +59,33 @@ function worstPath(machine: Machine): number {
   return from(machine.StartAt);
 }
 
+/** The step's clocks in an iteration's input, each a distinct number. */
+const CLOCKS = { timeoutSeconds: 111, heartbeatSeconds: 110, dependencyTimeoutSeconds: 999 };
+
+/** The value at a JSONPath of the form `$.a.b`. */
+function at(value: unknown, path: string): unknown {
+  expect(path).toMatch(/^\$(\.\w+)+$/);
+  return path
+    .slice(2)
+    .split(".")
+    .reduce<unknown>((v, key) => (v as Record<string, unknown> | undefined)?.[key], value);
+}
+
+/** A Task state's effective parameters for `input`: its Parameters template, `.$` fields resolved (`$.` paths). */
+function withParameters(state: State, input: unknown): unknown {
+  const resolve = (template: unknown): unknown => {
+    if (typeof template !== "object" || template === null) return template;
+    return Object.fromEntries(
+      Object.entries(template).map(([key, value]) =>
+        key.endsWith(".$")
+          ? [key.slice(0, -2), String(value).startsWith("$$.") ? "token" : at(input, String(value))]
+          : [key, resolve(value)],
+      ),
+    );
+  };
+  return resolve(state.Parameters);
+}
+
 describe("the plan state machine definition (one ASL file for the stack and the local runtime)", () => {
   it("is valid ASL, paths and ARNs checked", () => {
     const result = validator(definition, { checkPaths: true, checkArn: true });
@@ -82,10 +109,31 @@ describe("the plan state machine definition (one ASL file for the stack and the 
       expect(retried, name).not.toContain("States.ALL");
       if (String(state.Resource).endsWith(".waitForTaskToken")) {
         expect(parameters.Payload["token.$"], name).toBe("$$.Task.Token");
-        // Read from the state input by Step Functions and from the parameters by the local runtime: the same path.
-        expect(state.TimeoutSecondsPath, name).toBe("$.Payload.timeoutSeconds");
-        expect(parameters.Payload["timeoutSeconds.$"], name).toMatch(/^\$\.Payload\./);
         expect((state.Catch as Array<{ Next: string }>)[0]?.Next, name).toBe("StepFailed");
+      }
+    }
+  });
+
+  it("times each waiting state by the step's own clock, read from the state input as Step Functions reads it", () => {
+    // A Map iteration's input, as the runner's `start` op makes it (distinct numbers, to tell them apart).
+    const input = {
+      Payload: { ...{ planId: "pln_1", run: 1, stepId: "s", kind: "agent", waits: true, seconds: 0 }, ...CLOCKS },
+    };
+    const waiting = tasks.filter(([, s]) => String(s.Resource).endsWith(".waitForTaskToken"));
+    expect(waiting.map(([name]) => name).sort()).toEqual(["AwaitApproval", "AwaitDependencies", "RunTask"].sort());
+    for (const [name, state] of waiting) {
+      const payload = (state.Parameters as { Payload: Record<string, unknown> }).Payload;
+      // Waiting for dependencies is bounded by the plan's own limit; a step's timeout starts when the step does.
+      const expected = payload.op === "ready" ? CLOCKS.dependencyTimeoutSeconds : CLOCKS.timeoutSeconds;
+      const path = String(state.TimeoutSecondsPath);
+      expect(at(input, path), `${name}: TimeoutSecondsPath in the state input`).toBe(expected);
+      // The local interpreter reads the path in the effective parameters: the same value must be there too.
+      expect(at(withParameters(state, input), path), `${name}: TimeoutSecondsPath in the parameters`).toBe(expected);
+      if (state.HeartbeatSecondsPath) {
+        expect(at(input, String(state.HeartbeatSecondsPath)), name).toBe(CLOCKS.heartbeatSeconds);
+        expect(at(withParameters(state, input), String(state.HeartbeatSecondsPath)), name).toBe(
+          CLOCKS.heartbeatSeconds,
+        );
       }
     }
   });

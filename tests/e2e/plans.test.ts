@@ -143,6 +143,34 @@ describe("approval gates", () => {
     expect(again.status).toBe(409);
   });
 
+  it("times a step from when it starts: waiting on a gate longer than its own timeout does not fail it", async () => {
+    const created = await local.api.post("/v1/plans", {
+      steps: [
+        { id: "gate", kind: "approval", message: "Send it?" },
+        {
+          id: "send",
+          agentId: "diag",
+          action: "echo",
+          params: { sent: true },
+          dependsOn: ["gate"],
+          timeoutSeconds: 10,
+        },
+      ],
+    });
+    expect(created.status).toBe(201);
+    await local.api.waitForPlan(created.body.id, ["waiting_approval"]);
+    // The decision comes after the dependent step's 10 s: that clock has not started while the step waits.
+    await new Promise((r) => setTimeout(r, 11_000));
+    const waiting = await local.api.get(`/v1/plans/${created.body.id}`);
+    expect(waiting.body.status).toBe("waiting_approval");
+    expect(step(waiting.body, "send")).toMatchObject({ status: "waiting", taskId: null });
+    const approved = await local.api.post(`/v1/plans/${created.body.id}/steps/gate/approve`);
+    expect(approved.status).toBe(200);
+    const plan = await local.api.waitForPlan(created.body.id);
+    expect(plan.status).toBe("succeeded");
+    expect(step(plan, "send")).toMatchObject({ status: "succeeded", result: { sent: true } });
+  });
+
   it("fails the plan when rejected; later steps never run", async () => {
     const created = await gated();
     await local.api.waitForPlan(created.body.id, ["waiting_approval"]);

@@ -102,9 +102,17 @@ class TaskFailure extends Error {
   }
 }
 
+/** A Task state, as far as this endpoint reads or rewrites it. */
+interface TaskState {
+  Type: "Task";
+  Resource: string;
+  Parameters?: Record<string, unknown>;
+  TimeoutSecondsPath?: string;
+}
+
 /** Every Task state of a definition (nested Map and Parallel ones too), by name. */
-function taskStates(definition: Definition): Array<[string, { Resource: string }]> {
-  const found: Array<[string, { Resource: string }]> = [];
+function taskStates(definition: Definition): Array<[string, TaskState]> {
+  const found: Array<[string, TaskState]> = [];
   const walk = (states: Record<string, unknown>) => {
     for (const [name, raw] of Object.entries(states)) {
       const state = raw as {
@@ -114,7 +122,7 @@ function taskStates(definition: Definition): Array<[string, { Resource: string }
         Iterator?: { States: Record<string, unknown> };
         Branches?: Array<{ States: Record<string, unknown> }>;
       };
-      if (state.Type === "Task" && state.Resource) found.push([name, { Resource: state.Resource }]);
+      if (state.Type === "Task" && state.Resource) found.push([name, state as TaskState]);
       const nested = state.ItemProcessor ?? state.Iterator;
       if (nested) walk(nested.States);
       for (const branch of state.Branches ?? []) walk(branch.States);
@@ -122,6 +130,26 @@ function taskStates(definition: Definition): Array<[string, { Resource: string }
   };
   walk(definition.States as Record<string, unknown>);
   return found;
+}
+
+/** The Parameters field that carries a Task state's timeout, read from its input, to the interpreter. */
+export const TIMEOUT_FROM_INPUT = "LocalTimeoutSecondsFromInput";
+
+/**
+ * The definition as the interpreter must run it to time Task states as Step Functions does. Step Functions resolves
+ * `TimeoutSecondsPath` against the state's input; aws-local-stepfunctions resolves it against the effective
+ * Parameters, where the same path may name another value or none. So each such state's Parameters also carry the
+ * path's value from the input (as {@link TIMEOUT_FROM_INPUT}), and the state reads its timeout there; the Lambda
+ * payload is unchanged (the handlers read `Payload` only).
+ */
+export function withTimeoutsFromInput(definition: Definition): Definition {
+  const copy = structuredClone(definition);
+  for (const [, state] of taskStates(copy)) {
+    if (!state.TimeoutSecondsPath || !state.Parameters) continue;
+    state.Parameters[`${TIMEOUT_FROM_INPUT}.$`] = state.TimeoutSecondsPath;
+    state.TimeoutSecondsPath = `$.${TIMEOUT_FROM_INPUT}`;
+  }
+  return copy;
 }
 
 /**
@@ -147,7 +175,7 @@ export async function startStepFunctions(options: {
   const maxFinished = options.maxFinished ?? MAX_FINISHED_EXECUTIONS;
   const waiters = new Map<string, Waiter>();
   const definition = options.definition as unknown as Definition;
-  const machine = new StateMachine(definition, { validationOptions: { checkArn: false } });
+  const machine = new StateMachine(withTimeoutsFromInput(definition), { validationOptions: { checkArn: false } });
 
   /** The Lambda function's handler, its invocations counted and timed on the execution. */
   const invoke = async (executionArn: string, payload: Record<string, unknown>) => {
