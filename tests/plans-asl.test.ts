@@ -86,6 +86,24 @@ function withParameters(state: State, input: unknown): unknown {
   return resolve(state.Parameters);
 }
 
+type ChoiceRule = {
+  Next: string;
+  Variable?: string;
+  BooleanEquals?: boolean;
+  StringEquals?: string;
+  And?: ChoiceRule[];
+  Or?: ChoiceRule[];
+};
+
+/** Whether a Choice rule (comparisons on `$.Payload.waits` and `$.Payload.kind`, And, Or) holds for a step. */
+function matches(rule: Omit<ChoiceRule, "Next">, step: { kind: string; waits: boolean }): boolean {
+  if (rule.And) return rule.And.every((r) => matches(r, step));
+  if (rule.Or) return rule.Or.some((r) => matches(r, step));
+  if (rule.Variable === "$.Payload.waits" && rule.BooleanEquals !== undefined) return step.waits === rule.BooleanEquals;
+  if (rule.Variable === "$.Payload.kind" && rule.StringEquals !== undefined) return step.kind === rule.StringEquals;
+  throw new Error(`a Choice rule this test cannot read: ${JSON.stringify(rule)}`);
+}
+
 describe("the plan state machine definition (one ASL file for the stack and the local runtime)", () => {
   it("is valid ASL, paths and ARNs checked", () => {
     const result = validator(definition, { checkPaths: true, checkArn: true });
@@ -120,7 +138,9 @@ describe("the plan state machine definition (one ASL file for the stack and the 
       Payload: { ...{ planId: "pln_1", run: 1, stepId: "s", kind: "agent", waits: true, seconds: 0 }, ...CLOCKS },
     };
     const waiting = tasks.filter(([, s]) => String(s.Resource).endsWith(".waitForTaskToken"));
-    expect(waiting.map(([name]) => name).sort()).toEqual(["AwaitApproval", "AwaitDependencies", "RunTask"].sort());
+    expect(waiting.map(([name]) => name).sort()).toEqual(
+      ["AwaitApproval", "AwaitDependencies", "AwaitTaskDependencies", "RunTask"].sort(),
+    );
     for (const [name, state] of waiting) {
       const payload = (state.Parameters as { Payload: Record<string, unknown> }).Payload;
       // Waiting for dependencies is bounded by the plan's own limit; a step's timeout starts when the step does.
@@ -136,6 +156,25 @@ describe("the plan state machine definition (one ASL file for the stack and the 
         );
       }
     }
+  });
+
+  it("routes every kind of step with one Choice, waiting or not", () => {
+    const map = (definition as unknown as Machine).States.RunSteps as State & { ItemProcessor: Machine };
+    const processor = map.ItemProcessor;
+    const route = processor.States[processor.StartAt] as State & { Choices: unknown[]; Default: string };
+    expect(route.Type).toBe("Choice");
+    const firstTask = (kind: string, waits: boolean) => {
+      const choice = (route.Choices as ChoiceRule[]).find((rule) => matches(rule, { kind, waits }));
+      return choice?.Next ?? route.Default;
+    };
+    expect(firstTask("agent", false)).toBe("RunTask");
+    expect(firstTask("agent", true)).toBe("AwaitTaskDependencies");
+    expect(processor.States.AwaitTaskDependencies?.Next).toBe("RunTask");
+    expect(firstTask("approval", false)).toBe("AwaitApproval");
+    expect(firstTask("wait", false)).toBe("WaitStep");
+    expect(firstTask("approval", true)).toBe("AwaitDependencies");
+    expect(firstTask("wait", true)).toBe("AwaitDependencies");
+    expect(processor.States.AwaitDependencies?.Next).toBe("StepKind");
   });
 
   it(`keeps a plan of ${Plans.MAX_PLAN_STEPS} steps far below the 25,000-event history limit`, () => {
