@@ -16,7 +16,7 @@ let api: (
   context: LambdaContext,
 ) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
-let sweeper: (event?: unknown) => Promise<{ scanned: number; requeued: number; failed: number }>;
+let sweeper: (event?: unknown) => Promise<{ scanned: number; requeued: number; failed: number; backlogged: number }>;
 let plans: (payload: Record<string, unknown>) => Promise<unknown>;
 let probe: (event?: unknown) => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
 let sfn: LocalStepFunctions;
@@ -177,7 +177,7 @@ describe("Lambda entry points", () => {
 
   it("runs the sweeper on its schedule's event", async () => {
     const result = await sweeper();
-    expect(result).toEqual({ scanned: expect.any(Number), requeued: 0, failed: 0 });
+    expect(result).toEqual({ scanned: expect.any(Number), requeued: 0, failed: 0, backlogged: expect.any(Number) });
   });
 
   it("runs a plan: API → state machine → plan runner function → agent function → task token → next step", async () => {

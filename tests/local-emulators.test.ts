@@ -9,8 +9,16 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { untilActive } from "@nexus/core";
-import { startDynamo } from "@nexus/local";
+import { startDynamo, startSqs } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /**
@@ -132,5 +140,41 @@ describe("the local DynamoDB", () => {
     await new Promise((r) => setTimeout(r, 50)); // closing is asynchronous
     expect(seen.opened - before.opened).toBe(50);
     expect(seen.closed - before.closed).toBe(50);
+  });
+});
+
+describe("the local SQS", () => {
+  it("counts as SQS does: a message being worked on is not visible, and not also available", async () => {
+    const sqs = await startSqs();
+    const client = new SQSClient({
+      endpoint: sqs.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    try {
+      const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: "counted" }));
+      const counts = async () => {
+        const { Attributes = {} } = await client.send(
+          new GetQueueAttributesCommand({
+            QueueUrl,
+            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+          }),
+        );
+        return [
+          Number(Attributes.ApproximateNumberOfMessages),
+          Number(Attributes.ApproximateNumberOfMessagesNotVisible),
+        ];
+      };
+      for (const body of ["a", "b"]) await client.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+      expect(await counts()).toEqual([2, 0]);
+      const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 1 }));
+      expect(Messages).toHaveLength(1);
+      expect(await counts()).toEqual([1, 1]);
+      await client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: Messages[0]?.ReceiptHandle }));
+      expect(await counts()).toEqual([1, 0]);
+    } finally {
+      client.destroy();
+      await sqs.stop();
+    }
   });
 });

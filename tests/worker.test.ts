@@ -29,19 +29,21 @@ afterAll(async () => {
 
 const limits = { getRemainingTimeInMillis: () => 60_000 };
 
-async function consumer(handlers: Record<string, Worker.ActionHandler>, context: Context = ctx) {
-  const agent = await Agents.get(ctx, "worker");
-  return Worker.createConsumer({ ctx: context, agentId: "worker", queue: agent.queue, handlers, logger });
+async function consumer(handlers: Record<string, Worker.ActionHandler>, context: Context = ctx, agentId = "worker") {
+  const agent = await Agents.get(ctx, agentId);
+  return Worker.createConsumer({ ctx: context, agentId, queue: agent.queue, handlers, logger });
 }
 
-/** Takes every visible message off the agent's queue: the messages are "lost". */
-async function drainQueue() {
-  const agent = await Agents.get(ctx, "worker");
+/** Takes every visible message off the agent's queue: the messages are "lost". Returns their bodies. */
+async function drainQueue(agentId = "worker") {
+  const agent = await Agents.get(ctx, agentId);
+  const drained: unknown[] = [];
   for (;;) {
     const out = await ctx.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: agent.queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
     );
-    if (!out.Messages?.length) return;
+    if (!out.Messages?.length) return drained;
+    drained.push(...out.Messages.map((m) => JSON.parse(m.Body ?? "{}")));
     await ctx.sqs.send(
       new DeleteMessageBatchCommand({
         QueueUrl: agent.queue.url,
@@ -178,47 +180,77 @@ describe("an attempt's log", () => {
   });
 });
 
+/** The sweeper tests' agent. */
+const SWEPT = "swept";
+
 describe("sweeper", () => {
+  // An agent of their own: the tests above leave messages on the worker's queue (retries, some delayed), and the
+  // sweeper reads the queue's backlog.
+  beforeAll(async () => {
+    await Agents.register(ctx, {
+      name: SWEPT,
+      actions: [{ name: "ok", retry: { maxAttempts: 2, backoffSeconds: 0 } }],
+    });
+  });
+
   it("keeps a task the queue refused and re-sends it later", async () => {
     // An SQS outage at submit time: a fault the emulator cannot produce on demand.
     const outage: Context = {
       ...ctx,
       sqs: { send: () => Promise.reject(new Error("ServiceUnavailable")) } as unknown as Context["sqs"],
     };
-    const submitted = await Tasks.submit(outage, { agentId: "worker", action: "ok" });
+    const submitted = await Tasks.submit(outage, { agentId: SWEPT, action: "ok" });
     expect(submitted).toMatchObject({ enqueued: false, task: { status: "queued" } });
     clock.advance(10 * 60_000);
     expect((await Sweeper.sweep(ctx, { graceMs: 5 * 60_000 })).requeued).toBeGreaterThanOrEqual(1);
-    const agent = await Agents.get(ctx, "worker");
+    const agent = await Agents.get(ctx, SWEPT);
     expect(await receive(agent.queue.url)).toContainEqual({ taskId: submitted.task.id, attempt: 1 });
     await Tasks.cancel(ctx, submitted.task.id);
-    await drainQueue();
+    await drainQueue(SWEPT);
   });
 
   it("re-sends a queued task whose message was lost, only after the grace period", async () => {
-    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
-    await drainQueue(); // the message is lost
+    const { task } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    await drainQueue(SWEPT); // the message is lost
     const grace = 5 * 60_000;
     expect((await Sweeper.sweep(ctx, { graceMs: grace })).requeued).toBe(0);
     clock.advance(grace + 1000);
     const result = await Sweeper.sweep(ctx, { graceMs: grace });
     expect(result.requeued).toBeGreaterThanOrEqual(1);
-    const agent = await Agents.get(ctx, "worker");
+    const agent = await Agents.get(ctx, SWEPT);
     expect(await receive(agent.queue.url)).toContainEqual({ taskId: task.id, attempt: 1 });
     const after = await Tasks.get(ctx, task.id);
     expect(after.events.at(-1)).toMatchObject({ type: "requeued", message: "message lost; re-sent" });
     // a second sweep right away does nothing more
     expect((await Sweeper.sweep(ctx, { graceMs: grace })).requeued).toBe(0);
     await Tasks.cancel(ctx, task.id);
-    await drainQueue();
+    await drainQueue(SWEPT);
+  });
+
+  it("leaves a task queued behind a backlog alone: its message waits in the queue, it is not lost", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    const grace = 5 * 60_000;
+    // Nothing consumes the queue for three sweeps' time: the task waits its turn, each sweep sees it past the grace.
+    for (let sweep = 0; sweep < 3; sweep++) {
+      clock.advance(grace + 1000);
+      expect((await Sweeper.sweep(ctx, { graceMs: grace })).backlogged).toBeGreaterThanOrEqual(1);
+    }
+    expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued"]);
+    // Its one message, not one more per sweep; taken off the queue here, it is lost: now nothing waits, and the next
+    // sweep re-sends it.
+    expect(await drainQueue(SWEPT)).toEqual([{ taskId: task.id, attempt: 1 }]);
+    await Sweeper.sweep(ctx, { graceMs: grace });
+    expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued", "requeued"]);
+    expect(await drainQueue(SWEPT)).toEqual([{ taskId: task.id, attempt: 1 }]);
+    await Tasks.cancel(ctx, task.id);
   });
 
   it("puts a task back when its worker died, and fails it when no attempts are left", async () => {
-    const agent = await Agents.get(ctx, "worker");
-    const { task } = await Tasks.submit(ctx, { agentId: "worker", action: "ok" });
-    await drainQueue();
+    const agent = await Agents.get(ctx, SWEPT);
+    const { task } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    await drainQueue(SWEPT);
     // a worker claims the task and dies: the handler never returns within this test
-    const claimedBy = await consumer({ ok: () => new Promise(() => undefined) });
+    const claimedBy = await consumer({ ok: () => new Promise(() => undefined) }, ctx, SWEPT);
     void claimedBy(sqsEvent(message(task.id, 1)), { getRemainingTimeInMillis: () => 10_000 });
     await expect.poll(async () => (await Tasks.get(ctx, task.id)).status).toBe("running");
     clock.advance(10 * 60_000);
@@ -232,7 +264,7 @@ describe("sweeper", () => {
     });
 
     // attempt 2 (the last for "ok") dies as well: the sweeper fails the task and dead-letters it
-    const again = await consumer({ ok: () => new Promise(() => undefined) });
+    const again = await consumer({ ok: () => new Promise(() => undefined) }, ctx, SWEPT);
     void again(sqsEvent(message(task.id, 2)), { getRemainingTimeInMillis: () => 10_000 });
     await expect.poll(async () => (await Tasks.get(ctx, task.id)).attempts).toBe(2);
     clock.advance(10 * 60_000);

@@ -30,18 +30,23 @@ export interface SweepResult {
   scanned: number;
   requeued: number;
   failed: number;
+  /**
+   * Tasks queued past the grace whose agent's queue still holds waiting messages: behind a backlog, not lost. They are
+   * left for the consumer (a message re-sent for each would only lengthen the backlog).
+   */
+  backlogged: number;
 }
 
 /** Conditional writes in flight at once while sweeping a page. */
 const SWEEP_CONCURRENCY = 16;
 
 /**
- * Finds tasks whose message was lost (queued too long) or whose worker died (running past its lease) and
- * puts them back on their agent's queue, or fails them when no attempts are left. Each change is a
- * conditional write, so sweeps running side by side, or racing a worker, never double-enqueue a task.
+ * Finds tasks whose message was lost (queued too long while their agent's queue has nothing waiting) or whose worker
+ * died (running past its lease) and puts them back on their agent's queue, or fails them when no attempts are left.
+ * Each change is a conditional write, so sweeps running side by side, or racing a worker, never double-enqueue a task.
  */
 export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepResult> {
-  const result: SweepResult = { scanned: 0, requeued: 0, failed: 0 };
+  const result: SweepResult = { scanned: 0, requeued: 0, failed: 0, backlogged: 0 };
   const now = ctx.now().getTime();
   const queuedCutoff = new Date(now - options.graceMs).toISOString();
   const leaseCutoff = new Date(now - (options.leaseGraceMs ?? options.graceMs)).toISOString();
@@ -56,6 +61,20 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     }
     return queue;
   };
+  /**
+   * Whether a queue holds messages waiting to be received (asked once per agent and sweep). A task queued past the
+   * grace is then most likely behind them: only once nothing waits is its message presumed lost. Unknown (SQS did not
+   * answer) counts as nothing waiting.
+   */
+  const backlogs = new Map<string, Promise<boolean>>();
+  const hasBacklog = (agentId: string, queue: QueueRef) => {
+    let backlog = backlogs.get(agentId);
+    if (!backlog) {
+      backlog = Health.waitingMessages(ctx, queue).then((waiting) => (waiting ?? 0) > 0);
+      backlogs.set(agentId, backlog);
+    }
+    return backlog;
+  };
   const isLost = (record: TaskRecord) => {
     if (options.changedBefore && record.updatedAt >= options.changedBefore) return false;
     if (record.status === "queued") return options.restart || record.availableAt < queuedCutoff;
@@ -67,6 +86,11 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
   const settle = async (record: TaskRecord) => {
     const queue = await queueOf(record.agentId);
     if (!queue) return;
+    // After a restart the queues are new and empty; otherwise a queued task may just be waiting its turn.
+    if (record.status === "queued" && !options.restart && (await hasBacklog(record.agentId, queue))) {
+      result.backlogged++;
+      return;
+    }
     if (record.attempts >= record.maxAttempts) {
       if (await failAbandoned(ctx, queue, record)) result.failed++;
     } else if (await requeue(ctx, queue, record)) {

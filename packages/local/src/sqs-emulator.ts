@@ -11,6 +11,10 @@ import { createRequire } from "node:module";
  * Also, for the local alarms (alarms.ts): GetQueueAttributes answers `ApproximateAgeOfOldestMessage`, seconds since the
  * oldest message not delayed was sent. In AWS that is a CloudWatch metric of the queue, not an attribute; the runtime
  * samples it from here as CloudWatch would from SQS.
+ *
+ * And `ApproximateNumberOfMessages` counts what SQS counts, the messages available to receive: the bundle counted the
+ * messages in flight too (which `ApproximateNumberOfMessagesNotVisible` counts again), so a queue with one message
+ * being worked on looked as if one more waited.
  */
 type SqsModule = typeof import("local-aws-sqs");
 
@@ -22,11 +26,14 @@ const DELAYED_COUNT = "ApproximateNumberOfMessagesDelayed:String(S(this,ge)),";
 const WITH_OLDEST_AGE = `${DELAYED_COUNT}ApproximateAgeOfOldestMessage:String(S(this,E).filter(o=>!o.delayed).reduce((a,o)=>Math.max(a,Math.floor((Date.now()-Number(o.record.attributes.SentTimestamp))/1e3)),0)),`;
 const ATTRIBUTE_NAMES = 'let r=["QueueArn","ApproximateNumberOfMessages",';
 const WITH_AGE_NAME = 'let r=["QueueArn","ApproximateAgeOfOldestMessage","ApproximateNumberOfMessages",';
+const COUNTS_IN_FLIGHT = "ApproximateNumberOfMessages:String(S(this,E).filter(o=>!o.delayed).length)";
+const COUNTS_AVAILABLE = "ApproximateNumberOfMessages:String(S(this,E).filter(o=>!o.delayed&&o.visible).length)";
 /** What this runtime changes in the bundle: each expression must be there exactly once. */
 const PATCHES: ReadonlyArray<[string, string]> = [
   [WAITS_FOR_A_FULL_BATCH, ANSWERS_WITH_WHAT_IS_THERE],
   [DELAYED_COUNT, WITH_OLDEST_AGE],
   [ATTRIBUTE_NAMES, WITH_AGE_NAME],
+  [COUNTS_IN_FLIGHT, COUNTS_AVAILABLE],
 ];
 
 let loaded: SqsModule | undefined;

@@ -33,3 +33,11 @@ export async function depths(ctx: Context, queue: QueueRef): Promise<Depths> {
   ]);
   return { queueDepth, dlqDepth };
 }
+
+/**
+ * Messages of an agent's queue waiting to be received (visible or delayed; not those a consumer holds), or null where
+ * SQS did not answer.
+ */
+export function waitingMessages(ctx: Context, queue: QueueRef): Promise<number | null> {
+  return countMessages(ctx, queue.url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]);
+}

@@ -16,7 +16,7 @@ export {
   RECENT_TASKS,
   recentActivity,
 } from "./action.js";
-export { type Depths, depths } from "./depths.js";
+export { type Depths, depths, waitingMessages } from "./depths.js";
 export { describe, summarize, summarizePage } from "./describe.js";
 export { type Evaluation, evaluate, healthOf, type Source, settingsOf } from "./evaluate.js";
 export { emitMetrics, emitOnlineCount, isAlive } from "./metrics.js";
