@@ -1,4 +1,10 @@
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import {
+  DescribeExecutionCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from "@aws-sdk/client-sfn";
 import { createLogger } from "@nexus/core";
 import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -144,5 +150,79 @@ describe("Task state timeouts on the local Step Functions endpoint", () => {
     expect(shortInInput).toMatchObject({ status: "FAILED", error: "States.Timeout" });
     expect(longInInput.status).toBe("SUCCEEDED");
     expect(JSON.parse(longInInput.output ?? "null")).toMatchObject({ Payload: { slept: 2500 } });
+  });
+});
+
+describe("heartbeats on the local Step Functions endpoint", () => {
+  /** A waiting state with a heartbeat read from its input; each invocation leaves its token here. */
+  let beating: LocalStepFunctions;
+  let beatClient: SFNClient;
+  const tokens = new Map<string, string>();
+  beforeAll(async () => {
+    beating = await startStepFunctions({
+      definition: {
+        StartAt: "Wait",
+        States: {
+          Wait: {
+            Type: "Task",
+            Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            TimeoutSeconds: 60,
+            HeartbeatSecondsPath: "$.heartbeatSeconds",
+            Parameters: {
+              FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:f",
+              Payload: { "name.$": "$.name", "token.$": "$$.Task.Token" },
+            },
+            End: true,
+          },
+        },
+      },
+      stateMachineName: "beating",
+      logger: createLogger("nexus-test", { level: "SILENT" }),
+      invoke: async (payload) => {
+        tokens.set(String(payload.name), String(payload.token));
+        return null;
+      },
+    });
+    beatClient = new SFNClient({
+      region: "us-east-1",
+      endpoint: beating.endpoint,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+  });
+  afterAll(async () => {
+    beatClient?.destroy();
+    await beating?.stop();
+  });
+
+  const begin = async (name: string, heartbeatSeconds: number) => {
+    const { executionArn = "" } = await beatClient.send(
+      new StartExecutionCommand({
+        stateMachineArn: beating.stateMachineArn,
+        name,
+        input: JSON.stringify({ name, heartbeatSeconds }),
+      }),
+    );
+    await expect.poll(() => tokens.has(name)).toBe(true);
+    return { executionArn, taskToken: tokens.get(name) ?? "" };
+  };
+  const described = async (executionArn: string) => {
+    await beating.settled(executionArn);
+    return beatClient.send(new DescribeExecutionCommand({ executionArn }));
+  };
+
+  it("fails a waiting state that hears nothing for its HeartbeatSeconds, as Step Functions does", async () => {
+    const { executionArn, taskToken } = await begin("silent", 1);
+    expect(await described(executionArn)).toMatchObject({ status: "FAILED", error: "States.HeartbeatTimeout" });
+    await expect(beatClient.send(new SendTaskHeartbeatCommand({ taskToken }))).rejects.toThrow();
+  });
+
+  it("keeps a waiting state that hears a heartbeat in time, for longer than one heartbeat in all", async () => {
+    const { executionArn, taskToken } = await begin("beating", 1);
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      await beatClient.send(new SendTaskHeartbeatCommand({ taskToken }));
+    }
+    await beatClient.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ done: true }) }));
+    expect(await described(executionArn)).toMatchObject({ status: "SUCCEEDED" });
   });
 });

@@ -1,5 +1,17 @@
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ActionError, Agents, type Context, createLogger, type LogRecord, Sweeper, Tasks, Worker } from "@nexus/core";
+import {
+  ActionError,
+  Agents,
+  type Context,
+  createLogger,
+  type LogRecord,
+  Sweeper,
+  stepFunctions,
+  Tasks,
+  Worker,
+} from "@nexus/core";
+import { startStepFunctions } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manualClock, startTestContext } from "./support/context.js";
 import { sqsEvent, sqsRecordFactory } from "./support/events.js";
@@ -243,6 +255,65 @@ describe("sweeper", () => {
     expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued", "requeued"]);
     expect(await drainQueue(SWEPT)).toEqual([{ taskId: task.id, attempt: 1 }]);
     await Tasks.cancel(ctx, task.id);
+  });
+
+  it("gives a plan step whose task waits behind a backlog a heartbeat each sweep", async () => {
+    // A waiting state with a 1 s heartbeat, whose invocation queues a task carrying its token (as a plan step's does).
+    let taskId = "";
+    const sfn = await startStepFunctions({
+      definition: {
+        StartAt: "Step",
+        States: {
+          Step: {
+            Type: "Task",
+            Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            TimeoutSeconds: 60,
+            HeartbeatSeconds: 1,
+            Parameters: {
+              FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:plans",
+              Payload: { "token.$": "$$.Task.Token" },
+            },
+            End: true,
+          },
+        },
+      },
+      stateMachineName: "swept-step",
+      logger,
+      invoke: async (payload) => {
+        const step = { planId: "pln_swept", stepId: "only", taskToken: String(payload.token) };
+        taskId = (await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" }, { step })).task.id;
+        return null;
+      },
+    });
+    const client = new SFNClient({
+      region: "us-east-1",
+      endpoint: sfn.endpoint,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    const withPlans: Context = { ...ctx, workflows: stepFunctions(client, sfn.stateMachineArn) };
+    try {
+      const executionArn = await withPlans.workflows?.start("backlogged", {});
+      await expect.poll(() => taskId).not.toBe("");
+      const grace = 60_000;
+      clock.advance(grace + 1000);
+      // Three heartbeats' time in the queue, swept every 0.4 s.
+      for (let i = 0; i < 8; i++) {
+        expect((await Sweeper.sweep(withPlans, { graceMs: grace })).backlogged).toBeGreaterThanOrEqual(1);
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      expect(await withPlans.workflows?.describe(executionArn ?? "")).toMatchObject({ status: "RUNNING" });
+      // Its token is still live: the task's end reaches the step.
+      await Tasks.cancel(withPlans, taskId);
+      await sfn.settled(executionArn ?? "");
+      expect(await withPlans.workflows?.describe(executionArn ?? "")).toMatchObject({
+        status: "FAILED",
+        error: "task_cancelled",
+      });
+    } finally {
+      client.destroy();
+      await sfn.stop();
+      await drainQueue(SWEPT);
+    }
   });
 
   it("puts a task back when its worker died, and fails it when no attempts are left", async () => {

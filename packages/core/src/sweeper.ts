@@ -4,6 +4,7 @@ import type { Context } from "./context.js";
 import * as Health from "./health/index.js";
 import type { Logger } from "./log.js";
 import * as Plans from "./plans/index.js";
+import { heartbeat } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
 import type { QueueRef } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
@@ -32,7 +33,8 @@ export interface SweepResult {
   failed: number;
   /**
    * Tasks queued past the grace whose agent's queue still holds waiting messages: behind a backlog, not lost. They are
-   * left for the consumer (a message re-sent for each would only lengthen the backlog).
+   * left for the consumer (a message re-sent for each would only lengthen the backlog); a plan step waiting on one
+   * gets a heartbeat.
    */
   backlogged: number;
 }
@@ -89,6 +91,8 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     // After a restart the queues are new and empty; otherwise a queued task may just be waiting its turn.
     if (record.status === "queued" && !options.restart && (await hasBacklog(record.agentId, queue))) {
       result.backlogged++;
+      // A plan step waiting on the task hears that it waits its turn: its heartbeat must not run out in the queue.
+      await heartbeat(ctx, record.taskToken);
       return;
     }
     if (record.attempts >= record.maxAttempts) {

@@ -54,6 +54,9 @@ interface Waiter {
   executionArn: string;
   resolve: (output: unknown) => void;
   reject: (error: Error) => void;
+  /** The state's heartbeat (ms), if it has one: silent that long, the state fails with States.HeartbeatTimeout. */
+  heartbeatMs?: number;
+  timer?: NodeJS.Timeout;
 }
 
 /** What an execution has used so far (for benchmarks and the cost estimate). */
@@ -108,6 +111,8 @@ interface TaskState {
   Resource: string;
   Parameters?: Record<string, unknown>;
   TimeoutSecondsPath?: string;
+  HeartbeatSeconds?: number;
+  HeartbeatSecondsPath?: string;
 }
 
 /** Every Task state of a definition (nested Map and Parallel ones too), by name. */
@@ -134,20 +139,26 @@ function taskStates(definition: Definition): Array<[string, TaskState]> {
 
 /** The Parameters field that carries a Task state's timeout, read from its input, to the interpreter. */
 export const TIMEOUT_FROM_INPUT = "LocalTimeoutSecondsFromInput";
+/** The Parameters field that carries a Task state's heartbeat, read from its input, to this endpoint's waits. */
+export const HEARTBEAT_FROM_INPUT = "LocalHeartbeatSecondsFromInput";
 
 /**
  * The definition as the interpreter must run it to time Task states as Step Functions does. Step Functions resolves
  * `TimeoutSecondsPath` against the state's input; aws-local-stepfunctions resolves it against the effective
  * Parameters, where the same path may name another value or none. So each such state's Parameters also carry the
  * path's value from the input (as {@link TIMEOUT_FROM_INPUT}), and the state reads its timeout there; the Lambda
- * payload is unchanged (the handlers read `Payload` only).
+ * payload is unchanged (the handlers read `Payload` only). The interpreter has no heartbeats: a waiting state's
+ * `HeartbeatSecondsPath` is carried the same way ({@link HEARTBEAT_FROM_INPUT}), for this endpoint's own clock.
  */
 export function withTimeoutsFromInput(definition: Definition): Definition {
   const copy = structuredClone(definition);
   for (const [, state] of taskStates(copy)) {
-    if (!state.TimeoutSecondsPath || !state.Parameters) continue;
-    state.Parameters[`${TIMEOUT_FROM_INPUT}.$`] = state.TimeoutSecondsPath;
-    state.TimeoutSecondsPath = `$.${TIMEOUT_FROM_INPUT}`;
+    if (!state.Parameters) continue;
+    if (state.TimeoutSecondsPath) {
+      state.Parameters[`${TIMEOUT_FROM_INPUT}.$`] = state.TimeoutSecondsPath;
+      state.TimeoutSecondsPath = `$.${TIMEOUT_FROM_INPUT}`;
+    }
+    if (state.HeartbeatSecondsPath) state.Parameters[`${HEARTBEAT_FROM_INPUT}.$`] = state.HeartbeatSecondsPath;
   }
   return copy;
 }
@@ -191,6 +202,23 @@ export async function startStepFunctions(options: {
     }
   };
 
+  /** A waiter answered or gone: it is forgotten and its heartbeat clock stopped. */
+  const forget = (token: string, waiter: Waiter) => {
+    if (waiters.get(token) === waiter) waiters.delete(token);
+    clearTimeout(waiter.timer);
+  };
+  /** (Re)starts a waiter's heartbeat clock, as the state's start and each SendTaskHeartbeat do in Step Functions. */
+  const beat = (token: string, waiter: Waiter) => {
+    if (!waiter.heartbeatMs) return;
+    clearTimeout(waiter.timer);
+    waiter.timer = setTimeout(() => {
+      if (waiters.get(token) !== waiter) return;
+      forget(token, waiter);
+      waiter.reject(new TaskFailure("States.HeartbeatTimeout", "no heartbeat within the state's HeartbeatSeconds"));
+    }, waiter.heartbeatMs);
+    waiter.timer.unref();
+  };
+
   const overridesFor = (executionArn: string) => {
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     for (const [name, state] of taskStates(definition)) {
@@ -199,8 +227,14 @@ export async function startStepFunctions(options: {
         const payload = { ...((input as { Payload?: Record<string, unknown> }).Payload ?? {}) };
         if (!waits) return { Payload: (await invoke(executionArn, payload)) ?? null, StatusCode: 200 } as never;
         const token = `${executionArn.split(":").pop()}.${randomBytes(24).toString("base64url")}`;
+        const heartbeatSeconds = Number(
+          (input as Record<string, unknown>)[HEARTBEAT_FROM_INPUT] ?? state.HeartbeatSeconds ?? Number.NaN,
+        );
         const outcome = new Promise<never>((resolve, reject) => {
-          waiters.set(token, { executionArn, resolve: resolve as (output: unknown) => void, reject });
+          const waiter: Waiter = { executionArn, resolve: resolve as (output: unknown) => void, reject };
+          if (heartbeatSeconds > 0) waiter.heartbeatMs = heartbeatSeconds * 1000;
+          waiters.set(token, waiter);
+          beat(token, waiter);
         });
         // The token may be answered while the invocation still runs (a step that fails at dispatch): the outcome is
         // handled when it is returned, and must not count as an unhandled rejection meanwhile.
@@ -211,7 +245,8 @@ export async function startStepFunctions(options: {
             token: payload.token === TOKEN_PLACEHOLDER ? token : payload.token,
           });
         } catch (error) {
-          waiters.delete(token);
+          const waiter = waiters.get(token);
+          if (waiter) forget(token, waiter);
           throw error;
         }
         return outcome;
@@ -269,7 +304,7 @@ export async function startStepFunctions(options: {
     void execution.done.finally(() => {
       execution.stopDate ??= Date.now() / 1000;
       for (const [token, waiter] of waiters) {
-        if (waiter.executionArn === arn) waiters.delete(token);
+        if (waiter.executionArn === arn) forget(token, waiter);
       }
       finished.push(arn);
       while (finished.length > maxFinished) executions.delete(finished.shift() as string);
@@ -344,19 +379,20 @@ export async function startStepFunctions(options: {
       },
       SendTaskSuccess: (input) => {
         const { token, waiter } = waiterOf(input.taskToken);
-        waiters.delete(token);
+        forget(token, waiter);
         waiter.resolve(JSON.parse(typeof input.output === "string" ? input.output : "null"));
         return {};
       },
       SendTaskFailure: (input) => {
         const { token, waiter } = waiterOf(input.taskToken);
-        waiters.delete(token);
+        forget(token, waiter);
         const error = typeof input.error === "string" && input.error ? input.error : "States.TaskFailed";
         waiter.reject(new TaskFailure(error, typeof input.cause === "string" ? input.cause : ""));
         return {};
       },
       SendTaskHeartbeat: (input) => {
-        waiterOf(input.taskToken);
+        const { token, waiter } = waiterOf(input.taskToken);
+        beat(token, waiter);
         return {};
       },
     },
