@@ -64,8 +64,9 @@ export function addSweeper(
       resources: consumers.mappingArns,
     }),
   );
-  // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it.
-  sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure"));
+  // A task whose last worker vanished is failed by the sweeper; a plan step waiting on it must hear of it. A step whose
+  // task waits behind a backlog hears a heartbeat from each sweep.
+  sweeperFunction.addToRolePolicy(taskResults("SendTaskFailure", "SendTaskHeartbeat"));
   // Plans: a run whose execution ended without settling the plan (aborted, timed out, failed outside the runner) is
   // settled from DescribeExecution; a plan stored but never started (its API call died in between) is started.
   sweeperFunction.addToRolePolicy(

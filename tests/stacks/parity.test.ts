@@ -1,3 +1,4 @@
+import { DeleteMessageCommand, GetQueueUrlCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { ADMIN_KEY_SECRET, invoking, type LocalNexus, startLocal, TABLE_NAME } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient, type Json } from "../support/client.js";
@@ -67,6 +68,7 @@ const AGENT: Record<string, string> = {
 const MAY_BE_MADE = new Set([
   ...["diag", "comms", "ops", "research", "strategy"].map((id) => `agent:${id}: dynamodb:GetItem`),
   "sweeper: states:SendTaskFailure",
+  "sweeper: states:SendTaskHeartbeat",
   "sweeper: dynamodb:PutItem",
   "sweeper: states:StartExecution",
 ]);
@@ -117,10 +119,31 @@ const NOT_EXERCISED: Record<string, Record<string, string>> = {
       "writes the events feed's item (events.ts) or a failure record when it changes a task: whether this run's sweeps change one is timing",
     "states:SendTaskFailure":
       "fails a plan step whose task's lease ran out with no attempts left: a worker that vanished for its whole lease",
+    "states:SendTaskHeartbeat":
+      "heartbeats a plan step whose task waits behind a backlog longer than the grace: this run makes no such backlog",
     "states:StartExecution":
       "starts a plan stored whose API call died before starting it: a fault this run does not make",
   },
 };
+
+/** Takes every message waiting on an agent's local queue off it: lost, as far as the sweeper can tell. */
+async function loseMessages(agentId: string) {
+  const sqs = new SQSClient({
+    region: REGION,
+    endpoint: local.endpoints.sqs,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+  try {
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: `${LOCAL_PREFIX}${agentId}` }));
+    for (;;) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+      if (Messages.length === 0) return;
+      for (const { ReceiptHandle } of Messages) await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle }));
+    }
+  } finally {
+    sqs.destroy();
+  }
+}
 
 interface Recorded extends SdkCall {
   action: string;
@@ -394,9 +417,9 @@ async function scenario() {
   await ok(api.post("/v1/agents/remote/heartbeat", { load: 0, done: 1, failed: 0, intervalSeconds: 60 }));
   await ok(api.post("/v1/agents/remote/deactivate"));
   await ok(api.post("/v1/agents/remote/reactivate"));
-  // The sweeper: a remote task whose message it presumes lost goes back on its queue; an open plan run's execution is
-  // looked at.
+  // The sweeper: a remote task whose message was lost goes back on its queue; an open plan run's execution is looked at.
   await ok(api.post("/v1/tasks", { agentId: "remote", action: "work" }));
+  await loseMessages("remote");
   const open = await ok(api.post("/v1/plans", { steps: [{ id: "ask", kind: "approval", message: "later" }] }));
   await api.waitUntil(`/v1/plans/${open.id}`, (p) => p.status === "waiting_approval", 30_000);
   await local.sweep(0);

@@ -181,7 +181,7 @@ describe("plans", () => {
     expect(invokers.map(({ roles }) => roles).sort()).toEqual([[role], [schedulerRoleId()]].sort());
   });
 
-  it("let exactly the agents, the plan runner and the API send task results (the sweeper failures); heartbeats only agents and the API (remote workers)", () => {
+  it("let exactly the agents, the plan runner and the API send task results (the sweeper failures); heartbeats only agents, the API (remote workers) and the sweeper (backlogs)", () => {
     const senders = [...agentRoles(), roleOf(runner()), apiRole()];
     const sweeperRole = roleOf(onlyFunction("functions/sweeper.handler"));
     for (const [action, roles] of [
@@ -193,7 +193,7 @@ describe("plans", () => {
       expect(allowed.resources, action).toEqual(new Set([STATE_MACHINE_ARN]));
     }
     const heartbeat = allowing("states:SendTaskHeartbeat");
-    expect(heartbeat.roles).toEqual([...agentRoles(), apiRole()].sort());
+    expect(heartbeat.roles).toEqual([...agentRoles(), apiRole(), sweeperRole].sort());
     expect(heartbeat.resources).toEqual(new Set([STATE_MACHINE_ARN]));
   });
 
