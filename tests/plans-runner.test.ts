@@ -141,6 +141,62 @@ describe("plan runner ops are idempotent under duplicate and stale invocations",
     expect(after.events.filter((e) => e.type === "step_succeeded")).toHaveLength(1);
   });
 
+  it("an agent step's task records the step's success and releases its dependents, then returns the token", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    await op({ op: "ready", planId: plan.id, run: 1, stepId: "b", token: "ready-b2" });
+    const { taskId } = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "run-a2" })) as {
+      taskId: string;
+    };
+    const delivery = { ctx, agentId: "diag", queue: env.ctx.builtinQueues.diag ?? fail(), logger };
+    const leaseUntil = new Date(Date.now() + 60_000).toISOString();
+    const claimed = await Worker.claim(delivery, { taskId, attempt: 1 }, leaseUntil);
+    expect(await Worker.succeedAttempt(ctx, claimed ?? fail(), { v: 1 })).toBe(true);
+
+    const after = await Plans.get(ctx, plan.id);
+    expect(after.steps.find((s) => s.id === "a")).toMatchObject({ status: "succeeded", taskId });
+    // b was released before a's token came back: no state of a's iteration is left to do it.
+    const order = told.filter((t) => t.token === "ready-b2" || t.token === "run-a2").map((t) => `${t.call} ${t.token}`);
+    expect(order).toEqual(["succeed ready-b2", "succeed run-a2"]);
+
+    // A redelivered message of the finished task changes nothing: recorded once, told once (its token is spent).
+    await Worker.claim(delivery, { taskId, attempt: 1 }, leaseUntil);
+    const again = await Plans.get(ctx, plan.id);
+    expect(again.events.filter((e) => e.type === "step_succeeded" && e.stepId === "a")).toHaveLength(1);
+    expect(told.filter((t) => t.token === "run-a2" && t.call === "succeed")).toHaveLength(1);
+  });
+
+  it("a task that succeeds before its dispatch names it on the step is recorded with the step's success", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    // The dispatch's submission, its task run and done before the dispatch writes the task's id on the step.
+    const idempotencyKey = `plan:${plan.id}:1:a`;
+    const step = { planId: plan.id, stepId: "a", taskToken: "early" };
+    const { task } = await Tasks.submit(
+      ctx,
+      { agentId: "diag", action: "echo", params: { v: 1 }, idempotencyKey },
+      { step },
+    );
+    const delivery = { ctx, agentId: "diag", queue: env.ctx.builtinQueues.diag ?? fail(), logger };
+    const leaseUntil = new Date(Date.now() + 60_000).toISOString();
+    const claimed = await Worker.claim(delivery, { taskId: task.id, attempt: 1 }, leaseUntil);
+    expect(await Worker.succeedAttempt(ctx, claimed ?? fail(), { v: 1 })).toBe(true);
+    expect((await Plans.get(ctx, plan.id)).steps.find((s) => s.id === "a")).toMatchObject({
+      status: "succeeded",
+      taskId: task.id,
+      startedAt: task.createdAt,
+    });
+    // A dispatch invocation retried after that (its answer was lost) tells the new token the step succeeded.
+    const dispatched = (await op({ op: "dispatch", planId: plan.id, run: 1, stepId: "a", token: "retried" })) as {
+      taskId: string;
+    };
+    expect(dispatched.taskId).toBe(task.id);
+    expect(told.filter((t) => t.token === "retried").map((t) => t.call)).toEqual(["succeed"]);
+    const after = await Plans.get(ctx, plan.id);
+    expect(after.steps.find((s) => s.id === "a")).toMatchObject({ status: "succeeded", taskId: task.id });
+    expect(after.events.filter((e) => e.type === "step_succeeded" && e.stepId === "a")).toHaveLength(1);
+  });
+
   it("a stale run changes nothing", async () => {
     const plan = await newPlan();
     await op({ op: "start", planId: plan.id, run: 1 });

@@ -57,7 +57,7 @@ const CONSUME_GRANT =
 const NO_LLM = "the synthesized stack plans with Bedrock; the local run has no LLM and the rules planner answers";
 const AGENT: Record<string, string> = {
   "dynamodb:GetItem":
-    "read only when a delivery's conditional claim fails (a redelivered message of a finished task, attempts.ts); every delivery here claims",
+    "read when a delivery's conditional claim fails (a redelivered message of a finished task, attempts.ts), and when a plan step's task succeeds (the step's run, plans/report.ts): whether this run gives an agent either is timing",
   "sqs:ChangeMessageVisibility": CONSUME_GRANT,
   "sqs:GetQueueUrl": CONSUME_GRANT,
 };

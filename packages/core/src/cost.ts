@@ -183,17 +183,17 @@ export const MODEL = {
   finalIndexWrites: 4,
   /**
    * A plan step besides its task: state transitions (Standard workflow: the Choice that routes the iteration, the wait
-   * for its dependencies when it has them, the task, the step's end, and its share of the run's own states), the plan
-   * runner's invocations and time.
+   * for its dependencies when it has them, the task, and its share of the run's own states; an agent step's task
+   * records its end), the plan runner's invocations and time.
    */
-  planStepTransitions: 3.9,
-  planStepInvocations: 2.6,
+  planStepTransitions: 2.9,
+  planStepInvocations: 1.6,
   planRunnerMs: 40,
   /** A plan step's writes and reads of the plan's items (the step, the plan's status and timeline), units. */
   planStepWrites: 5,
-  planStepReads: 5,
+  planStepReads: 6,
   /** A plan step's execution history as the state machine logs it (level ALL, with execution data), bytes. */
-  planStepLogBytes: 14_000,
+  planStepLogBytes: 12_000,
 } as const;
 
 const gb = (settings: FunctionSettings, ms: number): Record<Architecture, number> => {

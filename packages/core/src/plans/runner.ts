@@ -9,7 +9,8 @@ import * as Store from "../storage/plans.js";
 import * as TaskStore from "../storage/tasks.js";
 import * as Tasks from "../tasks.js";
 import { reportToPlan } from "./report.js";
-import { MAX_PLAN_SECONDS, OPEN_PLAN_STATUSES, type StepStatus } from "./schema.js";
+import { MAX_PLAN_SECONDS, OPEN_PLAN_STATUSES } from "./schema.js";
+import { ACTIVE, release, succeedStep } from "./steps.js";
 import { resolve, scan, UnresolvedReference } from "./templates.js";
 
 /**
@@ -50,8 +51,6 @@ export interface StepPayload {
   dependencyTimeoutSeconds: number;
   seconds: number;
 }
-
-const ACTIVE: readonly StepStatus[] = ["pending", "waiting", "running", "waiting_approval"];
 
 export async function handle(ctx: Context, raw: unknown, logger: Logger): Promise<unknown> {
   const payload = Payload.parse(raw);
@@ -123,15 +122,6 @@ async function start(ctx: Context, p: Op<"start">): Promise<StepPayload[]> {
     }));
 }
 
-/** Releases every waiting step whose dependencies have all succeeded. */
-async function release(ctx: Context, steps: Store.StepRecord[]) {
-  const succeeded = new Set(steps.filter((s) => s.status === "succeeded").map((s) => s.id));
-  for (const step of steps) {
-    if (step.status !== "waiting" || !step.readyToken) continue;
-    if (step.dependsOn.every((d) => succeeded.has(d))) await ctx.workflows?.succeed(step.readyToken, {});
-  }
-}
-
 /** A step waits for its dependencies: keep its token; if they are already done, release it now. */
 async function ready(ctx: Context, p: Op<"ready">) {
   const stored = await Store.setStep(ctx, p.planId, p.stepId, {
@@ -166,6 +156,11 @@ async function resolvedParams(ctx: Context, step: Store.StepRecord, steps: Store
 async function dispatch(ctx: Context, p: Op<"dispatch">, logger: Logger) {
   const loaded = await loadRun(ctx, p.planId, p.run);
   const step = loaded?.steps.find((s) => s.id === p.stepId);
+  if (step?.status === "succeeded" && step.taskId) {
+    // Dispatched before, and its task has already recorded the step's success (a retried invocation): say so again.
+    await ctx.workflows?.succeed(p.token, { taskId: step.taskId });
+    return { dispatched: true, taskId: step.taskId };
+  }
   if (!loaded || !step || !ACTIVE.includes(step.status)) {
     await ctx.workflows?.fail(p.token, "step_not_runnable", `step '${p.stepId}' is not waiting to run`);
     return { dispatched: false };
@@ -245,20 +240,10 @@ async function closeGate(ctx: Context, planId: string, run: number) {
   }
 }
 
+/** An approval gate or a wait ended (an agent step's task records its own success: report.ts). */
 async function stepSucceeded(ctx: Context, p: Op<"stepSucceeded">) {
-  const at = ctx.now().toISOString();
-  const done = await Store.setStep(ctx, p.planId, p.stepId, {
-    run: p.run,
-    from: ACTIVE,
-    to: "succeeded",
-    set: { finishedAt: at },
-    remove: ["readyToken", "approvalToken", "error"],
-    event: { type: "step_succeeded" },
-  });
-  const loaded = await loadRun(ctx, p.planId, p.run);
-  if (!loaded) return { done };
-  if (loaded.steps.find((s) => s.id === p.stepId)?.kind === "approval") await closeGate(ctx, p.planId, p.run);
-  await release(ctx, loaded.steps);
+  const { done, steps } = await succeedStep(ctx, p);
+  if (steps?.find((s) => s.id === p.stepId)?.kind === "approval") await closeGate(ctx, p.planId, p.run);
   return { done };
 }
 

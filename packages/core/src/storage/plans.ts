@@ -2,7 +2,7 @@ import type { Context } from "../context.js";
 import * as Events from "../events.js";
 import type { ListPlansQuery, Plan, PlanEvent, PlanStatus, PlanStep, StepStatus } from "../plans/schema.js";
 import type { Page, TaskError } from "../schemas.js";
-import { batchPut, statusOf as readStatus, statusesOf, withoutNulls } from "./items.js";
+import { batchPut, getItem, statusOf as readStatus, statusesOf, withoutNulls } from "./items.js";
 import { queryAll, queryShardedPage } from "./query.js";
 import { gsiKeys, keys, partitions, SHARDS } from "./table.js";
 import { storedJson } from "./tasks.js";
@@ -98,6 +98,12 @@ export const statuses = (ctx: Context, ids: string[]) => statusesOf(ctx, ids.map
 
 /** The status of a plan as it is now. */
 export const statusOf = (ctx: Context, id: string) => readStatus(ctx, keys.plan(id));
+
+/** The run a step belongs to now (a strongly consistent read of that attribute). */
+export async function stepRun(ctx: Context, planId: string, stepId: string): Promise<{ run: number } | undefined> {
+  const item = await getItem(ctx, keys.planStep(planId, stepId), { consistent: true, attributes: ["run"] });
+  return item ? { run: Number(item.run) } : undefined;
+}
 
 export function list(ctx: Context, query: ListPlansQuery): Promise<Page<PlanRecord>> {
   const [index, partition] =
