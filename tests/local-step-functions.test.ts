@@ -40,17 +40,22 @@ beforeAll(async () => {
     },
     maxFinished: KEPT,
   });
-  client = new SFNClient({
-    region: "us-east-1",
-    endpoint: sfn.endpoint,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  });
+  client = clientOf(sfn);
 });
 afterAll(async () => {
   for (const release of holds) release();
   client?.destroy();
   await sfn?.stop();
 });
+
+/** An SDK client of a local endpoint. */
+function clientOf(endpoint: LocalStepFunctions): SFNClient {
+  return new SFNClient({
+    region: "us-east-1",
+    endpoint: endpoint.endpoint,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+}
 
 const start = async (name: string, input: Record<string, unknown>) =>
   (
@@ -123,11 +128,7 @@ describe("Task state timeouts on the local Step Functions endpoint", () => {
         return { slept: payload.ms };
       },
     });
-    timedClient = new SFNClient({
-      region: "us-east-1",
-      endpoint: timed.endpoint,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
+    timedClient = clientOf(timed);
   });
   afterAll(async () => {
     timedClient?.destroy();
@@ -183,11 +184,7 @@ describe("heartbeats on the local Step Functions endpoint", () => {
         return null;
       },
     });
-    beatClient = new SFNClient({
-      region: "us-east-1",
-      endpoint: beating.endpoint,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
+    beatClient = clientOf(beating);
   });
   afterAll(async () => {
     beatClient?.destroy();

@@ -53,30 +53,19 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
   const queuedCutoff = new Date(now - options.graceMs).toISOString();
   const leaseCutoff = new Date(now - (options.leaseGraceMs ?? options.graceMs)).toISOString();
   const nowIso = new Date(now).toISOString();
-  const queues = new Map<string, Promise<QueueRef | undefined>>();
-  const queueOf = (agentId: string) => {
-    let queue = queues.get(agentId);
-    if (!queue) {
-      const builtin = ctx.builtinQueues[agentId];
-      queue = builtin ? Promise.resolve(builtin) : Agents.find(ctx, agentId).then((agent) => agent?.queue);
-      queues.set(agentId, queue);
-    }
-    return queue;
-  };
+  const queueOf = perAgent((agentId) => {
+    const builtin = ctx.builtinQueues[agentId];
+    return builtin ? Promise.resolve(builtin) : Agents.find(ctx, agentId).then((agent) => agent?.queue);
+  });
   /**
-   * Whether a queue holds messages waiting to be received (asked once per agent and sweep). A task queued past the
-   * grace is then most likely behind them: only once nothing waits is its message presumed lost. Unknown (SQS did not
-   * answer) counts as nothing waiting.
+   * Whether an agent's queue holds messages waiting to be received. A task queued past the grace is then most likely
+   * behind them: only once nothing waits is its message presumed lost. Unknown (SQS did not answer) counts as nothing
+   * waiting.
    */
-  const backlogs = new Map<string, Promise<boolean>>();
-  const hasBacklog = (agentId: string, queue: QueueRef) => {
-    let backlog = backlogs.get(agentId);
-    if (!backlog) {
-      backlog = Health.waitingMessages(ctx, queue).then((waiting) => (waiting ?? 0) > 0);
-      backlogs.set(agentId, backlog);
-    }
-    return backlog;
-  };
+  const hasBacklog = perAgent(async (agentId) => {
+    const queue = await queueOf(agentId);
+    return queue !== undefined && ((await Health.waitingMessages(ctx, queue)) ?? 0) > 0;
+  });
   const isLost = (record: TaskRecord) => {
     if (options.changedBefore && record.updatedAt >= options.changedBefore) return false;
     if (record.status === "queued") return options.restart || record.availableAt < queuedCutoff;
@@ -89,7 +78,7 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     const queue = await queueOf(record.agentId);
     if (!queue) return;
     // After a restart the queues are new and empty; otherwise a queued task may just be waiting its turn.
-    if (record.status === "queued" && !options.restart && (await hasBacklog(record.agentId, queue))) {
+    if (record.status === "queued" && !options.restart && (await hasBacklog(record.agentId))) {
       result.backlogged++;
       // A plan step waiting on the task hears that it waits its turn: its heartbeat must not run out in the queue.
       await heartbeat(ctx, record.taskToken);
@@ -118,6 +107,19 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     } while (cursor && seen < maxTasks);
   }
   return result;
+}
+
+/** What `make` gives for an agent, asked once per agent (each sweep makes its own). */
+function perAgent<T>(make: (agentId: string) => Promise<T>): (agentId: string) => Promise<T> {
+  const made = new Map<string, Promise<T>>();
+  return (agentId) => {
+    let value = made.get(agentId);
+    if (!value) {
+      value = make(agentId);
+      made.set(agentId, value);
+    }
+    return value;
+  };
 }
 
 async function requeue(ctx: Context, queue: QueueRef, record: TaskRecord): Promise<boolean> {

@@ -138,9 +138,9 @@ function taskStates(definition: Definition): Array<[string, TaskState]> {
 }
 
 /** The Parameters field that carries a Task state's timeout, read from its input, to the interpreter. */
-export const TIMEOUT_FROM_INPUT = "LocalTimeoutSecondsFromInput";
+const TIMEOUT_FROM_INPUT = "LocalTimeoutSecondsFromInput";
 /** The Parameters field that carries a Task state's heartbeat, read from its input, to this endpoint's waits. */
-export const HEARTBEAT_FROM_INPUT = "LocalHeartbeatSecondsFromInput";
+const HEARTBEAT_FROM_INPUT = "LocalHeartbeatSecondsFromInput";
 
 /**
  * The definition as the interpreter must run it to time Task states as Step Functions does. Step Functions resolves
@@ -150,7 +150,7 @@ export const HEARTBEAT_FROM_INPUT = "LocalHeartbeatSecondsFromInput";
  * payload is unchanged (the handlers read `Payload` only). The interpreter has no heartbeats: a waiting state's
  * `HeartbeatSecondsPath` is carried the same way ({@link HEARTBEAT_FROM_INPUT}), for this endpoint's own clock.
  */
-export function withTimeoutsFromInput(definition: Definition): Definition {
+function withTimeoutsFromInput(definition: Definition): Definition {
   const copy = structuredClone(definition);
   for (const [, state] of taskStates(copy)) {
     if (!state.Parameters) continue;
