@@ -1,5 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { createLogger, Plans } from "@nexus/core";
+import { createLogger } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 import { type LocalStepFunctions, startStepFunctions } from "@nexus/local";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

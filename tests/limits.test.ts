@@ -1,4 +1,5 @@
-import { type Context, Limits } from "@nexus/core";
+import type { Context } from "@nexus/core";
+import * as Limits from "@nexus/core/limits";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./support/client.js";
 import { manualClock, startTestContext } from "./support/context.js";

@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Keys } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
 import { afterAll, describe, expect, it } from "vitest";
 import { devNodeArgs, freePort, startDev } from "./bench/memory.js";
 

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Plans } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
 import validator from "asl-validator";
 import { describe, expect, it } from "vitest";
 

@@ -1,14 +1,8 @@
-import {
-  Agents,
-  type Context,
-  createLogger,
-  type ExecutionState,
-  executionArnOf,
-  Plans,
-  Tasks,
-  Worker,
-  type Workflows,
-} from "@nexus/core";
+import { type Context, createLogger, type ExecutionState, executionArnOf, type Workflows } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Plans from "@nexus/core/plans";
+import * as Tasks from "@nexus/core/tasks";
+import * as Worker from "@nexus/core/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestContext } from "./support/context.js";
 

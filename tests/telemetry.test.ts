@@ -1,5 +1,6 @@
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { createLogger, Tasks } from "@nexus/core";
+import { createLogger } from "@nexus/core";
+import * as Tasks from "@nexus/core/tasks";
 import type { APIGatewayProxyEventV2, Context as LambdaContext, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFunctionContext, type startTestContext } from "./support/context.js";

@@ -1,16 +1,10 @@
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import {
-  ActionError,
-  Agents,
-  type Context,
-  createLogger,
-  type LogRecord,
-  Sweeper,
-  stepFunctions,
-  Tasks,
-  Worker,
-} from "@nexus/core";
+import { ActionError, type Context, createLogger, type LogRecord, stepFunctions } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Sweeper from "@nexus/core/sweeper";
+import * as Tasks from "@nexus/core/tasks";
+import * as Worker from "@nexus/core/worker";
 import { startStepFunctions } from "@nexus/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manualClock, startTestContext } from "./support/context.js";

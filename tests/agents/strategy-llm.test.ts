@@ -6,7 +6,9 @@ import {
   PlannerUnavailableError,
   strategy,
 } from "@nexus/agents/strategy";
-import { Agents, createLogger, NonRetriableError, Plans, type Secrets } from "@nexus/core";
+import { createLogger, NonRetriableError, type Secrets } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Plans from "@nexus/core/plans";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";

@@ -1,6 +1,8 @@
 import { builtinSpecs } from "@nexus/agents/specs";
 import { createPlanner, planByRules, RULES, splitSentences, strategy, summarize } from "@nexus/agents/strategy";
-import { type Agent, Agents, createLogger, type NexusError, NonRetriableError, Plans, type Secrets } from "@nexus/core";
+import { type Agent, createLogger, type NexusError, NonRetriableError, type Secrets } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Plans from "@nexus/core/plans";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { actionContext, agentOf } from "../support/agents.js";
 import { startTestContext } from "../support/context.js";

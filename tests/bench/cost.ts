@@ -34,16 +34,16 @@ import {
   dataClients,
   FUNCTIONS,
   invocation,
-  Keys,
   MODEL,
   noUsage,
-  Plans,
   PRICES,
   priceOf,
   scaleUsage,
-  Tasks,
   type Usage,
 } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
+import * as Plans from "@nexus/core/plans";
+import * as Tasks from "@nexus/core/tasks";
 import { type LocalNexus, startLocal } from "@nexus/local";
 import { type DynamoTotals, meterDynamo, meterSqs, type SqsTotals } from "./meter.js";
 import { pool, sleep } from "./stats.js";

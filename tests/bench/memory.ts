@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Keys } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
 import { pool } from "./stats.js";
 
 /**

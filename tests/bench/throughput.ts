@@ -8,7 +8,9 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { createTableInput, Keys, Tasks, untilActive } from "@nexus/core";
+import { createTableInput, untilActive } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
+import * as Tasks from "@nexus/core/tasks";
 import { startDynamo, startLocal, startSqs } from "@nexus/local";
 import { keys } from "../../packages/core/src/storage/table.js";
 import { percentile, pool, sleep, summarize, type ThroughputResult } from "./stats.js";

@@ -141,7 +141,9 @@ describe("the document", () => {
   it("describes the routes loaded on first use in their place, and refuses a module registering other routes", async () => {
     const { ApiApp } = await import("../../packages/api/src/router.js");
     const { validationHook } = await import("../../packages/api/src/errors.js");
-    const [first, second, third] = app.definitions.filter((d) => d.method === "get" && !d.path.includes("{"));
+    const [first, second, third] = (await app.allDefinitions()).filter(
+      (d) => d.method === "get" && !d.path.includes("{"),
+    );
     if (!first || !second || !third) throw new Error("too few routes");
     const ok = (c: { json(body: unknown): Response }) => c.json({ ok: true });
     const lazyApp = new ApiApp(validationHook);

@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Keys } from "@nexus/core";
+import * as Keys from "@nexus/core/keys";
 import { afterEach, describe, expect, it } from "vitest";
 import { apiClient, type Json } from "../support/client.js";
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { Events } from "@nexus/core";
+import * as Events from "@nexus/core/events";
 import { describe, expect, it } from "vitest";
 import type { Json } from "../support/client.js";
 import { useLocalNexus } from "../support/local.js";

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { NexusError, Payloads, Tasks } from "@nexus/core";
+import { NexusError } from "@nexus/core";
+import * as Payloads from "@nexus/core/payloads";
+import * as Tasks from "@nexus/core/tasks";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_RESULT_BODY_BYTES } from "../../packages/api/src/middleware.js";
 import { apiClient, type Json } from "../support/client.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SFNClient, StopExecutionCommand } from "@aws-sdk/client-sfn";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { Tasks } from "@nexus/core";
+import * as Tasks from "@nexus/core/tasks";
 import { type LocalNexus, type LocalOptions, startLocal } from "@nexus/local";
 import { afterAll, describe, expect, it } from "vitest";
 import { apiClient, type Json } from "../support/client.js";

@@ -1,5 +1,8 @@
 import { ACCESS, type RouteKey } from "@nexus/api";
-import { Agents, Failures, Queues, Tasks } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
+import * as Failures from "@nexus/core/failures";
+import * as Queues from "@nexus/core/queues";
+import * as Tasks from "@nexus/core/tasks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manualClock } from "../support/context.js";
 import { ADMIN_KEY, startSecured } from "./harness.js";

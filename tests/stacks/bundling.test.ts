@@ -50,9 +50,12 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
       S3,
       // The OpenAPI document's writer.
       /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
-      // Routes few requests need (router.ts, `lazy`): schedules (with cron evaluation), alarms, backups.
-      /packages\/api\/src\/routes\/(schedules|alarms|backup)\.ts$/,
-      /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms)\.ts$/,
+      // Routes few cold starts need (router.ts, `lazy`; app.ts, LAZY): every route but the tasks', the liveness
+      // probe's, heartbeats' and the dashboard's; and what only they use: schedules (with cron evaluation), alarms,
+      // backups, the remote workers' protocol, keys' management, the plans' creation and their runner.
+      /packages\/api\/src\/routes\/(events|agents|plans|schedules|remote|failures|keys|audit|alarms|backup)\.ts$/,
+      /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms|remote)\.ts$/,
+      /packages\/core\/src\/plans\/(plans|runner|validate|templates|recovery)\.ts$/,
       /node_modules\/croner\//,
       // The agents' spec modules (their zod schemas): the API's bundle carries their specs as JSON.
       /packages\/agents\/src\/(\w+\/spec|schema)\.ts$/,

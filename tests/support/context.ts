@@ -8,12 +8,12 @@ import {
   DEFAULT_SETTINGS,
   ensureTable,
   fileObjectStore,
-  Plans,
-  Queues,
   type Settings,
   secretsManager,
   stepFunctions,
 } from "@nexus/core";
+import * as Plans from "@nexus/core/plans";
+import * as Queues from "@nexus/core/queues";
 import { type LocalStepFunctions, startDynamo, startSecrets, startSqs, startStepFunctions } from "@nexus/local";
 
 /** Fresh in-memory emulators and a domain context on them; `stop` ends both. */

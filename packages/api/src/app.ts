@@ -15,15 +15,8 @@ import {
   securityHeaders,
 } from "./middleware.js";
 import { ApiApp, type RouteName } from "./router.js";
-import { registerAgentRoutes } from "./routes/agents.js";
-import { registerAuditRoutes } from "./routes/audit.js";
 import { registerDashboardRoutes } from "./routes/dashboard.js";
-import { registerEventRoutes } from "./routes/events.js";
-import { registerFailureRoutes } from "./routes/failures.js";
 import { registerHealthRoutes } from "./routes/health.js";
-import { registerKeyRoutes } from "./routes/keys.js";
-import { registerPlanRoutes } from "./routes/plans.js";
-import { registerRemoteRoutes } from "./routes/remote.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 
@@ -43,16 +36,56 @@ export interface AppOptions {
   hsts?: boolean;
 }
 
-/** The schedules' routes, in the order routes/schedules.ts registers them. */
-const SCHEDULE_ROUTES: RouteName[] = [
-  "POST /v1/schedules",
-  "POST /v1/schedules/preview",
-  "GET /v1/schedules",
-  "GET /v1/schedules/{id}",
-  "PATCH /v1/schedules/{id}",
-  "DELETE /v1/schedules/{id}",
-  "POST /v1/schedules/{id}/run-now",
-];
+/**
+ * The routes of each module registered on first use (router.ts, `lazy`), in the order the module registers them: every
+ * route but the tasks', the liveness probe's, heartbeats' and the dashboard's. A request for one of them loads its
+ * module's chunk (its code, and its schemas built); a cold start serving tasks loads none of them.
+ */
+const LAZY = {
+  events: ["GET /v1/me", "GET /v1/events", "GET /v1/events/stream"],
+  agents: [
+    "POST /v1/agents",
+    "GET /v1/agents",
+    "GET /v1/agents/{id}",
+    "POST /v1/agents/{id}/deactivate",
+    "POST /v1/agents/{id}/reactivate",
+    "DELETE /v1/agents/{id}",
+  ],
+  plans: [
+    "POST /v1/plans",
+    "GET /v1/plans",
+    "GET /v1/plans/{id}",
+    "POST /v1/plans/{id}/cancel",
+    "POST /v1/plans/{id}/retry",
+    "POST /v1/plans/{id}/steps/{stepId}/approve",
+    "POST /v1/plans/{id}/steps/{stepId}/reject",
+  ],
+  schedules: [
+    "POST /v1/schedules",
+    "POST /v1/schedules/preview",
+    "GET /v1/schedules",
+    "GET /v1/schedules/{id}",
+    "PATCH /v1/schedules/{id}",
+    "DELETE /v1/schedules/{id}",
+    "POST /v1/schedules/{id}/run-now",
+  ],
+  remote: [
+    "POST /v1/agents/{id}/tasks/claim",
+    "POST /v1/tasks/{id}/complete",
+    "POST /v1/tasks/{id}/fail",
+    "POST /v1/tasks/{id}/extend",
+  ],
+  failures: [
+    "GET /v1/failures",
+    "GET /v1/failures/{id}",
+    "POST /v1/failures/{id}/redrive",
+    "POST /v1/failures/redrive",
+  ],
+  keys: ["POST /v1/keys", "GET /v1/keys", "GET /v1/keys/{id}", "DELETE /v1/keys/{id}"],
+  audit: ["GET /v1/audit"],
+  alarms: ["GET /v1/alarms"],
+  backup: ["GET /v1/backup/export", "POST /v1/backup/import"],
+} as const satisfies Record<string, readonly RouteName[]>;
 
 /** The request id API Gateway gave the request (hono/aws-lambda passes its event as the environment). */
 const gatewayRequestId = (env: unknown) =>
@@ -87,24 +120,19 @@ export function createApp(options: AppOptions) {
   app.notFound(notFound);
 
   registerSystemRoutes(app, options);
-  registerEventRoutes(app, options);
-  registerAgentRoutes(app, options);
+  // Routes few cold starts need: their code and schemas are loaded with the first request for one of them (LAZY).
+  app.lazy(LAZY.events, async (app) => (await import("./routes/events.js")).registerEventRoutes(app, options));
+  app.lazy(LAZY.agents, async (app) => (await import("./routes/agents.js")).registerAgentRoutes(app, options));
   registerTaskRoutes(app, options);
-  registerPlanRoutes(app, options);
-  // Routes few requests need: their code (cron evaluation among it) and schemas are loaded with the first request
-  // for one of them (router.ts, `lazy`).
-  app.lazy(SCHEDULE_ROUTES, async (app) =>
-    (await import("./routes/schedules.js")).registerScheduleRoutes(app, options),
-  );
+  app.lazy(LAZY.plans, async (app) => (await import("./routes/plans.js")).registerPlanRoutes(app, options));
+  app.lazy(LAZY.schedules, async (app) => (await import("./routes/schedules.js")).registerScheduleRoutes(app, options));
   registerHealthRoutes(app, options);
-  registerRemoteRoutes(app, options);
-  registerFailureRoutes(app, options);
-  registerKeyRoutes(app, options);
-  registerAuditRoutes(app, options);
-  app.lazy(["GET /v1/alarms"], async (app) => (await import("./routes/alarms.js")).registerAlarmRoutes(app, options));
-  app.lazy(["GET /v1/backup/export", "POST /v1/backup/import"], async (app) =>
-    (await import("./routes/backup.js")).registerBackupRoutes(app, options),
-  );
+  app.lazy(LAZY.remote, async (app) => (await import("./routes/remote.js")).registerRemoteRoutes(app, options));
+  app.lazy(LAZY.failures, async (app) => (await import("./routes/failures.js")).registerFailureRoutes(app, options));
+  app.lazy(LAZY.keys, async (app) => (await import("./routes/keys.js")).registerKeyRoutes(app, options));
+  app.lazy(LAZY.audit, async (app) => (await import("./routes/audit.js")).registerAuditRoutes(app, options));
+  app.lazy(LAZY.alarms, async (app) => (await import("./routes/alarms.js")).registerAlarmRoutes(app, options));
+  app.lazy(LAZY.backup, async (app) => (await import("./routes/backup.js")).registerBackupRoutes(app, options));
   registerDashboardRoutes(app);
   return app;
 }

@@ -10,7 +10,6 @@ import { onClientMade } from "./lazy.js";
 import { createLogger, type Logger } from "./log.js";
 import { flushMetrics, metricsNamespace, useMetricsSink } from "./metrics.js";
 import { emfSink } from "./metrics-emf.js";
-import * as Runner from "./plans/runner.js";
 import { capturing } from "./task-logs.js";
 import { useSpans } from "./trace.js";
 import { type AgentImplementation, createConsumer } from "./worker.js";
@@ -93,11 +92,4 @@ export function agentLambda(agent: AgentImplementation) {
     logger,
   });
   return instrumented(logger, (event: SQSEvent, context: LambdaContext) => consumer(event, context));
-}
-
-/** The Lambda handler of the plan state machine's tasks: one payload `{op, planId, run, …}` per invocation. */
-export function planRunnerLambda() {
-  const logger = lambdaLogger("nexus-plans");
-  const ctx = lambdaContext();
-  return instrumented(logger, (payload: Record<string, unknown>) => Runner.handle(ctx, payload, logger));
 }

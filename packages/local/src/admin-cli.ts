@@ -7,12 +7,12 @@ import {
   DEFAULT_SETTINGS,
   ensureTable,
   fileObjectStore,
-  Keys,
   s3ObjectStore,
   secretsManager,
   TableLayoutError,
 } from "@nexus/core";
 import * as Backup from "@nexus/core/backup";
+import * as Keys from "@nexus/core/keys";
 import { startDynamo } from "./emulators.js";
 import { RUNTIME_FILE, TABLE_NAME } from "./runtime.js";
 

@@ -1,5 +1,6 @@
 import { GetQueueAttributesCommand, type QueueAttributeName } from "@aws-sdk/client-sqs";
-import { Agents, type Context, type LocalMetrics, type Logger } from "@nexus/core";
+import type { Context, LocalMetrics, Logger } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
 import * as Alarms from "@nexus/core/alarms";
 
 /** A change of an alarm's state, as the runtime reports it. */

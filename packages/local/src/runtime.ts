@@ -13,30 +13,30 @@ import { createApp, MAX_RESULT_BODY_BYTES } from "@nexus/api";
 import {
   type ActionHandler,
   type AgentImplementation,
-  Agents,
   type Context,
   createClients,
   createLogger,
   DEFAULT_SETTINGS,
   ensureTable,
-  Failures,
   fileObjectStore,
-  Health,
-  Keys,
   LocalMetrics,
   MemoryMetrics,
-  Plans,
   type QueueRef,
-  Queues,
   type Settings,
-  Sweeper,
   secretsManager,
   stepFunctions,
-  TaskLogs,
   useMetricsSink,
-  Worker,
 } from "@nexus/core";
+import * as Agents from "@nexus/core/agents";
 import type * as Alarms from "@nexus/core/alarms";
+import * as Failures from "@nexus/core/failures";
+import * as Health from "@nexus/core/health";
+import * as Keys from "@nexus/core/keys";
+import * as Plans from "@nexus/core/plans";
+import * as Queues from "@nexus/core/queues";
+import * as Sweeper from "@nexus/core/sweeper";
+import * as TaskLogs from "@nexus/core/task-logs";
+import * as Worker from "@nexus/core/worker";
 import { type AlarmChange, LocalAlarms } from "./alarms.js";
 import { BodyGate, DEFAULT_BODY_BUDGET_BYTES } from "./body-gate.js";
 import { QuietCompactor } from "./compactor.js";
