@@ -54,7 +54,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BundlePair, runBundles } from "./bundle.js";
+import { type BundlePair, type Holding, runBundles } from "./bundle.js";
 import { costLines, runCostBench } from "./cost.js";
 import { heapLines, runHeapBench } from "./heap.js";
 import { latencyLines, runLatencyBench } from "./latency.js";
@@ -316,12 +316,30 @@ function bundleLines(pairs: BundlePair[], samples: number): string[] {
     ...pairs.map(
       (p) => `  ${p.name}: bare = ${p.baselineClients} (tests/bench/baselines/${p.baseline.entry.split("/").pop()})`,
     ),
+    "  what each cold start holds, largest first (KB of the bundle's code, by npm package or Nexus package):",
+    ...pairs.map((p) => `  ${p.name}: ${holdsLine(p.nexus.holds)}`),
     ...(api
       ? [
           `  API goals: KB at import ${goal(api.ratio.bytes, API_GOALS.bytes)}; import ${goal(api.ratio.importMs, API_GOALS.importMs)}`,
         ]
       : []),
   ];
+}
+
+/** The largest parts of a cold start, then the rest together. */
+function holdsLine(holds: Holding[], shown = 9): string {
+  const kb = (bytes: number) => num(bytes / 1024);
+  const rest = holds.slice(shown);
+  const restBytes = rest.reduce((sum, h) => sum + h.bytes, 0);
+  return [
+    ...holds
+      .slice(0, shown)
+      .map(
+        (h) =>
+          `${h.name} ${kb(h.bytes)}${h.name.startsWith("nexus:") ? ` (${h.modules} module${h.modules === 1 ? "" : "s"})` : ""}`,
+      ),
+    ...(rest.length > 0 ? [`${rest.length} more ${kb(restBytes)}`] : []),
+  ].join(", ");
 }
 
 const num = (n: number, digits = 0) =>

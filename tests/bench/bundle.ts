@@ -32,6 +32,16 @@ export interface BundleFigures {
   files: number;
   importMs: number;
   importSamplesMs: number[];
+  /** What the cold start's bytes are, largest first (esbuild's bytes in output, before the files' own overhead). */
+  holds: Holding[];
+}
+
+/** A part of what a cold start loads: an npm package, or one of Nexus's own packages (`nexus:core`). */
+export interface Holding {
+  name: string;
+  bytes: number;
+  /** Source files of it in the cold start. */
+  modules: number;
 }
 
 export interface BundlePair {
@@ -134,6 +144,8 @@ export interface Bundled {
   outputs: string[];
   /** The source files in `initial`, as esbuild names them (relative to the repository root). */
   initialInputs: string[];
+  /** Bytes each of those source files takes in `initial`. */
+  initialBytes: Record<string, number>;
   /** The source files in every output, chunks loaded on first use included. */
   inputs: string[];
 }
@@ -147,11 +159,18 @@ export async function bundleAsStack(root: string, entry: string, outdir: string)
   const main = outputs.find((file) => metafile.outputs[file]?.entryPoint === entry);
   if (!main) throw new Error(`esbuild wrote no module for ${entry}`);
   const initial = staticClosure(metafile, main);
+  const initialBytes: Record<string, number> = {};
+  for (const file of initial) {
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[file]?.inputs ?? {})) {
+      initialBytes[input] = (initialBytes[input] ?? 0) + bytesInOutput;
+    }
+  }
   return {
     file: resolve(root, main),
     initial: initial.map((file) => resolve(root, file)),
     outputs: outputs.map((file) => resolve(root, file)),
     initialInputs: initial.flatMap((file) => Object.keys(metafile.outputs[file]?.inputs ?? {})),
+    initialBytes,
     inputs: outputs.flatMap((file) => Object.keys(metafile.outputs[file]?.inputs ?? {})),
   };
 }
@@ -175,7 +194,24 @@ async function bundle(root: string, entry: string, outdir: string) {
     ...sizes(bundled.initial),
     totalBytes: sizes(bundled.outputs).bytes,
     files: bundled.outputs.length,
+    holds: holdings(bundled.initialBytes),
   };
+}
+
+/** Source files' bytes grouped by npm package (`zod`, `@smithy/core`) or Nexus package (`nexus:core`), largest first. */
+export function holdings(bytesByInput: Record<string, number>): Holding[] {
+  const groups = new Map<string, Holding>();
+  for (const [input, bytes] of Object.entries(bytesByInput)) {
+    const name =
+      /node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*node_modules\/)/.exec(input)?.[1] ??
+      /^packages\/([^/]+)\//.exec(input)?.[1]?.replace(/^/, "nexus:") ??
+      input;
+    const group = groups.get(name) ?? { name, bytes: 0, modules: 0 };
+    group.bytes += bytes;
+    group.modules += 1;
+    groups.set(name, group);
+  }
+  return [...groups.values()].sort((a, b) => b.bytes - a.bytes);
 }
 
 /** The output file and every chunk it imports statically, transitively (not those behind `import()`). */
@@ -256,6 +292,7 @@ export async function runBundles(
       files: sizes.files,
       importMs: median(ms),
       importSamplesMs: ms,
+      holds: sizes.holds,
     });
     const baseline = figures(baselineEntry, base, baseSamples);
     const measured = figures(fn.entry, nexus, nexusSamples);
