@@ -20,6 +20,9 @@ const FIRST_USE_EVERYWHERE = [
   /node_modules\/@aws-lambda-powertools\/parameters\//,
   // zod's whole namespace: every locale but the default one (`import { z }` anywhere brings them all).
   /node_modules\/zod\/v4\/locales\/(?!en\.js)/,
+  // zod's JSON Schema reader (`z.fromJSONSchema`) and the string formats it brings: an action's params are checked
+  // against its schema by packages/core/src/params-schema.ts (42 KB of the API's and the strategy agent's cold start).
+  /node_modules\/zod\/v4\/classic\/from-json-schema\.js$/,
   // The X-Ray SDK and what it brings (semver, cls-hooked): tracing is packages/core/src/xray.ts, a few KB.
   /node_modules\/(aws-xray-sdk-core|@aws-lambda-powertools\/tracer|semver|cls-hooked)\//,
   // Powertools Logger (about 22 KB, and a console per child logger): records are written by packages/core/src/log.ts.

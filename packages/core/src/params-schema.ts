@@ -110,31 +110,129 @@ export function checkParamsSchema(schema: ParamsSchema, path = "params"): void {
   }
 }
 
-const compiled = new WeakMap<ParamsSchema, z.ZodType>();
-
-function compile(schema: ParamsSchema): z.ZodType {
-  let zod = compiled.get(schema);
-  if (!zod) {
-    zod = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
-    compiled.set(schema, zod);
-  }
-  return zod;
-}
-
 export interface ParamsIssue {
   path: string;
   message: string;
 }
 
-/** Validates `params` against an action's schema; returns the issues (empty when valid). */
+/**
+ * Validates `params` against an action's schema; returns the issues (empty when valid), each with zod's English
+ * message for the same failure. The language is small, so it is checked here rather than by converting it to a zod
+ * schema (`z.fromJSONSchema`, which brings every JSON Schema keyword and string format with it: 42 KB of the API's
+ * cold start). It reads the schema as that conversion does, which `tests/params-schema.test.ts` checks on generated
+ * schemas and values: `enum` or `const`, where given, are the whole check; a schema without `type` takes anything;
+ * properties are optional unless `required` names them, or have a `default`; other properties are allowed unless
+ * `additionalProperties` is false; `pattern` matches anywhere in the string; lengths count UTF-16 units. Unlike the
+ * conversion, an array's `minItems` and `maxItems` hold where its `items` are not described (the conversion drops them).
+ */
 export function validateParams(schema: ParamsSchema, params: unknown): ParamsIssue[] {
-  const result = compile(schema).safeParse(params);
-  if (result.success) return [];
-  return result.error.issues.map((issue) => ({
-    path: ["params", ...issue.path.map(String)].join("."),
-    message: issue.message,
-  }));
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  check(schema, params, [], issues);
+  return issues.map((issue) => ({ path: ["params", ...issue.path.map(String)].join("."), message: issue.message }));
 }
+
+type Issues = { path: PropertyKey[]; message: string }[];
+
+function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues: Issues): void {
+  const fail = (message: string, at = path) => issues.push({ path: at, message });
+  if (schema.enum !== undefined || schema.const !== undefined) {
+    const allowed = schema.enum ?? [schema.const];
+    if (!allowed.some((option) => option === value)) {
+      fail(
+        allowed.length === 1
+          ? `Invalid input: expected ${shown(allowed[0])}`
+          : `Invalid option: expected one of ${allowed.map(shown).join("|")}`,
+      );
+    }
+    return;
+  }
+  if (schema.type === undefined) return;
+  const received = kindOf(value);
+  const expected = schema.type === "integer" ? "number" : schema.type;
+  if (received !== expected) {
+    fail(`Invalid input: expected ${expected}, received ${received}`);
+    return;
+  }
+  switch (schema.type) {
+    case "string":
+      lengthBounds(fail, (value as string).length, schema.minLength, schema.maxLength);
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value as string)) {
+        fail(`Invalid string: must match pattern /${schema.pattern}/`);
+      }
+      return;
+    case "integer":
+    case "number": {
+      const n = value as number;
+      if (schema.type === "integer") {
+        if (!Number.isInteger(n)) {
+          fail("Invalid input: expected int, received number");
+          return;
+        }
+        if (n > Number.MAX_SAFE_INTEGER) fail(`Too big: expected int to be <=${Number.MAX_SAFE_INTEGER}`);
+        if (n < Number.MIN_SAFE_INTEGER) fail(`Too small: expected int to be >=${Number.MIN_SAFE_INTEGER}`);
+      }
+      if (schema.minimum !== undefined && n < schema.minimum)
+        fail(`Too small: expected number to be >=${schema.minimum}`);
+      if (schema.maximum !== undefined && n > schema.maximum)
+        fail(`Too big: expected number to be <=${schema.maximum}`);
+      return;
+    }
+    case "array": {
+      const items = value as unknown[];
+      // Too many items is refused before any is read (as zod does: a long array is not walked).
+      if (schema.maxItems !== undefined && items.length > schema.maxItems) {
+        fail(`Too big: expected array to have <=${schema.maxItems} items`);
+        return;
+      }
+      items.forEach((item, i) => {
+        if (schema.items) check(schema.items, item, [...path, i], issues);
+      });
+      if (schema.minItems !== undefined && items.length < schema.minItems) {
+        fail(`Too small: expected array to have >=${schema.minItems} items`);
+      }
+      return;
+    }
+    case "object": {
+      const object = value as Record<string, unknown>;
+      const properties = schema.properties ?? {};
+      const required = new Set(schema.required ?? []);
+      for (const [name, property] of Object.entries(properties)) {
+        const present = Object.hasOwn(object, name) && object[name] !== undefined;
+        if (!present && (!required.has(name) || property.default !== undefined)) continue;
+        if (!present && property.type === undefined && property.enum === undefined && property.const === undefined) {
+          fail("Invalid input: expected nonoptional, received undefined", [...path, name]);
+          continue;
+        }
+        check(property, object[name], [...path, name], issues);
+      }
+      if (schema.additionalProperties === false) {
+        const unknown = Object.keys(object).filter((name) => !Object.hasOwn(properties, name));
+        if (unknown.length > 0) {
+          fail(`Unrecognized key${unknown.length > 1 ? "s" : ""}: ${unknown.map(shown).join(", ")}`);
+        }
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/** A string's length against its bounds, as zod words it. */
+function lengthBounds(fail: (message: string) => void, length: number, min?: number, max?: number) {
+  if (min !== undefined && length < min) fail(`Too small: expected string to have >=${min} characters`);
+  if (max !== undefined && length > max) fail(`Too big: expected string to have <=${max} characters`);
+}
+
+/** What a JSON value is, in the words of zod's messages. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number") return Number.isNaN(value) ? "NaN" : "number";
+  return typeof value;
+}
+
+const shown = (value: unknown) => (typeof value === "string" ? JSON.stringify(value) : String(value));
 
 /** `params.<path>: <message>` for each issue, joined: how a refused params object is described. */
 export function describeParamsIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
