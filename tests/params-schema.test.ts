@@ -149,6 +149,16 @@ describe("params against an action's schema", () => {
     expect(validateParams(schema, [1, "a"])).toEqual([]);
   });
 
+  it("read a pattern with Unicode semantics, as the agent's registration checked it (zod's reader does not)", () => {
+    const schema: ParamsSchema = { type: "string", pattern: "^\\p{L}+$" };
+    expect(ParamsSchemaSchema.safeParse(schema).success).toBe(true);
+    expect(validateParams(schema, "Grüße")).toEqual([]);
+    expect(viaZod(schema, "Grüße")).not.toEqual([]);
+    expect(validateParams(schema, "p{L}")).toEqual([
+      { path: "params", message: "Invalid string: must match pattern /^\\p{L}+$/" },
+    ]);
+  });
+
   it("name every allowed value of an enum that mixes kinds (where zod says only 'Invalid input')", () => {
     expect(validateParams({ enum: ["a", 1, null] }, 2)).toEqual([
       { path: "params", message: 'Invalid option: expected one of "a"|1|null' },

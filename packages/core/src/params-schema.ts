@@ -123,7 +123,9 @@ export interface ParamsIssue {
  * schemas and values: `enum` or `const`, where given, are the whole check; a schema without `type` takes anything;
  * properties are optional unless `required` names them, or have a `default`; other properties are allowed unless
  * `additionalProperties` is false; `pattern` matches anywhere in the string; lengths count UTF-16 units. Unlike the
- * conversion, an array's `minItems` and `maxItems` hold where its `items` are not described (the conversion drops them).
+ * conversion, an array's `minItems` and `maxItems` hold where its `items` are not described (the conversion drops
+ * them), and `pattern` is read with Unicode semantics (the `u` flag), as JSON Schema asks, as it is checked when the
+ * agent registers (`ParamsSchemaSchema`) and as the dashboard's form checks it: `\p{L}` is a letter, not "p{L}".
  */
 export function validateParams(schema: ParamsSchema, params: unknown): ParamsIssue[] {
   const issues: { path: PropertyKey[]; message: string }[] = [];
@@ -156,7 +158,7 @@ function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues
   switch (schema.type) {
     case "string":
       lengthBounds(fail, (value as string).length, schema.minLength, schema.maxLength);
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value as string)) {
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern, "u").test(value as string)) {
         fail(`Invalid string: must match pattern /${schema.pattern}/`);
       }
       return;
