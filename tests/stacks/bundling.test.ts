@@ -54,9 +54,10 @@ const FUNCTIONS: Record<string, { entry: string; firstUse: RegExp[] }> = {
       // The OpenAPI document's writer.
       /node_modules\/(@hono\/zod-openapi|@asteasolutions\/zod-to-openapi)\//,
       // Routes few cold starts need (router.ts, `lazy`; app.ts, LAZY): every route but the tasks', the liveness
-      // probe's, heartbeats' and the dashboard's; and what only they use: schedules (with cron evaluation), alarms,
-      // backups, the remote workers' protocol, keys' management, the plans' creation and their runner.
-      /packages\/api\/src\/routes\/(events|agents|plans|schedules|remote|failures|keys|audit|alarms|backup)\.ts$/,
+      // probe's and the dashboard's; and what only they use: schedules (with cron evaluation), alarms, backups, the
+      // remote workers' protocol, agents' health, keys' management, the plans' creation and their runner.
+      /packages\/api\/src\/routes\/(events|agents|plans|schedules|health|remote|failures|keys|audit|alarms|backup)\.ts$/,
+      /packages\/core\/src\/health\//,
       /packages\/core\/src\/(schedules\/(schedules|expression|unix)|backup|alarms|remote)\.ts$/,
       /packages\/core\/src\/plans\/(plans|runner|validate|templates|recovery)\.ts$/,
       /node_modules\/croner\//,

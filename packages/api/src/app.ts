@@ -16,7 +16,6 @@ import {
 } from "./middleware.js";
 import { ApiApp, type RouteName } from "./router.js";
 import { registerDashboardRoutes } from "./routes/dashboard.js";
-import { registerHealthRoutes } from "./routes/health.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTaskRoutes } from "./routes/tasks.js";
 
@@ -38,7 +37,7 @@ export interface AppOptions {
 
 /**
  * The routes of each module registered on first use (router.ts, `lazy`), in the order the module registers them: every
- * route but the tasks', the liveness probe's, heartbeats' and the dashboard's. A request for one of them loads its
+ * route but the tasks', the liveness probe's and the dashboard's. A request for one of them loads its
  * module's chunk (its code, and its schemas built); a cold start serving tasks loads none of them.
  */
 const LAZY = {
@@ -69,6 +68,7 @@ const LAZY = {
     "DELETE /v1/schedules/{id}",
     "POST /v1/schedules/{id}/run-now",
   ],
+  health: ["POST /v1/agents/{id}/heartbeat"],
   remote: [
     "POST /v1/agents/{id}/tasks/claim",
     "POST /v1/tasks/{id}/complete",
@@ -126,7 +126,7 @@ export function createApp(options: AppOptions) {
   registerTaskRoutes(app, options);
   app.lazy(LAZY.plans, async (app) => (await import("./routes/plans.js")).registerPlanRoutes(app, options));
   app.lazy(LAZY.schedules, async (app) => (await import("./routes/schedules.js")).registerScheduleRoutes(app, options));
-  registerHealthRoutes(app, options);
+  app.lazy(LAZY.health, async (app) => (await import("./routes/health.js")).registerHealthRoutes(app, options));
   app.lazy(LAZY.remote, async (app) => (await import("./routes/remote.js")).registerRemoteRoutes(app, options));
   app.lazy(LAZY.failures, async (app) => (await import("./routes/failures.js")).registerFailureRoutes(app, options));
   app.lazy(LAZY.keys, async (app) => (await import("./routes/keys.js")).registerKeyRoutes(app, options));
