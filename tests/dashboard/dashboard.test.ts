@@ -1,4 +1,6 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import type { Browser, HTTPRequest, Page } from "puppeteer-core";
@@ -10,15 +12,22 @@ import { type AxeViolation, launchBrowser, seriousViolations } from "./browser.j
 
 /**
  * The dashboard in a real headless Chromium against the local runtime: sign in, watch, run, approve, redrive,
- * disable; a viewer sees no write control. Every page is audited with axe-core and photographed into
- * docs/screenshots (shown in the README).
+ * disable; a viewer sees no write control. Every page is audited with axe-core and photographed (SHOTS).
  */
 const local = useLocalNexus({
   failureIngestIntervalMs: 300,
   // Alarm periods 4× shorter than in AWS (the DLQ alarm's minute is 15 s), evaluated every 200 ms.
   alarms: { intervalMs: 200, periodScale: 1 / 4 },
 });
-const SHOTS = fileURLToPath(new URL("../../docs/screenshots/", import.meta.url));
+/**
+ * Where the screenshots go: docs/screenshots (shown in the README) with `NEXUS_SCREENSHOTS=update`, else a directory of
+ * this run's own, removed after it, so a test run leaves the work tree as it found it (every shot holds new ids and
+ * times, so its bytes change with every run).
+ */
+const UPDATE_SHOTS = process.env.NEXUS_SCREENSHOTS === "update";
+const SHOTS = UPDATE_SHOTS
+  ? fileURLToPath(new URL("../../docs/screenshots/", import.meta.url))
+  : `${mkdtempSync(join(tmpdir(), "nexus-screenshots-"))}/`;
 
 let browser: Browser;
 let page: Page;
@@ -45,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  if (!UPDATE_SHOTS) rmSync(SHOTS, { recursive: true, force: true });
 });
 
 const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000) => {
