@@ -5,6 +5,7 @@
  * module at cold start. Light on purpose (no CDK): tests/bench/bundle.ts bundles the same way from this value.
  */
 import { builtinSpecs } from "@nexus/agents/specs";
+import { readBuiltinSpec } from "@nexus/core/agents";
 import { embeddedDashboard } from "@nexus/dashboard/build";
 import type { FunctionProps } from "sst/constructs";
 
@@ -18,8 +19,9 @@ export const NODEJS_BUNDLING = {
  * The API function's bundling: the same, with the dashboard's files (built from packages/dashboard/ui by esbuild when
  * the stack is synthesized) embedded as one string constant. Only the dashboard's module reads it, and the API imports
  * that module with the first request for a dashboard page: a JSON request's cold start never loads it. The built-in
- * agents' specs are embedded too, as JSON (packages/agents/src/bundled-specs.ts): the API's cold start neither builds
- * the agents' zod schemas nor derives JSON Schema from them.
+ * agents' specs are embedded too, as JSON, already read as registration reads them (packages/agents/src/bundled-specs.ts):
+ * the API's cold start neither builds the agents' zod schemas nor derives JSON Schema from them, and its first request
+ * does not check them again.
  */
 export function apiBundling() {
   return {
@@ -27,7 +29,7 @@ export function apiBundling() {
     esbuild: {
       define: {
         __NEXUS_DASHBOARD__: JSON.stringify(embeddedDashboard()),
-        __NEXUS_BUILTIN_SPECS__: JSON.stringify(JSON.stringify(builtinSpecs)),
+        __NEXUS_BUILTIN_SPECS__: JSON.stringify(JSON.stringify(builtinSpecs.map(readBuiltinSpec))),
       },
     },
   } as const satisfies NonNullable<FunctionProps["nodejs"]>;

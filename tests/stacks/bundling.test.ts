@@ -157,11 +157,12 @@ describe("what a cold start loads", () => {
     60_000,
   );
 
-  it("api: the bundle carries the built-in agents' specs as their modules make them", async () => {
+  it("api: the bundle carries the built-in agents' specs as their modules make them, read as registration reads them", async () => {
     const { builtinSpecs } = await import("../../packages/agents/src/specs.js");
+    const { readBuiltinSpec } = await import("../../packages/core/src/agents.js");
     const { apiBundling } = await import("../../stacks/bundling.js");
     const text = JSON.parse(apiBundling().esbuild.define.__NEXUS_BUILTIN_SPECS__) as string;
-    expect(JSON.parse(text)).toStrictEqual(builtinSpecs);
+    expect(JSON.parse(text)).toStrictEqual(JSON.parse(JSON.stringify(builtinSpecs.map(readBuiltinSpec))));
   });
 
   it("api: the bundle serves its OpenAPI document and docs page from the chunks they load", async () => {

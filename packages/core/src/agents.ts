@@ -57,6 +57,29 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
   return agent;
 }
 
+/** A built-in agent's spec as registration reads it: what {@link readBuiltinSpec} makes. */
+export type ReadAgentSpec = AgentSpec & { actions: Agent["actions"] };
+
+/** Specs {@link readBuiltinSpec} made (when the API's bundle was built), declared by {@link alreadyRead}. */
+const readAhead = new WeakSet<AgentSpec>();
+
+/**
+ * A built-in agent's spec as registration reads it (RegisterAgentInput: checked, defaults filled in): what
+ * {@link ensureBuiltin} stores. Reading the built-in agents' specs takes some 5 ms of CPU on a fast machine (zod
+ * checks every action's params schema), so the API's bundle carries them read (stacks/bundling.ts).
+ */
+export function readBuiltinSpec(spec: AgentSpec): ReadAgentSpec {
+  const { id, ...rest } = spec;
+  const input = RegisterAgentInput.parse({ ...rest, name: id });
+  return { id, kind: input.kind, description: input.description, actions: input.actions };
+}
+
+/** Declares specs made by {@link readBuiltinSpec} (by the same code, when the bundle was built): not read again. */
+export function alreadyRead(specs: AgentSpec[]): AgentSpec[] {
+  for (const spec of specs) readAhead.add(spec);
+  return specs;
+}
+
 /**
  * Registers or refreshes a built-in agent from its spec (idempotent: safe on every cold start). Its
  * actions and queue follow the code; its status and timestamps are kept.
@@ -64,8 +87,7 @@ export async function register(ctx: Context, raw: unknown): Promise<Agent> {
 export async function ensureBuiltin(ctx: Context, spec: AgentSpec): Promise<Agent> {
   const queue = ctx.builtinQueues[spec.id];
   if (!queue) throw new Error(`no queue is configured for built-in agent '${spec.id}'`);
-  const { id: _id, ...rest } = spec;
-  const input = RegisterAgentInput.parse({ ...rest, name: spec.id });
+  const input = readAhead.has(spec) ? (spec as ReadAgentSpec) : readBuiltinSpec(spec);
   const existing = await Store.find(ctx, spec.id);
   const now = ctx.now().toISOString();
   const agent: Agent = {
