@@ -98,11 +98,22 @@ function executions(file: string) {
 }
 const ends = (file: string) => executions(file).filter((e) => e.kind === "end").length;
 
-async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number) {
+/** Executions a log shows started and not ended (each attempt of a task is one). */
+function inFlight(file: string): number {
+  const open = new Set<string>();
+  for (const e of executions(file)) {
+    const attempt = `${e.taskId}#${e.attempt}`;
+    if (e.kind === "start") open.add(attempt);
+    else open.delete(attempt);
+  }
+  return open.size;
+}
+
+async function until(what: string, condition: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(200);
+    await sleep(everyMs);
   }
 }
 
@@ -193,10 +204,12 @@ async function drill(faults: { runtimeKills: number; killWorker: boolean }) {
     );
   }
 
-  // The kills, mid-batch: work has been done and much is still queued or running.
+  // The kills, mid-batch: work has been done and much is still queued or running. The first comes while an execution
+  // is under way (started, not ended), so it cuts one off: on a slow machine the queue may have drained by then.
   await until("work under way", () => ends(runtimeLog) >= 300, 60_000);
   for (let k = 0; k < faults.runtimeKills; k++) {
     if (k > 0) await sleep(3000);
+    else await until("an execution under way", () => inFlight(runtimeLog) > 0, 60_000, 5);
     await kill(runtime.child);
     runtime = await launch(RUNTIME, runtimeEnv);
   }
