@@ -128,12 +128,26 @@ export interface ParamsIssue {
  * agent registers (`ParamsSchemaSchema`) and as the dashboard's form checks it: `\p{L}` is a letter, not "p{L}".
  */
 export function validateParams(schema: ParamsSchema, params: unknown): ParamsIssue[] {
-  const issues: { path: PropertyKey[]; message: string }[] = [];
+  const issues: Issues = [];
   check(schema, params, [], issues);
-  return issues.map((issue) => ({ path: ["params", ...issue.path.map(String)].join("."), message: issue.message }));
+  return issues.map((issue) => ({ path: paramsPath(issue.path), message: issue.message }));
 }
 
 type Issues = { path: PropertyKey[]; message: string }[];
+
+/** `params.to.0`: where in the params an issue is. */
+const paramsPath = (path: readonly PropertyKey[]) => ["params", ...path.map(String)].join(".");
+
+/** Each pattern compiled once (patterns come from registered actions, checked on every task submitted to them). */
+const patterns = new Map<string, RegExp>();
+function patternOf(source: string): RegExp {
+  let pattern = patterns.get(source);
+  if (!pattern) {
+    pattern = new RegExp(source, "u");
+    patterns.set(source, pattern);
+  }
+  return pattern;
+}
 
 function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues: Issues): void {
   const fail = (message: string, at = path) => issues.push({ path: at, message });
@@ -156,12 +170,19 @@ function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues
     return;
   }
   switch (schema.type) {
-    case "string":
-      lengthBounds(fail, (value as string).length, schema.minLength, schema.maxLength);
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern, "u").test(value as string)) {
+    case "string": {
+      const { length } = value as string;
+      if (schema.minLength !== undefined && length < schema.minLength) {
+        fail(`Too small: expected string to have >=${schema.minLength} characters`);
+      }
+      if (schema.maxLength !== undefined && length > schema.maxLength) {
+        fail(`Too big: expected string to have <=${schema.maxLength} characters`);
+      }
+      if (schema.pattern !== undefined && !patternOf(schema.pattern).test(value as string)) {
         fail(`Invalid string: must match pattern /${schema.pattern}/`);
       }
       return;
+    }
     case "integer":
     case "number": {
       const n = value as number;
@@ -186,9 +207,9 @@ function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues
         fail(`Too big: expected array to have <=${schema.maxItems} items`);
         return;
       }
-      items.forEach((item, i) => {
-        if (schema.items) check(schema.items, item, [...path, i], issues);
-      });
+      if (schema.items) {
+        for (const [i, item] of items.entries()) check(schema.items, item, [...path, i], issues);
+      }
       if (schema.minItems !== undefined && items.length < schema.minItems) {
         fail(`Too small: expected array to have >=${schema.minItems} items`);
       }
@@ -220,12 +241,6 @@ function check(schema: ParamsSchema, value: unknown, path: PropertyKey[], issues
   }
 }
 
-/** A string's length against its bounds, as zod words it. */
-function lengthBounds(fail: (message: string) => void, length: number, min?: number, max?: number) {
-  if (min !== undefined && length < min) fail(`Too small: expected string to have >=${min} characters`);
-  if (max !== undefined && length > max) fail(`Too big: expected string to have <=${max} characters`);
-}
-
 /** What a JSON value is, in the words of zod's messages. */
 function kindOf(value: unknown): string {
   if (value === null) return "null";
@@ -239,7 +254,7 @@ const shown = (value: unknown) => (typeof value === "string" ? JSON.stringify(va
 /** `params.<path>: <message>` for each issue, joined: how a refused params object is described. */
 export function describeParamsIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
   return issues
-    .map((issue) => `${["params", ...issue.path.map(String)].join(".")}: ${issue.message}`)
+    .map((issue) => `${paramsPath(issue.path)}: ${issue.message}`)
     .join("; ")
     .slice(0, 1000);
 }
