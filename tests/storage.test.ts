@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getItem, sendPut } from "../packages/core/src/storage/items.js";
 import { indexedStatus, keys, SHARDS, shardOf } from "../packages/core/src/storage/table.js";
 import * as Store from "../packages/core/src/storage/tasks.js";
+import { allOf } from "../packages/core/src/storage/update.js";
 import { startTestContext } from "./support/context.js";
 
 /**
@@ -161,6 +162,36 @@ describe("a task's event trail", () => {
     expect(stored.eventsDropped).toBe(1 + 2 * cycles - Store.MAX_EVENTS);
     // A condition that does not hold still fails when the trail is full.
     expect(await Store.transitioned(env.ctx, move(task, "running", "queued", "requeued"))).toBe(false);
+  });
+
+  it("stays bounded when a transition's condition is an OR (kept whole, not split by the cap's AND)", async () => {
+    const task = record(0, new Date());
+    task.agentId = "storage-events-or";
+    await Store.create(env.ctx, task);
+    for (let i = 0; i < Store.MAX_EVENTS; i++) {
+      expect(await Store.transitioned(env.ctx, move(task, "queued", "running", "started")), `cycle ${i}`).toBe(true);
+      expect(await Store.transitioned(env.ctx, move(task, "running", "queued", "requeued")), `cycle ${i}`).toBe(true);
+    }
+    const either = {
+      ...move(task, "queued", "running", "started"),
+      condition: "#st = :from OR #st = :other",
+      values: { ":from": "queued", ":other": "running" },
+    };
+    expect(await Store.transitioned(env.ctx, either)).toBe(true);
+    const stored = (await Store.find(env.ctx, task.id)) as Store.TaskRecord & { eventsDropped?: number };
+    expect(stored.status).toBe("running");
+    expect(stored.events.length).toBe(Store.MAX_EVENTS);
+    expect(stored.eventsDropped).toBe(2 * Store.MAX_EVENTS + 2 - Store.MAX_EVENTS);
+  });
+});
+
+describe("conditions joined with allOf", () => {
+  it("keep a condition with an OR outside parentheses whole, and add no parentheses elsewhere", () => {
+    expect(allOf("#a = :a AND #b = :b", "size(#e) < :max")).toBe("#a = :a AND #b = :b AND size(#e) < :max");
+    expect(allOf("#a = :a AND (#s = :q OR #s = :r)", "#n < :n")).toBe("#a = :a AND (#s = :q OR #s = :r) AND #n < :n");
+    expect(allOf("#s = :q OR #s = :r", "#n < :n")).toBe("(#s = :q OR #s = :r) AND #n < :n");
+    expect(allOf("(#s = :q) or #s = :r", "#n < :n")).toBe("((#s = :q) or #s = :r) AND #n < :n");
+    expect(allOf("#s IN (:q, :r)", "#order = :o")).toBe("#s IN (:q, :r) AND #order = :o");
   });
 });
 

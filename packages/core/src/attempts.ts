@@ -84,8 +84,9 @@ async function startAttempt(
     setExpressions: ["#started = if_not_exists(#started, :now)"],
     incrementAttempts: true,
     events: [{ at: now, type: "started", attempt: attempts + 1 }],
+    // Queued, or running on a lease that ran out (AND binds tighter than OR).
     condition:
-      "attribute_exists(PK) AND #agent = :agent AND #n = :n AND #n < #max AND (#st = :queued OR (#st = :running AND #lease < :now))",
+      "attribute_exists(PK) AND #agent = :agent AND #n = :n AND #n < #max AND (#st = :queued OR #st = :running AND #lease < :now)",
     names: {
       "#agent": "agentId",
       "#n": "attempts",

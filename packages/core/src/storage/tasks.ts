@@ -15,7 +15,7 @@ import {
 } from "./items.js";
 import { queryShardedPage } from "./query.js";
 import { keys, partitions, SHARDS, type TaskIndexName, taskIndexKeys } from "./table.js";
-import { type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
+import { allOf, type ItemUpdate, sendUpdate, updateAndRead, updateItem } from "./update.js";
 
 /**
  * Storage of tasks: one item per task, its event trail on the item (a status change and its event are one
@@ -289,7 +289,7 @@ function change(ctx: Context, t: Transition, events: "append" | "count"): ItemUp
       ...(t.incrementAttempts ? ["#attempts = #attempts + :one"] : []),
     ],
     ...(t.remove ? { remove: t.remove } : {}),
-    condition: capped ? `(${t.condition}) AND ${room}` : t.condition,
+    condition: capped ? allOf(t.condition, room) : t.condition,
     names: {
       "#events": "events",
       ...(events === "count" ? { "#dropped": "eventsDropped" } : {}),
