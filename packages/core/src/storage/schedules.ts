@@ -13,7 +13,7 @@ import type { Page } from "../schemas.js";
 import { getItem, IS_NEW, putItem, sendPut, withoutNulls } from "./items.js";
 import { queryAll, queryItems, queryPage } from "./query.js";
 import { keys, partitions } from "./table.js";
-import { sendUpdate, updateItem } from "./update.js";
+import { allOf, sendUpdate, updateItem } from "./update.js";
 
 /**
  * Storage of schedules: one item per schedule, its runs under the same partition (a run item is also the
@@ -123,7 +123,7 @@ export async function update(ctx: Context, id: string, change: Change): Promise<
     set,
     ...(change.add ? { add: change.add } : {}),
     ...(change.remove ? { remove: change.remove } : {}),
-    condition: ["attribute_exists(PK)", change.condition?.expression].filter(Boolean).join(" AND "),
+    condition: change.condition ? allOf("attribute_exists(PK)", change.condition.expression) : "attribute_exists(PK)",
     ...(change.condition?.names ? { names: change.condition.names } : {}),
     ...(change.condition?.values ? { values: change.condition.values } : {}),
   });
