@@ -4,9 +4,11 @@
  * 1. Task throughput and submit-to-finish latency of `diag echo`: the full local path (HTTP API with an
  *    operator key → Tasks.submit → SQS → poller → Worker consumer, via startLocal) against the same emulators
  *    driven with only the SDK calls one task needs (PutItem, SendMessage, ReceiveMessage×10, UpdateItem,
- *    DeleteMessage): same N, same submitters in flight, same receive loops per queue. Order per round:
- *    baseline, then full path, each on its own fresh emulators after an untimed warm-up. With --rounds R the
- *    two alternate; each figure is the median over rounds, each ratio the median of the per-round ratios.
+ *    DeleteMessage): same N, same submitters in flight, same receive loops per queue. A second baseline makes the
+ *    same calls behind a bare HTTP API (a Hono app on the same node server, POSTed to by the same client): what the
+ *    HTTP hop alone costs. Order per round: baseline, HTTP baseline, full path, each on its own fresh emulators
+ *    after an untimed warm-up. With --rounds R they alternate; each figure is the median over rounds, each ratio
+ *    the median of the per-round ratios.
  *    Throughput = N / (first submit → last stored finishedAt). Also printed: process CPU per task and the
  *    SDK commands each task cost, by command and item kind.
  * 2. Bundles (bundle.ts): the API (functions/api.ts) and each built-in agent (functions/agents/*.ts), bundled as the
@@ -32,7 +34,7 @@
  *   --submitters N     client requests in flight (default 32)
  *   --rounds R         baseline/full pairs (default 1; 3 steadies the ratios on a busy machine)
  *   --plain-baseline   baseline task item without the product's index keys (default: same item shape)
- *   --phase P          baseline | full | both (default both); one alone is for profiling, e.g.
+ *   --phase P          baseline | http | full | all (default all); one alone is for profiling, e.g.
  *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
  *   --skip-throughput, --skip-bundle, --skip-latency, --skip-plans, --import-samples N (default 5)
  *   --bundles api,diag  only these functions' bundles (default: the API and every built-in agent)
@@ -74,7 +76,7 @@ interface Args {
   submitters: number;
   rounds: number;
   plainBaseline: boolean;
-  phases: { baseline: boolean; full: boolean };
+  phases: { baseline: boolean; http: boolean; full: boolean };
   throughput: boolean;
   bundle: boolean;
   plans: boolean;
@@ -104,9 +106,11 @@ interface Args {
 }
 
 function phasesOf(raw: string | undefined): Args["phases"] {
-  if (raw === undefined || raw === "both") return { baseline: true, full: true };
-  if (raw === "baseline" || raw === "full") return { baseline: raw === "baseline", full: raw === "full" };
-  throw new Error(`--phase must be baseline, full or both (got ${raw})`);
+  if (raw === undefined || raw === "all") return { baseline: true, http: true, full: true };
+  if (raw === "baseline" || raw === "http" || raw === "full") {
+    return { baseline: raw === "baseline", http: raw === "http", full: raw === "full" };
+  }
+  throw new Error(`--phase must be baseline, http, full or all (got ${raw})`);
 }
 
 function parseArgs(argv: string[]): Args {
@@ -215,11 +219,16 @@ async function throughput(args: Args) {
     consumers: LOCAL_CONSUMER_LOOPS,
   };
   const baselineRuns: PhaseResult[] = [];
+  const httpRuns: PhaseResult[] = [];
   const fullRuns: PhaseResult[] = [];
   for (let round = 1; round <= args.rounds; round++) {
     if (args.phases.baseline) {
       progress(args, `round ${round}/${args.rounds}: raw SDK baseline, ${args.tasks} tasks`);
       baselineRuns.push(await runBaseline({ ...options, plain: args.plainBaseline }));
+    }
+    if (args.phases.http) {
+      progress(args, `round ${round}/${args.rounds}: raw SDK behind a bare HTTP API, ${args.tasks} tasks`);
+      httpRuns.push(await runBaseline({ ...options, plain: args.plainBaseline, http: true }));
     }
     if (args.phases.full) {
       progress(args, `round ${round}/${args.rounds}: nexus full path, ${args.tasks} tasks`);
@@ -227,6 +236,7 @@ async function throughput(args: Args) {
     }
   }
   const baseline = medianPhase(baselineRuns);
+  const http = medianPhase(httpRuns);
   const full = medianPhase(fullRuns);
   return {
     config: {
@@ -236,23 +246,46 @@ async function throughput(args: Args) {
       consumerLoops: LOCAL_CONSUMER_LOOPS,
       receiveBatch: 10,
       rounds: args.rounds,
-      order: "baseline then full path, per round",
+      order: "baseline, bare HTTP API, then full path, per round",
       baselineItem: args.plainBaseline ? "plain (key + status + times)" : "product shape (same 4 task indexes)",
     },
     baseline,
+    http,
     full,
-    rounds: { baseline: baselineRuns, full: fullRuns },
+    rounds: { baseline: baselineRuns, http: httpRuns, full: fullRuns },
     // Each round pairs a baseline run with the full-path run right after it; ratios are the median of the
     // per-round ratios (with one round, simply the ratio).
-    ratio: {
-      throughput: pairedRatio(fullRuns, baselineRuns, "tasksPerSecond"),
-      p50: pairedRatio(fullRuns, baselineRuns, "p50Ms"),
-      p99: pairedRatio(fullRuns, baselineRuns, "p99Ms"),
-      clientP50: pairedRatio(fullRuns, baselineRuns, "clientP50Ms"),
-      clientP99: pairedRatio(fullRuns, baselineRuns, "clientP99Ms"),
-      cpuPerTask: pairedRatio(fullRuns, baselineRuns, "cpuMsPerTask"),
-    },
+    ratio: throughputRatios(fullRuns, baselineRuns),
+    // The same, against the baseline behind a bare HTTP API: what Nexus adds besides the HTTP hop itself.
+    ratioToHttp: throughputRatios(fullRuns, httpRuns),
   };
+}
+
+/** The full path's figures over a baseline's, each the median of the per-round ratios. */
+function throughputRatios(full: PhaseResult[], baseline: PhaseResult[]) {
+  return {
+    throughput: pairedRatio(full, baseline, "tasksPerSecond"),
+    p50: pairedRatio(full, baseline, "p50Ms"),
+    p99: pairedRatio(full, baseline, "p99Ms"),
+    clientP50: pairedRatio(full, baseline, "clientP50Ms"),
+    clientP99: pairedRatio(full, baseline, "clientP99Ms"),
+    cpuPerTask: pairedRatio(full, baseline, "cpuMsPerTask"),
+  };
+}
+
+type Ratios = ReturnType<typeof throughputRatios>;
+
+function ratioRow(name: string, r: Ratios): string[] {
+  return [
+    name,
+    ratio(r.throughput),
+    ratio(r.p50),
+    ratio(r.p99),
+    ratio(r.clientP50),
+    ratio(r.clientP99),
+    ratio(r.cpuPerTask),
+    "",
+  ];
 }
 
 function pairedRatio(
@@ -373,22 +406,17 @@ async function main() {
         [
           ["", "tasks/s", "p50 ms", "p99 ms", "post p50", "post p99", "cpu ms/task", "failed"],
           phaseRow("raw SDK baseline", t.baseline),
+          phaseRow("raw SDK behind HTTP", t.http),
           phaseRow("nexus (full path)", t.full),
-          [
-            "ratio nexus/baseline",
-            ratio(t.ratio.throughput),
-            ratio(t.ratio.p50),
-            ratio(t.ratio.p99),
-            ratio(t.ratio.clientP50),
-            ratio(t.ratio.clientP99),
-            ratio(t.ratio.cpuPerTask),
-            "",
-          ],
+          ratioRow("ratio nexus/baseline", t.ratio),
+          ratioRow("ratio nexus/HTTP", t.ratioToHttp),
         ],
         [22, 9, 9, 9, 10, 10, 13, 8],
       ),
       "  p50/p99: finishedAt - createdAt as stored on the task; post p50/p99: from the client's send of the POST",
       "  (the baseline stamps createdAt right before its PutItem, so its two agree)",
+      "  raw SDK behind HTTP: the baseline's submit behind a bare Hono app on the same node server, POSTed to by the",
+      "  same client: the HTTP hop every submit of the product pays, with no product code",
       `  SDK calls per task: baseline ${t.baseline.callsPerTask.total ?? "-"} (${callsLine(t.baseline.callsPerTask)})`,
       `                      nexus    ${t.full.callsPerTask.total ?? "-"} (${callsLine(t.full.callsPerTask)})`,
       `  goals: throughput nexus/baseline >= ${THROUGHPUT_GOALS.throughput.toFixed(2)}x: ${goalMet(t.ratio.throughput, (r) => r >= THROUGHPUT_GOALS.throughput)}; CPU per task <= ${THROUGHPUT_GOALS.cpu.toFixed(2)}x: ${goalMet(t.ratio.cpuPerTask, (r) => r <= THROUGHPUT_GOALS.cpu)}`,

@@ -1,4 +1,5 @@
-import { Agent, request } from "node:http";
+import { Agent, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import {
   CreateQueueCommand,
@@ -8,10 +9,12 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { serve } from "@hono/node-server";
 import { createTableInput, untilActive } from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Tasks from "@nexus/core/tasks";
 import { startDynamo, startLocal, startSqs } from "@nexus/local";
+import { Hono } from "hono";
 import { keys } from "../../packages/core/src/storage/table.js";
 import { percentile, pool, sleep, summarize, type ThroughputResult } from "./stats.js";
 
@@ -274,7 +277,14 @@ function taskItem(id: string, at: string, i: number, plain: boolean) {
   };
 }
 
-export async function runBaseline(options: ThroughputOptions & { plain: boolean }): Promise<PhaseResult> {
+/**
+ * The raw-SDK baseline. With `http`, its submit is behind an HTTP API as the product's is: the submitters POST each
+ * task as JSON to a bare Hono app on 127.0.0.1 (the same node server and client agent), whose handler makes the same
+ * two calls and answers 202. What that adds to the plain baseline is the HTTP hop alone, with no product code.
+ */
+export async function runBaseline(
+  options: ThroughputOptions & { plain: boolean; http?: boolean },
+): Promise<PhaseResult> {
   const dynamo = await startDynamo();
   const sqsServer = await startSqs();
   const ddb = new DynamoDBClient({ region: REGION, endpoint: dynamo.endpoint, credentials: CREDENTIALS });
@@ -286,6 +296,7 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
   const abort = new AbortController();
   let running = true;
   let loops: Promise<void>[] = [];
+  let closeApi = async () => {};
   try {
     await ddb.send(new CreateTableCommand(createTableInput(tableName)));
     await untilActive(ddb, tableName);
@@ -383,8 +394,15 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
       );
     };
 
+    let post: typeof submit = submit;
+    if (options.http) {
+      const api = await bareApi(submit, options.submitters);
+      post = api.submit;
+      closeApi = api.close;
+    }
+
     if (options.warmup > 0) {
-      await pool(options.warmup, options.submitters, (i) => submit(`warm-${i}`, -1 - i));
+      await pool(options.warmup, options.submitters, (i) => post(`warm-${i}`, -1 - i));
       await allFinished(options.warmup);
     }
     const before = finishedAt.size;
@@ -392,7 +410,7 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
     calls.counting = true;
     const cpu = process.cpuUsage();
     const startedAt = Date.now();
-    await pool(n, options.submitters, (i) => submit(`task-${i}`, i));
+    await pool(n, options.submitters, (i) => post(`task-${i}`, i));
     const submitMs = Date.now() - startedAt;
     await allFinished(before + n);
     const cpuMsPerTask = cpuMs(cpu) / n;
@@ -415,6 +433,7 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
       callsPerTask: calls.perTask(n),
     };
   } finally {
+    await closeApi();
     running = false;
     abort.abort();
     await Promise.allSettled(loops);
@@ -423,4 +442,39 @@ export async function runBaseline(options: ThroughputOptions & { plain: boolean 
     await sqsServer.stop();
     await dynamo.stop();
   }
+}
+
+/**
+ * A bare HTTP API in front of `submit`: `POST /v1/tasks` with `{ id, params }` runs it and answers 202 with the id.
+ * Returns the client side (a POST per task, over keep-alive sockets) and what stops the server.
+ */
+async function bareApi(submit: (id: string, i: number) => Promise<void>, sockets: number) {
+  const app = new Hono();
+  app.post("/v1/tasks", async (c) => {
+    const body = (await c.req.json()) as { id: string; params: { i: number } };
+    await submit(body.id, body.params.i);
+    return c.json({ id: body.id }, 202);
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const started = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(started as Server));
+  });
+  const { port } = server.address() as AddressInfo;
+  const api: Api = {
+    agent: new Agent({ keepAlive: true, maxSockets: sockets }),
+    base: `http://127.0.0.1:${port}`,
+    authorization: "Bearer -",
+  };
+  return {
+    submit: async (id: string, i: number) => {
+      const reply = await call(api, "POST", "/v1/tasks", { id, agentId: AGENT_ID, action: ACTION, params: { i } });
+      if (reply.status !== 202) throw new Error(`bare POST /v1/tasks → ${reply.status}: ${reply.body.slice(0, 300)}`);
+    },
+    close: async () => {
+      api.agent.destroy();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
 }
