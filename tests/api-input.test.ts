@@ -158,6 +158,38 @@ describe("a caller without a valid key", () => {
   });
 });
 
+describe("a body sent in chunks (no Content-Length)", () => {
+  /** A chunked POST of `text` in 16 KB chunks, with the admin key. */
+  const chunked = (path: string, text: string) => {
+    const chunks: string[] = [];
+    for (let at = 0; at < text.length; at += 16 * 1024) {
+      const chunk = text.slice(at, at + 16 * 1024);
+      chunks.push(`${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`);
+    }
+    return rawRequest(
+      [
+        `POST ${path} HTTP/1.1`,
+        `Authorization: Bearer ${local.nexus.adminKey}`,
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+        "Connection: close",
+      ],
+      `${chunks.join("")}0\r\n\r\n`,
+    );
+  };
+
+  it("is read and counted as it streams: within the limit it is taken, past it a 413 and nothing stored", async () => {
+    const small = await chunked("/v1/tasks", JSON.stringify({ agentId: "idle", action: "work", params: { n: 7 } }));
+    expect(small.status, JSON.stringify(small.body)).toBe(202);
+    expect((small.body as { params: unknown }).params).toEqual({ n: 7 });
+    const before = (await local.api.get("/v1/tasks?agentId=idle&limit=100")).body.items.length;
+    const params = { s: "x".repeat(300 * 1024) };
+    const huge = await chunked("/v1/tasks", JSON.stringify({ agentId: "idle", action: "work", params }));
+    expect(huge.status).toBe(413);
+    expect((await local.api.get("/v1/tasks?agentId=idle&limit=100")).body.items.length).toBe(before);
+  }, 20_000);
+});
+
 describe("numbers JSON cannot hold", () => {
   const submit = (params: string) =>
     postText("/v1/tasks", `{"agentId":"idle","action":"work","params":${params}}`, "application/json");
