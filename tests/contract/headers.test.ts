@@ -7,7 +7,9 @@
 import { builtinSpecs } from "@nexus/agents/specs";
 import { API_CSP, CORS, createApp } from "@nexus/api";
 import { createLogger } from "@nexus/core";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import { securityHeaders, setOnResponse } from "../../packages/api/src/middleware.js";
 import { apiClient } from "../support/client.js";
 import { startTestContext } from "../support/context.js";
 import { useLocalNexus } from "../support/local.js";
@@ -163,5 +165,48 @@ describe("CORS by default", () => {
     } finally {
       await env.stop();
     }
+  });
+});
+
+describe("headers set after the handler", () => {
+  it("are set on the response as made: its status and body untouched", async () => {
+    const app = new Hono();
+    app.use(securityHeaders({ hsts: true }));
+    app.get("/json", (c) => c.json({ ok: true }, 201));
+    const res = await app.request("/json");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-security-policy")).toBe(API_CSP);
+    expect(res.headers.get("strict-transport-security")).toMatch(/^max-age=/);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it("go in place where the response's headers may change, through c.header where they may not", () => {
+    const given: Array<[string, string]> = [];
+    const header = (name: string, value: string | undefined) => {
+      given.push([name, value ?? ""]);
+    };
+    const mutable = new Response("{}", { headers: { "content-type": "application/json" } });
+    setOnResponse({ res: mutable, header } as never, { "X-Frame-Options": "DENY", RateLimit: "r=1" });
+    expect(given).toEqual([]);
+    expect(mutable.headers.get("x-frame-options")).toBe("DENY");
+    expect(mutable.headers.get("ratelimit")).toBe("r=1");
+
+    // Headers a response was made with immutable (Response.redirect's, a fetched response's) refuse any change, as
+    // these do: where the local server has replaced the global Response, Response.redirect's no longer are.
+    const immutable = {
+      headers: {
+        set: () => {
+          throw new TypeError("immutable");
+        },
+      },
+    };
+    setOnResponse({ res: immutable, header } as never, { "X-Frame-Options": "DENY", RateLimit: "r=1" });
+    expect(given).toEqual([
+      ["X-Frame-Options", "DENY"],
+      ["RateLimit", "r=1"],
+    ]);
   });
 });

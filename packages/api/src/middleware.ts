@@ -76,16 +76,32 @@ export function securityHeaders(options: { hsts?: boolean } = {}): MiddlewareHan
   return async (c, next) => {
     await next();
     const headers = c.res.headers;
-    if (!headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
-    c.header("X-Content-Type-Options", "nosniff");
-    c.header("X-Frame-Options", "DENY");
-    c.header("Referrer-Policy", "no-referrer");
-    if (!headers.has("Content-Security-Policy")) {
-      const page = /^text\/html/i.test(headers.get("Content-Type") ?? "");
-      c.header("Content-Security-Policy", page ? "frame-ancestors 'none'" : API_CSP);
-    }
-    if (options.hsts) c.header("Strict-Transport-Security", HSTS);
+    const page = /^text\/html/i.test(headers.get("Content-Type") ?? "");
+    setOnResponse(c, {
+      ...(headers.has("Cache-Control") ? {} : { "Cache-Control": "no-store" }),
+      "X-Content-Type-Options": "nosniff",
+      "X-Frame-Options": "DENY",
+      "Referrer-Policy": "no-referrer",
+      ...(headers.has("Content-Security-Policy")
+        ? {}
+        : { "Content-Security-Policy": page ? "frame-ancestors 'none'" : API_CSP }),
+      ...(options.hsts ? { "Strict-Transport-Security": HSTS } : {}),
+    });
   };
+}
+
+/**
+ * Sets headers on the response the handler made: in place, where `c.header` would copy the whole response for each
+ * header (it cannot tell whether the response's headers may change; the local server then also writes the copy's body
+ * as a stream). Through `c.header` when they may not (a response whose headers are immutable).
+ */
+export function setOnResponse(c: Pick<Context, "res" | "header">, headers: Record<string, string>) {
+  const entries = Object.entries(headers);
+  try {
+    for (const [name, value] of entries) c.res.headers.set(name, value);
+  } catch {
+    for (const [name, value] of entries) c.header(name, value);
+  }
 }
 
 /** The name of the per-key quota in the `RateLimit` and `RateLimit-Policy` headers. */
@@ -100,8 +116,10 @@ export const rateLimitHeaders: MiddlewareHandler<Env> = async (c, next) => {
   await next();
   const quota = c.get("rateQuota");
   if (!quota) return;
-  c.header("RateLimit-Policy", `"${RATE_LIMIT_POLICY}";q=${quota.limit};w=${quota.windowSeconds}`);
-  c.header("RateLimit", `"${RATE_LIMIT_POLICY}";r=${quota.remaining};t=${quota.resetSeconds}`);
+  setOnResponse(c, {
+    "RateLimit-Policy": `"${RATE_LIMIT_POLICY}";q=${quota.limit};w=${quota.windowSeconds}`,
+    RateLimit: `"${RATE_LIMIT_POLICY}";r=${quota.remaining};t=${quota.resetSeconds}`,
+  });
 };
 
 /** Waits for the built-in agents' registration (once per process; a failure is retried by the next request). */
