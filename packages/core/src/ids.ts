@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lower case
 const RANDOM_LENGTH = 16; // 80 bits
@@ -13,8 +13,18 @@ function encodeTime(ms: number, length: number): string {
   return out;
 }
 
+/** Random bytes drawn 4 KB at a time: one call into the system's generator per 256 ids, not one per id. */
+const pool = Buffer.alloc(4096);
+let drawn = pool.length;
+
 function randomDigits(): number[] {
-  return [...randomBytes(RANDOM_LENGTH)].map((byte) => byte % 32);
+  if (drawn + RANDOM_LENGTH > pool.length) {
+    randomFillSync(pool);
+    drawn = 0;
+  }
+  const digits = Array.from(pool.subarray(drawn, drawn + RANDOM_LENGTH), (byte) => byte % 32);
+  drawn += RANDOM_LENGTH;
+  return digits;
 }
 
 /** Adds one to a base-32 number held as digits (most significant first). */

@@ -21,6 +21,18 @@ describe("ids", () => {
     const stepBack = newId("x", new Date("2020-01-01T00:00:00Z"));
     expect(a < b && b < stepBack).toBe(true);
   });
+
+  it("draw fresh random digits for each millisecond, across many refills of the random pool", () => {
+    const start = Date.parse("2031-01-01T00:00:00Z");
+    const ids = Array.from({ length: 3000 }, (_, i) => newId("tsk", new Date(start + i)));
+    const randoms = ids.map((id) => id.slice(-16));
+    expect(new Set(randoms).size).toBe(ids.length);
+    const counts = new Map<string, number>();
+    for (const char of randoms.join("")) counts.set(char, (counts.get(char) ?? 0) + 1);
+    expect(counts.size).toBe(32);
+    // 48,000 digits over 32 characters: 1,500 each expected; a stuck or skewed source would be far off.
+    for (const [char, n] of counts) expect(n, char).toBeGreaterThan(1200);
+  });
 });
 
 describe("params schemas", () => {
