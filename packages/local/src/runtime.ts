@@ -428,11 +428,23 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const leaseGraceMs = options.leaseGraceMs ?? 5_000;
     const sweepAll = (grace: number, leaseGrace: number) =>
       invoking("sweeper", () => Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, logger }));
+    // One sweep at a time: a sweep that outlasts the interval (thousands of tasks queued on a slow machine) is not
+    // joined by the next one. Started side by side, they went over the same tasks and slowed every request while the
+    // backlog they were meant to clear waited.
+    let sweeping: Promise<void> | undefined;
     const timer = setInterval(() => {
-      sweepAll(graceMs, leaseGraceMs).catch((error) => logger.error("sweep failed", { error }));
+      sweeping ??= sweepAll(graceMs, leaseGraceMs)
+        .then(() => undefined)
+        .catch((error) => logger.error("sweep failed", { error }))
+        .finally(() => {
+          sweeping = undefined;
+        });
     }, interval);
     timer.unref();
-    stops.push(async () => clearInterval(timer));
+    stops.push(async () => {
+      clearInterval(timer);
+      await sweeping;
+    });
     // What the probe function does on its EventBridge schedule: a health task to each active built-in agent.
     const probeTimer = setInterval(
       () => {
