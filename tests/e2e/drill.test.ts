@@ -117,6 +117,26 @@ async function until(what: string, condition: () => Promise<boolean> | boolean, 
   }
 }
 
+/**
+ * A POST as a client sends it to a loaded service: a 503 or 429 is sent again after its Retry-After (at most 5 s,
+ * 8 tries in all). `stored` finds what an earlier try may have stored after all (for a POST that has no idempotency
+ * key), so it is not created twice.
+ */
+async function postRetrying(
+  api: ReturnType<typeof apiClient>,
+  path: string,
+  body: unknown,
+  stored?: () => Promise<Json | undefined>,
+): Promise<Json> {
+  for (let attempt = 1; ; attempt++) {
+    const reply = await api.post(path, body);
+    if ((reply.status !== 503 && reply.status !== 429) || attempt >= 8) return reply;
+    await sleep(Math.min(5, Number(reply.headers.get("retry-after") ?? 1)) * 1000);
+    const found = await stored?.();
+    if (found) return { status: 201, headers: reply.headers, body: found };
+  }
+}
+
 /** Runs `count` calls, `width` at a time. */
 async function inBatches<T>(count: number, width: number, call: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
@@ -182,21 +202,30 @@ async function drill(faults: { runtimeKills: number; killWorker: boolean }) {
   let worker = await launch(WORKER, workerEnv);
 
   // Plans last: their steps queue behind the tasks, so they are in flight when the kills come.
+  // Sent as a client should under load: a task with an idempotency key, a plan found by its name before it is sent
+  // again (postRetrying).
   const submitted = await inBatches(LOCAL_TASKS + REMOTE_TASKS, 50, (n) =>
-    api.post("/v1/tasks", {
+    postRetrying(api, "/v1/tasks", {
       agentId: n % 3 === 2 ? remoteId : "drill",
       action: "work",
       params: { ms: 100 + (n % 7) * 20, n },
+      idempotencyKey: `drill-${n}`,
     }),
   );
   const plans = await inBatches(PLANS, 10, (n) =>
-    api.post("/v1/plans", {
-      steps: [
-        { id: "a", agentId: "drill", action: "work", params: { ms: 150, n } },
-        { id: "b", agentId: remoteId, action: "work", params: { ms: 150, n }, dependsOn: ["a"] },
-        { id: "c", agentId: "drill", action: "work", params: { ms: 150, n }, dependsOn: ["b"] },
-      ],
-    }),
+    postRetrying(
+      api,
+      "/v1/plans",
+      {
+        name: `drill-${n}`,
+        steps: [
+          { id: "a", agentId: "drill", action: "work", params: { ms: 150, n } },
+          { id: "b", agentId: remoteId, action: "work", params: { ms: 150, n }, dependsOn: ["a"] },
+          { id: "c", agentId: "drill", action: "work", params: { ms: 150, n }, dependsOn: ["b"] },
+        ],
+      },
+      async () => (await listAll(api, "/v1/plans")).find((plan) => plan.name === `drill-${n}`),
+    ),
   );
   for (const reply of [...plans, ...submitted]) {
     expect(reply.status, `${JSON.stringify(reply.body)}\nthe runtime's last output:\n${runtime.tail()}`).toBeLessThan(
