@@ -17,7 +17,10 @@ let api: (
   context: LambdaContext,
 ) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
 let agent: (event: ReturnType<typeof sqsEvent>, context: LambdaContext) => Promise<SQSBatchResponse>;
-let sweeper: (event?: unknown) => Promise<{ scanned: number; requeued: number; failed: number; backlogged: number }>;
+let sweeper: (
+  event?: unknown,
+  context?: LambdaContext,
+) => Promise<{ scanned: number; requeued: number; failed: number; backlogged: number; complete: boolean }>;
 let plans: (payload: Record<string, unknown>) => Promise<unknown>;
 let probe: (event?: unknown) => Promise<{ submitted: Array<{ agentId: string }>; failed: unknown[] }>;
 let sfn: LocalStepFunctions;
@@ -178,7 +181,18 @@ describe("Lambda entry points", () => {
 
   it("runs the sweeper on its schedule's event", async () => {
     const result = await sweeper();
-    expect(result).toEqual({ scanned: expect.any(Number), requeued: 0, failed: 0, backlogged: expect.any(Number) });
+    expect(result).toEqual({
+      scanned: expect.any(Number),
+      requeued: 0,
+      failed: 0,
+      backlogged: expect.any(Number),
+      complete: true,
+    });
+  });
+
+  it("leaves the sweeper's last 45 s to plans and agents: with less left, it reads no tasks", async () => {
+    const result = await sweeper({}, lambdaContext(40_000));
+    expect(result).toEqual({ scanned: 0, requeued: 0, failed: 0, backlogged: 0, complete: false });
   });
 
   it("runs a plan: API → state machine → plan runner function → agent function → task token → next step", async () => {

@@ -346,4 +346,52 @@ describe("sweeper", () => {
       }),
     );
   });
+
+  it("reads only the tasks old enough to be lost: a young backlog costs a sweep nothing", async () => {
+    const grace = 5 * 60_000;
+    const { task: old } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    await drainQueue(SWEPT); // its message is lost
+    clock.advance(2 * grace);
+    // More than a page of tasks submitted now, their messages lost too: none can be lost yet by the grace.
+    const young = await Promise.all(
+      Array.from({ length: 150 }, async () => (await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" })).task.id),
+    );
+    await drainQueue(SWEPT);
+    let queued = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await Tasks.listRecords(ctx, { status: "queued", limit: 100, cursor });
+      queued += page.items.length;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+
+    const result = await Sweeper.sweep(ctx, { graceMs: grace });
+    expect(result.requeued).toBeGreaterThanOrEqual(1);
+    expect(result.complete).toBe(true);
+    // Every queued task but the young ones was read, and none of those.
+    expect(queued).toBeGreaterThanOrEqual(young.length + 1);
+    expect(result.scanned).toBeLessThanOrEqual(queued - young.length);
+    expect((await Tasks.get(ctx, old.id)).events.at(-1)).toMatchObject({ type: "requeued" });
+    for (const id of young) expect((await Tasks.get(ctx, id)).events.map((e) => e.type)).toEqual(["queued"]);
+    // After a restart every queued task is read, young or not (here none is touched: all changed after "0").
+    const restarted = await Sweeper.sweep(ctx, { graceMs: grace, restart: true, changedBefore: "0" });
+    expect(restarted).toMatchObject({ requeued: 0, failed: 0 });
+    expect(restarted.scanned).toBeGreaterThanOrEqual(queued);
+    await Promise.all([old.id, ...young].map((id) => Tasks.cancel(ctx, id)));
+    await drainQueue(SWEPT);
+  });
+
+  it("stops reading tasks at its deadline, and says the sweep is not complete", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    await drainQueue(SWEPT);
+    clock.advance(10 * 60_000);
+    const late = await Sweeper.sweep(ctx, { graceMs: 60_000, deadline: Date.now() - 1 });
+    expect(late).toEqual({ scanned: 0, requeued: 0, failed: 0, backlogged: 0, complete: false });
+    expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued"]);
+    const inTime = await Sweeper.sweep(ctx, { graceMs: 60_000, deadline: Date.now() + 60_000 });
+    expect(inTime).toMatchObject({ complete: true, requeued: expect.any(Number) });
+    expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued", "requeued"]);
+    await Tasks.cancel(ctx, task.id);
+    await drainQueue(SWEPT);
+  });
 });

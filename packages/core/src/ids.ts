@@ -38,6 +38,14 @@ function increment(digits: number[]): number[] {
   return randomDigits(); // overflow of 80 bits within one millisecond: cannot happen in practice
 }
 
+/**
+ * The bound below which lie the ids made before `at` (with `prefix`): every id whose time is earlier sorts before it,
+ * and every id made at or after `at` sorts after it.
+ */
+export function idsBefore(prefix: string, at: Date): string {
+  return `${prefix}_${encodeTime(Math.max(0, at.getTime()), 10)}`;
+}
+
 let lastTime = -1;
 let lastRandom: number[] = [];
 

@@ -2,6 +2,7 @@ import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
 import * as Health from "./health/index.js";
+import { idsBefore } from "./ids.js";
 import type { Logger } from "./log.js";
 import * as Plans from "./plans/index.js";
 import { heartbeat } from "./plans/report.js";
@@ -25,6 +26,11 @@ export interface SweepOptions {
   restart?: boolean;
   /** Only tasks last changed before this instant (ISO 8601) are touched: later changes belong to the living. */
   changedBefore?: string;
+  /**
+   * When to stop reading tasks (milliseconds since the epoch, by the system clock): the page in hand is finished and
+   * the rest left to the next sweep (`complete: false`). The scheduled sweeper stops in time for plans and agents.
+   */
+  deadline?: number;
 }
 
 export interface SweepResult {
@@ -37,10 +43,19 @@ export interface SweepResult {
    * gets a heartbeat.
    */
   backlogged: number;
+  /** Whether every candidate was looked at: false when `deadline` or `maxTasks` stopped the sweep first. */
+  complete: boolean;
 }
 
 /** Conditional writes in flight at once while sweeping a page. */
 const SWEEP_CONCURRENCY = 16;
+
+/**
+ * How much later than its task's first status an id's time may be. An id's time is its creation time, at most one
+ * clock step ahead of it (ids stay ordered through a clock stepping back, ids.ts); a task is due or leased no earlier
+ * than it was created. So a task that can be lost at a cutoff has an id made before the cutoff plus this margin.
+ */
+const ID_CLOCK_MARGIN_MS = 60_000;
 
 /**
  * Finds tasks whose message was lost (queued too long while their agent's queue has nothing waiting) or whose worker
@@ -48,7 +63,7 @@ const SWEEP_CONCURRENCY = 16;
  * Each change is a conditional write, so sweeps running side by side, or racing a worker, never double-enqueue a task.
  */
 export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepResult> {
-  const result: SweepResult = { scanned: 0, requeued: 0, failed: 0, backlogged: 0 };
+  const result: SweepResult = { scanned: 0, requeued: 0, failed: 0, backlogged: 0, complete: true };
   const now = ctx.now().getTime();
   const queuedCutoff = new Date(now - options.graceMs).toISOString();
   const leaseCutoff = new Date(now - (options.leaseGraceMs ?? options.graceMs)).toISOString();
@@ -91,12 +106,28 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     }
   };
   const maxTasks = options.maxTasks ?? Number.POSITIVE_INFINITY;
+  const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
+  /**
+   * Where each status's listing starts: at the tasks created before its cutoff (and the margin), so a sweep reads the
+   * tasks that can be lost, not every task in flight (a young backlog is never read). After a restart every task is.
+   */
+  const below = (cutoff: string) =>
+    options.restart ? undefined : idsBefore("tsk", new Date(Date.parse(cutoff) + ID_CLOCK_MARGIN_MS));
 
-  for (const status of ["queued", "running"] as const) {
+  // Running tasks first: there are at most as many as workers, and a dead worker's task matters more than a
+  // backlog's, which a sweep out of time may not reach the end of.
+  for (const [status, cutoff] of [
+    ["running", leaseCutoff],
+    ["queued", queuedCutoff],
+  ] as const) {
     let cursor: string | undefined;
     let seen = 0;
     do {
-      const page = await Tasks.listRecords(ctx, { status, limit: 100, cursor });
+      if (outOfTime() || seen >= maxTasks) {
+        result.complete = false;
+        break;
+      }
+      const page = await Tasks.listRecords(ctx, { status, limit: 100, cursor, below: below(cutoff) });
       seen += page.items.length;
       result.scanned += page.items.length;
       const lost = page.items.filter(isLost);
@@ -104,7 +135,7 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
         await Promise.all(lost.slice(i, i + SWEEP_CONCURRENCY).map(settle));
       }
       cursor = page.nextCursor ?? undefined;
-    } while (cursor && seen < maxTasks);
+    } while (cursor);
   }
   return result;
 }

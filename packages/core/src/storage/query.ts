@@ -10,6 +10,12 @@ export interface PageQuery {
   cursor?: string | undefined;
 }
 
+/** A page of a sharded listing, which may start below a sort key (the cursor, when given, goes on from its own). */
+export interface ShardedPageQuery extends PageQuery {
+  /** Only entries whose sort key is less than this. */
+  below?: string | undefined;
+}
+
 const isValidationException = (error: unknown) => error instanceof Error && error.name === "ValidationException";
 
 /**
@@ -101,12 +107,12 @@ interface Shard {
 export async function queryShardedPage<T>(
   ctx: Context,
   listing: ShardedListing<T>,
-  query: PageQuery,
+  query: ShardedPageQuery,
 ): Promise<Page<T>> {
   const { partitionKey: pk, sortKey: sk } = listing.keys;
   const scope = `${listing.index}:${listing.partition}`;
   const start = decodeCursor(scope, query.cursor, [pk, sk], { [pk]: listing.partition });
-  const before = start?.[sk];
+  const before = start?.[sk] ?? query.below;
   const shards: Shard[] = Array.from({ length: listing.shards }, (_, shard) => ({
     partition: shardKey(listing.partition, shard),
     entries: [],

@@ -180,7 +180,11 @@ function listPartition(query: { agentId?: string | undefined; status?: TaskStatu
  */
 export async function list(
   ctx: Context,
-  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
+  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & {
+    limit: number;
+    /** Only tasks whose id is less than this ({@link idsBefore}: tasks created before a time). */
+    below?: string;
+  },
 ): Promise<Page<TaskRecord>> {
   const { index, partition } = listPartition(query);
   const listing = { index, keys: taskIndexKeys(index), partition, shards: SHARDS.tasks, keysOnly: true, map: fromItem };
