@@ -313,6 +313,19 @@ describe("the sweeper settles plan runs that nothing will finish", () => {
     expect((await Plans.get(ctx, fresh.id)).status).toBe("pending");
   });
 
+  it("stops looking at runs at its deadline, and says it did not look at them all", async () => {
+    const plan = await newPlan();
+    await op({ op: "start", planId: plan.id, run: 1 });
+    executions.set(arnOf(plan.id), { status: "ABORTED" });
+    const late = await Plans.recover(ctx, { graceMs: 60_000, logger, deadline: Date.now() - 1 });
+    expect(late).toEqual({ checked: 0, resumed: 0, settled: 0, complete: false });
+    expect((await Plans.get(ctx, plan.id)).status).toBe("running");
+    const inTime = await Plans.recover(ctx, { graceMs: 60_000, logger, deadline: Date.now() + 60_000 });
+    expect(inTime).toMatchObject({ complete: true, settled: expect.any(Number) });
+    expect(inTime.settled).toBeGreaterThanOrEqual(1);
+    expect((await Plans.get(ctx, plan.id)).status).toBe("failed");
+  });
+
   it("settles a run only once, however often it is swept", async () => {
     const plan = await newPlan();
     await op({ op: "start", planId: plan.id, run: 1 });

@@ -27,8 +27,8 @@ export interface SweepOptions {
   /** Only tasks last changed before this instant (ISO 8601) are touched: later changes belong to the living. */
   changedBefore?: string;
   /**
-   * When to stop reading tasks (milliseconds since the epoch, by the system clock): the page in hand is finished and
-   * the rest left to the next sweep (`complete: false`). The scheduled sweeper stops in time for plans and agents.
+   * When to stop reading tasks, and in {@link run} plan runs too (milliseconds since the epoch, by the system clock):
+   * the page in hand is finished and the rest left (`complete: false`). Agents are looked at whatever the time.
    */
   deadline?: number;
 }
@@ -257,7 +257,11 @@ export async function run(
   options: SweepOptions & AgentSweepOptions & { logger: Logger },
 ): Promise<RunResult> {
   const tasks = await sweep(ctx, options);
-  const plans = await Plans.recover(ctx, { graceMs: options.graceMs, logger: options.logger });
+  const plans = await Plans.recover(ctx, {
+    graceMs: options.graceMs,
+    logger: options.logger,
+    ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+  });
   const agents = await sweepAgents(ctx, options);
   return { ...tasks, plans, agents };
 }

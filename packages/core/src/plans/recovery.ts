@@ -17,6 +17,11 @@ export interface RecoverOptions {
   /** A plan stored but never started is started once it is this old (its API call died in between). */
   graceMs: number;
   logger: Logger;
+  /**
+   * When to stop looking at runs (milliseconds since the epoch, by the system clock), so the sweeper's other work
+   * still fits its timeout: each run costs a DescribeExecution, which Step Functions meters.
+   */
+  deadline?: number;
 }
 
 export interface RecoverResult {
@@ -25,6 +30,8 @@ export interface RecoverResult {
   resumed: number;
   /** Runs settled here: their execution had ended without settling the plan. */
   settled: number;
+  /** Whether every open run was looked at: false when `deadline` came first. */
+  complete: boolean;
 }
 
 /** How an ended execution is named in the plan's error. */
@@ -40,15 +47,20 @@ const ENDED: Record<string, { code: string; what: string }> = {
  * reason, and a plan stored but never started is started. Locally at start (`restart`): every open run resumes.
  */
 export async function recover(ctx: Context, options: RecoverOptions): Promise<RecoverResult> {
-  const result: RecoverResult = { checked: 0, resumed: 0, settled: 0 };
+  const result: RecoverResult = { checked: 0, resumed: 0, settled: 0, complete: true };
   const stateMachineArn = ctx.workflows?.stateMachineArn;
   if (!stateMachineArn) return result;
   const startedBefore = new Date(ctx.now().getTime() - options.graceMs).toISOString();
+  const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
   for (const status of OPEN_PLAN_STATUSES) {
     let cursor: string | undefined;
     do {
       const page = await Store.list(ctx, { status, limit: 100, cursor });
       for (const plan of page.items) {
+        if (outOfTime()) {
+          result.complete = false;
+          return result;
+        }
         result.checked++;
         try {
           const outcome = options.restart
