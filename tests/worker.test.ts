@@ -394,4 +394,36 @@ describe("sweeper", () => {
     await Tasks.cancel(ctx, task.id);
     await drainQueue(SWEPT);
   });
+
+  it("looks at agents side by side, each once", async () => {
+    for (let i = 0; i < 12; i++) await Agents.register(ctx, { name: `side-${i}`, actions: [{ name: "ok" }] });
+    const agents = await Agents.all(ctx);
+    // Each queue-depth request takes 20 ms, as a round trip to SQS may.
+    let inFlight = 0;
+    let most = 0;
+    const asked: string[] = [];
+    const slow: Context = {
+      ...ctx,
+      sqs: {
+        send: async (command: { input: { QueueUrl?: string } }) => {
+          asked.push(command.input.QueueUrl ?? "");
+          inFlight++;
+          most = Math.max(most, inFlight);
+          try {
+            await new Promise((r) => setTimeout(r, 20));
+            return await ctx.sqs.send(command as never);
+          } finally {
+            inFlight--;
+          }
+        },
+      } as unknown as Context["sqs"],
+    };
+    const result = await Sweeper.sweepAgents(slow);
+    expect(result.checked).toBe(agents.length);
+    // Two requests per agent (its queue and its DLQ), eight agents at a time.
+    expect(most).toBeGreaterThan(2);
+    expect(most).toBeLessThanOrEqual(16);
+    expect(result.errors).toEqual([]);
+    expect(asked.sort()).toEqual(agents.flatMap((a) => [a.queue.url, a.queue.dlqUrl]).sort());
+  });
 });

@@ -7,7 +7,7 @@ import type { Logger } from "./log.js";
 import * as Plans from "./plans/index.js";
 import { heartbeat } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
-import type { QueueRef } from "./schemas.js";
+import type { Agent, QueueRef } from "./schemas.js";
 import type { TaskRecord } from "./tasks.js";
 import * as Tasks from "./tasks.js";
 
@@ -49,6 +49,8 @@ export interface SweepResult {
 
 /** Conditional writes in flight at once while sweeping a page. */
 const SWEEP_CONCURRENCY = 16;
+/** Agents looked at side by side. */
+const AGENT_CONCURRENCY = 8;
 
 /**
  * How much later than its task's first status an id's time may be. An id's time is its creation time, at most one
@@ -130,14 +132,18 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
       const page = await Tasks.listRecords(ctx, { status, limit: 100, cursor, below: below(cutoff) });
       seen += page.items.length;
       result.scanned += page.items.length;
-      const lost = page.items.filter(isLost);
-      for (let i = 0; i < lost.length; i += SWEEP_CONCURRENCY) {
-        await Promise.all(lost.slice(i, i + SWEEP_CONCURRENCY).map(settle));
-      }
+      await inGroups(page.items.filter(isLost), SWEEP_CONCURRENCY, settle);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
   }
   return result;
+}
+
+/** `fn` of every item, `size` at a time; the results in the items' order. */
+async function inGroups<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size) results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return results;
 }
 
 /** What `make` gives for an agent, asked once per agent (each sweep makes its own). */
@@ -193,28 +199,35 @@ export async function sweepAgents(ctx: Context, options: AgentSweepOptions = {})
   const result: AgentSweepResult = { checked: 0, changed: [], reconciled: [], errors: [] };
   const settings = Health.settingsOf(ctx);
   let online = 0;
-  for (const agent of await Agents.all(ctx)) {
+  const check = async (agent: Agent) => {
     try {
       result.checked++;
       const depths = await Health.depths(ctx, agent.queue);
       const health = Health.healthOf(agent, ctx.now(), settings, depths);
-      if (depths.dlqDepth !== null) {
-        const evaluation = { status: health.status, reason: health.reason, startedAt: health.since };
-        const changed = await Health.recordStatus(ctx, agent, evaluation);
-        if (changed) result.changed.push({ agentId: agent.id, from: changed.from, to: changed.to, at: changed.at });
-      }
+      const evaluation = { status: health.status, reason: health.reason, startedAt: health.since };
+      const changed = depths.dlqDepth === null ? undefined : await Health.recordStatus(ctx, agent, evaluation);
       // A deactivated agent is not expected online, nor one not yet heard of (never probed): no offline alarm.
       const expected = agent.status !== "inactive" && health.status !== "unknown";
       Health.emitMetrics(agent.id, health.status, depths, expected);
       if (expected && Health.isAlive(health.status)) online++;
       const reconciled = await reconcileConsumer(ctx, agent.id);
-      if (reconciled !== undefined) result.reconciled.push({ agentId: agent.id, enabled: reconciled });
+      return { changed, reconciled };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      result.errors.push({ agentId: agent.id, message });
       options.logger?.error("agent check failed", { agentId: agent.id, error });
+      return { error: error instanceof Error ? error.message : String(error) };
     }
-  }
+  };
+  // A few agents at a time: each costs two queue-depth requests, some a write, so a sweep's time grows with the
+  // number of agents divided by this, not with their number.
+  const agents = await Agents.all(ctx);
+  const checks = await inGroups(agents, AGENT_CONCURRENCY, check);
+  checks.forEach((outcome, i) => {
+    const agentId = (agents[i] as Agent).id;
+    if (outcome.error !== undefined) result.errors.push({ agentId, message: outcome.error });
+    const { changed, reconciled } = outcome;
+    if (changed) result.changed.push({ agentId, from: changed.from, to: changed.to, at: changed.at });
+    if (reconciled !== undefined) result.reconciled.push({ agentId, enabled: reconciled });
+  });
   Health.emitOnlineCount(online);
   if (result.changed.length > 0) options.logger?.info("agent health changed", { changed: result.changed });
   if (result.reconciled.length > 0) {
