@@ -13,14 +13,14 @@ const RESERVE_MS = 45_000;
 /**
  * Scheduled by EventBridge: re-queues tasks whose message or worker was lost, then looks at every agent (records
  * health changes such as going offline, emits its metrics, turns its consumer back to match its status). A backlog
- * too large to read in one run is read from its newest stale task as far as time allows (`complete: false`), and so
- * are open plan runs: agents are always swept.
+ * too large to read in one run is read as far as time allows (`complete: false`) and the next run goes on from there,
+ * and so are open plan runs: agents are always swept.
  */
 export const handler = instrumented(logger, async (_event: unknown, context) => {
   const deadline = Date.now() + context.getRemainingTimeInMillis() - RESERVE_MS;
   const { agents, plans, ...tasks } = await Sweeper.run(ctx, { graceMs: GRACE_MS, logger, deadline });
-  if (!tasks.complete) logger.warn("sweep ran out of time for tasks; older ones were not looked at", tasks);
-  if (!plans.complete) logger.warn("sweep ran out of time for plan runs; some were not looked at", plans);
+  if (!tasks.complete) logger.warn("sweep ran out of time for tasks; the next one goes on from there", tasks);
+  if (!plans.complete) logger.warn("sweep ran out of time for plan runs; the next one goes on from there", plans);
   logger.info("sweep done", {
     ...tasks,
     plans,

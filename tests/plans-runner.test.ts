@@ -326,6 +326,41 @@ describe("the sweeper settles plan runs that nothing will finish", () => {
     expect((await Plans.get(ctx, plan.id)).status).toBe("failed");
   });
 
+  it("goes on where a sweep cut short stopped: the next looks first at the runs the last did not reach", async () => {
+    const fresh = await newPlan(); // pending: started by a sweep once older than the grace
+    const [a, b, c] = [await newPlan(), await newPlan(), await newPlan()];
+    for (const plan of [a, b, c]) await op({ op: "start", planId: plan.id, run: 1 });
+    executions.set(arnOf(a.id), { status: "ABORTED" });
+    executions.set(arnOf(c.id), { status: "RUNNING" });
+    // Runs are looked at newest first (c, b, a): the sweep's time runs out while it looks at b.
+    const deadline = Date.now() + 5_000;
+    const slow: Context = {
+      ...ctx,
+      workflows: {
+        ...workflows,
+        describe: async (arn) => {
+          if (arn !== arnOf(b.id)) return executions.get(arn);
+          await new Promise((r) => setTimeout(r, deadline - Date.now() + 5));
+          return { status: "RUNNING" };
+        },
+      },
+    };
+    const cut = await Plans.recover(slow, { graceMs: 60_000, logger, deadline });
+    expect(cut.complete).toBe(false);
+    expect((await Plans.get(ctx, a.id)).status).toBe("running");
+
+    // The next sweep (later: the pending plan is past the grace) starts at the running runs, where the last stopped:
+    // it settles a, and the pending plans wait for the sweep after it.
+    const later = { ...ctx, now: () => new Date(Date.now() + 120_000) };
+    started.length = 0;
+    const next = await Plans.recover(later, { graceMs: 60_000, logger, deadline: Date.now() + 60_000 });
+    expect(next.complete).toBe(true);
+    expect((await Plans.get(ctx, a.id)).error?.code).toBe("execution_aborted");
+    expect(started).not.toContain(`${fresh.id}-r1`);
+    await Plans.recover(later, { graceMs: 60_000, logger, deadline: Date.now() + 60_000 });
+    expect(started).toContain(`${fresh.id}-r1`);
+  });
+
   it("settles a run only once, however often it is swept", async () => {
     const plan = await newPlan();
     await op({ op: "start", planId: plan.id, run: 1 });

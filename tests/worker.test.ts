@@ -1,5 +1,6 @@
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ActionError, type Context, createLogger, type LogRecord, stepFunctions } from "@nexus/core";
 import * as Agents from "@nexus/core/agents";
 import * as Sweeper from "@nexus/core/sweeper";
@@ -425,5 +426,65 @@ describe("sweeper", () => {
     expect(most).toBeLessThanOrEqual(16);
     expect(result.errors).toEqual([]);
     expect(asked.sort()).toEqual(agents.flatMap((a) => [a.queue.url, a.queue.dlqUrl]).sort());
+  });
+
+  it("goes on where a sweep cut short stopped, so a listing too long for one sweep is covered by the next ones", async () => {
+    await Agents.register(ctx, {
+      name: "resumed",
+      actions: [{ name: "ok", retry: { maxAttempts: 2, backoffSeconds: 0 } }],
+    });
+    const ids: string[] = [];
+    for (let i = 0; i < 250; i += 50) {
+      const batch = Array.from({ length: 50 }, () => Tasks.submit(ctx, { agentId: "resumed", action: "ok" }));
+      ids.push(...(await Promise.all(batch)).map((s) => s.task.id));
+    }
+    await drainQueue("resumed"); // every message is lost
+    const grace = 5 * 60_000;
+    clock.advance(2 * grace);
+    const requeued = async () => {
+      const tasks = await Promise.all(ids.map((id) => Tasks.get(ctx, id)));
+      return tasks.map((t) => t.events.filter((e) => e.type === "requeued").length);
+    };
+    // A sweep stops after a page here (maxTasks), as one out of time would.
+    const options = { graceMs: grace, maxTasks: 100, deadline: Date.now() + 600_000 };
+    // The messages a sweep re-sends are taken off between sweeps, as a consumer would: a queue with messages waiting
+    // would make the next sweep take the rest for a backlog.
+    const sweep = async () => {
+      const result = await Sweeper.sweep(ctx, options);
+      await drainQueue("resumed");
+      return result;
+    };
+    const first = await sweep();
+    expect(first.complete).toBe(false);
+    const afterFirst = (await requeued()).filter((n) => n === 1).length;
+    expect(afterFirst).toBeGreaterThan(0);
+    expect(afterFirst).toBeLessThan(ids.length);
+    let sweeps = 1;
+    for (let last = first; !last.complete && sweeps < 10; sweeps++) last = await sweep();
+    // Each sweep went on from the last: every lost task was put back, once.
+    expect(await requeued()).toEqual(ids.map(() => 1));
+    expect(sweeps).toBeGreaterThanOrEqual(3);
+    // The listing's end reached, the next sweep starts from the newest again.
+    expect((await Sweeper.sweep(ctx, { graceMs: grace, deadline: Date.now() + 600_000 })).complete).toBe(true);
+    await Promise.all(ids.map((id) => Tasks.cancel(ctx, id)));
+    await drainQueue("resumed");
+  });
+
+  it("starts over from the newest when the saved position is not one the listing takes", async () => {
+    const { task } = await Tasks.submit(ctx, { agentId: SWEPT, action: "ok" });
+    await drainQueue(SWEPT);
+    clock.advance(10 * 60_000);
+    // As another version might have left it: a cursor this listing cannot read.
+    const position = { PK: "SWEEP#tasks", SK: "SWEEP" };
+    await ctx.ddb.send(
+      new PutCommand({ TableName: ctx.tableName, Item: { ...position, status: "open", cursor: "not-a-cursor" } }),
+    );
+    const result = await Sweeper.sweep(ctx, { graceMs: 60_000, deadline: Date.now() + 60_000 });
+    expect(result.complete).toBe(true);
+    expect((await Tasks.get(ctx, task.id)).events.map((e) => e.type)).toEqual(["queued", "requeued"]);
+    const left = await ctx.ddb.send(new GetCommand({ TableName: ctx.tableName, Key: position }));
+    expect(left.Item?.cursor).toBeUndefined();
+    await Tasks.cancel(ctx, task.id);
+    await drainQueue(SWEPT);
   });
 });

@@ -48,9 +48,11 @@ export const INLINE_OBJECT_BYTES = 3 * 1024 * 1024;
 /** Most lines one import request may carry. */
 export const MAX_IMPORT_LINES = 1000;
 
-/** Items that are not part of a deployment's state: per-minute rate counters, and the import marker itself. */
-/** Not exported: rate-limit counters, backups' own records, and the activity feed (events.ts: a day's worth, TTL'd). */
-const NOT_EXPORTED = new Set(["rate", "backup", "events"]);
+/**
+ * Not exported: rate-limit counters, backups' own records, the activity feed (events.ts: a day's worth, TTL'd) and
+ * where the last sweep stopped (its cursors belong to this table).
+ */
+const NOT_EXPORTED = new Set(["rate", "backup", "events", "sweep"]);
 
 export const BackupId = z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)");
 const Iso = z.iso.datetime({ offset: true });

@@ -1,6 +1,7 @@
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
+import { ValidationError } from "./errors.js";
 import * as Health from "./health/index.js";
 import { idsBefore } from "./ids.js";
 import type { Logger } from "./log.js";
@@ -8,6 +9,7 @@ import * as Plans from "./plans/index.js";
 import { heartbeat } from "./plans/report.js";
 import { sendTaskMessage } from "./queues.js";
 import type { Agent, QueueRef } from "./schemas.js";
+import * as Sweeps from "./storage/sweeps.js";
 import type { TaskRecord } from "./tasks.js";
 import * as Tasks from "./tasks.js";
 
@@ -28,7 +30,8 @@ export interface SweepOptions {
   changedBefore?: string;
   /**
    * When to stop reading tasks, and in {@link run} plan runs too (milliseconds since the epoch, by the system clock):
-   * the page in hand is finished and the rest left (`complete: false`). Agents are looked at whatever the time.
+   * the page in hand is finished and the rest left (`complete: false`) to the next sweep with a deadline, which goes on
+   * from there (storage/sweeps.ts). Agents are looked at whatever the time.
    */
   deadline?: number;
 }
@@ -43,7 +46,10 @@ export interface SweepResult {
    * gets a heartbeat.
    */
   backlogged: number;
-  /** Whether every candidate was looked at: false when `deadline` or `maxTasks` stopped the sweep first. */
+  /**
+   * Whether the listing was read to its end (from where the last sweep cut short stopped, with a deadline): false when
+   * `deadline` or `maxTasks` stopped the sweep first.
+   */
   complete: boolean;
 }
 
@@ -109,32 +115,37 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
   };
   const maxTasks = options.maxTasks ?? Number.POSITIVE_INFINITY;
   const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
-  /**
-   * Where each status's listing starts: at the tasks created before its cutoff (and the margin), so a sweep reads the
-   * tasks that can be lost, not every task in flight (a young backlog is never read). After a restart every task is.
-   */
-  const below = (cutoff: string) =>
-    options.restart ? undefined : idsBefore("tsk", new Date(Date.parse(cutoff) + ID_CLOCK_MARGIN_MS));
-
-  // Running tasks first: there are at most as many as workers, and a dead worker's task matters more than a
-  // backlog's, which a sweep out of time may not reach the end of.
-  for (const [status, cutoff] of [
-    ["running", leaseCutoff],
-    ["queued", queuedCutoff],
-  ] as const) {
-    let cursor: string | undefined;
-    let seen = 0;
-    do {
-      if (outOfTime() || seen >= maxTasks) {
-        result.complete = false;
-        break;
-      }
-      const page = await Tasks.listRecords(ctx, { status, limit: 100, cursor, below: below(cutoff) });
-      seen += page.items.length;
-      result.scanned += page.items.length;
-      await inGroups(page.items.filter(isLost), SWEEP_CONCURRENCY, settle);
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+  // The listing starts at the tasks created before the later cutoff (and the margin), so a sweep reads the tasks that
+  // can be lost, not every task in flight (a young backlog is never read). After a restart every task is.
+  const latest = now - Math.min(options.graceMs, options.leaseGraceMs ?? options.graceMs);
+  const below = options.restart ? undefined : idsBefore("tsk", new Date(latest + ID_CLOCK_MARGIN_MS));
+  // A sweep with a deadline goes on where the last one it cut short stopped, so the oldest tasks of a listing too long
+  // for one sweep are reached too, by the next ones.
+  const resumable = options.deadline !== undefined;
+  const saved = resumable ? await Sweeps.getPosition(ctx, "tasks") : undefined;
+  let cursor = saved?.cursor;
+  let seen = 0;
+  do {
+    if (outOfTime() || seen >= maxTasks) {
+      result.complete = false;
+      break;
+    }
+    const page = await Tasks.listOpen(ctx, { limit: 100, below, ...(cursor ? { cursor } : {}) }).catch(
+      (error: unknown) => {
+        // A position the listing no longer takes (written by another version) starts the listing over.
+        if (cursor === undefined || cursor !== saved?.cursor || !(error instanceof ValidationError)) throw error;
+        cursor = undefined;
+        return Tasks.listOpen(ctx, { limit: 100, below });
+      },
+    );
+    seen += page.items.length;
+    result.scanned += page.items.length;
+    await inGroups(page.items.filter(isLost), SWEEP_CONCURRENCY, settle);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  if (resumable) {
+    const position = !result.complete && cursor ? { status: "open", cursor } : undefined;
+    if (position || saved) await Sweeps.setPosition(ctx, "tasks", position);
   }
   return result;
 }

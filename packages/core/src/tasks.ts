@@ -36,6 +36,7 @@ export {
   find,
   fromItem,
   list as listRecords,
+  listOpen,
   setToken,
   storedJson,
   type TaskRecord,

@@ -1,10 +1,12 @@
 import type { Context } from "../context.js";
+import { ValidationError } from "../errors.js";
 import type { Logger } from "../log.js";
 import * as Store from "../storage/plans.js";
+import * as Sweeps from "../storage/sweeps.js";
 import { executionArnOf } from "../workflows.js";
 import { executionName, startRun } from "./plans.js";
 import { handle } from "./runner.js";
-import { OPEN_PLAN_STATUSES } from "./schema.js";
+import { OPEN_PLAN_STATUSES, type PlanStatus } from "./schema.js";
 
 export interface RecoverOptions {
   /**
@@ -19,7 +21,8 @@ export interface RecoverOptions {
   logger: Logger;
   /**
    * When to stop looking at runs (milliseconds since the epoch, by the system clock), so the sweeper's other work
-   * still fits its timeout: each run costs a DescribeExecution, which Step Functions meters.
+   * still fits its timeout: each run costs a DescribeExecution, which Step Functions meters. The next recovery with a
+   * deadline goes on from where this one stopped.
    */
   deadline?: number;
 }
@@ -30,7 +33,10 @@ export interface RecoverResult {
   resumed: number;
   /** Runs settled here: their execution had ended without settling the plan. */
   settled: number;
-  /** Whether every open run was looked at: false when `deadline` came first. */
+  /**
+   * Whether the open runs were read to their end (from where the last sweep cut short stopped): false when `deadline`
+   * came first.
+   */
   complete: boolean;
 }
 
@@ -52,14 +58,22 @@ export async function recover(ctx: Context, options: RecoverOptions): Promise<Re
   if (!stateMachineArn) return result;
   const startedBefore = new Date(ctx.now().getTime() - options.graceMs).toISOString();
   const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
-  for (const status of OPEN_PLAN_STATUSES) {
-    let cursor: string | undefined;
+  // With a deadline, a sweep goes on where the last one it cut short stopped (the page it was in), so every open run
+  // is looked at however many there are, over as many sweeps as that takes.
+  const resumable = options.deadline !== undefined;
+  const saved = resumable ? await Sweeps.getPosition(ctx, "plans") : undefined;
+  const first = Math.max(0, OPEN_PLAN_STATUSES.indexOf(saved?.status as PlanStatus));
+  let stopped: Sweeps.SweepPosition | undefined;
+  statuses: for (const status of OPEN_PLAN_STATUSES.slice(first)) {
+    let cursor = (status === saved?.status && saved.cursor) || undefined;
     do {
-      const page = await Store.list(ctx, { status, limit: 100, cursor });
+      const { page, from: read } = await listFrom(ctx, status, cursor, saved);
+      cursor = read;
       for (const plan of page.items) {
         if (outOfTime()) {
           result.complete = false;
-          return result;
+          stopped = { status, cursor: cursor ?? "" };
+          break statuses;
         }
         result.checked++;
         try {
@@ -75,7 +89,26 @@ export async function recover(ctx: Context, options: RecoverOptions): Promise<Re
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
   }
+  if (resumable && (stopped || saved)) await Sweeps.setPosition(ctx, "plans", stopped);
   return result;
+}
+
+/**
+ * A page of a status's open runs from `cursor`, and the cursor it was read from: a saved position the listing no
+ * longer takes (written by another version) starts it over.
+ */
+async function listFrom(
+  ctx: Context,
+  status: PlanStatus,
+  cursor: string | undefined,
+  saved: Sweeps.SweepPosition | undefined,
+) {
+  try {
+    return { page: await Store.list(ctx, { status, limit: 100, cursor }), from: cursor };
+  } catch (error) {
+    if (cursor === undefined || cursor !== saved?.cursor || !(error instanceof ValidationError)) throw error;
+    return { page: await Store.list(ctx, { status, limit: 100 }), from: undefined };
+  }
 }
 
 type Outcome = "resumed" | "settled" | undefined;

@@ -31,6 +31,7 @@
  * | task log    | an attempt's log lines (with the task)    | PK=TASK#<id>                   SK=LOG#<attempt>              |
  * | counter     | requests of a key in one minute           | PK=RATE#<keyId>#<minute>       SK=COUNTER                    |
  * |             | tasks of a capped action in one UTC day   | PK=CAP#<agent>.<action>#<day>  SK=COUNTER                    |
+ * | sweep       | where a sweep cut short stopped           | PK=SWEEP#<tasks | plans>       SK=SWEEP                      |
  *
  * (1) Running tasks are indexed under `queued` ({@link indexedStatus}).
  *
@@ -186,4 +187,6 @@ export const keys = {
 
   rateCounter: (keyId: string, minute: number) => ({ PK: `RATE#${keyId}#${minute}`, SK: "COUNTER" }),
   capCounter: (name: string, day: string) => ({ PK: `CAP#${name}#${day}`, SK: "COUNTER" }),
+
+  sweepPosition: (part: string) => ({ PK: `SWEEP#${part}`, SK: "SWEEP" }),
 } as const;

@@ -182,15 +182,31 @@ export async function list(
   ctx: Context,
   query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & {
     limit: number;
-    /** Only tasks whose id is less than this ({@link idsBefore}: tasks created before a time). */
+    /** Only tasks whose id is less than this (`idsBefore` in ids.ts: tasks created before a time). */
     below?: string;
   },
 ): Promise<Page<TaskRecord>> {
-  const { index, partition } = listPartition(query);
-  const listing = { index, keys: taskIndexKeys(index), partition, shards: SHARDS.tasks, keysOnly: true, map: fromItem };
   const keep = (task: TaskRecord) =>
     (query.status === undefined || task.status === query.status) &&
     (query.agentId === undefined || task.agentId === query.agentId);
+  return listKept(ctx, query, keep);
+}
+
+/**
+ * A page of open tasks, queued and running, newest first: one listing of the status index partition they share
+ * (table.ts, indexedStatus), where listing each status would read that partition twice.
+ */
+export function listOpen(ctx: Context, query: { limit: number; cursor?: string; below?: string }) {
+  return listKept(ctx, { ...query, status: "queued" }, (task) => task.status === "queued" || task.status === "running");
+}
+
+async function listKept(
+  ctx: Context,
+  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number; below?: string },
+  keep: (task: TaskRecord) => boolean,
+): Promise<Page<TaskRecord>> {
+  const { index, partition } = listPartition(query);
+  const listing = { index, keys: taskIndexKeys(index), partition, shards: SHARDS.tasks, keysOnly: true, map: fromItem };
   let page = await queryShardedPage(ctx, { ...listing, keep }, query);
   // Queued and running tasks share their index partitions (table.ts, indexedStatus): a page that left out the
   // other status's tasks goes on from its cursor, a few times at most, to fill up.
