@@ -18,7 +18,10 @@ export interface SweepOptions {
   graceMs: number;
   /** How long a `running` task may outlive its lease before its worker is presumed gone (default `graceMs`). */
   leaseGraceMs?: number;
-  /** Upper bound on tasks looked at in one sweep (default: all of them); with a deadline, the next sweep goes on after them. */
+  /**
+   * Upper bound on tasks looked at in one sweep (default: all of them); with a deadline, the next sweep goes on after
+   * them.
+   */
   maxTasks?: number;
   /**
    * A restart of the local runtime: its in-memory queues and in-process consumers are gone, so every queued task's
