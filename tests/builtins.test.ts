@@ -48,3 +48,17 @@ describe("built-in agents' specs read ahead", () => {
     expect(stored.actions).toStrictEqual(spec.actions);
   });
 });
+
+describe("built-in agents' specs in the agents' own functions", () => {
+  it("make their actions on first read, once: importing an agent derives none of its params schemas", () => {
+    for (const spec of builtinSpecs) {
+      // An accessor, not a value made at import (zod's JSON Schema writer runs when it is first read).
+      expect(Object.getOwnPropertyDescriptor(spec, "actions")?.get, spec.id).toBeTypeOf("function");
+      expect(spec.actions).toBe(spec.actions);
+      // Read as data by everything else: spread, serialized, checked.
+      expect({ ...spec }.actions).toBe(spec.actions);
+      expect(JSON.parse(JSON.stringify(spec)).actions).toEqual(JSON.parse(JSON.stringify(spec.actions)));
+      expect(Agents.readBuiltinSpec(spec).actions.map((a) => a.name)).toEqual(spec.actions.map((a) => a.name));
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as z from "zod";
-import { paramsSchemaOf } from "../schema.js";
+import { builtinSpec, paramsSchemaOf } from "../schema.js";
 import { EMAIL_ADDRESS } from "./sender.js";
 
 export { EMAIL_ADDRESS };
@@ -91,11 +91,13 @@ const RETRY = { maxAttempts: 4, backoffSeconds: 1, maxBackoffSeconds: 30 };
 const TIMEOUT_SECONDS = 30;
 
 /** `comms`: sends email (SES), SMS (Twilio) and chat messages (Slack / Teams incoming webhooks). */
-export const commsSpec: AgentSpec = {
-  id: "comms",
-  kind: "comms",
-  description: "Sends email through SES, SMS through Twilio and chat messages to Slack or Teams webhooks",
-  actions: [
+export const commsSpec: AgentSpec = builtinSpec(
+  {
+    id: "comms",
+    kind: "comms",
+    description: "Sends email through SES, SMS through Twilio and chat messages to Slack or Teams webhooks",
+  },
+  () => [
     {
       name: "send_email",
       description: "Sends one email from the configured sender (NEXUS_EMAIL_FROM); text, html or both",
@@ -122,4 +124,4 @@ export const commsSpec: AgentSpec = {
       "Checks the provider configuration without sending anything: the email sender, the Twilio and chat secrets",
     ),
   ],
-};
+);

@@ -1,7 +1,7 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as z from "zod";
-import { paramsSchemaOf } from "../schema.js";
+import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
 export const MAX_SLEEP_MS = 30_000;
 
@@ -13,11 +13,13 @@ export const FailParams = z.strictObject({
 });
 
 /** `diag`: a canary agent for smoke checks and fault drills. */
-export const diagSpec: AgentSpec = {
-  id: "diag",
-  kind: "diag",
-  description: "Canary agent for smoke checks and fault drills",
-  actions: [
+export const diagSpec: AgentSpec = builtinSpec(
+  {
+    id: "diag",
+    kind: "diag",
+    description: "Canary agent for smoke checks and fault drills",
+  },
+  () => [
     {
       name: "echo",
       description: "Returns its params",
@@ -41,4 +43,4 @@ export const diagSpec: AgentSpec = {
     },
     Health.actionSpec(10, "Checks that the agent runs (it depends on nothing else)"),
   ],
-};
+);

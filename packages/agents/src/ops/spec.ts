@@ -1,7 +1,7 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as z from "zod";
-import { paramsSchemaOf } from "../schema.js";
+import { builtinSpec, paramsSchemaOf } from "../schema.js";
 import { MAX_COMMAND_TIMEOUT_MS } from "./config.js";
 
 /** The commands run_command knows; each one's flags are in {@link COMMAND_RULES} (commands.ts). */
@@ -102,12 +102,14 @@ const readRetry = { maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 30 };
 const writeRetry = { maxAttempts: 2, backoffSeconds: 1, maxBackoffSeconds: 30 };
 
 /** `ops`: allow-listed read-only commands, file actions in one workspace directory, HTTP checks of allow-listed hosts. */
-export const opsSpec: AgentSpec = {
-  id: "ops",
-  kind: "ops",
-  description:
-    "Runs allow-listed read-only commands, manages files in its workspace, checks allow-listed HTTP endpoints",
-  actions: [
+export const opsSpec: AgentSpec = builtinSpec(
+  {
+    id: "ops",
+    kind: "ops",
+    description:
+      "Runs allow-listed read-only commands, manages files in its workspace, checks allow-listed HTTP endpoints",
+  },
+  () => [
     {
       name: "run_command",
       description: `Runs one of ${ALLOWED_COMMANDS.join(", ")} without a shell, in the workspace; returns exit code, stdout, stderr`,
@@ -156,4 +158,4 @@ export const opsSpec: AgentSpec = {
       "Checks that the workspace exists and is writable and the allow-listed commands are installed",
     ),
   ],
-};
+);

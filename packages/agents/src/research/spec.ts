@@ -1,7 +1,7 @@
 import type { AgentSpec, ParamsSchema } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as z from "zod";
-import { paramsSchemaOf } from "../schema.js";
+import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
 export const MAX_URL_CHARS = 2048;
 export const DEFAULT_FETCH_BYTES = 2 * 1024 * 1024;
@@ -82,11 +82,13 @@ function renderPageSchema(): ParamsSchema {
 }
 
 /** `research`: reads the web for the other agents, behind an SSRF guard. */
-export const researchSpec: AgentSpec = {
-  id: "research",
-  kind: "research",
-  description: "Fetches and renders web pages (readable text, links, screenshots) and queries configured JSON APIs",
-  actions: [
+export const researchSpec: AgentSpec = builtinSpec(
+  {
+    id: "research",
+    kind: "research",
+    description: "Fetches and renders web pages (readable text, links, screenshots) and queries configured JSON APIs",
+  },
+  () => [
     {
       name: "fetch_page",
       description:
@@ -117,4 +119,4 @@ export const researchSpec: AgentSpec = {
       "Checks that Chromium starts (launched and closed, no page) and the lookup secret is readable",
     ),
   ],
-};
+);

@@ -2,7 +2,7 @@ import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as Plans from "@nexus/core/plans";
 import * as z from "zod";
-import { paramsSchemaOf } from "../schema.js";
+import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
 export const MAX_GOAL_LENGTH = 2000;
 export const MAX_SUMMARY_INPUT = 200_000;
@@ -37,11 +37,13 @@ export const SummarizeParams = z.strictObject({
 export type SummarizeParams = z.output<typeof SummarizeParams>;
 
 /** `strategy`: turns goals into plans over the registered agents, and summarizes text without any service. */
-export const strategySpec: AgentSpec = {
-  id: "strategy",
-  kind: "strategy",
-  description: "Drafts plans for goals over the registered agents (rules, then an optional LLM) and summarizes text",
-  actions: [
+export const strategySpec: AgentSpec = builtinSpec(
+  {
+    id: "strategy",
+    kind: "strategy",
+    description: "Drafts plans for goals over the registered agents (rules, then an optional LLM) and summarizes text",
+  },
+  () => [
     {
       name: "plan",
       description:
@@ -63,4 +65,4 @@ export const strategySpec: AgentSpec = {
       "Checks the planner's configuration (rules, LLM settings and key secret) without calling an LLM",
     ),
   ],
-};
+);
