@@ -192,4 +192,15 @@ describe("what a cold start loads", () => {
     expect(asset.body).toContain("/v1/me");
     expect(outputs.some((output) => readFileSync(output, "utf8").includes("esbuild-wasm"))).toBe(false);
   }, 60_000);
+
+  it("an agent's cold start leaves out the schemas only the API uses (tests/layering.test.ts: marked pure)", async () => {
+    // ActionName (core's schemas.ts): registration's, which the API does and an agent does not.
+    const message = "must be snake_case: lower-case letters, digits and underscores";
+    const holds = async (name: string, entry: string) => {
+      const { initial } = await bundleAsStack(ROOT, entry, join(out, `${name}-schemas`));
+      return initial.some((file) => readFileSync(file, "utf8").includes(message));
+    };
+    expect(await holds("api", API)).toBe(true);
+    expect(await holds("diag", "functions/agents/diag.ts")).toBe(false);
+  }, 60_000);
 });

@@ -47,7 +47,7 @@ export const BUILTIN_SCALING: Readonly<Record<string, AgentScaling>> = {
   strategy: { ...DEFAULT_SCALING, maxConcurrency: 5 },
 };
 
-const ScalingOverride = z.strictObject({
+const ScalingOverride = /* @__PURE__ */ z.strictObject({
   maxConcurrency: z.int().min(2).max(1000).optional(),
   batchSize: z.int().min(1).max(10_000).optional(),
   batchingWindowSeconds: z.int().min(0).max(300).optional(),
@@ -56,7 +56,7 @@ const ScalingOverride = z.strictObject({
 });
 export type ScalingOverride = z.output<typeof ScalingOverride>;
 
-const ScalingSetting = z.record(z.string(), ScalingOverride);
+const ScalingSetting = /* @__PURE__ */ z.record(z.string(), ScalingOverride);
 
 /**
  * Each agent's scaling: its defaults ({@link BUILTIN_SCALING}, else {@link DEFAULT_SCALING}) with what the setting

@@ -8,7 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod";
 import type { ValidationHook } from "./router.js";
 
-export const ErrorBody = z
+export const ErrorBody = /* @__PURE__ */ z
   .object({
     error: z.object({
       code: z.string().meta({ example: "validation_error" }),

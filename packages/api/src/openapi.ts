@@ -27,21 +27,21 @@ export const unplannable = {
 export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 export const PageOf = <T extends z.ZodType>(item: T, name: string) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id: name });
-export const IdParam = z.object({
+export const IdParam = /* @__PURE__ */ z.object({
   id: z
     .string()
     .min(1)
     .max(64)
     .meta({ param: { name: "id", in: "path" } }),
 });
-export const StepParam = IdParam.extend({
+export const StepParam = /* @__PURE__ */ IdParam.extend({
   stepId: z
     .string()
     .min(1)
     .max(40)
     .meta({ param: { name: "stepId", in: "path" } }),
 });
-export const PageQuery = z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
+export const PageQuery = /* @__PURE__ */ z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
 const security = [{ bearer: [] }];
 
 /**

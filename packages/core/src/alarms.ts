@@ -39,7 +39,7 @@ const agentThresholds = {
       "Minutes an agent may be offline (AgentOnline 0) before its alarm fires, in 5-minute steps (the sweeper's)",
     ),
 };
-export const AgentAlarmSettings = z.strictObject(agentThresholds).partial();
+export const AgentAlarmSettings = /* @__PURE__ */ z.strictObject(agentThresholds).partial();
 export type AgentAlarmSettings = z.output<typeof AgentAlarmSettings>;
 
 /**
@@ -47,7 +47,7 @@ export type AgentAlarmSettings = z.output<typeof AgentAlarmSettings>;
  * `npm run dev`. Unset keys keep their defaults; `agents` sets an agent's own (`{"agents": {"research":
  * {"queueAgeMinutes": 60}}}`). The README's table lists them.
  */
-export const AlarmSettings = z
+export const AlarmSettings = /* @__PURE__ */ z
   .strictObject({
     dlqMessages: agentThresholds.dlqMessages.default(1),
     queueAgeMinutes: agentThresholds.queueAgeMinutes.default(15),
@@ -531,7 +531,7 @@ export function combineExpression(source: Extract<AlarmSource, { kind: "sum" | "
 export type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
 
 /** One alarm's state as `GET /v1/alarms` shows it. */
-export const AlarmStatus = z
+export const AlarmStatus = /* @__PURE__ */ z
   .object({
     key: z.string(),
     group: z.enum(["agent", "function", "api", "plans", "email", "operations"]),

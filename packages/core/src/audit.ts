@@ -10,7 +10,7 @@ import type { PageQuery } from "./storage/query.js";
  * accepted (401) or over a rate limit (429), a count of them. Written once (a count only grows); the API offers
  * no way to change it.
  */
-export const AuditRecord = z
+export const AuditRecord = /* @__PURE__ */ z
   .object({
     id: z.string(),
     at: z.string().describe("When the request (the first one counted) was made"),

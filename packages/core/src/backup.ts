@@ -54,12 +54,12 @@ export const MAX_IMPORT_LINES = 1000;
  */
 const NOT_EXPORTED = new Set(["rate", "backup", "events", "sweep"]);
 
-export const BackupId = z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)");
-const Iso = z.iso.datetime({ offset: true });
-const Entity = z.string().regex(/^[a-z_]{1,40}$/);
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+export const BackupId = /* @__PURE__ */ z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)");
+const Iso = /* @__PURE__ */ z.iso.datetime({ offset: true });
+const Entity = /* @__PURE__ */ z.string().regex(/^[a-z_]{1,40}$/);
+const Sha256 = /* @__PURE__ */ z.string().regex(/^[0-9a-f]{64}$/);
 
-export const HeaderLine = z.strictObject({
+export const HeaderLine = /* @__PURE__ */ z.strictObject({
   type: z.literal("header"),
   format: z.literal(FORMAT),
   version: z.literal(FORMAT_VERSION),
@@ -67,12 +67,12 @@ export const HeaderLine = z.strictObject({
   asOf: Iso,
   table: z.string().max(255),
 });
-export const ItemLine = z.strictObject({
+export const ItemLine = /* @__PURE__ */ z.strictObject({
   type: z.literal("item"),
   entity: Entity,
   item: z.record(z.string(), z.unknown()),
 });
-export const ObjectLine = z.strictObject({
+export const ObjectLine = /* @__PURE__ */ z.strictObject({
   type: z.literal("object"),
   key: z.string().min(1).max(1024),
   bytes: z.number().int().min(0),
@@ -81,7 +81,7 @@ export const ObjectLine = z.strictObject({
   data: z.base64().optional(),
   omitted: z.enum(["too_large", "missing"]).optional(),
 });
-export const EndLine = z.strictObject({
+export const EndLine = /* @__PURE__ */ z.strictObject({
   type: z.literal("end"),
   backupId: BackupId,
   asOf: Iso,
@@ -90,7 +90,7 @@ export const EndLine = z.strictObject({
   objects: z.number().int().min(0),
   omittedObjects: z.number().int().min(0),
 });
-export const BackupLine = z.discriminatedUnion("type", [HeaderLine, ItemLine, ObjectLine, EndLine]);
+export const BackupLine = /* @__PURE__ */ z.discriminatedUnion("type", [HeaderLine, ItemLine, ObjectLine, EndLine]);
 export type BackupLine = z.output<typeof BackupLine>;
 
 /** The entity of a stored item: its partition key's prefix (`TASK#…` → `task`). */
@@ -98,7 +98,7 @@ export const entityOf = (pk: string) => (pk.split("#")[0] ?? "").toLowerCase();
 
 // ── Export ───────────────────────────────────────────────────────────────────────────────────────────
 
-const ExportState = z.strictObject({
+const ExportState = /* @__PURE__ */ z.strictObject({
   v: z.literal(1),
   b: BackupId,
   a: Iso,
@@ -265,7 +265,7 @@ export async function exportPage(ctx: Context, cursor?: string): Promise<ExportP
 
 // ── Import ───────────────────────────────────────────────────────────────────────────────────────────
 
-export const ImportInput = z
+export const ImportInput = /* @__PURE__ */ z
   .strictObject({
     backupId: BackupId.describe("The backup's id, from its header line"),
     firstLine: z.number().int().min(1).describe("The line number (1-based) of the first of `lines` in the file"),
@@ -287,7 +287,7 @@ export const ImportInput = z
   .meta({ id: "ImportBackupInput" });
 export type ImportInput = z.output<typeof ImportInput>;
 
-export const ImportResult = z
+export const ImportResult = /* @__PURE__ */ z
   .object({
     backupId: z.string(),
     lines: z.number().int().describe("Lines taken in this request"),

@@ -83,7 +83,7 @@ export function dataClients(options: ClientOptions = {}) {
   return { common, ddb, sqs };
 }
 
-const EnvSchema = z.object({
+const EnvSchema = /* @__PURE__ */ z.object({
   NEXUS_TABLE: z.string().min(1),
   NEXUS_QUEUE_PREFIX: z.string().min(1),
   NEXUS_BUILTIN_QUEUES: z

@@ -13,10 +13,10 @@ import * as Store from "./storage/events.js";
  * item that changed keeps its own event trail, which stays the record of truth.
  */
 
-export const EventKind = z.enum(["task", "plan", "agent", "schedule"]);
+export const EventKind = /* @__PURE__ */ z.enum(["task", "plan", "agent", "schedule"]);
 export type EventKind = z.output<typeof EventKind>;
 
-export const FeedEvent = z
+export const FeedEvent = /* @__PURE__ */ z
   .object({
     id: z.string(),
     cursor: z.string().describe("Pass as `after` to read what came after this event"),
@@ -35,7 +35,7 @@ export const FeedEvent = z
   .meta({ id: "FeedEvent" });
 export type FeedEvent = z.output<typeof FeedEvent>;
 
-export const EventPage = z
+export const EventPage = /* @__PURE__ */ z
   .object({
     items: z.array(FeedEvent),
     nextCursor: z.string().describe("Where the next read starts (always set: the feed goes on)"),
@@ -43,7 +43,7 @@ export const EventPage = z
   .meta({ id: "EventPage" });
 export type EventPage = z.output<typeof EventPage>;
 
-export const ListEventsQuery = z.strictObject({
+export const ListEventsQuery = /* @__PURE__ */ z.strictObject({
   after: z.string().max(200).optional().describe("A cursor from an earlier page or event"),
   since: z.iso
     .datetime()

@@ -18,10 +18,10 @@ import * as Tasks from "./tasks.js";
  * comes first. A failure is redriven at most once: a new task (its params optionally edited) linked to the failed
  * one. Stored by storage/failures.ts.
  */
-export const FailureStatus = z.enum(["open", "redriven"]);
+export const FailureStatus = /* @__PURE__ */ z.enum(["open", "redriven"]);
 export type FailureStatus = z.output<typeof FailureStatus>;
 
-export const Failure = z
+export const Failure = /* @__PURE__ */ z
   .object({
     id: z.string(),
     source: z.enum(["task", "message"]).describe("task: failed for good; message: dead-lettered by its queue"),
@@ -40,7 +40,7 @@ export const Failure = z
   .meta({ id: "Failure" });
 export type Failure = z.output<typeof Failure>;
 
-export const ListFailuresQuery = z.strictObject({
+export const ListFailuresQuery = /* @__PURE__ */ z.strictObject({
   agentId: AgentId.optional(),
   status: FailureStatus.default("open"),
   limit: PageLimit,
@@ -48,18 +48,18 @@ export const ListFailuresQuery = z.strictObject({
 });
 export type ListFailuresQuery = z.output<typeof ListFailuresQuery>;
 
-export const RedriveInput = z
+export const RedriveInput = /* @__PURE__ */ z
   .strictObject({ params: z.unknown().optional().describe("Replaces the failed task's params (validated again)") })
   .meta({ id: "RedriveInput" });
 
-export const BulkRedriveInput = z
+export const BulkRedriveInput = /* @__PURE__ */ z
   .strictObject({
     agentId: AgentId,
     max: z.number().int().min(1).max(100).default(25).describe("Open failures to redrive in this call, oldest first"),
   })
   .meta({ id: "BulkRedriveInput" });
 
-const DeadLetterBody = z.object({
+const DeadLetterBody = /* @__PURE__ */ z.object({
   taskId: z.string().min(1).max(64),
   agentId: z.string(),
   action: z.string(),
@@ -67,7 +67,10 @@ const DeadLetterBody = z.object({
   error: TaskError,
   failedAt: z.string(),
 });
-const TaskMessageBody = z.object({ taskId: z.string().min(1).max(64), attempt: z.number().int().optional() });
+const TaskMessageBody = /* @__PURE__ */ z.object({
+  taskId: z.string().min(1).max(64),
+  attempt: z.number().int().optional(),
+});
 
 const unredriven = { status: "open" as const, redrivenAt: null, redrivenBy: null, redriveTaskId: null };
 

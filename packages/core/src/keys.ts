@@ -13,10 +13,10 @@ import type { PageQuery } from "./storage/query.js";
  * whole key is stored (a fast hash is right for 256-bit random secrets: there is nothing to brute-force);
  * the id is the non-secret prefix that names the key in lists, logs and the audit trail.
  */
-export const Role = z.enum(["admin", "operator", "viewer", "agent"]);
+export const Role = /* @__PURE__ */ z.enum(["admin", "operator", "viewer", "agent"]);
 export type Role = z.output<typeof Role>;
 
-export const ApiKey = z
+export const ApiKey = /* @__PURE__ */ z
   .object({
     id: z.string(),
     name: z.string(),
@@ -33,7 +33,7 @@ export const ApiKey = z
   .meta({ id: "ApiKey" });
 export type ApiKey = z.output<typeof ApiKey>;
 
-export const CreateKeyInput = z
+export const CreateKeyInput = /* @__PURE__ */ z
   .strictObject({
     name: z.string().trim().min(1).max(100),
     role: Role,

@@ -48,15 +48,15 @@ export const PARAMS_SCHEMA_KEYWORDS: ReadonlyArray<keyof ParamsSchema> = [
 const MAX_DEPTH = 8;
 /** Names that mean something to JavaScript objects are refused: they would be dropped or misread. */
 const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
-const propertyName = z
+const propertyName = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(64)
   .refine((name) => !RESERVED_NAMES.has(name), "__proto__, constructor and prototype are reserved names");
-const scalar = z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
-const count = z.number().int().min(0).max(1_000_000);
+const scalar = /* @__PURE__ */ z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
+const count = /* @__PURE__ */ z.number().int().min(0).max(1_000_000);
 
-export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = z
+export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = /* @__PURE__ */ z
   .lazy(() =>
     z.strictObject({
       type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),

@@ -25,7 +25,7 @@ const CONTENT_TYPE = "application/json";
 export type PayloadKind = "params" | "result";
 
 /** What the task item keeps of a payload in the object store. */
-export const PayloadRef = z.object({
+export const PayloadRef = /* @__PURE__ */ z.object({
   key: z.string(),
   bytes: z.number().int(),
   sha256: z.string(),

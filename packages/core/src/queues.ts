@@ -19,7 +19,7 @@ export interface TaskMessage {
 }
 
 /** A task message as a consumer (the Lambda worker, a remote claim) reads it off the queue. */
-export const TaskMessageSchema = z.object({
+export const TaskMessageSchema = /* @__PURE__ */ z.object({
   taskId: z.string().min(1).max(64),
   attempt: z.number().int().min(1).optional(),
 });

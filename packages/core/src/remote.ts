@@ -33,15 +33,15 @@ const sliceSeconds = (ctx: { settings: { claimPollSeconds?: number } }) =>
 /** How long a received message stays invisible while it is claimed (then deleted). */
 const RECEIVE_VISIBILITY_SECONDS = 30;
 
-const LeaseToken = z
+const LeaseToken = /* @__PURE__ */ z
   .string()
   .min(16)
   .max(128)
   .regex(/^[A-Za-z0-9_-]+$/, "must be the leaseToken a claim returned")
   .describe("The token of the claim that holds the task");
-const LeaseSeconds = z.number().int().min(10).max(900);
+const LeaseSeconds = /* @__PURE__ */ z.number().int().min(10).max(900);
 
-export const ClaimInput = z
+export const ClaimInput = /* @__PURE__ */ z
   .strictObject({
     max: z.number().int().min(1).max(10).default(1).describe("Most tasks to claim (default 1)"),
     waitSeconds: z
@@ -58,7 +58,7 @@ export const ClaimInput = z
   .meta({ id: "ClaimInput" });
 export type ClaimInput = z.input<typeof ClaimInput>;
 
-export const ClaimedTask = z
+export const ClaimedTask = /* @__PURE__ */ z
   .object({
     id: z.string(),
     action: z.string(),
@@ -71,11 +71,11 @@ export const ClaimedTask = z
   .meta({ id: "ClaimedTask" });
 export type ClaimedTask = z.output<typeof ClaimedTask>;
 
-export const ClaimResult = z
+export const ClaimResult = /* @__PURE__ */ z
   .object({ tasks: z.array(ClaimedTask).describe("Empty when nothing came within waitSeconds") })
   .meta({ id: "ClaimResult" });
 
-export const CompleteInput = z
+export const CompleteInput = /* @__PURE__ */ z
   .strictObject({
     leaseToken: LeaseToken,
     result: z
@@ -89,7 +89,7 @@ export const CompleteInput = z
   .meta({ id: "CompleteTaskInput" });
 export type CompleteInput = z.output<typeof CompleteInput>;
 
-export const FailInput = z
+export const FailInput = /* @__PURE__ */ z
   .strictObject({
     leaseToken: LeaseToken,
     error: z
@@ -108,7 +108,7 @@ export const FailInput = z
   .meta({ id: "FailTaskInput" });
 export type FailInput = z.output<typeof FailInput>;
 
-export const ExtendInput = z
+export const ExtendInput = /* @__PURE__ */ z
   .strictObject({
     leaseToken: LeaseToken,
     leaseSeconds: LeaseSeconds.default(60).describe("The lease runs this long from now (default 60)"),
@@ -116,7 +116,7 @@ export const ExtendInput = z
   .meta({ id: "ExtendLeaseInput" });
 export type ExtendInput = z.output<typeof ExtendInput>;
 
-export const Lease = z
+export const Lease = /* @__PURE__ */ z
   .object({ id: z.string(), attempt: z.number().int(), leaseUntil: z.string() })
   .meta({ id: "Lease" });
 export type Lease = z.output<typeof Lease>;

@@ -4,20 +4,20 @@ import { jsonDepth } from "./json-depth.js";
 import { ParamsSchemaSchema } from "./params-schema.js";
 
 /** Ids of agents: lower-case slug; built-in agents use their name as id. */
-export const AgentId = z
+export const AgentId = /* @__PURE__ */ z
   .string()
   .min(2)
   .max(40)
   .regex(/^[a-z][a-z0-9-]*[a-z0-9]$/, "must be a lower-case slug: letters, digits and dashes, starting with a letter")
   .refine((id) => !id.endsWith("-dlq"), "must not end in -dlq (reserved for dead-letter queues)");
 
-export const ActionName = z
+export const ActionName = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(64)
   .regex(/^[a-z][a-z0-9_]*$/, "must be snake_case: lower-case letters, digits and underscores");
 
-export const RetryPolicy = z
+export const RetryPolicy = /* @__PURE__ */ z
   .strictObject({
     maxAttempts: z.number().int().min(1).max(10).default(3).describe("Attempts before the task fails (default 3)"),
     backoffSeconds: z.number().int().min(0).max(300).default(2).describe("First retry delay; doubles each attempt"),
@@ -26,7 +26,7 @@ export const RetryPolicy = z
   .meta({ id: "RetryPolicy" });
 export type RetryPolicy = z.output<typeof RetryPolicy>;
 
-export const ActionSpec = z
+export const ActionSpec = /* @__PURE__ */ z
   .strictObject({
     name: ActionName,
     description: z.string().max(1000).default(""),
@@ -37,19 +37,19 @@ export const ActionSpec = z
   .meta({ id: "ActionSpec" });
 export type ActionSpec = z.output<typeof ActionSpec>;
 
-export const QueueRef = z
+export const QueueRef = /* @__PURE__ */ z
   .object({ url: z.string(), arn: z.string(), dlqUrl: z.string(), dlqArn: z.string() })
   .meta({ id: "QueueRef" });
 export type QueueRef = z.output<typeof QueueRef>;
 
-export const AgentStatus = z.enum(["active", "inactive"]);
+export const AgentStatus = /* @__PURE__ */ z.enum(["active", "inactive"]);
 
 /** Heartbeat `details`: a small free-form JSON object (bounded size and nesting). */
 export const MAX_HEARTBEAT_DETAILS_BYTES = 4096;
 export const MAX_HEARTBEAT_DETAILS_DEPTH = 5;
 
 /** What an agent reports with each heartbeat (see `POST /v1/agents/{id}/heartbeat`). */
-export const Heartbeat = z
+export const Heartbeat = /* @__PURE__ */ z
   .strictObject({
     load: z.number().int().min(0).max(1_000_000).describe("Tasks in flight now"),
     done: z.number().int().min(0).max(1_000_000_000).describe("Tasks finished successfully in the last interval"),
@@ -90,7 +90,7 @@ export type Heartbeat = z.output<typeof Heartbeat>;
 export const DEFAULT_HEARTBEAT_SECONDS = 60;
 
 /** A heartbeat as sent: only `load` is needed; the counts default to 0, the interval to 60 s. */
-export const HeartbeatInput = Heartbeat.extend({
+export const HeartbeatInput = /* @__PURE__ */ Heartbeat.extend({
   done: Heartbeat.shape.done.default(0).describe("Tasks finished successfully in the last interval (default 0)"),
   failed: Heartbeat.shape.failed.default(0).describe("Tasks that failed in the last interval (default 0)"),
   intervalSeconds: Heartbeat.shape.intervalSeconds
@@ -101,10 +101,10 @@ export const HeartbeatInput = Heartbeat.extend({
 }).meta({ id: "HeartbeatInput" });
 export type HeartbeatInput = z.input<typeof HeartbeatInput>;
 
-export const HealthStatus = z.enum(["online", "degraded", "offline", "unknown"]);
+export const HealthStatus = /* @__PURE__ */ z.enum(["online", "degraded", "offline", "unknown"]);
 export type HealthStatus = z.output<typeof HealthStatus>;
 
-export const HealthTransition = z
+export const HealthTransition = /* @__PURE__ */ z
   .object({
     at: z.string().describe("When the new status began"),
     from: HealthStatus,
@@ -114,7 +114,7 @@ export const HealthTransition = z
   .meta({ id: "HealthTransition" });
 export type HealthTransition = z.output<typeof HealthTransition>;
 
-export const AgentHealth = z
+export const AgentHealth = /* @__PURE__ */ z
   .object({
     status: HealthStatus,
     reason: z.string().describe("Why the agent has this status"),
@@ -133,7 +133,7 @@ export const AgentHealth = z
 export type AgentHealth = z.output<typeof AgentHealth>;
 
 /** When an agent counts as online, degraded or offline. Multiples are of the agent's heartbeat interval. */
-export const HealthSettings = z
+export const HealthSettings = /* @__PURE__ */ z
   .strictObject({
     onlineIntervals: z.number().gt(0).max(100).default(2),
     offlineIntervals: z.number().gt(0).max(1000).default(3),
@@ -147,7 +147,7 @@ export const HealthSettings = z
   });
 export type HealthSettings = z.output<typeof HealthSettings>;
 
-export const Agent = z
+export const Agent = /* @__PURE__ */ z
   .object({
     id: AgentId,
     name: z.string(),
@@ -165,7 +165,7 @@ export const Agent = z
   .meta({ id: "Agent" });
 export type Agent = z.output<typeof Agent>;
 
-export const RegisterAgentInput = z
+export const RegisterAgentInput = /* @__PURE__ */ z
   .strictObject({
     name: AgentId.describe("Unique name; also the agent's id"),
     kind: z
@@ -183,16 +183,16 @@ export const RegisterAgentInput = z
   .meta({ id: "RegisterAgentInput" });
 export type RegisterAgentInput = z.input<typeof RegisterAgentInput>;
 
-export const TaskStatus = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
+export const TaskStatus = /* @__PURE__ */ z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 export type TaskStatus = z.output<typeof TaskStatus>;
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ["succeeded", "failed", "cancelled"];
 
-export const TaskError = z
+export const TaskError = /* @__PURE__ */ z
   .object({ code: z.string(), message: z.string(), retriable: z.boolean() })
   .meta({ id: "TaskError" });
 export type TaskError = z.output<typeof TaskError>;
 
-export const TaskEventType = z.enum([
+export const TaskEventType = /* @__PURE__ */ z.enum([
   "queued",
   "started",
   "attempt_failed",
@@ -202,7 +202,7 @@ export const TaskEventType = z.enum([
   "requeued",
 ]);
 
-export const TaskEvent = z
+export const TaskEvent = /* @__PURE__ */ z
   .object({
     at: z.string(),
     type: TaskEventType,
@@ -215,7 +215,7 @@ export const TaskEvent = z
 export type TaskEvent = z.output<typeof TaskEvent>;
 
 /** A task's params or result kept in object storage: its size, hash, type and where to download it. */
-export const PayloadLink = z
+export const PayloadLink = /* @__PURE__ */ z
   .object({
     bytes: z.number().int().describe("Size of the JSON, UTF-8"),
     sha256: z.string().describe("SHA-256 of the JSON (hex)"),
@@ -226,7 +226,7 @@ export const PayloadLink = z
 export type PayloadLink = z.output<typeof PayloadLink>;
 
 /** What a task or a plan cost in AWS, estimated (cost.ts; README, Cost per task). */
-export const CostEstimate = z
+export const CostEstimate = /* @__PURE__ */ z
   .object({
     usd: z.number().describe("US dollars, all items"),
     items: z
@@ -239,7 +239,7 @@ export const CostEstimate = z
   .meta({ id: "CostEstimate" });
 export type CostEstimate = z.output<typeof CostEstimate>;
 
-export const Task = z
+export const Task = /* @__PURE__ */ z
   .object({
     id: z.string(),
     agentId: z.string(),
@@ -272,7 +272,7 @@ export const Task = z
   .meta({ id: "Task" });
 export type Task = z.output<typeof Task>;
 
-export const SubmitTaskInput = z
+export const SubmitTaskInput = /* @__PURE__ */ z
   .strictObject({
     agentId: AgentId,
     action: ActionName,
@@ -290,7 +290,7 @@ export type SubmitTaskInput = z.output<typeof SubmitTaskInput>;
 /** Tasks one batch submission may carry (within the API's 256 KB request body). */
 export const MAX_BATCH_TASKS = 100;
 
-export const SubmitTasksInput = z
+export const SubmitTasksInput = /* @__PURE__ */ z
   .strictObject({
     tasks: z
       .array(SubmitTaskInput)
@@ -301,7 +301,7 @@ export const SubmitTasksInput = z
   .meta({ id: "SubmitTasksInput" });
 export type SubmitTasksInput = z.output<typeof SubmitTasksInput>;
 
-export const SubmittedTasks = z
+export const SubmittedTasks = /* @__PURE__ */ z
   .object({
     items: z
       .array(
@@ -317,9 +317,9 @@ export const SubmittedTasks = z
   .meta({ id: "SubmittedTasks" });
 export type SubmittedTasks = z.output<typeof SubmittedTasks>;
 
-export const PageLimit = z.coerce.number().int().min(1).max(100).default(25);
+export const PageLimit = /* @__PURE__ */ z.coerce.number().int().min(1).max(100).default(25);
 
-export const ListTasksQuery = z.strictObject({
+export const ListTasksQuery = /* @__PURE__ */ z.strictObject({
   agentId: AgentId.optional(),
   status: TaskStatus.optional(),
   planId: z
@@ -335,7 +335,7 @@ export const ListTasksQuery = z.strictObject({
 });
 export type ListTasksQuery = z.output<typeof ListTasksQuery>;
 
-export const ListAgentsQuery = z.strictObject({
+export const ListAgentsQuery = /* @__PURE__ */ z.strictObject({
   limit: PageLimit,
   cursor: z.string().max(2048).optional(),
 });

@@ -27,7 +27,7 @@ const jsonText = <T extends z.ZodType>(schema: T) =>
     .pipe(schema);
 
 /** Requests per minute per API key, unless the key says otherwise: digits only, a whole number from 1. */
-export const RateLimitSetting = z
+export const RateLimitSetting = /* @__PURE__ */ z
   .string()
   .regex(/^[1-9][0-9]*$/, "must be a positive integer")
   .transform(Number)
@@ -49,7 +49,7 @@ const ORIGIN = /^https?:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[
  * The browser origins allowed to call the API from their pages (CORS), comma-separated: exact origins such as
  * `https://app.example.com,http://localhost:5173`; never `*`. Unset → none (CORS off: only same-origin pages).
  */
-export const CorsOriginsSetting = z
+export const CorsOriginsSetting = /* @__PURE__ */ z
   .string()
   .transform((text) => [
     ...new Set(
@@ -72,7 +72,7 @@ export const CorsOriginsSetting = z
       .max(50),
   );
 
-export const SettingsEnv = z.object({
+export const SettingsEnv = /* @__PURE__ */ z.object({
   NEXUS_RATE_LIMIT_PER_MINUTE: optionalText(RateLimitSetting),
   NEXUS_DAILY_CAPS: optionalText(DailyCapsSetting),
   NEXUS_HEALTH: optionalText(HealthSetting),

@@ -18,7 +18,7 @@ export const MAX_BYTES = 64 * 1024;
 const MAX_MESSAGE = 2000;
 const MAX_DATA = 2000;
 
-export const LogLine = z
+export const LogLine = /* @__PURE__ */ z
   .object({
     at: z.string(),
     level: z.string(),
@@ -27,7 +27,7 @@ export const LogLine = z
   })
   .meta({ id: "LogLine" });
 
-export const AttemptLog = z
+export const AttemptLog = /* @__PURE__ */ z
   .object({
     attempt: z.number().int(),
     startedAt: z.string(),
@@ -37,7 +37,9 @@ export const AttemptLog = z
   })
   .meta({ id: "AttemptLog" });
 
-export const TaskLogs = z.object({ taskId: z.string(), attempts: z.array(AttemptLog) }).meta({ id: "TaskLogs" });
+export const TaskLogs = /* @__PURE__ */ z
+  .object({ taskId: z.string(), attempts: z.array(AttemptLog) })
+  .meta({ id: "TaskLogs" });
 export type TaskLogs = z.output<typeof TaskLogs>;
 
 const SECRET_NAME = /pass(word)?|secret|token|authorization|api[-_]?key|credential|private[-_]?key|cookie|signature/i;
@@ -203,7 +205,7 @@ const capturingLoggers = new WeakSet<object>();
  * What a remote worker reports it logged during an attempt (with its complete or fail report): at most the newest
  * {@link MAX_LINES} lines, as the in-process capture keeps them. The server redacts and bounds them again on receipt.
  */
-export const RemoteAttemptLog = z
+export const RemoteAttemptLog = /* @__PURE__ */ z
   .strictObject({
     lines: z
       .array(

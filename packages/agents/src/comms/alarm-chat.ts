@@ -26,7 +26,7 @@ export function alarmText(notice: AlarmNotice): string {
 }
 
 /** What CloudWatch publishes to an alarm's SNS topic (the fields used here). */
-const CloudWatchAlarmMessage = z.object({
+const CloudWatchAlarmMessage = /* @__PURE__ */ z.object({
   AlarmName: z.string(),
   AlarmDescription: z.string().nullish(),
   NewStateValue: z.string(),

@@ -39,7 +39,7 @@ export function parseSender(raw: string): string {
   return sender.name ? `"${sender.name}" <${sender.address}>` : sender.address;
 }
 
-export const TwilioSecret = z
+export const TwilioSecret = /* @__PURE__ */ z
   .object({
     accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/),
     authToken: z.string().min(16).max(128),
@@ -68,11 +68,11 @@ export function isSafeEndpoint(raw: string): boolean {
   return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
 }
 
-const WebhookUrl = z.string().refine(isSafeEndpoint, "must be an https URL");
+const WebhookUrl = /* @__PURE__ */ z.string().refine(isSafeEndpoint, "must be an https URL");
 
-export const ChatChannel = z.object({ type: z.enum(["slack", "teams"]), url: WebhookUrl });
+export const ChatChannel = /* @__PURE__ */ z.object({ type: z.enum(["slack", "teams"]), url: WebhookUrl });
 export type ChatChannel = z.output<typeof ChatChannel>;
-export const ChatSecret = z.record(z.string().regex(CHANNEL), ChatChannel);
+export const ChatSecret = /* @__PURE__ */ z.record(z.string().regex(CHANNEL), ChatChannel);
 export type ChatSecret = z.output<typeof ChatSecret>;
 
 /**

@@ -24,20 +24,20 @@ export const MAX_SMS_BODY = 1600;
 export const MAX_CHAT_TEXT = 4000;
 export const MAX_CHAT_BLOCKS = 50;
 
-export const EmailAddress = z
+export const EmailAddress = /* @__PURE__ */ z
   .string()
   .max(MAX_ADDRESS_LENGTH)
   .regex(EMAIL_ADDRESS, "must be a plain email address like name@example.com (ASCII, no display name)");
-export const PhoneNumber = z
+export const PhoneNumber = /* @__PURE__ */ z
   .string()
   .regex(E164, "must be an E.164 phone number: +, country code and number, digits only (e.g. +14155550100)");
-export const ChannelName = z
+export const ChannelName = /* @__PURE__ */ z
   .string()
   .regex(CHANNEL, "must be a channel name: lower-case letters, digits, '-' and '_', at most 64 characters");
 
 const recipients = (description: string) => z.array(EmailAddress).max(MAX_RECIPIENTS).optional().describe(description);
 
-export const SendEmailParams = z
+export const SendEmailParams = /* @__PURE__ */ z
   .strictObject({
     to: z.array(EmailAddress).min(1).max(MAX_RECIPIENTS).describe("Recipients (at most 50 with cc and bcc)"),
     cc: recipients("Carbon-copy recipients"),
@@ -62,13 +62,13 @@ export const SendEmailParams = z
   });
 export type SendEmailParams = z.output<typeof SendEmailParams>;
 
-export const SendSmsParams = z.strictObject({
+export const SendSmsParams = /* @__PURE__ */ z.strictObject({
   to: PhoneNumber.describe("Recipient, E.164"),
   body: z.string().min(1).max(MAX_SMS_BODY).describe("Message text (long texts are sent as several segments)"),
 });
 export type SendSmsParams = z.output<typeof SendSmsParams>;
 
-export const PostChatParams = z.strictObject({
+export const PostChatParams = /* @__PURE__ */ z.strictObject({
   channel: ChannelName.describe("A channel configured in the chat secret"),
   text: z
     .string()

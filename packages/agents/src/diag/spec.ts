@@ -5,9 +5,9 @@ import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
 export const MAX_SLEEP_MS = 30_000;
 
-export const EchoParams = z.record(z.string(), z.unknown());
-export const SleepParams = z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) });
-export const FailParams = z.strictObject({
+export const EchoParams = /* @__PURE__ */ z.record(z.string(), z.unknown());
+export const SleepParams = /* @__PURE__ */ z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) });
+export const FailParams = /* @__PURE__ */ z.strictObject({
   times: z.number().int().min(0).max(100).describe("How many attempts fail before one succeeds"),
   retriable: z.boolean().default(true),
 });

@@ -18,14 +18,14 @@ export const MAX_LIST_ENTRIES = 1000;
 export const MAX_URL_LENGTH = 2048;
 
 const noNul = /^[^\0]*$/;
-const relativePath = z
+const relativePath = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(1024)
   .regex(noNul, "must not contain NUL bytes")
   .describe("Relative to the workspace directory; no absolute paths, '~' or '..'");
 
-export const RunCommandParams = z.strictObject({
+export const RunCommandParams = /* @__PURE__ */ z.strictObject({
   command: z.enum(ALLOWED_COMMANDS).describe("One of the allow-listed commands (run without a shell)"),
   args: z
     .array(z.string().max(MAX_ARG_LENGTH).regex(noNul, "must not contain NUL bytes"))
@@ -43,13 +43,13 @@ export const RunCommandParams = z.strictObject({
 });
 export type RunCommandParams = z.output<typeof RunCommandParams>;
 
-export const ReadFileParams = z.strictObject({
+export const ReadFileParams = /* @__PURE__ */ z.strictObject({
   path: relativePath,
   maxBytes: z.number().int().min(1).max(MAX_READ_BYTES).default(DEFAULT_READ_BYTES).describe("Read at most this much"),
 });
 export type ReadFileParams = z.output<typeof ReadFileParams>;
 
-export const WriteFileParams = z.strictObject({
+export const WriteFileParams = /* @__PURE__ */ z.strictObject({
   path: relativePath,
   content: z.string().max(MAX_CONTENT_LENGTH),
   encoding: z.enum(["utf8", "base64"]).default("utf8"),
@@ -60,19 +60,19 @@ export const WriteFileParams = z.strictObject({
 });
 export type WriteFileParams = z.output<typeof WriteFileParams>;
 
-export const ListFilesParams = z.strictObject({
+export const ListFilesParams = /* @__PURE__ */ z.strictObject({
   path: relativePath.optional().describe("Directory to list, relative to the workspace (default: the workspace)"),
   recursive: z.boolean().default(false).describe("Descend into subdirectories (never through symlinks)"),
   maxEntries: z.number().int().min(1).max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
 });
 export type ListFilesParams = z.output<typeof ListFilesParams>;
 
-export const DeleteFileParams = z.strictObject({
+export const DeleteFileParams = /* @__PURE__ */ z.strictObject({
   path: relativePath.describe("A file or an empty directory, relative to the workspace"),
 });
 export type DeleteFileParams = z.output<typeof DeleteFileParams>;
 
-export const HttpCheckParams = z.strictObject({
+export const HttpCheckParams = /* @__PURE__ */ z.strictObject({
   url: z
     .string()
     .max(MAX_URL_LENGTH)

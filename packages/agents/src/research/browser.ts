@@ -81,7 +81,7 @@ export interface RenderResult {
   screenshot?: StoredArtifact;
 }
 
-const PageContent = z.object({
+const PageContent = /* @__PURE__ */ z.object({
   title: z.string(),
   text: z.string(),
   links: z.array(z.object({ href: z.string(), text: z.string() })),

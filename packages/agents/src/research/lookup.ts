@@ -17,7 +17,7 @@ import type { SsrfPolicy } from "./ssrf.js";
  * the headers go to the provider's origin only (dropped on a redirect elsewhere), and never appear in a result
  * or an error: the URL is not echoed, and messages are scrubbed of them.
  */
-export const LookupProvider = z.strictObject({
+export const LookupProvider = /* @__PURE__ */ z.strictObject({
   url: z
     .string()
     .max(2048)
@@ -36,7 +36,7 @@ export const LookupProvider = z.strictObject({
     .optional(),
 });
 export type LookupProvider = z.output<typeof LookupProvider>;
-export const LookupRegistry = z.record(ProviderName, LookupProvider);
+export const LookupRegistry = /* @__PURE__ */ z.record(ProviderName, LookupProvider);
 
 export const LOOKUP_MAX_BYTES = 1024 * 1024;
 export const LOOKUP_MAX_RESULT_BYTES = 192 * 1024;

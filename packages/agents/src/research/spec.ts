@@ -14,14 +14,14 @@ export const MAX_RENDER_TIMEOUT_MS = 60_000;
  * http(s) URLs only, checked at the API already (a `file:` or `gopher:` URL is a 400 there); the SSRF guard
  * checks again, with DNS, in the agent. Written without the `i` flag: the pattern is a JSON-schema pattern.
  */
-const HttpUrl = z
+const HttpUrl = /* @__PURE__ */ z
   .string()
   .min(8)
   .max(MAX_URL_CHARS)
   .regex(/^[hH][tT][tT][pP][sS]?:\/\/[^\s]+$/, "must be an http:// or https:// URL")
   .describe("An absolute http:// or https:// URL");
 
-export const FetchPageParams = z.strictObject({
+export const FetchPageParams = /* @__PURE__ */ z.strictObject({
   url: HttpUrl,
   maxBytes: z
     .number()
@@ -33,10 +33,10 @@ export const FetchPageParams = z.strictObject({
 });
 export type FetchPageParams = z.output<typeof FetchPageParams>;
 
-const CssSelector = z.string().min(1).max(500);
-const WaitMs = z.number().int().min(0).max(MAX_WAIT_MS);
+const CssSelector = /* @__PURE__ */ z.string().min(1).max(500);
+const WaitMs = /* @__PURE__ */ z.number().int().min(0).max(MAX_WAIT_MS);
 
-export const RenderPageParams = z.strictObject({
+export const RenderPageParams = /* @__PURE__ */ z.strictObject({
   url: HttpUrl,
   waitFor: z
     .union([CssSelector, WaitMs])
@@ -53,13 +53,13 @@ export const RenderPageParams = z.strictObject({
 });
 export type RenderPageParams = z.output<typeof RenderPageParams>;
 
-export const ProviderName = z
+export const ProviderName = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(64)
   .regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a provider name: lower-case letters, digits, - and _");
 
-export const LookupParams = z.strictObject({
+export const LookupParams = /* @__PURE__ */ z.strictObject({
   provider: ProviderName.describe("A provider configured in the lookup secret (e.g. weather)"),
   query: z.string().min(1).max(500).describe("What to look up; URL-encoded into the provider's URL"),
 });

@@ -14,12 +14,12 @@ export interface LlmProvider {
 const MAX_EXPLANATION = 2000;
 
 /** The answer the prompt asks for; `steps` are checked one by one with the plan step schema. */
-const Answer = z.object({
+const Answer = /* @__PURE__ */ z.object({
   name: z.string().min(1).optional(),
   explanation: z.string().min(1).optional(),
   steps: z.array(z.unknown()).min(1).max(Plans.MAX_PLAN_STEPS),
 });
-const Refusal = z.object({ error: z.string().min(1) });
+const Refusal = /* @__PURE__ */ z.object({ error: z.string().min(1) });
 
 function systemPrompt(request: Plans.PlanRequest): string {
   const maxSteps = request.constraints?.maxSteps ?? Plans.MAX_PLAN_STEPS;

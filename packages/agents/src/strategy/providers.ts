@@ -90,7 +90,7 @@ async function readApiKey(secrets: Secrets, name: string): Promise<string> {
   return key;
 }
 
-const ChatCompletion = z.object({
+const ChatCompletion = /* @__PURE__ */ z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
 });
 

@@ -9,7 +9,7 @@ export const MAX_SUMMARY_INPUT = 200_000;
 export const MAX_SUMMARY_SENTENCES = 20;
 export const DEFAULT_SUMMARY_SENTENCES = 3;
 
-export const PlanParams = z.strictObject({
+export const PlanParams = /* @__PURE__ */ z.strictObject({
   goal: z.string().min(1).max(MAX_GOAL_LENGTH).describe("What the plan should achieve, in plain words"),
   // The same fields as Plans.PlannerConstraints, without its schema id: the registry's language has no $ref.
   constraints: z
@@ -19,7 +19,7 @@ export const PlanParams = z.strictObject({
 });
 export type PlanParams = z.output<typeof PlanParams>;
 
-export const SummarizeParams = z.strictObject({
+export const SummarizeParams = /* @__PURE__ */ z.strictObject({
   text: z
     .string()
     .min(1)

@@ -6,7 +6,7 @@ import { ErrorBody } from "../errors.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const DeleteAgentQuery = z.strictObject({
+const DeleteAgentQuery = /* @__PURE__ */ z.strictObject({
   force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
 });
 

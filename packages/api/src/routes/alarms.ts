@@ -4,7 +4,7 @@ import * as z from "zod";
 import { denied, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const AlarmList = z
+const AlarmList = /* @__PURE__ */ z
   .object({
     source: z
       .enum(["local", "cloudwatch"])

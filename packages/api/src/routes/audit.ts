@@ -6,7 +6,7 @@ import type { ApiApp } from "../router.js";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-const ListAuditQuery = PageQuery.extend({
+const ListAuditQuery = /* @__PURE__ */ PageQuery.extend({
   actor: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a key id, e.g. key_01J...")

@@ -9,7 +9,7 @@ import type { ApiApp } from "../router.js";
 /** The header naming the next page of an export (absent on the last page). */
 export const NEXT_CURSOR_HEADER = "Nexus-Next-Cursor";
 
-const ExportQuery = z.strictObject({
+const ExportQuery = /* @__PURE__ */ z.strictObject({
   cursor: z.string().max(4096).optional().describe("The cursor of the previous page; none starts a new export"),
 });
 

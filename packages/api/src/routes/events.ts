@@ -11,7 +11,7 @@ import type { Env } from "../middleware.js";
 import { denied, errors, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const Me = z
+const Me = /* @__PURE__ */ z
   .object({
     keyId: z.string(),
     name: z.string(),

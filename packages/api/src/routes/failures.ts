@@ -5,10 +5,10 @@ import * as z from "zod";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const Redriven = z
+const Redriven = /* @__PURE__ */ z
   .object({ failure: Failures.Failure, task: Task.nullable().describe("The new task (null: the message was re-sent)") })
   .meta({ id: "Redriven" });
-const BulkRedriven = z
+const BulkRedriven = /* @__PURE__ */ z
   .object({
     redriven: z.array(z.object({ failureId: z.string(), taskId: z.string().nullable() })),
     skipped: z.array(z.object({ failureId: z.string(), code: z.string(), message: z.string() })),

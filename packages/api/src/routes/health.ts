@@ -4,7 +4,7 @@ import * as z from "zod";
 import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const HeartbeatReceipt = z
+const HeartbeatReceipt = /* @__PURE__ */ z
   .object({ agentId: z.string(), receivedAt: z.string(), health: AgentHealth })
   .meta({ id: "HeartbeatReceipt" });
 

@@ -20,7 +20,7 @@ export const HEALTH_ACTION = "health";
 /** Tasks looked at per status when a built-in agent's heartbeat is computed from its recent tasks. */
 export const RECENT_TASKS = 100;
 
-export const HealthParams = z.strictObject({
+export const HealthParams = /* @__PURE__ */ z.strictObject({
   intervalSeconds: z
     .number()
     .int()

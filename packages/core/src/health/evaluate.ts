@@ -37,7 +37,7 @@ export interface Recorded {
 export type Source = Pick<Agent, "id" | "queue" | "lastHeartbeatAt"> &
   Partial<Pick<Agent, "status">> & { heartbeat?: unknown; healthState?: unknown };
 
-const RecordedSchema = z.object({
+const RecordedSchema = /* @__PURE__ */ z.object({
   status: z.enum(["online", "degraded", "offline", "unknown"]),
   since: z.string(),
   reason: z.string(),

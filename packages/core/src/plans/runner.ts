@@ -18,9 +18,9 @@ import { resolve, scan, UnresolvedReference } from "./templates.js";
  * every change is a conditional write on the plan's current run, and token calls for a finished wait are
  * ignored.
  */
-const Base = z.object({ planId: z.string().min(1), run: z.number().int().min(1) });
-const StepOp = Base.extend({ stepId: z.string().min(1) });
-const Payload = z.discriminatedUnion("op", [
+const Base = /* @__PURE__ */ z.object({ planId: z.string().min(1), run: z.number().int().min(1) });
+const StepOp = /* @__PURE__ */ Base.extend({ stepId: z.string().min(1) });
+const Payload = /* @__PURE__ */ z.discriminatedUnion("op", [
   Base.extend({ op: z.literal("start") }),
   StepOp.extend({ op: z.literal("ready"), token: z.string().min(1) }),
   StepOp.extend({ op: z.literal("dispatch"), token: z.string().min(1) }),

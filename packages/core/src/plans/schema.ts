@@ -16,14 +16,18 @@ export const MAX_PLAN_SECONDS = 20 * 24 * 3600;
 /** An approval gate waits this long unless the step says otherwise. */
 export const DEFAULT_APPROVAL_SECONDS = 24 * 3600;
 
-export const StepId = z
+export const StepId = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(40)
   .regex(/^[a-z][a-z0-9_-]*$/, "must start with a letter: lower-case letters, digits, _ and -");
 
-const dependsOn = z.array(StepId).max(MAX_PLAN_STEPS).default([]).describe("Steps that must succeed first");
-const timeoutSeconds = z
+const dependsOn = /* @__PURE__ */ z
+  .array(StepId)
+  .max(MAX_PLAN_STEPS)
+  .default([])
+  .describe("Steps that must succeed first");
+const timeoutSeconds = /* @__PURE__ */ z
   .number()
   .int()
   .min(10)
@@ -31,7 +35,7 @@ const timeoutSeconds = z
   .optional()
   .describe("Longest the step may take, over all its attempts; it then fails with States.Timeout");
 
-export const AgentStepInput = z
+export const AgentStepInput = /* @__PURE__ */ z
   .strictObject({
     id: StepId,
     kind: z.literal("agent").optional().describe("Omitted: an agent step"),
@@ -47,7 +51,7 @@ export const AgentStepInput = z
   })
   .meta({ id: "AgentStepInput" });
 
-export const ApprovalStepInput = z
+export const ApprovalStepInput = /* @__PURE__ */ z
   .strictObject({
     id: StepId,
     kind: z.literal("approval"),
@@ -63,7 +67,7 @@ export const ApprovalStepInput = z
   })
   .meta({ id: "ApprovalStepInput" });
 
-export const WaitStepInput = z
+export const WaitStepInput = /* @__PURE__ */ z
   .strictObject({
     id: StepId,
     kind: z.literal("wait"),
@@ -72,11 +76,15 @@ export const WaitStepInput = z
   })
   .meta({ id: "WaitStepInput" });
 
-export const PlanStepInput = z.discriminatedUnion("kind", [AgentStepInput, ApprovalStepInput, WaitStepInput]);
+export const PlanStepInput = /* @__PURE__ */ z.discriminatedUnion("kind", [
+  AgentStepInput,
+  ApprovalStepInput,
+  WaitStepInput,
+]);
 export type PlanStepInput = z.input<typeof PlanStepInput>;
 export type PlanStepSpec = z.output<typeof PlanStepInput>;
 
-export const PlannerConstraints = z
+export const PlannerConstraints = /* @__PURE__ */ z
   .strictObject({
     agents: z.array(AgentId).min(1).max(50).optional().describe("Only these agents may be used"),
     requireApproval: z.boolean().optional().describe("Put an approval gate before anything that leaves the system"),
@@ -85,7 +93,7 @@ export const PlannerConstraints = z
   .meta({ id: "PlannerConstraints" });
 export type PlannerConstraints = z.output<typeof PlannerConstraints>;
 
-export const CreatePlanInput = z
+export const CreatePlanInput = /* @__PURE__ */ z
   .strictObject({
     name: z.string().min(1).max(120).optional().describe("Defaults to the goal, or 'plan'"),
     goal: z.string().min(1).max(2000).optional().describe("Without steps: the strategy planner writes them"),
@@ -105,13 +113,20 @@ export const CreatePlanInput = z
   .meta({ id: "CreatePlanInput" });
 export type CreatePlanInput = z.output<typeof CreatePlanInput>;
 
-export const PlanStatus = z.enum(["pending", "running", "waiting_approval", "succeeded", "failed", "cancelled"]);
+export const PlanStatus = /* @__PURE__ */ z.enum([
+  "pending",
+  "running",
+  "waiting_approval",
+  "succeeded",
+  "failed",
+  "cancelled",
+]);
 export type PlanStatus = z.output<typeof PlanStatus>;
 export const TERMINAL_PLAN_STATUSES: readonly PlanStatus[] = ["succeeded", "failed", "cancelled"];
 /** A plan in one of these has a run that may still change it. */
 export const OPEN_PLAN_STATUSES: readonly PlanStatus[] = ["pending", "running", "waiting_approval"];
 
-export const StepStatus = z.enum([
+export const StepStatus = /* @__PURE__ */ z.enum([
   "pending",
   "waiting",
   "running",
@@ -122,7 +137,7 @@ export const StepStatus = z.enum([
 ]);
 export type StepStatus = z.output<typeof StepStatus>;
 
-export const PlanEvent = z
+export const PlanEvent = /* @__PURE__ */ z
   .object({
     at: z.string(),
     type: z.string(),
@@ -133,7 +148,7 @@ export const PlanEvent = z
   .meta({ id: "PlanEvent" });
 export type PlanEvent = z.output<typeof PlanEvent>;
 
-export const PlanStep = z
+export const PlanStep = /* @__PURE__ */ z
   .object({
     id: z.string(),
     kind: z.enum(["agent", "approval", "wait"]),
@@ -159,7 +174,7 @@ export const PlanStep = z
   .meta({ id: "PlanStep" });
 export type PlanStep = z.output<typeof PlanStep>;
 
-export const Plan = z
+export const Plan = /* @__PURE__ */ z
   .object({
     id: z.string(),
     name: z.string(),
@@ -186,21 +201,23 @@ export const Plan = z
   .meta({ id: "Plan" });
 export type Plan = z.output<typeof Plan>;
 
-export const ListPlansQuery = z.strictObject({
+export const ListPlansQuery = /* @__PURE__ */ z.strictObject({
   status: PlanStatus.optional(),
   limit: PageLimit,
   cursor: z.string().max(2048).optional(),
 });
 export type ListPlansQuery = z.output<typeof ListPlansQuery>;
 
-export const DecisionInput = z
+export const DecisionInput = /* @__PURE__ */ z
   .strictObject({ comment: z.string().max(2000).optional() })
   .meta({ id: "ApprovalDecision" });
 
-export const PlanSummary = Plan.omit({ steps: true, events: true, cost: true }).meta({ id: "PlanSummary" });
+export const PlanSummary = /* @__PURE__ */ Plan.omit({ steps: true, events: true, cost: true }).meta({
+  id: "PlanSummary",
+});
 export type PlanSummary = z.output<typeof PlanSummary>;
 
-export const PlanPreview = z
+export const PlanPreview = /* @__PURE__ */ z
   .object({
     dryRun: z.literal(true),
     name: z.string(),

@@ -12,7 +12,7 @@ export interface PlanIssue {
   code?: TargetIssueCode;
 }
 
-const StepsSchema = z.array(PlanStepInput).min(1).max(MAX_PLAN_STEPS);
+const StepsSchema = /* @__PURE__ */ z.array(PlanStepInput).min(1).max(MAX_PLAN_STEPS);
 
 /** The value at a dotted path (`params.to.0`) of a step, for deciding whether an issue is about a reference. */
 function valueAt(root: unknown, path: string): unknown {

@@ -26,18 +26,18 @@ export const CronExpression = expression(
     "or five-field Unix cron, e.g. 0 9 * * 1-5 or @daily, converted to the EventBridge form that runs at the same times",
 );
 export const RateExpression = expression(parseRate, "EventBridge Scheduler syntax, e.g. rate(5 minutes)");
-export const TimeZone = z
+export const TimeZone = /* @__PURE__ */ z
   .string()
   .min(1)
   .max(64)
   .refine(isTimeZone, "must be an IANA time zone name, e.g. UTC or Europe/Berlin")
   .describe("IANA time zone the cron expression is read in (default UTC)");
 
-export const Overlap = z
+export const Overlap = /* @__PURE__ */ z
   .enum(["skip", "allow"])
   .describe("skip (default): a run due while the previous run's task or plan is unfinished is skipped; allow: it runs");
 
-export const TaskTarget = z
+export const TaskTarget = /* @__PURE__ */ z
   .strictObject({
     type: z.literal("task"),
     agentId: AgentId,
@@ -46,7 +46,7 @@ export const TaskTarget = z
   })
   .meta({ id: "ScheduleTaskTarget" });
 
-export const PlanTarget = z
+export const PlanTarget = /* @__PURE__ */ z
   .strictObject({
     type: z.literal("plan"),
     name: z.string().min(1).max(120).optional().describe("Name of each plan run; default: the schedule's name"),
@@ -69,10 +69,10 @@ export const PlanTarget = z
   })
   .meta({ id: "SchedulePlanTarget" });
 
-export const ScheduleTarget = z.discriminatedUnion("type", [TaskTarget, PlanTarget]);
+export const ScheduleTarget = /* @__PURE__ */ z.discriminatedUnion("type", [TaskTarget, PlanTarget]);
 export type ScheduleTarget = z.output<typeof ScheduleTarget>;
 
-const name = z
+const name = /* @__PURE__ */ z
   .string()
   .trim()
   .min(1)
@@ -106,7 +106,7 @@ export const CreateScheduleInput = exactlyOne(
 ).meta({ id: "CreateScheduleInput" });
 export type CreateScheduleInput = z.output<typeof CreateScheduleInput>;
 
-export const UpdateScheduleInput = z
+export const UpdateScheduleInput = /* @__PURE__ */ z
   .strictObject({
     name: name.optional(),
     cron: CronExpression.optional().describe("Replaces the rate, if the schedule had one"),
@@ -135,7 +135,7 @@ export const PreviewScheduleInput = exactlyOne(
 ).meta({ id: "PreviewScheduleInput" });
 export type PreviewScheduleInput = z.output<typeof PreviewScheduleInput>;
 
-export const SchedulePreview = z
+export const SchedulePreview = /* @__PURE__ */ z
   .object({
     cron: z.string().optional().describe("The cron expression as it would be stored (EventBridge Scheduler syntax)"),
     unixCron: z.string().optional().describe("The Unix cron expression given, when cron was converted from one"),
@@ -148,7 +148,7 @@ export const SchedulePreview = z
   .meta({ id: "SchedulePreview" });
 export type SchedulePreview = z.output<typeof SchedulePreview>;
 
-export const RunOutcome = z
+export const RunOutcome = /* @__PURE__ */ z
   .enum(["started", "skipped", "failed", "missed"])
   .describe(
     "started: its task or plan was submitted; skipped: the previous run was unfinished (overlap skip); failed: " +
@@ -156,10 +156,12 @@ export const RunOutcome = z
   );
 export type RunOutcome = z.output<typeof RunOutcome>;
 
-export const RunError = z.object({ code: z.string(), message: z.string() }).meta({ id: "ScheduleRunError" });
+export const RunError = /* @__PURE__ */ z
+  .object({ code: z.string(), message: z.string() })
+  .meta({ id: "ScheduleRunError" });
 export type RunError = z.output<typeof RunError>;
 
-export const LastRun = z
+export const LastRun = /* @__PURE__ */ z
   .object({
     at: z.string().describe("When it was recorded"),
     scheduledAt: z.string().describe("The scheduled time it was for (for missed runs: the first one missed)"),
@@ -174,7 +176,7 @@ export const LastRun = z
   .meta({ id: "ScheduleLastRun" });
 export type LastRun = z.output<typeof LastRun>;
 
-export const Schedule = z
+export const Schedule = /* @__PURE__ */ z
   .object({
     id: z.string(),
     name: z.string(),
@@ -202,21 +204,21 @@ export const Schedule = z
   .meta({ id: "Schedule" });
 export type Schedule = z.output<typeof Schedule>;
 
-export const ScheduleRun = LastRun.extend({ scheduleId: z.string() }).meta({ id: "ScheduleRun" });
+export const ScheduleRun = /* @__PURE__ */ LastRun.extend({ scheduleId: z.string() }).meta({ id: "ScheduleRun" });
 export type ScheduleRun = z.output<typeof ScheduleRun>;
 
-export const ScheduleDetail = Schedule.extend({
+export const ScheduleDetail = /* @__PURE__ */ Schedule.extend({
   recentRuns: z.array(ScheduleRun).describe("The latest runs, newest first (at most 20)"),
 }).meta({ id: "ScheduleDetail" });
 
-export const ListSchedulesQuery = z.strictObject({
+export const ListSchedulesQuery = /* @__PURE__ */ z.strictObject({
   limit: PageLimit,
   cursor: z.string().max(2048).optional(),
 });
 export type ListSchedulesQuery = z.output<typeof ListSchedulesQuery>;
 
 /** What EventBridge Scheduler sends the schedule function (`<aws.scheduler.scheduled-time>` filled in). */
-export const FireEvent = z.object({
+export const FireEvent = /* @__PURE__ */ z.object({
   scheduleId: z.string().min(1).max(64),
   scheduledAt: z.iso.datetime({ offset: true }),
 });
