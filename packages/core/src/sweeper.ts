@@ -1,7 +1,6 @@
 import * as Agents from "./agents.js";
 import { failAbandoned } from "./attempts.js";
 import type { Context } from "./context.js";
-import { ValidationError } from "./errors.js";
 import * as Health from "./health/index.js";
 import { idsBefore } from "./ids.js";
 import type { Logger } from "./log.js";
@@ -117,7 +116,6 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
     }
   };
   const maxTasks = options.maxTasks ?? Number.POSITIVE_INFINITY;
-  const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
   // The listing starts at the tasks created before the later cutoff (and the margin), so a sweep reads the tasks that
   // can be lost, not every task in flight (a young backlog is never read). After a restart every task is.
   const latest = now - Math.min(options.graceMs, options.leaseGraceMs ?? options.graceMs);
@@ -129,18 +127,14 @@ export async function sweep(ctx: Context, options: SweepOptions): Promise<SweepR
   let cursor = saved?.cursor;
   let seen = 0;
   do {
-    if (outOfTime() || seen >= maxTasks) {
+    if (Sweeps.pastDeadline(options.deadline) || seen >= maxTasks) {
       result.complete = false;
       break;
     }
-    const page = await Tasks.listOpen(ctx, { limit: 100, below, ...(cursor ? { cursor } : {}) }).catch(
-      (error: unknown) => {
-        // A position the listing no longer takes (written by another version) starts the listing over.
-        if (cursor === undefined || cursor !== saved?.cursor || !(error instanceof ValidationError)) throw error;
-        cursor = undefined;
-        return Tasks.listOpen(ctx, { limit: 100, below });
-      },
+    const { page, from } = await Sweeps.readFrom(cursor, saved, (at) =>
+      Tasks.listOpen(ctx, { limit: 100, below, ...(at ? { cursor: at } : {}) }),
     );
+    cursor = from;
     seen += page.items.length;
     result.scanned += page.items.length;
     await inGroups(page.items.filter(isLost), SWEEP_CONCURRENCY, settle);

@@ -431,10 +431,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     // One sweep at a time: a sweep that outlasts the interval (thousands of tasks queued on a slow machine) is not
     // joined by the next one. Started side by side, they went over the same tasks and slowed every request while the
     // backlog they were meant to clear waited.
-    let sweeping: Promise<void> | undefined;
+    let sweeping: Promise<unknown> | undefined;
     const timer = setInterval(() => {
       sweeping ??= sweepAll(graceMs, leaseGraceMs)
-        .then(() => undefined)
         .catch((error) => logger.error("sweep failed", { error }))
         .finally(() => {
           sweeping = undefined;

@@ -1,5 +1,4 @@
 import type { Context } from "../context.js";
-import { ValidationError } from "../errors.js";
 import type { Logger } from "../log.js";
 import * as Store from "../storage/plans.js";
 import * as Sweeps from "../storage/sweeps.js";
@@ -57,7 +56,6 @@ export async function recover(ctx: Context, options: RecoverOptions): Promise<Re
   const stateMachineArn = ctx.workflows?.stateMachineArn;
   if (!stateMachineArn) return result;
   const startedBefore = new Date(ctx.now().getTime() - options.graceMs).toISOString();
-  const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
   // With a deadline, a sweep goes on where the last one it cut short stopped (the page it was in), so every open run
   // is looked at however many there are, over as many sweeps as that takes.
   const resumable = options.deadline !== undefined;
@@ -67,10 +65,12 @@ export async function recover(ctx: Context, options: RecoverOptions): Promise<Re
   statuses: for (const status of OPEN_PLAN_STATUSES.slice(first)) {
     let cursor = (status === saved?.status && saved.cursor) || undefined;
     do {
-      const { page, from: read } = await listFrom(ctx, status, cursor, saved);
-      cursor = read;
+      const { page, from } = await Sweeps.readFrom(cursor, saved, (at) =>
+        Store.list(ctx, { status, limit: 100, cursor: at }),
+      );
+      cursor = from;
       for (const plan of page.items) {
-        if (outOfTime()) {
+        if (Sweeps.pastDeadline(options.deadline)) {
           result.complete = false;
           stopped = { status, cursor: cursor ?? "" };
           break statuses;
@@ -91,24 +91,6 @@ export async function recover(ctx: Context, options: RecoverOptions): Promise<Re
   }
   if (resumable && (stopped || saved)) await Sweeps.setPosition(ctx, "plans", stopped);
   return result;
-}
-
-/**
- * A page of a status's open runs from `cursor`, and the cursor it was read from: a saved position the listing no
- * longer takes (written by another version) starts it over.
- */
-async function listFrom(
-  ctx: Context,
-  status: PlanStatus,
-  cursor: string | undefined,
-  saved: Sweeps.SweepPosition | undefined,
-) {
-  try {
-    return { page: await Store.list(ctx, { status, limit: 100, cursor }), from: cursor };
-  } catch (error) {
-    if (cursor === undefined || cursor !== saved?.cursor || !(error instanceof ValidationError)) throw error;
-    return { page: await Store.list(ctx, { status, limit: 100 }), from: undefined };
-  }
 }
 
 type Outcome = "resumed" | "settled" | undefined;

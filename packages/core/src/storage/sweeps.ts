@@ -1,4 +1,5 @@
 import type { Context } from "../context.js";
+import { ValidationError } from "../errors.js";
 import { getItem, sendPut } from "./items.js";
 import { keys } from "./table.js";
 
@@ -30,4 +31,24 @@ export async function setPosition(
   position: SweepPosition | undefined,
 ): Promise<void> {
   await sendPut(ctx, { ...keys.sweepPosition(listing), ...position, at: ctx.now().toISOString() });
+}
+
+/** Whether a sweep's deadline (milliseconds since the epoch, by the system clock) has come; never without one. */
+export const pastDeadline = (deadline: number | undefined) => deadline !== undefined && Date.now() >= deadline;
+
+/**
+ * A page read from `cursor`, and the cursor it was read from: a saved position's cursor the listing no longer takes
+ * (written by another version) starts the listing over.
+ */
+export async function readFrom<P>(
+  cursor: string | undefined,
+  saved: SweepPosition | undefined,
+  read: (cursor: string | undefined) => Promise<P>,
+): Promise<{ page: P; from: string | undefined }> {
+  try {
+    return { page: await read(cursor), from: cursor };
+  } catch (error) {
+    if (cursor === undefined || cursor !== saved?.cursor || !(error instanceof ValidationError)) throw error;
+    return { page: await read(undefined), from: undefined };
+  }
 }

@@ -180,11 +180,7 @@ function listPartition(query: { agentId?: string | undefined; status?: TaskStatu
  */
 export async function list(
   ctx: Context,
-  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & {
-    limit: number;
-    /** Only tasks whose id is less than this (`idsBefore` in ids.ts: tasks created before a time). */
-    below?: string;
-  },
+  query: Pick<ListTasksQuery, "agentId" | "status" | "cursor"> & { limit: number },
 ): Promise<Page<TaskRecord>> {
   const keep = (task: TaskRecord) =>
     (query.status === undefined || task.status === query.status) &&
@@ -194,7 +190,8 @@ export async function list(
 
 /**
  * A page of open tasks, queued and running, newest first: one listing of the status index partition they share
- * (table.ts, indexedStatus), where listing each status would read that partition twice.
+ * (table.ts, indexedStatus), where listing each status would read that partition twice. `below`: only tasks whose id
+ * is less than this (`idsBefore` in ids.ts: tasks created before a time).
  */
 export function listOpen(ctx: Context, query: { limit: number; cursor?: string; below?: string }) {
   return listKept(ctx, { ...query, status: "queued" }, (task) => task.status === "queued" || task.status === "running");
