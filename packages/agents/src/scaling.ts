@@ -4,6 +4,7 @@
  * {@link agentScaling}, so a laptop runs an agent with the concurrency, batches and timeout it gets in AWS.
  * Light on purpose (zod only): the stack imports it.
  */
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 
 /** The variable both the stack (at synth time) and `npm run dev` (at start) read. */
@@ -47,16 +48,18 @@ export const BUILTIN_SCALING: Readonly<Record<string, AgentScaling>> = {
   strategy: { ...DEFAULT_SCALING, maxConcurrency: 5 },
 };
 
-const ScalingOverride = /* @__PURE__ */ z.strictObject({
-  maxConcurrency: z.int().min(2).max(1000).optional(),
-  batchSize: z.int().min(1).max(10_000).optional(),
-  batchingWindowSeconds: z.int().min(0).max(300).optional(),
-  memorySize: z.int().min(128).max(10_240).optional(),
-  timeoutSeconds: z.int().min(1).max(900).optional(),
-});
+const ScalingOverride = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    maxConcurrency: z.int().min(2).max(1000).optional(),
+    batchSize: z.int().min(1).max(10_000).optional(),
+    batchingWindowSeconds: z.int().min(0).max(300).optional(),
+    memorySize: z.int().min(128).max(10_240).optional(),
+    timeoutSeconds: z.int().min(1).max(900).optional(),
+  }),
+);
 export type ScalingOverride = z.output<typeof ScalingOverride>;
 
-const ScalingSetting = /* @__PURE__ */ z.record(z.string(), ScalingOverride);
+const ScalingSetting = /* @__PURE__ */ pure(() => z.record(z.string(), ScalingOverride));
 
 /**
  * Each agent's scaling: its defaults ({@link BUILTIN_SCALING}, else {@link DEFAULT_SCALING}) with what the setting

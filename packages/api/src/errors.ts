@@ -1,6 +1,7 @@
 import { type Logger, NexusError } from "@nexus/core";
 import * as Keys from "@nexus/core/keys";
 import * as Limits from "@nexus/core/limits";
+import { pure } from "@nexus/core/pure";
 import { isThrottlingError, isTransientError } from "@smithy/core/retry";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -8,16 +9,18 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as z from "zod";
 import type { ValidationHook } from "./router.js";
 
-export const ErrorBody = /* @__PURE__ */ z
-  .object({
-    error: z.object({
-      code: z.string().meta({ example: "validation_error" }),
-      message: z.string(),
-      details: z.unknown().optional(),
-      requestId: z.string().optional(),
-    }),
-  })
-  .meta({ id: "Error" });
+export const ErrorBody = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      error: z.object({
+        code: z.string().meta({ example: "validation_error" }),
+        message: z.string(),
+        details: z.unknown().optional(),
+        requestId: z.string().optional(),
+      }),
+    })
+    .meta({ id: "Error" }),
+);
 
 const HTTP_CODES: Record<number, string> = {
   400: "bad_request",

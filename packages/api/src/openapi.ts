@@ -1,6 +1,7 @@
 import type { RouteConfig } from "@hono/zod-openapi";
 import { PageLimit } from "@nexus/core";
 import type * as Keys from "@nexus/core/keys";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import type { RouteKey } from "./access.js";
 import { ErrorBody } from "./errors.js";
@@ -27,21 +28,27 @@ export const unplannable = {
 export const denied = { 401: errors[401], 403: errors[403], 429: errors[429] };
 export const PageOf = <T extends z.ZodType>(item: T, name: string) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id: name });
-export const IdParam = /* @__PURE__ */ z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(64)
-    .meta({ param: { name: "id", in: "path" } }),
-});
-export const StepParam = /* @__PURE__ */ IdParam.extend({
-  stepId: z
-    .string()
-    .min(1)
-    .max(40)
-    .meta({ param: { name: "stepId", in: "path" } }),
-});
-export const PageQuery = /* @__PURE__ */ z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() });
+export const IdParam = /* @__PURE__ */ pure(() =>
+  z.object({
+    id: z
+      .string()
+      .min(1)
+      .max(64)
+      .meta({ param: { name: "id", in: "path" } }),
+  }),
+);
+export const StepParam = /* @__PURE__ */ pure(() =>
+  IdParam.extend({
+    stepId: z
+      .string()
+      .min(1)
+      .max(40)
+      .meta({ param: { name: "stepId", in: "path" } }),
+  }),
+);
+export const PageQuery = /* @__PURE__ */ pure(() =>
+  z.strictObject({ limit: PageLimit, cursor: z.string().max(2048).optional() }),
+);
 const security = [{ bearer: [] }];
 
 /**

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type MetricName, metricsNamespace } from "./metrics.js";
+import { pure } from "./pure.js";
 
 /**
  * The alarms of a deployment, as data: what each watches (a CloudWatch metric, or a ratio of metrics), its statistic,
@@ -39,7 +40,7 @@ const agentThresholds = {
       "Minutes an agent may be offline (AgentOnline 0) before its alarm fires, in 5-minute steps (the sweeper's)",
     ),
 };
-export const AgentAlarmSettings = /* @__PURE__ */ z.strictObject(agentThresholds).partial();
+export const AgentAlarmSettings = /* @__PURE__ */ pure(() => z.strictObject(agentThresholds).partial());
 export type AgentAlarmSettings = z.output<typeof AgentAlarmSettings>;
 
 /**
@@ -47,27 +48,29 @@ export type AgentAlarmSettings = z.output<typeof AgentAlarmSettings>;
  * `npm run dev`. Unset keys keep their defaults; `agents` sets an agent's own (`{"agents": {"research":
  * {"queueAgeMinutes": 60}}}`). The README's table lists them.
  */
-export const AlarmSettings = /* @__PURE__ */ z
-  .strictObject({
-    dlqMessages: agentThresholds.dlqMessages.default(1),
-    queueAgeMinutes: agentThresholds.queueAgeMinutes.default(15),
-    failureRatePercent: agentThresholds.failureRatePercent.default(20),
-    failureRateMinTasks: agentThresholds.failureRateMinTasks.default(5),
-    agentOfflineMinutes: agentThresholds.agentOfflineMinutes.default(15),
-    agents: z
-      .record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an agent id"), AgentAlarmSettings)
-      .default({})
-      .describe("An agent's own thresholds, by agent id"),
-    functionErrors: count(1).describe("Errors of one function in 5 minutes"),
-    functionThrottles: count(1).describe("Throttled invocations of one function in 5 minutes"),
-    api5xxPercent: percent().default(5).describe("API responses with status 5xx, % of requests"),
-    api5xxMinRequests: count(20).describe("Requests in the period below which the 5xx rate is not judged"),
-    apiP99LatencyMs: positive(5000).describe("API latency, 99th percentile, milliseconds"),
-    planFailures: count(1).describe("Failed plan runs in 5 minutes"),
-    sesBounceRatePercent: positive(5).describe("SES account bounce rate, %"),
-    sesComplaintRatePercent: positive(0.1).describe("SES account complaint rate, %"),
-  })
-  .meta({ id: "AlarmSettings" });
+export const AlarmSettings = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      dlqMessages: agentThresholds.dlqMessages.default(1),
+      queueAgeMinutes: agentThresholds.queueAgeMinutes.default(15),
+      failureRatePercent: agentThresholds.failureRatePercent.default(20),
+      failureRateMinTasks: agentThresholds.failureRateMinTasks.default(5),
+      agentOfflineMinutes: agentThresholds.agentOfflineMinutes.default(15),
+      agents: z
+        .record(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, "must be an agent id"), AgentAlarmSettings)
+        .default({})
+        .describe("An agent's own thresholds, by agent id"),
+      functionErrors: count(1).describe("Errors of one function in 5 minutes"),
+      functionThrottles: count(1).describe("Throttled invocations of one function in 5 minutes"),
+      api5xxPercent: percent().default(5).describe("API responses with status 5xx, % of requests"),
+      api5xxMinRequests: count(20).describe("Requests in the period below which the 5xx rate is not judged"),
+      apiP99LatencyMs: positive(5000).describe("API latency, 99th percentile, milliseconds"),
+      planFailures: count(1).describe("Failed plan runs in 5 minutes"),
+      sesBounceRatePercent: positive(5).describe("SES account bounce rate, %"),
+      sesComplaintRatePercent: positive(0.1).describe("SES account complaint rate, %"),
+    })
+    .meta({ id: "AlarmSettings" }),
+);
 export type AlarmSettings = z.output<typeof AlarmSettings>;
 /** The setting that overrides an alarm's threshold (per agent also under `agents.<id>`). */
 export type AlarmSettingKey = Exclude<keyof AlarmSettings, "agents">;
@@ -531,23 +534,25 @@ export function combineExpression(source: Extract<AlarmSource, { kind: "sum" | "
 export type AlarmState = "OK" | "ALARM" | "INSUFFICIENT_DATA";
 
 /** One alarm's state as `GET /v1/alarms` shows it. */
-export const AlarmStatus = /* @__PURE__ */ z
-  .object({
-    key: z.string(),
-    group: z.enum(["agent", "function", "api", "plans", "email", "operations"]),
-    agentId: z.string().nullable(),
-    description: z.string(),
-    state: z.enum(["OK", "ALARM", "INSUFFICIENT_DATA"]),
-    reason: z.string().describe("Why it is in this state: the values judged against the threshold"),
-    since: z.string().describe("When it entered this state (ISO 8601)"),
-    value: z.number().nullable().describe("The latest period's value, when there was one"),
-    threshold: z.number(),
-    comparison: z.string(),
-    periodSeconds: z.number().int(),
-    evaluationPeriods: z.number().int(),
-    setting: z.string().nullable().describe("The NEXUS_ALARMS key that overrides the threshold"),
-  })
-  .meta({ id: "AlarmStatus" });
+export const AlarmStatus = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      key: z.string(),
+      group: z.enum(["agent", "function", "api", "plans", "email", "operations"]),
+      agentId: z.string().nullable(),
+      description: z.string(),
+      state: z.enum(["OK", "ALARM", "INSUFFICIENT_DATA"]),
+      reason: z.string().describe("Why it is in this state: the values judged against the threshold"),
+      since: z.string().describe("When it entered this state (ISO 8601)"),
+      value: z.number().nullable().describe("The latest period's value, when there was one"),
+      threshold: z.number(),
+      comparison: z.string(),
+      periodSeconds: z.number().int(),
+      evaluationPeriods: z.number().int(),
+      setting: z.string().nullable().describe("The NEXUS_ALARMS key that overrides the threshold"),
+    })
+    .meta({ id: "AlarmStatus" }),
+);
 export type AlarmStatus = z.output<typeof AlarmStatus>;
 
 /** Where `GET /v1/alarms` reads alarm states from: the local runtime's evaluation (packages/local/src/alarms.ts). */

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { Context } from "./context.js";
 import { newId } from "./ids.js";
+import { pure } from "./pure.js";
 import type { Page } from "./schemas.js";
 import * as Store from "./storage/audit.js";
 import type { PageQuery } from "./storage/query.js";
@@ -10,30 +11,32 @@ import type { PageQuery } from "./storage/query.js";
  * accepted (401) or over a rate limit (429), a count of them. Written once (a count only grows); the API offers
  * no way to change it.
  */
-export const AuditRecord = /* @__PURE__ */ z
-  .object({
-    id: z.string(),
-    at: z.string().describe("When the request (the first one counted) was made"),
-    keyId: z.string().nullable().describe("null when no valid key was presented"),
-    role: z.string().nullable(),
-    method: z.string(),
-    route: z.string().describe("The route pattern, e.g. /v1/tasks/{id}/cancel"),
-    path: z.string(),
-    targetId: z.string().nullable(),
-    status: z.number().int(),
-    outcome: z.enum(["success", "denied", "rejected", "error"]),
-    requestId: z.string(),
-    sourceIp: z.string().nullable().describe("The client's address as the platform saw it (never a header)"),
-    count: z
-      .number()
-      .int()
-      .describe(
-        "How many requests this record stands for: 1, or for 401s and 429s all those from one source address " +
-          "(and key) with that status in one minute; method, path and request id are the first one's",
-      ),
-    lastAt: z.string().describe("When the last request counted was made (`at` for a single request)"),
-  })
-  .meta({ id: "AuditRecord" });
+export const AuditRecord = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      id: z.string(),
+      at: z.string().describe("When the request (the first one counted) was made"),
+      keyId: z.string().nullable().describe("null when no valid key was presented"),
+      role: z.string().nullable(),
+      method: z.string(),
+      route: z.string().describe("The route pattern, e.g. /v1/tasks/{id}/cancel"),
+      path: z.string(),
+      targetId: z.string().nullable(),
+      status: z.number().int(),
+      outcome: z.enum(["success", "denied", "rejected", "error"]),
+      requestId: z.string(),
+      sourceIp: z.string().nullable().describe("The client's address as the platform saw it (never a header)"),
+      count: z
+        .number()
+        .int()
+        .describe(
+          "How many requests this record stands for: 1, or for 401s and 429s all those from one source address " +
+            "(and key) with that status in one minute; method, path and request id are the first one's",
+        ),
+      lastAt: z.string().describe("When the last request counted was made (`at` for a single request)"),
+    })
+    .meta({ id: "AuditRecord" }),
+);
 export type AuditRecord = z.output<typeof AuditRecord>;
 
 export function outcomeOf(status: number): AuditRecord["outcome"] {

@@ -9,6 +9,7 @@ import * as Keys from "./keys.js";
 import type { Logger } from "./log.js";
 import { checkKey } from "./objects.js";
 import * as Plans from "./plans/index.js";
+import { pure } from "./pure.js";
 import * as Queues from "./queues.js";
 import * as Schedules from "./schedules/index.js";
 import { ListTasksQuery } from "./schemas.js";
@@ -54,43 +55,53 @@ export const MAX_IMPORT_LINES = 1000;
  */
 const NOT_EXPORTED = new Set(["rate", "backup", "events", "sweep"]);
 
-export const BackupId = /* @__PURE__ */ z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)");
-const Iso = /* @__PURE__ */ z.iso.datetime({ offset: true });
-const Entity = /* @__PURE__ */ z.string().regex(/^[a-z_]{1,40}$/);
-const Sha256 = /* @__PURE__ */ z.string().regex(/^[0-9a-f]{64}$/);
+export const BackupId = /* @__PURE__ */ pure(() => z.string().regex(/^bkp_[0-9a-z]{26}$/, "a backup id (bkp_…)"));
+const Iso = /* @__PURE__ */ pure(() => z.iso.datetime({ offset: true }));
+const Entity = /* @__PURE__ */ pure(() => z.string().regex(/^[a-z_]{1,40}$/));
+const Sha256 = /* @__PURE__ */ pure(() => z.string().regex(/^[0-9a-f]{64}$/));
 
-export const HeaderLine = /* @__PURE__ */ z.strictObject({
-  type: z.literal("header"),
-  format: z.literal(FORMAT),
-  version: z.literal(FORMAT_VERSION),
-  backupId: BackupId,
-  asOf: Iso,
-  table: z.string().max(255),
-});
-export const ItemLine = /* @__PURE__ */ z.strictObject({
-  type: z.literal("item"),
-  entity: Entity,
-  item: z.record(z.string(), z.unknown()),
-});
-export const ObjectLine = /* @__PURE__ */ z.strictObject({
-  type: z.literal("object"),
-  key: z.string().min(1).max(1024),
-  bytes: z.number().int().min(0),
-  sha256: Sha256,
-  contentType: z.string().min(1).max(255),
-  data: z.base64().optional(),
-  omitted: z.enum(["too_large", "missing"]).optional(),
-});
-export const EndLine = /* @__PURE__ */ z.strictObject({
-  type: z.literal("end"),
-  backupId: BackupId,
-  asOf: Iso,
-  completedAt: Iso,
-  counts: z.record(Entity, z.number().int().min(0)),
-  objects: z.number().int().min(0),
-  omittedObjects: z.number().int().min(0),
-});
-export const BackupLine = /* @__PURE__ */ z.discriminatedUnion("type", [HeaderLine, ItemLine, ObjectLine, EndLine]);
+export const HeaderLine = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    type: z.literal("header"),
+    format: z.literal(FORMAT),
+    version: z.literal(FORMAT_VERSION),
+    backupId: BackupId,
+    asOf: Iso,
+    table: z.string().max(255),
+  }),
+);
+export const ItemLine = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    type: z.literal("item"),
+    entity: Entity,
+    item: z.record(z.string(), z.unknown()),
+  }),
+);
+export const ObjectLine = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    type: z.literal("object"),
+    key: z.string().min(1).max(1024),
+    bytes: z.number().int().min(0),
+    sha256: Sha256,
+    contentType: z.string().min(1).max(255),
+    data: z.base64().optional(),
+    omitted: z.enum(["too_large", "missing"]).optional(),
+  }),
+);
+export const EndLine = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    type: z.literal("end"),
+    backupId: BackupId,
+    asOf: Iso,
+    completedAt: Iso,
+    counts: z.record(Entity, z.number().int().min(0)),
+    objects: z.number().int().min(0),
+    omittedObjects: z.number().int().min(0),
+  }),
+);
+export const BackupLine = /* @__PURE__ */ pure(() =>
+  z.discriminatedUnion("type", [HeaderLine, ItemLine, ObjectLine, EndLine]),
+);
 export type BackupLine = z.output<typeof BackupLine>;
 
 /** The entity of a stored item: its partition key's prefix (`TASK#…` → `task`). */
@@ -98,15 +109,17 @@ export const entityOf = (pk: string) => (pk.split("#")[0] ?? "").toLowerCase();
 
 // ── Export ───────────────────────────────────────────────────────────────────────────────────────────
 
-const ExportState = /* @__PURE__ */ z.strictObject({
-  v: z.literal(1),
-  b: BackupId,
-  a: Iso,
-  k: z.strictObject({ PK: z.string().min(1).max(2048), SK: z.string().min(1).max(1024) }).optional(),
-  c: z.record(Entity, z.number().int().min(0)),
-  o: z.number().int().min(0),
-  m: z.number().int().min(0),
-});
+const ExportState = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    v: z.literal(1),
+    b: BackupId,
+    a: Iso,
+    k: z.strictObject({ PK: z.string().min(1).max(2048), SK: z.string().min(1).max(1024) }).optional(),
+    c: z.record(Entity, z.number().int().min(0)),
+    o: z.number().int().min(0),
+    m: z.number().int().min(0),
+  }),
+);
 type ExportState = z.output<typeof ExportState>;
 
 const encodeState = (state: ExportState) => Buffer.from(JSON.stringify(state)).toString("base64url");
@@ -265,41 +278,45 @@ export async function exportPage(ctx: Context, cursor?: string): Promise<ExportP
 
 // ── Import ───────────────────────────────────────────────────────────────────────────────────────────
 
-export const ImportInput = /* @__PURE__ */ z
-  .strictObject({
-    backupId: BackupId.describe("The backup's id, from its header line"),
-    firstLine: z.number().int().min(1).describe("The line number (1-based) of the first of `lines` in the file"),
-    lines: z
-      .array(
-        z
-          .string()
-          .min(1)
-          .max(6 * 1024 * 1024),
-      )
-      .min(1)
-      .max(MAX_IMPORT_LINES)
-      .describe("Consecutive lines of the backup file, as written"),
-    force: z
-      .boolean()
-      .default(false)
-      .describe("Import into a deployment that holds data of its own, or take over from another import"),
-  })
-  .meta({ id: "ImportBackupInput" });
+export const ImportInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      backupId: BackupId.describe("The backup's id, from its header line"),
+      firstLine: z.number().int().min(1).describe("The line number (1-based) of the first of `lines` in the file"),
+      lines: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(6 * 1024 * 1024),
+        )
+        .min(1)
+        .max(MAX_IMPORT_LINES)
+        .describe("Consecutive lines of the backup file, as written"),
+      force: z
+        .boolean()
+        .default(false)
+        .describe("Import into a deployment that holds data of its own, or take over from another import"),
+    })
+    .meta({ id: "ImportBackupInput" }),
+);
 export type ImportInput = z.output<typeof ImportInput>;
 
-export const ImportResult = /* @__PURE__ */ z
-  .object({
-    backupId: z.string(),
-    lines: z.number().int().describe("Lines taken in this request"),
-    restored: z.record(z.string(), z.number().int()).describe("Items written, by entity"),
-    existing: z.number().int().describe("Items left alone: something was stored under their key (a repeated page)"),
-    objects: z.number().int().describe("Payload objects written"),
-    omittedObjects: z.number().int().describe("Objects the backup lists without their data (too large, or missing)"),
-    schedules: z.number().int().describe("Schedules whose trigger was put back (EventBridge Scheduler in AWS)"),
-    completed: z.boolean().describe("The end record was among these lines: the import is complete"),
-    resumedPlans: z.number().int().describe("Open plan runs given a new execution when the import completed"),
-  })
-  .meta({ id: "ImportBackupResult" });
+export const ImportResult = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      backupId: z.string(),
+      lines: z.number().int().describe("Lines taken in this request"),
+      restored: z.record(z.string(), z.number().int()).describe("Items written, by entity"),
+      existing: z.number().int().describe("Items left alone: something was stored under their key (a repeated page)"),
+      objects: z.number().int().describe("Payload objects written"),
+      omittedObjects: z.number().int().describe("Objects the backup lists without their data (too large, or missing)"),
+      schedules: z.number().int().describe("Schedules whose trigger was put back (EventBridge Scheduler in AWS)"),
+      completed: z.boolean().describe("The end record was among these lines: the import is complete"),
+      resumedPlans: z.number().int().describe("Open plan runs given a new execution when the import completed"),
+    })
+    .meta({ id: "ImportBackupResult" }),
+);
 export type ImportResult = z.output<typeof ImportResult>;
 
 interface Issue {

@@ -6,6 +6,7 @@ import type { AlarmBoard } from "./alarms.js";
 import { type Consumers, lambdaConsumers } from "./consumers.js";
 import { type DailyCaps, DEFAULT_DAILY_CAPS } from "./limits.js";
 import { type ObjectStore, s3ObjectStore } from "./objects.js";
+import { pure } from "./pure.js";
 import { schedulerResources } from "./schedules/names.js";
 import { eventBridgeScheduler, type ScheduleTriggers } from "./schedules/triggers.js";
 import { type HealthSettings, QueueRef } from "./schemas.js";
@@ -83,24 +84,26 @@ export function dataClients(options: ClientOptions = {}) {
   return { common, ddb, sqs };
 }
 
-const EnvSchema = /* @__PURE__ */ z.object({
-  NEXUS_TABLE: z.string().min(1),
-  NEXUS_QUEUE_PREFIX: z.string().min(1),
-  NEXUS_BUILTIN_QUEUES: z
-    .string()
-    .default("{}")
-    .transform((raw) => z.record(z.string(), QueueRef).parse(JSON.parse(raw))),
-  NEXUS_ADMIN_KEY_SECRET: z.string().min(1).optional(),
-  NEXUS_BUILTIN_CONSUMERS: z
-    .string()
-    .default("{}")
-    .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
-  NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
-  NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
-  NEXUS_PAYLOADS: z.string().min(1).optional(),
-  // Rate limit, daily caps, health and CORS: the schema the stack checks them with at synth time.
-  ...SettingsEnv.shape,
-});
+const EnvSchema = /* @__PURE__ */ pure(() =>
+  z.object({
+    NEXUS_TABLE: z.string().min(1),
+    NEXUS_QUEUE_PREFIX: z.string().min(1),
+    NEXUS_BUILTIN_QUEUES: z
+      .string()
+      .default("{}")
+      .transform((raw) => z.record(z.string(), QueueRef).parse(JSON.parse(raw))),
+    NEXUS_ADMIN_KEY_SECRET: z.string().min(1).optional(),
+    NEXUS_BUILTIN_CONSUMERS: z
+      .string()
+      .default("{}")
+      .transform((raw) => z.record(z.string(), z.string()).parse(JSON.parse(raw))),
+    NEXUS_STATE_MACHINE_ARN: z.string().min(1).optional(),
+    NEXUS_SCHEDULE_GROUP_ARN: z.string().min(1).optional(),
+    NEXUS_PAYLOADS: z.string().min(1).optional(),
+    // Rate limit, daily caps, health and CORS: the schema the stack checks them with at synth time.
+    ...SettingsEnv.shape,
+  }),
+);
 
 /** The context of a Lambda function, from the environment the stack sets. */
 export function contextFromEnv(env: NodeJS.ProcessEnv = process.env): Context {

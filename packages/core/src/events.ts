@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { Context } from "./context.js";
 import { ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
+import { pure } from "./pure.js";
 import { AgentId } from "./schemas.js";
 import * as Store from "./storage/events.js";
 
@@ -13,46 +14,52 @@ import * as Store from "./storage/events.js";
  * item that changed keeps its own event trail, which stays the record of truth.
  */
 
-export const EventKind = /* @__PURE__ */ z.enum(["task", "plan", "agent", "schedule"]);
+export const EventKind = /* @__PURE__ */ pure(() => z.enum(["task", "plan", "agent", "schedule"]));
 export type EventKind = z.output<typeof EventKind>;
 
-export const FeedEvent = /* @__PURE__ */ z
-  .object({
-    id: z.string(),
-    cursor: z.string().describe("Pass as `after` to read what came after this event"),
-    at: z.string(),
-    kind: EventKind,
-    type: z.string().describe("What happened, e.g. queued, started, succeeded, failed, approved, deactivated, run"),
-    agentId: z.string().optional(),
-    action: z.string().optional(),
-    taskId: z.string().optional(),
-    planId: z.string().optional(),
-    stepId: z.string().optional(),
-    scheduleId: z.string().optional(),
-    attempt: z.number().int().optional(),
-    message: z.string().optional(),
-  })
-  .meta({ id: "FeedEvent" });
+export const FeedEvent = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      id: z.string(),
+      cursor: z.string().describe("Pass as `after` to read what came after this event"),
+      at: z.string(),
+      kind: EventKind,
+      type: z.string().describe("What happened, e.g. queued, started, succeeded, failed, approved, deactivated, run"),
+      agentId: z.string().optional(),
+      action: z.string().optional(),
+      taskId: z.string().optional(),
+      planId: z.string().optional(),
+      stepId: z.string().optional(),
+      scheduleId: z.string().optional(),
+      attempt: z.number().int().optional(),
+      message: z.string().optional(),
+    })
+    .meta({ id: "FeedEvent" }),
+);
 export type FeedEvent = z.output<typeof FeedEvent>;
 
-export const EventPage = /* @__PURE__ */ z
-  .object({
-    items: z.array(FeedEvent),
-    nextCursor: z.string().describe("Where the next read starts (always set: the feed goes on)"),
-  })
-  .meta({ id: "EventPage" });
+export const EventPage = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      items: z.array(FeedEvent),
+      nextCursor: z.string().describe("Where the next read starts (always set: the feed goes on)"),
+    })
+    .meta({ id: "EventPage" }),
+);
 export type EventPage = z.output<typeof EventPage>;
 
-export const ListEventsQuery = /* @__PURE__ */ z.strictObject({
-  after: z.string().max(200).optional().describe("A cursor from an earlier page or event"),
-  since: z.iso
-    .datetime()
-    .optional()
-    .describe("Without `after`: start at this time (default: an hour ago; at most 24 hours back)"),
-  agentId: AgentId.optional(),
-  kind: EventKind.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(100),
-});
+export const ListEventsQuery = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    after: z.string().max(200).optional().describe("A cursor from an earlier page or event"),
+    since: z.iso
+      .datetime()
+      .optional()
+      .describe("Without `after`: start at this time (default: an hour ago; at most 24 hours back)"),
+    agentId: AgentId.optional(),
+    kind: EventKind.optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(100),
+  }),
+);
 export type ListEventsQuery = z.output<typeof ListEventsQuery>;
 
 /** What a change reports: everything but the id and time, which publishing adds. */

@@ -5,6 +5,7 @@ import type { Context } from "./context.js";
 import { ConflictError, NotFoundError } from "./errors.js";
 import { metrics } from "./metrics.js";
 import * as Payloads from "./payloads.js";
+import { pure } from "./pure.js";
 import { type DeadLetter, sendTaskMessage } from "./queues.js";
 import { AgentId, type Page, PageLimit, TaskError } from "./schemas.js";
 import * as Store from "./storage/failures.js";
@@ -18,59 +19,71 @@ import * as Tasks from "./tasks.js";
  * comes first. A failure is redriven at most once: a new task (its params optionally edited) linked to the failed
  * one. Stored by storage/failures.ts.
  */
-export const FailureStatus = /* @__PURE__ */ z.enum(["open", "redriven"]);
+export const FailureStatus = /* @__PURE__ */ pure(() => z.enum(["open", "redriven"]));
 export type FailureStatus = z.output<typeof FailureStatus>;
 
-export const Failure = /* @__PURE__ */ z
-  .object({
-    id: z.string(),
-    source: z.enum(["task", "message"]).describe("task: failed for good; message: dead-lettered by its queue"),
-    agentId: z.string(),
-    action: z.string().nullable(),
-    taskId: z.string().nullable(),
-    planId: z.string().nullable().describe("A plan's step: retry the plan instead of redriving the task"),
-    error: TaskError,
-    attempts: z.number().int(),
-    failedAt: z.string(),
-    status: FailureStatus,
-    redrivenAt: z.string().nullable(),
-    redrivenBy: z.string().nullable(),
-    redriveTaskId: z.string().nullable().describe("The new task a redrive started"),
-  })
-  .meta({ id: "Failure" });
+export const Failure = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      id: z.string(),
+      source: z.enum(["task", "message"]).describe("task: failed for good; message: dead-lettered by its queue"),
+      agentId: z.string(),
+      action: z.string().nullable(),
+      taskId: z.string().nullable(),
+      planId: z.string().nullable().describe("A plan's step: retry the plan instead of redriving the task"),
+      error: TaskError,
+      attempts: z.number().int(),
+      failedAt: z.string(),
+      status: FailureStatus,
+      redrivenAt: z.string().nullable(),
+      redrivenBy: z.string().nullable(),
+      redriveTaskId: z.string().nullable().describe("The new task a redrive started"),
+    })
+    .meta({ id: "Failure" }),
+);
 export type Failure = z.output<typeof Failure>;
 
-export const ListFailuresQuery = /* @__PURE__ */ z.strictObject({
-  agentId: AgentId.optional(),
-  status: FailureStatus.default("open"),
-  limit: PageLimit,
-  cursor: z.string().max(2048).optional(),
-});
+export const ListFailuresQuery = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    agentId: AgentId.optional(),
+    status: FailureStatus.default("open"),
+    limit: PageLimit,
+    cursor: z.string().max(2048).optional(),
+  }),
+);
 export type ListFailuresQuery = z.output<typeof ListFailuresQuery>;
 
-export const RedriveInput = /* @__PURE__ */ z
-  .strictObject({ params: z.unknown().optional().describe("Replaces the failed task's params (validated again)") })
-  .meta({ id: "RedriveInput" });
+export const RedriveInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({ params: z.unknown().optional().describe("Replaces the failed task's params (validated again)") })
+    .meta({ id: "RedriveInput" }),
+);
 
-export const BulkRedriveInput = /* @__PURE__ */ z
-  .strictObject({
-    agentId: AgentId,
-    max: z.number().int().min(1).max(100).default(25).describe("Open failures to redrive in this call, oldest first"),
-  })
-  .meta({ id: "BulkRedriveInput" });
+export const BulkRedriveInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      agentId: AgentId,
+      max: z.number().int().min(1).max(100).default(25).describe("Open failures to redrive in this call, oldest first"),
+    })
+    .meta({ id: "BulkRedriveInput" }),
+);
 
-const DeadLetterBody = /* @__PURE__ */ z.object({
-  taskId: z.string().min(1).max(64),
-  agentId: z.string(),
-  action: z.string(),
-  attempts: z.number().int(),
-  error: TaskError,
-  failedAt: z.string(),
-});
-const TaskMessageBody = /* @__PURE__ */ z.object({
-  taskId: z.string().min(1).max(64),
-  attempt: z.number().int().optional(),
-});
+const DeadLetterBody = /* @__PURE__ */ pure(() =>
+  z.object({
+    taskId: z.string().min(1).max(64),
+    agentId: z.string(),
+    action: z.string(),
+    attempts: z.number().int(),
+    error: TaskError,
+    failedAt: z.string(),
+  }),
+);
+const TaskMessageBody = /* @__PURE__ */ pure(() =>
+  z.object({
+    taskId: z.string().min(1).max(64),
+    attempt: z.number().int().optional(),
+  }),
+);
 
 const unredriven = { status: "open" as const, redrivenAt: null, redrivenBy: null, redriveTaskId: null };
 

@@ -4,6 +4,7 @@ import * as Agents from "./agents.js";
 import { perContext, TtlCache } from "./cache.js";
 import type { Context } from "./context.js";
 import { ConflictError, NexusError, NotFoundError, ValidationError } from "./errors.js";
+import { pure } from "./pure.js";
 import { AgentId, type Page } from "./schemas.js";
 import * as Store from "./storage/api-keys.js";
 import type { PageQuery } from "./storage/query.js";
@@ -13,35 +14,39 @@ import type { PageQuery } from "./storage/query.js";
  * whole key is stored (a fast hash is right for 256-bit random secrets: there is nothing to brute-force);
  * the id is the non-secret prefix that names the key in lists, logs and the audit trail.
  */
-export const Role = /* @__PURE__ */ z.enum(["admin", "operator", "viewer", "agent"]);
+export const Role = /* @__PURE__ */ pure(() => z.enum(["admin", "operator", "viewer", "agent"]));
 export type Role = z.output<typeof Role>;
 
-export const ApiKey = /* @__PURE__ */ z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    role: Role,
-    agentId: z.string().nullable().describe("For role agent: the one agent this key acts for"),
-    prefix: z.string().describe("The start of the key, to recognise it; not secret"),
-    createdBy: z.string(),
-    createdAt: z.string(),
-    lastUsedAt: z.string().nullable(),
-    expiresAt: z.string().nullable(),
-    revokedAt: z.string().nullable(),
-    rateLimitPerMinute: z.number().int().nullable(),
-  })
-  .meta({ id: "ApiKey" });
+export const ApiKey = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      id: z.string(),
+      name: z.string(),
+      role: Role,
+      agentId: z.string().nullable().describe("For role agent: the one agent this key acts for"),
+      prefix: z.string().describe("The start of the key, to recognise it; not secret"),
+      createdBy: z.string(),
+      createdAt: z.string(),
+      lastUsedAt: z.string().nullable(),
+      expiresAt: z.string().nullable(),
+      revokedAt: z.string().nullable(),
+      rateLimitPerMinute: z.number().int().nullable(),
+    })
+    .meta({ id: "ApiKey" }),
+);
 export type ApiKey = z.output<typeof ApiKey>;
 
-export const CreateKeyInput = /* @__PURE__ */ z
-  .strictObject({
-    name: z.string().trim().min(1).max(100),
-    role: Role,
-    agentId: AgentId.optional().describe("Required for role agent, refused otherwise"),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
-    rateLimitPerMinute: z.number().int().min(1).max(100_000).optional(),
-  })
-  .meta({ id: "CreateKeyInput" });
+export const CreateKeyInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      name: z.string().trim().min(1).max(100),
+      role: Role,
+      agentId: AgentId.optional().describe("Required for role agent, refused otherwise"),
+      expiresAt: z.iso.datetime({ offset: true }).optional(),
+      rateLimitPerMinute: z.number().int().min(1).max(100_000).optional(),
+    })
+    .meta({ id: "CreateKeyInput" }),
+);
 export type CreateKeyInput = z.output<typeof CreateKeyInput>;
 
 /** Who is calling: the key's identity, held for the request and stamped on the audit trail. */

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { NonRetriableError, ValidationError } from "./errors.js";
+import { pure } from "./pure.js";
 
 /**
  * The JSON-schema-like language an agent uses to describe an action's params: a bounded subset of
@@ -48,43 +49,47 @@ export const PARAMS_SCHEMA_KEYWORDS: ReadonlyArray<keyof ParamsSchema> = [
 const MAX_DEPTH = 8;
 /** Names that mean something to JavaScript objects are refused: they would be dropped or misread. */
 const RESERVED_NAMES = new Set(["__proto__", "constructor", "prototype"]);
-const propertyName = /* @__PURE__ */ z
-  .string()
-  .min(1)
-  .max(64)
-  .refine((name) => !RESERVED_NAMES.has(name), "__proto__, constructor and prototype are reserved names");
-const scalar = /* @__PURE__ */ z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
-const count = /* @__PURE__ */ z.number().int().min(0).max(1_000_000);
+const propertyName = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .refine((name) => !RESERVED_NAMES.has(name), "__proto__, constructor and prototype are reserved names"),
+);
+const scalar = /* @__PURE__ */ pure(() => z.union([z.string().max(256), z.number(), z.boolean(), z.null()]));
+const count = /* @__PURE__ */ pure(() => z.number().int().min(0).max(1_000_000));
 
-export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = /* @__PURE__ */ z
-  .lazy(() =>
-    z.strictObject({
-      type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
-      description: z.string().max(1000).optional(),
-      properties: z
-        .record(propertyName, ParamsSchemaSchema)
-        .refine((properties) => Object.keys(properties).length <= 100, "at most 100 properties")
-        .optional(),
-      required: z.array(propertyName).max(100).optional(),
-      additionalProperties: z.boolean().optional(),
-      items: ParamsSchemaSchema.optional(),
-      enum: z.array(scalar).min(1).max(100).optional(),
-      const: scalar.optional(),
-      minimum: z.number().optional(),
-      maximum: z.number().optional(),
-      minLength: count.optional(),
-      maxLength: count.optional(),
-      minItems: count.optional(),
-      maxItems: count.optional(),
-      pattern: z
-        .string()
-        .max(200)
-        .refine((p) => isValidRegex(p), "must be a valid regular expression")
-        .optional(),
-      default: z.unknown().optional(),
-    }),
-  )
-  .meta({ id: "ParamsSchema" });
+export const ParamsSchemaSchema: z.ZodType<ParamsSchema> = /* @__PURE__ */ pure(() =>
+  z
+    .lazy(() =>
+      z.strictObject({
+        type: z.enum(["object", "array", "string", "number", "integer", "boolean", "null"]).optional(),
+        description: z.string().max(1000).optional(),
+        properties: z
+          .record(propertyName, ParamsSchemaSchema)
+          .refine((properties) => Object.keys(properties).length <= 100, "at most 100 properties")
+          .optional(),
+        required: z.array(propertyName).max(100).optional(),
+        additionalProperties: z.boolean().optional(),
+        items: ParamsSchemaSchema.optional(),
+        enum: z.array(scalar).min(1).max(100).optional(),
+        const: scalar.optional(),
+        minimum: z.number().optional(),
+        maximum: z.number().optional(),
+        minLength: count.optional(),
+        maxLength: count.optional(),
+        minItems: count.optional(),
+        maxItems: count.optional(),
+        pattern: z
+          .string()
+          .max(200)
+          .refine((p) => isValidRegex(p), "must be a valid regular expression")
+          .optional(),
+        default: z.unknown().optional(),
+      }),
+    )
+    .meta({ id: "ParamsSchema" }),
+);
 
 function isValidRegex(pattern: string): boolean {
   try {

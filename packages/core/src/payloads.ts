@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import * as z from "zod";
 import type { Context } from "./context.js";
 import { NexusError, NotFoundError } from "./errors.js";
+import { pure } from "./pure.js";
 import type { PayloadLink, Task } from "./schemas.js";
 
 /**
@@ -25,12 +26,14 @@ const CONTENT_TYPE = "application/json";
 export type PayloadKind = "params" | "result";
 
 /** What the task item keeps of a payload in the object store. */
-export const PayloadRef = /* @__PURE__ */ z.object({
-  key: z.string(),
-  bytes: z.number().int(),
-  sha256: z.string(),
-  contentType: z.string(),
-});
+export const PayloadRef = /* @__PURE__ */ pure(() =>
+  z.object({
+    key: z.string(),
+    bytes: z.number().int(),
+    sha256: z.string(),
+    contentType: z.string(),
+  }),
+);
 export type PayloadRef = z.output<typeof PayloadRef>;
 
 /** What a task record holds of its params and result: inline values, or references. */

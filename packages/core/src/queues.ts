@@ -8,6 +8,7 @@ import {
 import * as z from "zod";
 import type { Context } from "./context.js";
 import { ConflictError } from "./errors.js";
+import { pure } from "./pure.js";
 import type { QueueRef, TaskError } from "./schemas.js";
 import { traceAttributes } from "./trace.js";
 
@@ -19,10 +20,12 @@ export interface TaskMessage {
 }
 
 /** A task message as a consumer (the Lambda worker, a remote claim) reads it off the queue. */
-export const TaskMessageSchema = /* @__PURE__ */ z.object({
-  taskId: z.string().min(1).max(64),
-  attempt: z.number().int().min(1).optional(),
-});
+export const TaskMessageSchema = /* @__PURE__ */ pure(() =>
+  z.object({
+    taskId: z.string().min(1).max(64),
+    attempt: z.number().int().min(1).optional(),
+  }),
+);
 
 /** What lands in an agent's DLQ when a task's attempts run out or it fails for good. */
 export interface DeadLetter {

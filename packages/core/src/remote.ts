@@ -9,6 +9,7 @@ import { ConflictError, NexusError, NotFoundError } from "./errors.js";
 import { attemptKeys, type Logger } from "./log.js";
 import * as Payloads from "./payloads.js";
 import { heartbeat, reportToPlan } from "./plans/report.js";
+import { pure } from "./pure.js";
 import { type TaskMessage, TaskMessageSchema } from "./queues.js";
 import type { Agent, Task, TaskError } from "./schemas.js";
 import * as TaskLogs from "./task-logs.js";
@@ -33,92 +34,106 @@ const sliceSeconds = (ctx: { settings: { claimPollSeconds?: number } }) =>
 /** How long a received message stays invisible while it is claimed (then deleted). */
 const RECEIVE_VISIBILITY_SECONDS = 30;
 
-const LeaseToken = /* @__PURE__ */ z
-  .string()
-  .min(16)
-  .max(128)
-  .regex(/^[A-Za-z0-9_-]+$/, "must be the leaseToken a claim returned")
-  .describe("The token of the claim that holds the task");
-const LeaseSeconds = /* @__PURE__ */ z.number().int().min(10).max(900);
+const LeaseToken = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .min(16)
+    .max(128)
+    .regex(/^[A-Za-z0-9_-]+$/, "must be the leaseToken a claim returned")
+    .describe("The token of the claim that holds the task"),
+);
+const LeaseSeconds = /* @__PURE__ */ pure(() => z.number().int().min(10).max(900));
 
-export const ClaimInput = /* @__PURE__ */ z
-  .strictObject({
-    max: z.number().int().min(1).max(10).default(1).describe("Most tasks to claim (default 1)"),
-    waitSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .max(MAX_WAIT_SECONDS)
-      .default(MAX_WAIT_SECONDS)
-      .describe("Longest to wait for a task when none is queued (default 20)"),
-    leaseSeconds: LeaseSeconds.default(60).describe(
-      "How long each claimed task is held without an extend (default 60)",
-    ),
-  })
-  .meta({ id: "ClaimInput" });
+export const ClaimInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      max: z.number().int().min(1).max(10).default(1).describe("Most tasks to claim (default 1)"),
+      waitSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_WAIT_SECONDS)
+        .default(MAX_WAIT_SECONDS)
+        .describe("Longest to wait for a task when none is queued (default 20)"),
+      leaseSeconds: LeaseSeconds.default(60).describe(
+        "How long each claimed task is held without an extend (default 60)",
+      ),
+    })
+    .meta({ id: "ClaimInput" }),
+);
 export type ClaimInput = z.input<typeof ClaimInput>;
 
-export const ClaimedTask = /* @__PURE__ */ z
-  .object({
-    id: z.string(),
-    action: z.string(),
-    params: z.unknown(),
-    attempt: z.number().int().describe("This attempt's number, from 1"),
-    maxAttempts: z.number().int(),
-    leaseToken: z.string().describe("Proves the claim on complete, fail and extend; shown only here"),
-    leaseUntil: z.string().describe("When the lease runs out unless extended"),
-  })
-  .meta({ id: "ClaimedTask" });
+export const ClaimedTask = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      id: z.string(),
+      action: z.string(),
+      params: z.unknown(),
+      attempt: z.number().int().describe("This attempt's number, from 1"),
+      maxAttempts: z.number().int(),
+      leaseToken: z.string().describe("Proves the claim on complete, fail and extend; shown only here"),
+      leaseUntil: z.string().describe("When the lease runs out unless extended"),
+    })
+    .meta({ id: "ClaimedTask" }),
+);
 export type ClaimedTask = z.output<typeof ClaimedTask>;
 
-export const ClaimResult = /* @__PURE__ */ z
-  .object({ tasks: z.array(ClaimedTask).describe("Empty when nothing came within waitSeconds") })
-  .meta({ id: "ClaimResult" });
+export const ClaimResult = /* @__PURE__ */ pure(() =>
+  z
+    .object({ tasks: z.array(ClaimedTask).describe("Empty when nothing came within waitSeconds") })
+    .meta({ id: "ClaimResult" }),
+);
 
-export const CompleteInput = /* @__PURE__ */ z
-  .strictObject({
-    leaseToken: LeaseToken,
-    result: z
-      .unknown()
-      .optional()
-      .describe(
-        "The task's result: any JSON, 24 levels deep at most; the body may be up to 5 MB (kept in object storage over 32 KB)",
-      ),
-    logs: TaskLogs.RemoteAttemptLog.optional(),
-  })
-  .meta({ id: "CompleteTaskInput" });
+export const CompleteInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      leaseToken: LeaseToken,
+      result: z
+        .unknown()
+        .optional()
+        .describe(
+          "The task's result: any JSON, 24 levels deep at most; the body may be up to 5 MB (kept in object storage over 32 KB)",
+        ),
+      logs: TaskLogs.RemoteAttemptLog.optional(),
+    })
+    .meta({ id: "CompleteTaskInput" }),
+);
 export type CompleteInput = z.output<typeof CompleteInput>;
 
-export const FailInput = /* @__PURE__ */ z
-  .strictObject({
-    leaseToken: LeaseToken,
-    error: z
-      .strictObject({
-        code: z
-          .string()
-          .min(1)
-          .max(100)
-          .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only"),
-        message: z.string().max(2000),
-        retriable: z.boolean().default(true).describe("false fails the task at once; default true (retry)"),
-      })
-      .describe("Why the attempt failed"),
-    logs: TaskLogs.RemoteAttemptLog.optional(),
-  })
-  .meta({ id: "FailTaskInput" });
+export const FailInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      leaseToken: LeaseToken,
+      error: z
+        .strictObject({
+          code: z
+            .string()
+            .min(1)
+            .max(100)
+            .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _ . : - only"),
+          message: z.string().max(2000),
+          retriable: z.boolean().default(true).describe("false fails the task at once; default true (retry)"),
+        })
+        .describe("Why the attempt failed"),
+      logs: TaskLogs.RemoteAttemptLog.optional(),
+    })
+    .meta({ id: "FailTaskInput" }),
+);
 export type FailInput = z.output<typeof FailInput>;
 
-export const ExtendInput = /* @__PURE__ */ z
-  .strictObject({
-    leaseToken: LeaseToken,
-    leaseSeconds: LeaseSeconds.default(60).describe("The lease runs this long from now (default 60)"),
-  })
-  .meta({ id: "ExtendLeaseInput" });
+export const ExtendInput = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      leaseToken: LeaseToken,
+      leaseSeconds: LeaseSeconds.default(60).describe("The lease runs this long from now (default 60)"),
+    })
+    .meta({ id: "ExtendLeaseInput" }),
+);
 export type ExtendInput = z.output<typeof ExtendInput>;
 
-export const Lease = /* @__PURE__ */ z
-  .object({ id: z.string(), attempt: z.number().int(), leaseUntil: z.string() })
-  .meta({ id: "Lease" });
+export const Lease = /* @__PURE__ */ pure(() =>
+  z.object({ id: z.string(), attempt: z.number().int(), leaseUntil: z.string() }).meta({ id: "Lease" }),
+);
 export type Lease = z.output<typeof Lease>;
 
 export interface RemoteOptions {

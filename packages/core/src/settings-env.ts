@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { pure } from "./pure.js";
 import { HealthSettings } from "./schemas.js";
 
 /**
@@ -27,11 +28,13 @@ const jsonText = <T extends z.ZodType>(schema: T) =>
     .pipe(schema);
 
 /** Requests per minute per API key, unless the key says otherwise: digits only, a whole number from 1. */
-export const RateLimitSetting = /* @__PURE__ */ z
-  .string()
-  .regex(/^[1-9][0-9]*$/, "must be a positive integer")
-  .transform(Number)
-  .pipe(z.number().int());
+export const RateLimitSetting = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, "must be a positive integer")
+    .transform(Number)
+    .pipe(z.number().int()),
+);
 
 /** Tasks per UTC day for costly actions, by `<agentId>.<action>`: a JSON object of non-negative integers. */
 export const DailyCapsSetting = jsonText(z.record(z.string(), z.number().int().min(0)));
@@ -49,33 +52,37 @@ const ORIGIN = /^https?:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[
  * The browser origins allowed to call the API from their pages (CORS), comma-separated: exact origins such as
  * `https://app.example.com,http://localhost:5173`; never `*`. Unset → none (CORS off: only same-origin pages).
  */
-export const CorsOriginsSetting = /* @__PURE__ */ z
-  .string()
-  .transform((text) => [
-    ...new Set(
-      text
-        .split(",")
-        .map((origin) => origin.trim())
-        .filter(Boolean),
+export const CorsOriginsSetting = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .transform((text) => [
+      ...new Set(
+        text
+          .split(",")
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      ),
+    ])
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(
+              ORIGIN,
+              "must be an exact origin such as https://app.example.com (scheme, host, optional port; no path, no *)",
+            ),
+        )
+        .max(50),
     ),
-  ])
-  .pipe(
-    z
-      .array(
-        z
-          .string()
-          .regex(
-            ORIGIN,
-            "must be an exact origin such as https://app.example.com (scheme, host, optional port; no path, no *)",
-          ),
-      )
-      .max(50),
-  );
+);
 
-export const SettingsEnv = /* @__PURE__ */ z.object({
-  NEXUS_RATE_LIMIT_PER_MINUTE: optionalText(RateLimitSetting),
-  NEXUS_DAILY_CAPS: optionalText(DailyCapsSetting),
-  NEXUS_HEALTH: optionalText(HealthSetting),
-  NEXUS_CORS_ORIGINS: optionalText(CorsOriginsSetting),
-});
+export const SettingsEnv = /* @__PURE__ */ pure(() =>
+  z.object({
+    NEXUS_RATE_LIMIT_PER_MINUTE: optionalText(RateLimitSetting),
+    NEXUS_DAILY_CAPS: optionalText(DailyCapsSetting),
+    NEXUS_HEALTH: optionalText(HealthSetting),
+    NEXUS_CORS_ORIGINS: optionalText(CorsOriginsSetting),
+  }),
+);
 export type SettingsEnv = z.output<typeof SettingsEnv>;

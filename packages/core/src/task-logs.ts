@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as z from "zod";
 import type { Context } from "./context.js";
+import { pure } from "./pure.js";
 import type { Task, TaskEvent } from "./schemas.js";
 import * as Store from "./storage/logs.js";
 
@@ -18,28 +19,32 @@ export const MAX_BYTES = 64 * 1024;
 const MAX_MESSAGE = 2000;
 const MAX_DATA = 2000;
 
-export const LogLine = /* @__PURE__ */ z
-  .object({
-    at: z.string(),
-    level: z.string(),
-    message: z.string(),
-    data: z.string().optional().describe("The line's fields as JSON (redacted, truncated)"),
-  })
-  .meta({ id: "LogLine" });
+export const LogLine = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      at: z.string(),
+      level: z.string(),
+      message: z.string(),
+      data: z.string().optional().describe("The line's fields as JSON (redacted, truncated)"),
+    })
+    .meta({ id: "LogLine" }),
+);
 
-export const AttemptLog = /* @__PURE__ */ z
-  .object({
-    attempt: z.number().int(),
-    startedAt: z.string(),
-    endedAt: z.string(),
-    lines: z.array(LogLine),
-    dropped: z.number().int().describe("Older lines left out to keep the attempt within 200 lines and 64 KB"),
-  })
-  .meta({ id: "AttemptLog" });
+export const AttemptLog = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      attempt: z.number().int(),
+      startedAt: z.string(),
+      endedAt: z.string(),
+      lines: z.array(LogLine),
+      dropped: z.number().int().describe("Older lines left out to keep the attempt within 200 lines and 64 KB"),
+    })
+    .meta({ id: "AttemptLog" }),
+);
 
-export const TaskLogs = /* @__PURE__ */ z
-  .object({ taskId: z.string(), attempts: z.array(AttemptLog) })
-  .meta({ id: "TaskLogs" });
+export const TaskLogs = /* @__PURE__ */ pure(() =>
+  z.object({ taskId: z.string(), attempts: z.array(AttemptLog) }).meta({ id: "TaskLogs" }),
+);
 export type TaskLogs = z.output<typeof TaskLogs>;
 
 const SECRET_NAME = /pass(word)?|secret|token|authorization|api[-_]?key|credential|private[-_]?key|cookie|signature/i;
@@ -205,34 +210,36 @@ const capturingLoggers = new WeakSet<object>();
  * What a remote worker reports it logged during an attempt (with its complete or fail report): at most the newest
  * {@link MAX_LINES} lines, as the in-process capture keeps them. The server redacts and bounds them again on receipt.
  */
-export const RemoteAttemptLog = /* @__PURE__ */ z
-  .strictObject({
-    lines: z
-      .array(
-        z.strictObject({
-          at: z.iso.datetime({ offset: true }).describe("When the line was written (ISO 8601)"),
-          level: z.enum(["trace", "debug", "info", "warn", "error", "critical"]),
-          message: z.string().max(4 * MAX_MESSAGE),
-          data: z
-            .string()
-            .max(4 * MAX_DATA)
-            .optional()
-            .describe("The line's fields as JSON text"),
-        }),
-      )
-      .max(MAX_LINES),
-    dropped: z
-      .number()
-      .int()
-      .min(0)
-      .max(1_000_000_000)
-      .default(0)
-      .describe("Older lines the worker left out to stay within 200 lines and 64 KB"),
-  })
-  .describe(
-    "What the handler logged during this attempt, kept as the attempt's logs (GET /v1/tasks/{id}/logs): at most 200 lines; redacted and bounded to 64 KB again on receipt",
-  )
-  .meta({ id: "RemoteAttemptLog" });
+export const RemoteAttemptLog = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      lines: z
+        .array(
+          z.strictObject({
+            at: z.iso.datetime({ offset: true }).describe("When the line was written (ISO 8601)"),
+            level: z.enum(["trace", "debug", "info", "warn", "error", "critical"]),
+            message: z.string().max(4 * MAX_MESSAGE),
+            data: z
+              .string()
+              .max(4 * MAX_DATA)
+              .optional()
+              .describe("The line's fields as JSON text"),
+          }),
+        )
+        .max(MAX_LINES),
+      dropped: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000_000_000)
+        .default(0)
+        .describe("Older lines the worker left out to stay within 200 lines and 64 KB"),
+    })
+    .describe(
+      "What the handler logged during this attempt, kept as the attempt's logs (GET /v1/tasks/{id}/logs): at most 200 lines; redacted and bounded to 64 KB again on receipt",
+    )
+    .meta({ id: "RemoteAttemptLog" }),
+);
 export type RemoteAttemptLog = z.output<typeof RemoteAttemptLog>;
 
 /** Stores the lines a remote worker reported for an attempt (redacted and bounded here again). */

@@ -1,4 +1,5 @@
 import type { Secrets } from "@nexus/core";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { createChatPoster } from "./chat.js";
 
@@ -26,14 +27,16 @@ export function alarmText(notice: AlarmNotice): string {
 }
 
 /** What CloudWatch publishes to an alarm's SNS topic (the fields used here). */
-const CloudWatchAlarmMessage = /* @__PURE__ */ z.object({
-  AlarmName: z.string(),
-  AlarmDescription: z.string().nullish(),
-  NewStateValue: z.string(),
-  OldStateValue: z.string().nullish(),
-  NewStateReason: z.string(),
-  StateChangeTime: z.string(),
-});
+const CloudWatchAlarmMessage = /* @__PURE__ */ pure(() =>
+  z.object({
+    AlarmName: z.string(),
+    AlarmDescription: z.string().nullish(),
+    NewStateValue: z.string(),
+    OldStateValue: z.string().nullish(),
+    NewStateReason: z.string(),
+    StateChangeTime: z.string(),
+  }),
+);
 
 /** A CloudWatch alarm's SNS message as a notice; undefined when the message is something else. */
 export function noticeFromSns(message: string): AlarmNotice | undefined {

@@ -1,4 +1,5 @@
 import type { Secrets } from "@nexus/core";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { fatal, retriable } from "./errors.js";
 import { SENDER_FORMAT, splitSender } from "./sender.js";
@@ -39,20 +40,22 @@ export function parseSender(raw: string): string {
   return sender.name ? `"${sender.name}" <${sender.address}>` : sender.address;
 }
 
-export const TwilioSecret = /* @__PURE__ */ z
-  .object({
-    accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/),
-    authToken: z.string().min(16).max(128),
-    from: z.string().regex(E164).optional(),
-    messagingServiceSid: z
-      .string()
-      .regex(/^MG[0-9a-fA-F]{32}$/)
-      .optional(),
-  })
-  .refine((s) => s.from !== undefined || s.messagingServiceSid !== undefined, {
-    message: "from or messagingServiceSid is required",
-    path: ["from"],
-  });
+export const TwilioSecret = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/),
+      authToken: z.string().min(16).max(128),
+      from: z.string().regex(E164).optional(),
+      messagingServiceSid: z
+        .string()
+        .regex(/^MG[0-9a-fA-F]{32}$/)
+        .optional(),
+    })
+    .refine((s) => s.from !== undefined || s.messagingServiceSid !== undefined, {
+      message: "from or messagingServiceSid is required",
+      path: ["from"],
+    }),
+);
 export type TwilioSecret = z.output<typeof TwilioSecret>;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -68,11 +71,11 @@ export function isSafeEndpoint(raw: string): boolean {
   return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
 }
 
-const WebhookUrl = /* @__PURE__ */ z.string().refine(isSafeEndpoint, "must be an https URL");
+const WebhookUrl = /* @__PURE__ */ pure(() => z.string().refine(isSafeEndpoint, "must be an https URL"));
 
-export const ChatChannel = /* @__PURE__ */ z.object({ type: z.enum(["slack", "teams"]), url: WebhookUrl });
+export const ChatChannel = /* @__PURE__ */ pure(() => z.object({ type: z.enum(["slack", "teams"]), url: WebhookUrl }));
 export type ChatChannel = z.output<typeof ChatChannel>;
-export const ChatSecret = /* @__PURE__ */ z.record(z.string().regex(CHANNEL), ChatChannel);
+export const ChatSecret = /* @__PURE__ */ pure(() => z.record(z.string().regex(CHANNEL), ChatChannel));
 export type ChatSecret = z.output<typeof ChatSecret>;
 
 /**

@@ -1,5 +1,6 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { builtinSpec, paramsSchemaOf } from "../schema.js";
 import { EMAIL_ADDRESS } from "./sender.js";
@@ -24,63 +25,71 @@ export const MAX_SMS_BODY = 1600;
 export const MAX_CHAT_TEXT = 4000;
 export const MAX_CHAT_BLOCKS = 50;
 
-export const EmailAddress = /* @__PURE__ */ z
-  .string()
-  .max(MAX_ADDRESS_LENGTH)
-  .regex(EMAIL_ADDRESS, "must be a plain email address like name@example.com (ASCII, no display name)");
-export const PhoneNumber = /* @__PURE__ */ z
-  .string()
-  .regex(E164, "must be an E.164 phone number: +, country code and number, digits only (e.g. +14155550100)");
-export const ChannelName = /* @__PURE__ */ z
-  .string()
-  .regex(CHANNEL, "must be a channel name: lower-case letters, digits, '-' and '_', at most 64 characters");
+export const EmailAddress = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .max(MAX_ADDRESS_LENGTH)
+    .regex(EMAIL_ADDRESS, "must be a plain email address like name@example.com (ASCII, no display name)"),
+);
+export const PhoneNumber = /* @__PURE__ */ pure(() =>
+  z.string().regex(E164, "must be an E.164 phone number: +, country code and number, digits only (e.g. +14155550100)"),
+);
+export const ChannelName = /* @__PURE__ */ pure(() =>
+  z.string().regex(CHANNEL, "must be a channel name: lower-case letters, digits, '-' and '_', at most 64 characters"),
+);
 
 const recipients = (description: string) => z.array(EmailAddress).max(MAX_RECIPIENTS).optional().describe(description);
 
-export const SendEmailParams = /* @__PURE__ */ z
-  .strictObject({
-    to: z.array(EmailAddress).min(1).max(MAX_RECIPIENTS).describe("Recipients (at most 50 with cc and bcc)"),
-    cc: recipients("Carbon-copy recipients"),
-    bcc: recipients("Blind carbon-copy recipients"),
-    replyTo: z.array(EmailAddress).min(1).max(10).optional().describe("Reply-To addresses"),
-    subject: z
-      .string()
-      .min(1)
-      .max(998)
-      .regex(ONE_LINE, "must be one line without control characters")
-      .describe("Subject line"),
-    text: z.string().min(1).max(MAX_EMAIL_BODY).optional().describe("Plain-text body (text, html or both)"),
-    html: z.string().min(1).max(MAX_EMAIL_BODY).optional().describe("HTML body (text, html or both)"),
-  })
-  .refine((p) => p.text !== undefined || p.html !== undefined, {
-    message: "a text or an html body is required",
-    path: ["text"],
-  })
-  .refine((p) => p.to.length + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0) <= MAX_RECIPIENTS, {
-    message: `at most ${MAX_RECIPIENTS} recipients in to, cc and bcc together`,
-    path: ["to"],
-  });
+export const SendEmailParams = /* @__PURE__ */ pure(() =>
+  z
+    .strictObject({
+      to: z.array(EmailAddress).min(1).max(MAX_RECIPIENTS).describe("Recipients (at most 50 with cc and bcc)"),
+      cc: recipients("Carbon-copy recipients"),
+      bcc: recipients("Blind carbon-copy recipients"),
+      replyTo: z.array(EmailAddress).min(1).max(10).optional().describe("Reply-To addresses"),
+      subject: z
+        .string()
+        .min(1)
+        .max(998)
+        .regex(ONE_LINE, "must be one line without control characters")
+        .describe("Subject line"),
+      text: z.string().min(1).max(MAX_EMAIL_BODY).optional().describe("Plain-text body (text, html or both)"),
+      html: z.string().min(1).max(MAX_EMAIL_BODY).optional().describe("HTML body (text, html or both)"),
+    })
+    .refine((p) => p.text !== undefined || p.html !== undefined, {
+      message: "a text or an html body is required",
+      path: ["text"],
+    })
+    .refine((p) => p.to.length + (p.cc?.length ?? 0) + (p.bcc?.length ?? 0) <= MAX_RECIPIENTS, {
+      message: `at most ${MAX_RECIPIENTS} recipients in to, cc and bcc together`,
+      path: ["to"],
+    }),
+);
 export type SendEmailParams = z.output<typeof SendEmailParams>;
 
-export const SendSmsParams = /* @__PURE__ */ z.strictObject({
-  to: PhoneNumber.describe("Recipient, E.164"),
-  body: z.string().min(1).max(MAX_SMS_BODY).describe("Message text (long texts are sent as several segments)"),
-});
+export const SendSmsParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    to: PhoneNumber.describe("Recipient, E.164"),
+    body: z.string().min(1).max(MAX_SMS_BODY).describe("Message text (long texts are sent as several segments)"),
+  }),
+);
 export type SendSmsParams = z.output<typeof SendSmsParams>;
 
-export const PostChatParams = /* @__PURE__ */ z.strictObject({
-  channel: ChannelName.describe("A channel configured in the chat secret"),
-  text: z
-    .string()
-    .min(1)
-    .max(MAX_CHAT_TEXT)
-    .describe("Message text (also the notification text when blocks are given)"),
-  blocks: z
-    .array(z.looseObject({}))
-    .max(MAX_CHAT_BLOCKS)
-    .optional()
-    .describe("Slack channels: Block Kit blocks. Teams channels: Adaptive Card elements placed after the text"),
-});
+export const PostChatParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    channel: ChannelName.describe("A channel configured in the chat secret"),
+    text: z
+      .string()
+      .min(1)
+      .max(MAX_CHAT_TEXT)
+      .describe("Message text (also the notification text when blocks are given)"),
+    blocks: z
+      .array(z.looseObject({}))
+      .max(MAX_CHAT_BLOCKS)
+      .optional()
+      .describe("Slack channels: Block Kit blocks. Teams channels: Adaptive Card elements placed after the text"),
+  }),
+);
 export type PostChatParams = z.output<typeof PostChatParams>;
 
 /**

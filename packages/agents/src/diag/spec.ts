@@ -1,16 +1,21 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
 export const MAX_SLEEP_MS = 30_000;
 
-export const EchoParams = /* @__PURE__ */ z.record(z.string(), z.unknown());
-export const SleepParams = /* @__PURE__ */ z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) });
-export const FailParams = /* @__PURE__ */ z.strictObject({
-  times: z.number().int().min(0).max(100).describe("How many attempts fail before one succeeds"),
-  retriable: z.boolean().default(true),
-});
+export const EchoParams = /* @__PURE__ */ pure(() => z.record(z.string(), z.unknown()));
+export const SleepParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) }),
+);
+export const FailParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    times: z.number().int().min(0).max(100).describe("How many attempts fail before one succeeds"),
+    retriable: z.boolean().default(true),
+  }),
+);
 
 /** `diag`: a canary agent for smoke checks and fault drills. */
 export const diagSpec: AgentSpec = builtinSpec(

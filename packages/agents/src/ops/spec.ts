@@ -1,5 +1,6 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { builtinSpec, paramsSchemaOf } from "../schema.js";
 import { MAX_COMMAND_TIMEOUT_MS } from "./config.js";
@@ -18,83 +19,94 @@ export const MAX_LIST_ENTRIES = 1000;
 export const MAX_URL_LENGTH = 2048;
 
 const noNul = /^[^\0]*$/;
-const relativePath = /* @__PURE__ */ z
-  .string()
-  .min(1)
-  .max(1024)
-  .regex(noNul, "must not contain NUL bytes")
-  .describe("Relative to the workspace directory; no absolute paths, '~' or '..'");
+const relativePath = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(noNul, "must not contain NUL bytes")
+    .describe("Relative to the workspace directory; no absolute paths, '~' or '..'"),
+);
 
-export const RunCommandParams = /* @__PURE__ */ z.strictObject({
-  command: z.enum(ALLOWED_COMMANDS).describe("One of the allow-listed commands (run without a shell)"),
-  args: z
-    .array(z.string().max(MAX_ARG_LENGTH).regex(noNul, "must not contain NUL bytes"))
-    .max(MAX_ARGS)
-    .default([])
-    .describe("Arguments, passed as they are (no shell: no globbing, pipes or expansion); checked per command"),
-  cwd: relativePath.optional().describe("Working directory, relative to the workspace (default: the workspace)"),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(100)
-    .max(MAX_COMMAND_TIMEOUT_MS)
-    .optional()
-    .describe("Kill the command after this long (default NEXUS_COMMAND_TIMEOUT_MS)"),
-});
+/** A command's or a check's time limit, in ms (each says what it covers and its default). */
+const timeLimit = /* @__PURE__ */ pure(() => z.number().int().min(100).max(MAX_COMMAND_TIMEOUT_MS).optional());
+
+export const RunCommandParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    command: z.enum(ALLOWED_COMMANDS).describe("One of the allow-listed commands (run without a shell)"),
+    args: z
+      .array(z.string().max(MAX_ARG_LENGTH).regex(noNul, "must not contain NUL bytes"))
+      .max(MAX_ARGS)
+      .default([])
+      .describe("Arguments, passed as they are (no shell: no globbing, pipes or expansion); checked per command"),
+    cwd: relativePath.optional().describe("Working directory, relative to the workspace (default: the workspace)"),
+    timeoutMs: timeLimit.describe("Kill the command after this long (default NEXUS_COMMAND_TIMEOUT_MS)"),
+  }),
+);
 export type RunCommandParams = z.output<typeof RunCommandParams>;
 
-export const ReadFileParams = /* @__PURE__ */ z.strictObject({
-  path: relativePath,
-  maxBytes: z.number().int().min(1).max(MAX_READ_BYTES).default(DEFAULT_READ_BYTES).describe("Read at most this much"),
-});
+export const ReadFileParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    path: relativePath,
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_READ_BYTES)
+      .default(DEFAULT_READ_BYTES)
+      .describe("Read at most this much"),
+  }),
+);
 export type ReadFileParams = z.output<typeof ReadFileParams>;
 
-export const WriteFileParams = /* @__PURE__ */ z.strictObject({
-  path: relativePath,
-  content: z.string().max(MAX_CONTENT_LENGTH),
-  encoding: z.enum(["utf8", "base64"]).default("utf8"),
-  mode: z
-    .enum(["overwrite", "append", "create"])
-    .default("overwrite")
-    .describe("overwrite replaces, append adds to the end, create fails when the file exists"),
-});
+export const WriteFileParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    path: relativePath,
+    content: z.string().max(MAX_CONTENT_LENGTH),
+    encoding: z.enum(["utf8", "base64"]).default("utf8"),
+    mode: z
+      .enum(["overwrite", "append", "create"])
+      .default("overwrite")
+      .describe("overwrite replaces, append adds to the end, create fails when the file exists"),
+  }),
+);
 export type WriteFileParams = z.output<typeof WriteFileParams>;
 
-export const ListFilesParams = /* @__PURE__ */ z.strictObject({
-  path: relativePath.optional().describe("Directory to list, relative to the workspace (default: the workspace)"),
-  recursive: z.boolean().default(false).describe("Descend into subdirectories (never through symlinks)"),
-  maxEntries: z.number().int().min(1).max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
-});
+export const ListFilesParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    path: relativePath.optional().describe("Directory to list, relative to the workspace (default: the workspace)"),
+    recursive: z.boolean().default(false).describe("Descend into subdirectories (never through symlinks)"),
+    maxEntries: z.number().int().min(1).max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
+  }),
+);
 export type ListFilesParams = z.output<typeof ListFilesParams>;
 
-export const DeleteFileParams = /* @__PURE__ */ z.strictObject({
-  path: relativePath.describe("A file or an empty directory, relative to the workspace"),
-});
+export const DeleteFileParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    path: relativePath.describe("A file or an empty directory, relative to the workspace"),
+  }),
+);
 export type DeleteFileParams = z.output<typeof DeleteFileParams>;
 
-export const HttpCheckParams = /* @__PURE__ */ z.strictObject({
-  url: z
-    .string()
-    .max(MAX_URL_LENGTH)
-    .regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\//, "must be an http:// or https:// URL")
-    .describe("Its host (host:port) must be on NEXUS_HTTP_ALLOW"),
-  method: z.enum(["GET", "HEAD"]).default("GET"),
-  expectStatus: z
-    .number()
-    .int()
-    .min(100)
-    .max(599)
-    .optional()
-    .describe("ok is status === expectStatus; without it, ok is a 2xx status"),
-  followRedirects: z.boolean().default(true).describe("Follow up to 5 redirects, each within the allow-list"),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(100)
-    .max(MAX_COMMAND_TIMEOUT_MS)
-    .optional()
-    .describe("Whole check, redirects included (default NEXUS_HTTP_TIMEOUT_MS)"),
-});
+export const HttpCheckParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    url: z
+      .string()
+      .max(MAX_URL_LENGTH)
+      .regex(/^[Hh][Tt][Tt][Pp][Ss]?:\/\//, "must be an http:// or https:// URL")
+      .describe("Its host (host:port) must be on NEXUS_HTTP_ALLOW"),
+    method: z.enum(["GET", "HEAD"]).default("GET"),
+    expectStatus: z
+      .number()
+      .int()
+      .min(100)
+      .max(599)
+      .optional()
+      .describe("ok is status === expectStatus; without it, ok is a 2xx status"),
+    followRedirects: z.boolean().default(true).describe("Follow up to 5 redirects, each within the allow-list"),
+    timeoutMs: timeLimit.describe("Whole check, redirects included (default NEXUS_HTTP_TIMEOUT_MS)"),
+  }),
+);
 export type HttpCheckParams = z.output<typeof HttpCheckParams>;
 
 const readRetry = { maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 30 };

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ActionError, NonRetriableError } from "@nexus/core";
+import { pure } from "@nexus/core/pure";
 import chromium from "@sparticuz/chromium";
 import puppeteer, { type Browser, type HTTPRequest, type LaunchOptions, type Page } from "puppeteer-core";
 import * as z from "zod";
@@ -81,11 +82,13 @@ export interface RenderResult {
   screenshot?: StoredArtifact;
 }
 
-const PageContent = /* @__PURE__ */ z.object({
-  title: z.string(),
-  text: z.string(),
-  links: z.array(z.object({ href: z.string(), text: z.string() })),
-});
+const PageContent = /* @__PURE__ */ pure(() =>
+  z.object({
+    title: z.string(),
+    text: z.string(),
+    links: z.array(z.object({ href: z.string(), text: z.string() })),
+  }),
+);
 
 /** Runs in the page (a string: this package compiles without the DOM's types). */
 const READ_PAGE = `(() => ({

@@ -1,4 +1,5 @@
 import { ActionError, NonRetriableError, type Secrets, scrub } from "@nexus/core";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { safeFetch } from "./http.js";
 import { type LookupParams, ProviderName } from "./spec.js";
@@ -17,26 +18,28 @@ import type { SsrfPolicy } from "./ssrf.js";
  * the headers go to the provider's origin only (dropped on a redirect elsewhere), and never appear in a result
  * or an error: the URL is not echoed, and messages are scrubbed of them.
  */
-export const LookupProvider = /* @__PURE__ */ z.strictObject({
-  url: z
-    .string()
-    .max(2048)
-    .regex(/^https?:\/\//i, "must be an http(s) URL")
-    .refine((url) => url.includes("{query}"), "must contain {query}"),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).optional(),
-  apiKey: z.string().min(1).max(4096).optional(),
-  apiKeyHeader: z
-    .string()
-    .regex(/^[A-Za-z0-9-]{1,64}$/)
-    .optional(),
-  resultPath: z
-    .string()
-    .max(200)
-    .regex(/^[\w-]+(\.[\w-]+)*$/)
-    .optional(),
-});
+export const LookupProvider = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\//i, "must be an http(s) URL")
+      .refine((url) => url.includes("{query}"), "must contain {query}"),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).optional(),
+    apiKey: z.string().min(1).max(4096).optional(),
+    apiKeyHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/)
+      .optional(),
+    resultPath: z
+      .string()
+      .max(200)
+      .regex(/^[\w-]+(\.[\w-]+)*$/)
+      .optional(),
+  }),
+);
 export type LookupProvider = z.output<typeof LookupProvider>;
-export const LookupRegistry = /* @__PURE__ */ z.record(ProviderName, LookupProvider);
+export const LookupRegistry = /* @__PURE__ */ pure(() => z.record(ProviderName, LookupProvider));
 
 export const LOOKUP_MAX_BYTES = 1024 * 1024;
 export const LOOKUP_MAX_RESULT_BYTES = 192 * 1024;

@@ -1,5 +1,6 @@
 import type { AgentSpec, ParamsSchema } from "@nexus/core";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
@@ -14,55 +15,65 @@ export const MAX_RENDER_TIMEOUT_MS = 60_000;
  * http(s) URLs only, checked at the API already (a `file:` or `gopher:` URL is a 400 there); the SSRF guard
  * checks again, with DNS, in the agent. Written without the `i` flag: the pattern is a JSON-schema pattern.
  */
-const HttpUrl = /* @__PURE__ */ z
-  .string()
-  .min(8)
-  .max(MAX_URL_CHARS)
-  .regex(/^[hH][tT][tT][pP][sS]?:\/\/[^\s]+$/, "must be an http:// or https:// URL")
-  .describe("An absolute http:// or https:// URL");
+const HttpUrl = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .min(8)
+    .max(MAX_URL_CHARS)
+    .regex(/^[hH][tT][tT][pP][sS]?:\/\/[^\s]+$/, "must be an http:// or https:// URL")
+    .describe("An absolute http:// or https:// URL"),
+);
 
-export const FetchPageParams = /* @__PURE__ */ z.strictObject({
-  url: HttpUrl,
-  maxBytes: z
-    .number()
-    .int()
-    .min(1024)
-    .max(MAX_FETCH_BYTES)
-    .optional()
-    .describe(`Cap on the response body in bytes (default ${DEFAULT_FETCH_BYTES}); longer bodies are truncated`),
-});
+export const FetchPageParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    url: HttpUrl,
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(MAX_FETCH_BYTES)
+      .optional()
+      .describe(`Cap on the response body in bytes (default ${DEFAULT_FETCH_BYTES}); longer bodies are truncated`),
+  }),
+);
 export type FetchPageParams = z.output<typeof FetchPageParams>;
 
-const CssSelector = /* @__PURE__ */ z.string().min(1).max(500);
-const WaitMs = /* @__PURE__ */ z.number().int().min(0).max(MAX_WAIT_MS);
+const CssSelector = /* @__PURE__ */ pure(() => z.string().min(1).max(500));
+const WaitMs = /* @__PURE__ */ pure(() => z.number().int().min(0).max(MAX_WAIT_MS));
 
-export const RenderPageParams = /* @__PURE__ */ z.strictObject({
-  url: HttpUrl,
-  waitFor: z
-    .union([CssSelector, WaitMs])
-    .optional()
-    .describe(`A CSS selector to wait for, or milliseconds to wait (at most ${MAX_WAIT_MS}) after the page loaded`),
-  screenshot: z.boolean().optional().describe("Store a PNG screenshot and return a link to it"),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(1000)
-    .max(MAX_RENDER_TIMEOUT_MS)
-    .optional()
-    .describe(`Time for loading and waiting (default ${DEFAULT_RENDER_TIMEOUT_MS})`),
-});
+export const RenderPageParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    url: HttpUrl,
+    waitFor: z
+      .union([CssSelector, WaitMs])
+      .optional()
+      .describe(`A CSS selector to wait for, or milliseconds to wait (at most ${MAX_WAIT_MS}) after the page loaded`),
+    screenshot: z.boolean().optional().describe("Store a PNG screenshot and return a link to it"),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(MAX_RENDER_TIMEOUT_MS)
+      .optional()
+      .describe(`Time for loading and waiting (default ${DEFAULT_RENDER_TIMEOUT_MS})`),
+  }),
+);
 export type RenderPageParams = z.output<typeof RenderPageParams>;
 
-export const ProviderName = /* @__PURE__ */ z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a provider name: lower-case letters, digits, - and _");
+export const ProviderName = /* @__PURE__ */ pure(() =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a provider name: lower-case letters, digits, - and _"),
+);
 
-export const LookupParams = /* @__PURE__ */ z.strictObject({
-  provider: ProviderName.describe("A provider configured in the lookup secret (e.g. weather)"),
-  query: z.string().min(1).max(500).describe("What to look up; URL-encoded into the provider's URL"),
-});
+export const LookupParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    provider: ProviderName.describe("A provider configured in the lookup secret (e.g. weather)"),
+    query: z.string().min(1).max(500).describe("What to look up; URL-encoded into the provider's URL"),
+  }),
+);
 export type LookupParams = z.output<typeof LookupParams>;
 
 /**

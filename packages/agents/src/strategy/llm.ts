@@ -1,5 +1,6 @@
 import type { Agent, Logger } from "@nexus/core";
 import * as Plans from "@nexus/core/plans";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { OUTBOUND_ACTIONS, Registry } from "./capabilities.js";
 import { type DraftIssue, PlannerOutputError } from "./errors.js";
@@ -14,12 +15,14 @@ export interface LlmProvider {
 const MAX_EXPLANATION = 2000;
 
 /** The answer the prompt asks for; `steps` are checked one by one with the plan step schema. */
-const Answer = /* @__PURE__ */ z.object({
-  name: z.string().min(1).optional(),
-  explanation: z.string().min(1).optional(),
-  steps: z.array(z.unknown()).min(1).max(Plans.MAX_PLAN_STEPS),
-});
-const Refusal = /* @__PURE__ */ z.object({ error: z.string().min(1) });
+const Answer = /* @__PURE__ */ pure(() =>
+  z.object({
+    name: z.string().min(1).optional(),
+    explanation: z.string().min(1).optional(),
+    steps: z.array(z.unknown()).min(1).max(Plans.MAX_PLAN_STEPS),
+  }),
+);
+const Refusal = /* @__PURE__ */ pure(() => z.object({ error: z.string().min(1) }));
 
 function systemPrompt(request: Plans.PlanRequest): string {
   const maxSteps = request.constraints?.maxSteps ?? Plans.MAX_PLAN_STEPS;

@@ -1,5 +1,6 @@
 import type { BedrockRuntimeClient, ConverseCommandOutput } from "@aws-sdk/client-bedrock-runtime";
 import { type ClientSource, type Secrets, withSdk } from "@nexus/core";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { isSafeEndpoint } from "../comms/config.js";
 import { PlannerConfigError, PlannerOutputError, PlannerUnavailableError } from "./errors.js";
@@ -90,9 +91,11 @@ async function readApiKey(secrets: Secrets, name: string): Promise<string> {
   return key;
 }
 
-const ChatCompletion = /* @__PURE__ */ z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
-});
+const ChatCompletion = /* @__PURE__ */ pure(() =>
+  z.object({
+    choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
+  }),
+);
 
 /** OpenAI-compatible chat completions: `POST <baseUrl>/chat/completions`, JSON mode, a bearer key. */
 export function openAiProvider(options: {

@@ -1,6 +1,7 @@
 import type { AgentSpec } from "@nexus/core";
 import * as Health from "@nexus/core/health";
 import * as Plans from "@nexus/core/plans";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { builtinSpec, paramsSchemaOf } from "../schema.js";
 
@@ -9,31 +10,35 @@ export const MAX_SUMMARY_INPUT = 200_000;
 export const MAX_SUMMARY_SENTENCES = 20;
 export const DEFAULT_SUMMARY_SENTENCES = 3;
 
-export const PlanParams = /* @__PURE__ */ z.strictObject({
-  goal: z.string().min(1).max(MAX_GOAL_LENGTH).describe("What the plan should achieve, in plain words"),
-  // The same fields as Plans.PlannerConstraints, without its schema id: the registry's language has no $ref.
-  constraints: z
-    .strictObject(Plans.PlannerConstraints.shape)
-    .optional()
-    .describe("Agents the plan may use, an approval gate before sending, a step budget"),
-});
+export const PlanParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    goal: z.string().min(1).max(MAX_GOAL_LENGTH).describe("What the plan should achieve, in plain words"),
+    // The same fields as Plans.PlannerConstraints, without its schema id: the registry's language has no $ref.
+    constraints: z
+      .strictObject(Plans.PlannerConstraints.shape)
+      .optional()
+      .describe("Agents the plan may use, an approval gate before sending, a step budget"),
+  }),
+);
 export type PlanParams = z.output<typeof PlanParams>;
 
-export const SummarizeParams = /* @__PURE__ */ z.strictObject({
-  text: z
-    .string()
-    .min(1)
-    .max(MAX_SUMMARY_INPUT)
-    .regex(/\S/, "must contain some text")
-    .describe(`The text to summarize (at most ${MAX_SUMMARY_INPUT} characters)`),
-  maxSentences: z
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_SUMMARY_SENTENCES)
-    .default(DEFAULT_SUMMARY_SENTENCES)
-    .describe("How many sentences the summary keeps at most"),
-});
+export const SummarizeParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    text: z
+      .string()
+      .min(1)
+      .max(MAX_SUMMARY_INPUT)
+      .regex(/\S/, "must contain some text")
+      .describe(`The text to summarize (at most ${MAX_SUMMARY_INPUT} characters)`),
+    maxSentences: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_SUMMARY_SENTENCES)
+      .default(DEFAULT_SUMMARY_SENTENCES)
+      .describe("How many sentences the summary keeps at most"),
+  }),
+);
 export type SummarizeParams = z.output<typeof SummarizeParams>;
 
 /** `strategy`: turns goals into plans over the registered agents, and summarizes text without any service. */

@@ -1,14 +1,17 @@
 import { Agent, type Context, ListAgentsQuery, NotFoundError, RegisterAgentInput } from "@nexus/core";
 import * as Agents from "@nexus/core/agents";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { ErrorBody } from "../errors.js";
 import { boundAgent, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const DeleteAgentQuery = /* @__PURE__ */ z.strictObject({
-  force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
-});
+const DeleteAgentQuery = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    force: z.enum(["true", "false"]).default("false").describe("true cancels the agent's queued and running tasks"),
+  }),
+);
 
 const routes = {
   registerAgent: route("POST /v1/agents", {

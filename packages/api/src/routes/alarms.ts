@@ -1,17 +1,20 @@
 import type { Context } from "@nexus/core";
 import * as Alarms from "@nexus/core/alarms";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { denied, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const AlarmList = /* @__PURE__ */ z
-  .object({
-    source: z
-      .enum(["local", "cloudwatch"])
-      .describe("local: evaluated by this runtime every few seconds; cloudwatch: see the CloudWatch console"),
-    items: z.array(Alarms.AlarmStatus),
-  })
-  .meta({ id: "AlarmList" });
+const AlarmList = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      source: z
+        .enum(["local", "cloudwatch"])
+        .describe("local: evaluated by this runtime every few seconds; cloudwatch: see the CloudWatch console"),
+      items: z.array(Alarms.AlarmStatus),
+    })
+    .meta({ id: "AlarmList" }),
+);
 
 const routes = {
   listAlarms: route("GET /v1/alarms", {

@@ -1,26 +1,29 @@
 import type { Context } from "@nexus/core";
 import * as Audit from "@nexus/core/audit";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { denied, errors, json, PageOf, PageQuery, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-const ListAuditQuery = /* @__PURE__ */ PageQuery.extend({
-  actor: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a key id, e.g. key_01J...")
-    .optional()
-    .describe("Only the records of this key (its id, as in `keyId`)"),
-  action: z
-    .string()
-    .regex(
-      new RegExp(`^(${METHODS.join("|")}) /\\S{0,200}$`),
-      'must be a method and a route pattern, e.g. "POST /v1/tasks" or "POST /v1/tasks/{id}/cancel"',
-    )
-    .optional()
-    .describe('Only the records of this action: the method and route pattern, e.g. "POST /v1/tasks/{id}/cancel"'),
-});
+const ListAuditQuery = /* @__PURE__ */ pure(() =>
+  PageQuery.extend({
+    actor: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a key id, e.g. key_01J...")
+      .optional()
+      .describe("Only the records of this key (its id, as in `keyId`)"),
+    action: z
+      .string()
+      .regex(
+        new RegExp(`^(${METHODS.join("|")}) /\\S{0,200}$`),
+        'must be a method and a route pattern, e.g. "POST /v1/tasks" or "POST /v1/tasks/{id}/cancel"',
+      )
+      .optional()
+      .describe('Only the records of this action: the method and route pattern, e.g. "POST /v1/tasks/{id}/cancel"'),
+  }),
+);
 
 const routes = {
   listAudit: route("GET /v1/audit", {

@@ -1,6 +1,7 @@
 import type { Context, Logger } from "@nexus/core";
 import * as Audit from "@nexus/core/audit";
 import * as Backup from "@nexus/core/backup";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { auditEntry } from "../middleware.js";
 import { denied, errors, json, route } from "../openapi.js";
@@ -9,9 +10,11 @@ import type { ApiApp } from "../router.js";
 /** The header naming the next page of an export (absent on the last page). */
 export const NEXT_CURSOR_HEADER = "Nexus-Next-Cursor";
 
-const ExportQuery = /* @__PURE__ */ z.strictObject({
-  cursor: z.string().max(4096).optional().describe("The cursor of the previous page; none starts a new export"),
-});
+const ExportQuery = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    cursor: z.string().max(4096).optional().describe("The cursor of the previous page; none starts a new export"),
+  }),
+);
 
 const routes = {
   exportBackup: route("GET /v1/backup/export", {

@@ -2,6 +2,7 @@ import type { RouteConfig } from "@hono/zod-openapi";
 import type { Context } from "@nexus/core";
 import * as Events from "@nexus/core/events";
 import * as Keys from "@nexus/core/keys";
+import { pure } from "@nexus/core/pure";
 import type { Context as HonoContext } from "hono";
 import { streamSSE } from "hono/streaming";
 import * as z from "zod";
@@ -11,15 +12,17 @@ import type { Env } from "../middleware.js";
 import { denied, errors, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const Me = /* @__PURE__ */ z
-  .object({
-    keyId: z.string(),
-    name: z.string(),
-    role: Keys.Role,
-    agentId: z.string().nullable(),
-    can: z.array(z.string()).describe("The routes this key may call, as `METHOD /path` (see the access table)"),
-  })
-  .meta({ id: "Me" });
+const Me = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      keyId: z.string(),
+      name: z.string(),
+      role: Keys.Role,
+      agentId: z.string().nullable(),
+      can: z.array(z.string()).describe("The routes this key may call, as `METHOD /path` (see the access table)"),
+    })
+    .meta({ id: "Me" }),
+);
 
 const StreamEventsQuery = Events.ListEventsQuery.extend({
   seconds: z.coerce

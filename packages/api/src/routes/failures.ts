@@ -1,19 +1,27 @@
 import { type Context, Task } from "@nexus/core";
 import * as Failures from "@nexus/core/failures";
+import { pure } from "@nexus/core/pure";
 import * as Tasks from "@nexus/core/tasks";
 import * as z from "zod";
 import { actorId, denied, errors, IdParam, json, PageOf, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const Redriven = /* @__PURE__ */ z
-  .object({ failure: Failures.Failure, task: Task.nullable().describe("The new task (null: the message was re-sent)") })
-  .meta({ id: "Redriven" });
-const BulkRedriven = /* @__PURE__ */ z
-  .object({
-    redriven: z.array(z.object({ failureId: z.string(), taskId: z.string().nullable() })),
-    skipped: z.array(z.object({ failureId: z.string(), code: z.string(), message: z.string() })),
-  })
-  .meta({ id: "BulkRedriven" });
+const Redriven = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      failure: Failures.Failure,
+      task: Task.nullable().describe("The new task (null: the message was re-sent)"),
+    })
+    .meta({ id: "Redriven" }),
+);
+const BulkRedriven = /* @__PURE__ */ pure(() =>
+  z
+    .object({
+      redriven: z.array(z.object({ failureId: z.string(), taskId: z.string().nullable() })),
+      skipped: z.array(z.object({ failureId: z.string(), code: z.string(), message: z.string() })),
+    })
+    .meta({ id: "BulkRedriven" }),
+);
 
 const routes = {
   listFailures: route("GET /v1/failures", {

@@ -1,12 +1,13 @@
 import { AgentHealth, type Context, HeartbeatInput, NotFoundError } from "@nexus/core";
 import * as Health from "@nexus/core/health";
+import { pure } from "@nexus/core/pure";
 import * as z from "zod";
 import { boundAgent, errors, IdParam, json, route } from "../openapi.js";
 import type { ApiApp } from "../router.js";
 
-const HeartbeatReceipt = /* @__PURE__ */ z
-  .object({ agentId: z.string(), receivedAt: z.string(), health: AgentHealth })
-  .meta({ id: "HeartbeatReceipt" });
+const HeartbeatReceipt = /* @__PURE__ */ pure(() =>
+  z.object({ agentId: z.string(), receivedAt: z.string(), health: AgentHealth }).meta({ id: "HeartbeatReceipt" }),
+);
 
 const routes = {
   heartbeat: route("POST /v1/agents/{id}/heartbeat", {

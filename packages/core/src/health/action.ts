@@ -3,6 +3,7 @@ import type { AgentSpec } from "../agents.js";
 import * as Agents from "../agents.js";
 import type { Context } from "../context.js";
 import { parseParams } from "../params-schema.js";
+import { pure } from "../pure.js";
 import type { TaskSummary } from "../storage/tasks.js";
 import * as TaskStore from "../storage/tasks.js";
 import * as Tasks from "../tasks.js";
@@ -20,15 +21,17 @@ export const HEALTH_ACTION = "health";
 /** Tasks looked at per status when a built-in agent's heartbeat is computed from its recent tasks. */
 export const RECENT_TASKS = 100;
 
-export const HealthParams = /* @__PURE__ */ z.strictObject({
-  intervalSeconds: z
-    .number()
-    .int()
-    .min(10)
-    .max(86_400)
-    .optional()
-    .describe("The heartbeat interval to record (the probe's); default the probe interval setting"),
-});
+export const HealthParams = /* @__PURE__ */ pure(() =>
+  z.strictObject({
+    intervalSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(86_400)
+      .optional()
+      .describe("The heartbeat interval to record (the probe's); default the probe interval setting"),
+  }),
+);
 
 /** The `health` action's entry in a built-in agent's spec. */
 export function actionSpec(timeoutSeconds: number, description: string): AgentSpec["actions"][number] {

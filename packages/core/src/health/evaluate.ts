@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { Context } from "../context.js";
+import { pure } from "../pure.js";
 import {
   type Agent,
   type AgentHealth,
@@ -37,19 +38,21 @@ export interface Recorded {
 export type Source = Pick<Agent, "id" | "queue" | "lastHeartbeatAt"> &
   Partial<Pick<Agent, "status">> & { heartbeat?: unknown; healthState?: unknown };
 
-const RecordedSchema = /* @__PURE__ */ z.object({
-  status: z.enum(["online", "degraded", "offline", "unknown"]),
-  since: z.string(),
-  reason: z.string(),
-  transitions: z.array(
-    z.object({
-      at: z.string(),
-      from: z.enum(["online", "degraded", "offline", "unknown"]),
-      to: z.enum(["online", "degraded", "offline", "unknown"]),
-      reason: z.string(),
-    }),
-  ),
-});
+const RecordedSchema = /* @__PURE__ */ pure(() =>
+  z.object({
+    status: z.enum(["online", "degraded", "offline", "unknown"]),
+    since: z.string(),
+    reason: z.string(),
+    transitions: z.array(
+      z.object({
+        at: z.string(),
+        from: z.enum(["online", "degraded", "offline", "unknown"]),
+        to: z.enum(["online", "degraded", "offline", "unknown"]),
+        reason: z.string(),
+      }),
+    ),
+  }),
+);
 
 export function recordedOf(source: Source): Recorded | undefined {
   const parsed = RecordedSchema.safeParse(source.healthState);

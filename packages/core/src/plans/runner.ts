@@ -4,6 +4,7 @@ import { NexusError } from "../errors.js";
 import { type Logger, withLogContext } from "../log.js";
 import { metrics } from "../metrics.js";
 import * as Payloads from "../payloads.js";
+import { pure } from "../pure.js";
 import type { TaskError } from "../schemas.js";
 import * as Store from "../storage/plans.js";
 import * as TaskStore from "../storage/tasks.js";
@@ -18,24 +19,26 @@ import { resolve, scan, UnresolvedReference } from "./templates.js";
  * every change is a conditional write on the plan's current run, and token calls for a finished wait are
  * ignored.
  */
-const Base = /* @__PURE__ */ z.object({ planId: z.string().min(1), run: z.number().int().min(1) });
-const StepOp = /* @__PURE__ */ Base.extend({ stepId: z.string().min(1) });
-const Payload = /* @__PURE__ */ z.discriminatedUnion("op", [
-  Base.extend({ op: z.literal("start") }),
-  StepOp.extend({ op: z.literal("ready"), token: z.string().min(1) }),
-  StepOp.extend({ op: z.literal("dispatch"), token: z.string().min(1) }),
-  StepOp.extend({ op: z.literal("approval"), token: z.string().min(1) }),
-  StepOp.extend({ op: z.literal("stepSucceeded") }),
-  StepOp.extend({
-    op: z.literal("stepFailed"),
-    error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
-  }),
-  Base.extend({
-    op: z.literal("finish"),
-    outcome: z.enum(["succeeded", "failed"]),
-    failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
-  }),
-]);
+const Base = /* @__PURE__ */ pure(() => z.object({ planId: z.string().min(1), run: z.number().int().min(1) }));
+const StepOp = /* @__PURE__ */ pure(() => Base.extend({ stepId: z.string().min(1) }));
+const Payload = /* @__PURE__ */ pure(() =>
+  z.discriminatedUnion("op", [
+    Base.extend({ op: z.literal("start") }),
+    StepOp.extend({ op: z.literal("ready"), token: z.string().min(1) }),
+    StepOp.extend({ op: z.literal("dispatch"), token: z.string().min(1) }),
+    StepOp.extend({ op: z.literal("approval"), token: z.string().min(1) }),
+    StepOp.extend({ op: z.literal("stepSucceeded") }),
+    StepOp.extend({
+      op: z.literal("stepFailed"),
+      error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+    }),
+    Base.extend({
+      op: z.literal("finish"),
+      outcome: z.enum(["succeeded", "failed"]),
+      failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+    }),
+  ]),
+);
 type Payload = z.output<typeof Payload>;
 
 /** What a Map iteration of the state machine gets for one step (its `Payload`). */

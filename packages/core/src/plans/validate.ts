@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { Context } from "../context.js";
 import { ValidationError } from "../errors.js";
+import { pure } from "../pure.js";
 import { checkTarget, type TargetIssueCode } from "../targets.js";
 import { MAX_PLAN_STEPS, PlanStepInput, type PlanStepSpec } from "./schema.js";
 import { holdsReference, scan } from "./templates.js";
@@ -12,7 +13,7 @@ export interface PlanIssue {
   code?: TargetIssueCode;
 }
 
-const StepsSchema = /* @__PURE__ */ z.array(PlanStepInput).min(1).max(MAX_PLAN_STEPS);
+const StepsSchema = /* @__PURE__ */ pure(() => z.array(PlanStepInput).min(1).max(MAX_PLAN_STEPS));
 
 /** The value at a dotted path (`params.to.0`) of a step, for deciding whether an issue is about a reference. */
 function valueAt(root: unknown, path: string): unknown {
