@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import * as z from "zod";
+import { AsyncSlot } from "./async-slot.js";
 import type { Context } from "./context.js";
 import { ValidationError } from "./errors.js";
 import { newId } from "./ids.js";
@@ -142,7 +142,7 @@ class Gathered {
   }
 }
 
-const gathered = new AsyncLocalStorage<Gathered>();
+const gathered = new AsyncSlot<Gathered>();
 
 /**
  * Runs `work` with the events it publishes gathered and written with BatchWriteItem (25 a request, each at most

@@ -8,8 +8,9 @@
  * - redacts secrets from every record (redact.ts), whatever code logged it;
  * - hands each record to the tees of its log context (e.g. the worker capturing what one attempt logged).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+
 import type { Context as LambdaContext } from "aws-lambda";
+import { AsyncSlot } from "./async-slot.js";
 import { redact } from "./redact.js";
 import { lambdaTraceHeader } from "./trace.js";
 
@@ -35,7 +36,7 @@ interface LogContext {
   tees: LogTee[];
 }
 
-const storage = new AsyncLocalStorage<LogContext>();
+const storage = new AsyncSlot<LogContext>();
 
 /**
  * Runs `fn` with `keys` added to every record logged within it (by any logger of this module, at any depth of

@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import * as z from "zod";
+import { AsyncSlot } from "./async-slot.js";
 import type { Context } from "./context.js";
 import { pure } from "./pure.js";
 import type { Task, TaskEvent } from "./schemas.js";
@@ -176,7 +176,7 @@ function redactJsonText(text: string): string {
 const sizeOf = (line: Store.LogLine) =>
   line.at.length + line.level.length + line.message.length + (line.data?.length ?? 0) + 40;
 
-const current = new AsyncLocalStorage<AttemptLogBuffer>();
+const current = new AsyncSlot<AttemptLogBuffer>();
 
 /** Runs `work` with `buffer` collecting what {@link capturing} loggers write meanwhile (in this async context). */
 export const collecting = <T>(buffer: AttemptLogBuffer, work: () => Promise<T>): Promise<T> =>

@@ -11,10 +11,11 @@
  * `POWERTOOLS_TRACE_ENABLED=false`; outgoing HTTP requests are captured unless
  * `POWERTOOLS_TRACER_CAPTURE_HTTPS_REQUESTS=false`.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { subscribe } from "node:diagnostics_channel";
+import { AsyncSlot } from "./async-slot.js";
 import { traceHeader, tracePropagated } from "./trace.js";
 
 /** Whether tracing is on in this process (the environment of an actively traced Lambda function). */
@@ -134,7 +135,7 @@ export class Subsegment {
 }
 
 /** The subsegment calls made now are recorded under (the invocation's handler subsegment). */
-const current = new AsyncLocalStorage<Subsegment>();
+const current = new AsyncSlot<Subsegment>();
 
 /**
  * Runs `fn` in a new subsegment of Lambda's segment of the invocation (`## <name>`), the subsegment of every AWS SDK

@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Server } from "node:http";
 import { createRequire } from "node:module";
+import { AsyncSlot } from "@nexus/core/async-slot";
 
 /**
  * Two faults of dynalite (the locked 4.0.0) fixed where it is loaded, so the local table behaves like DynamoDB.
@@ -75,7 +75,7 @@ const require = createRequire(import.meta.url);
 /** Index changes waiting for their item's write, per store, by `<table>\0<item key>`. */
 const held = new WeakMap<Store, Map<string, BatchOp[]>>();
 /** The iterators the current request opened. */
-const opened = new AsyncLocalStorage<Set<Closable>>();
+const opened = new AsyncSlot<Set<Closable>>();
 
 /** Applies both fixes to dynalite's `db` module (once per process), before a dynalite is created. */
 export function fixDynalite(): void {

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncSlot } from "@nexus/core/async-slot";
 
 /**
  * Which function's code is running, as Lambda would know it: locally every function runs in this one process with
@@ -18,7 +18,7 @@ export type FunctionName =
   /** A custom agent's in-process worker (tests): no function runs it in AWS. */
   | `worker:${string}`;
 
-const running = new AsyncLocalStorage<FunctionName>();
+const running = new AsyncSlot<FunctionName>();
 
 /** Runs `work` as an invocation of `fn`: what it starts (promises, timers) counts as `fn`'s too. */
 export const invoking = <T>(fn: FunctionName, work: () => T): T => running.run(fn, work);
