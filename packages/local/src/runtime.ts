@@ -207,6 +207,25 @@ function resolveAdminKey(given: string | undefined, dataDir: string | undefined)
 }
 
 /**
+ * Runs `run` every `ms` (the process may exit meanwhile), one run at a time: a run that outlasts the interval is not
+ * joined by the next one (thousands of tasks queued on a slow machine made side-by-side sweeps go over the same tasks).
+ * Returns the stop, which waits for the run in flight: it would otherwise go on against the stopped emulators.
+ */
+function repeating(ms: number, run: () => Promise<unknown>): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    running ??= run().finally(() => {
+      running = undefined;
+    });
+  }, ms);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
+/**
  * Starts Nexus on 127.0.0.1: dynalite, local-aws-sqs, the API, a poller per agent queue (in place of
  * Lambda's event source mappings) and the sweeper (in place of its EventBridge schedule).
  */
@@ -428,31 +447,17 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     const leaseGraceMs = options.leaseGraceMs ?? 5_000;
     const sweepAll = (grace: number, leaseGrace: number) =>
       invoking("sweeper", () => Sweeper.run(ctx, { graceMs: grace, leaseGraceMs: leaseGrace, logger }));
-    // One sweep at a time: a sweep that outlasts the interval (thousands of tasks queued on a slow machine) is not
-    // joined by the next one. Started side by side, they went over the same tasks and slowed every request while the
-    // backlog they were meant to clear waited.
-    let sweeping: Promise<unknown> | undefined;
-    const timer = setInterval(() => {
-      sweeping ??= sweepAll(graceMs, leaseGraceMs)
-        .catch((error) => logger.error("sweep failed", { error }))
-        .finally(() => {
-          sweeping = undefined;
-        });
-    }, interval);
-    timer.unref();
-    stops.push(async () => {
-      clearInterval(timer);
-      await sweeping;
-    });
-    // What the probe function does on its EventBridge schedule: a health task to each active built-in agent.
-    const probeTimer = setInterval(
-      () => {
-        invoking("probe", () => Health.probe(ctx)).catch((error) => logger.error("probe failed", { error }));
-      },
-      options.probeIntervalMs ?? Health.settingsOf(ctx).probeIntervalSeconds * 1000,
+    stops.push(
+      repeating(interval, () =>
+        sweepAll(graceMs, leaseGraceMs).catch((error) => logger.error("sweep failed", { error })),
+      ),
     );
-    probeTimer.unref();
-    stops.push(async () => clearInterval(probeTimer));
+    // What the probe function does on its EventBridge schedule: a health task to each active built-in agent.
+    stops.push(
+      repeating(options.probeIntervalMs ?? Health.settingsOf(ctx).probeIntervalSeconds * 1000, () =>
+        invoking("probe", () => Health.probe(ctx)).catch((error) => logger.error("probe failed", { error })),
+      ),
+    );
     // The alarms, over the runtime's own metrics; changes into and out of ALARM are told (and posted to chat).
     const chatChannel = options.alarms?.chatChannel;
     const chatSecret = agentConfig.NEXUS_CHAT_SECRET;
@@ -487,15 +492,15 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalNexus
     stops.push(() => alarms.stop());
     // What the failures function does on its schedule in AWS: DLQs into the inbox. The DLQs are sampled first, so that
     // a message the inbox takes is seen by the alarms, as CloudWatch sees it for the minutes it waits in AWS.
-    const ingestTimer = setInterval(() => {
-      alarms
-        .sampleQueues()
-        .catch((error) => logger.error("queue sampling failed", { error }))
-        .then(() => invoking("failures", () => Failures.ingest(ctx)))
-        .catch((error) => logger.error("failure ingestion failed", { error }));
-    }, options.failureIngestIntervalMs ?? 5_000);
-    ingestTimer.unref();
-    stops.push(async () => clearInterval(ingestTimer));
+    stops.push(
+      repeating(options.failureIngestIntervalMs ?? 5_000, () =>
+        alarms
+          .sampleQueues()
+          .catch((error) => logger.error("queue sampling failed", { error }))
+          .then(() => invoking("failures", () => Failures.ingest(ctx)))
+          .catch((error) => logger.error("failure ingestion failed", { error })),
+      ),
+    );
     // What EventBridge Scheduler does in AWS: due schedules fire. What came due while stopped is not replayed: it is
     // recorded as missed.
     const scheduler = new LocalScheduler({
