@@ -34,6 +34,9 @@
  *   --submitters N     client requests in flight (default 32)
  *   --rounds R         baseline/full pairs (default 1; 3 steadies the ratios on a busy machine)
  *   --plain-baseline   baseline task item without the product's index keys (default: same item shape)
+ *   --split-cpu        each phase holds its consumers back while its tasks are submitted, then consumes them: prints
+ *                      the CPU per task of submitting and of consuming apart (throughput and latencies of such a run
+ *                      are not comparable with a normal run's)
  *   --phase P          baseline | http | full | all (default all); one alone is for profiling, e.g.
  *                      `node --cpu-prof --import tsx tests/bench/bench.ts --phase full --skip-bundle`
  *   --skip-throughput, --skip-bundle, --skip-latency, --skip-plans, --import-samples N (default 5)
@@ -76,6 +79,7 @@ interface Args {
   submitters: number;
   rounds: number;
   plainBaseline: boolean;
+  splitCpu: boolean;
   phases: { baseline: boolean; http: boolean; full: boolean };
   throughput: boolean;
   bundle: boolean;
@@ -135,6 +139,7 @@ function parseArgs(argv: string[]): Args {
     submitters: int("--submitters", 32),
     rounds: int("--rounds", 1),
     plainBaseline: argv.includes("--plain-baseline"),
+    splitCpu: argv.includes("--split-cpu"),
     phases: phasesOf(value("--phase")),
     throughput: !argv.includes("--skip-throughput"),
     bundle: !argv.includes("--skip-bundle"),
@@ -186,6 +191,9 @@ function medianPhase(results: PhaseResult[]): PhaseResult {
     clientP99Ms: pick("clientP99Ms"),
     submitMs: pick("submitMs"),
     cpuMsPerTask: pick("cpuMsPerTask"),
+    submitCpuMsPerTask: results.some((r) => r.submitCpuMsPerTask === undefined)
+      ? undefined
+      : median(results.map((r) => r.submitCpuMsPerTask ?? 0)),
     notSucceeded: results.length > 0 ? results.reduce((sum, r) => sum + r.notSucceeded, 0) : Number.NaN,
     callsPerTask: results[results.length - 1]?.callsPerTask ?? {},
   };
@@ -204,6 +212,23 @@ function phaseRow(name: string, r: PhaseResult): string[] {
   ];
 }
 
+/** With --split-cpu: each phase's CPU per task, submitting and consuming apart, and Nexus's over the HTTP baseline's. */
+function splitLines(t: { baseline: PhaseResult; http: PhaseResult; full: PhaseResult }): string[] {
+  const parts = (r: PhaseResult) =>
+    r.submitCpuMsPerTask === undefined
+      ? undefined
+      : { submit: r.submitCpuMsPerTask, consume: r.cpuMsPerTask - r.submitCpuMsPerTask };
+  const [baseline, http, full] = [parts(t.baseline), parts(t.http), parts(t.full)];
+  if (!full) return [];
+  const pair = (p: { submit: number; consume: number } | undefined) =>
+    p ? `${num(p.submit, 1)} | ${num(p.consume, 1)}` : "- | -";
+  return [
+    `  CPU ms per task, submitting | consuming (--split-cpu: consumers held back during the submissions, so the`,
+    `  throughput and latencies above are not comparable with a normal run's): baseline ${pair(baseline)},`,
+    `  HTTP ${pair(http)}, nexus ${pair(full)}${http ? `; nexus/HTTP ${ratio(full.submit / http.submit)} | ${ratio(full.consume / http.consume)}` : ""}`,
+  ];
+}
+
 /** "Update 2 · Put 1 · …" */
 const callsLine = (calls: Record<string, number>) =>
   Object.entries(calls)
@@ -217,6 +242,7 @@ async function throughput(args: Args) {
     warmup: args.warmup,
     submitters: args.submitters,
     consumers: LOCAL_CONSUMER_LOOPS,
+    splitCpu: args.splitCpu,
   };
   const baselineRuns: PhaseResult[] = [];
   const httpRuns: PhaseResult[] = [];
@@ -419,6 +445,7 @@ async function main() {
       "  same client: the HTTP hop every submit of the product pays, with no product code",
       `  SDK calls per task: baseline ${t.baseline.callsPerTask.total ?? "-"} (${callsLine(t.baseline.callsPerTask)})`,
       `                      nexus    ${t.full.callsPerTask.total ?? "-"} (${callsLine(t.full.callsPerTask)})`,
+      ...splitLines(t),
       `  goals: throughput nexus/baseline >= ${THROUGHPUT_GOALS.throughput.toFixed(2)}x: ${goalMet(t.ratio.throughput, (r) => r >= THROUGHPUT_GOALS.throughput)}; CPU per task <= ${THROUGHPUT_GOALS.cpu.toFixed(2)}x: ${goalMet(t.ratio.cpuPerTask, (r) => r <= THROUGHPUT_GOALS.cpu)}`,
       "",
     );

@@ -27,6 +27,12 @@ export interface ThroughputOptions {
   submitters: number;
   /** Receive loops per queue: the local runtime's poller concurrency, passed to it explicitly. */
   consumers: number;
+  /**
+   * Holds the consumers back while the measured tasks are submitted, and starts them once all are in: the CPU of
+   * submitting and of consuming is then measured apart (`submitCpuMsPerTask`). Tasks wait in the queue meanwhile, so
+   * such a run's throughput and latencies are not comparable with a normal run's.
+   */
+  splitCpu?: boolean;
 }
 
 export interface PhaseResult extends ThroughputResult {
@@ -38,6 +44,8 @@ export interface PhaseResult extends ThroughputResult {
   /** Process CPU time (user + system, all threads) over the measured window, per task. Everything runs in
    * this one process, so this is the cost of a task end to end, emulators included. */
   cpuMsPerTask: number;
+  /** With {@link ThroughputOptions.splitCpu}: the part of `cpuMsPerTask` spent while the tasks were submitted. */
+  submitCpuMsPerTask?: number;
   /** SDK commands sent per measured task, by command, during the measured window. */
   callsPerTask: Record<string, number>;
 }
@@ -196,6 +204,8 @@ export async function runFullPath(options: ThroughputOptions): Promise<PhaseResu
       if (succeeded >= n) allDone();
     });
     calls.counting = true;
+    // Held back as an agent's deactivation holds it (its poller pauses), not deactivated: submissions still go in.
+    if (options.splitCpu) await nexus.ctx.consumers?.setEnabled(AGENT_ID, false);
     const cpu = process.cpuUsage();
     const startedAt = Date.now();
     await pool(n, options.submitters, async (i) => {
@@ -203,6 +213,8 @@ export async function runFullPath(options: ThroughputOptions): Promise<PhaseResu
       ids[i] = await submitOverHttp(api, i);
     });
     const submitMs = Date.now() - startedAt;
+    const submitCpuMsPerTask = options.splitCpu ? cpuMs(cpu) / n : undefined;
+    if (options.splitCpu) await nexus.ctx.consumers?.setEnabled(AGENT_ID, true);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       done,
@@ -237,6 +249,7 @@ export async function runFullPath(options: ThroughputOptions): Promise<PhaseResu
       clientP99Ms: percentile(clientLatencies, 99),
       submitMs,
       cpuMsPerTask,
+      submitCpuMsPerTask,
       callsPerTask: calls.perTask(n),
     };
   } finally {
@@ -293,10 +306,11 @@ export async function runBaseline(
   calls.wrap(ddb);
   calls.wrap(sqs);
   const tableName = "bench-baseline";
-  const abort = new AbortController();
+  let abort = new AbortController();
   let running = true;
   let loops: Promise<void>[] = [];
   let closeApi = async () => {};
+  let stopLoops = async (_cut?: boolean) => {};
   try {
     await ddb.send(new CreateTableCommand(createTableInput(tableName)));
     await untilActive(ddb, tableName);
@@ -376,7 +390,19 @@ export async function runBaseline(
         await Promise.all(messages.map(handle));
       }
     };
-    loops = Array.from({ length: options.consumers }, consume);
+    const startLoops = () => {
+      running = true;
+      abort = new AbortController();
+      loops = Array.from({ length: options.consumers }, consume);
+    };
+    // Stopped between runs, the loops end their receives (at most a second's long poll): a receive cut short could
+    // leave the emulator handing its messages to a closed connection, hidden for their visibility timeout.
+    stopLoops = async (cut = false) => {
+      running = false;
+      if (cut) abort.abort();
+      await Promise.allSettled(loops);
+    };
+    startLoops();
 
     const submit = async (id: string, i: number) => {
       const now = Date.now();
@@ -408,10 +434,13 @@ export async function runBaseline(
     const before = finishedAt.size;
     const n = options.tasks;
     calls.counting = true;
+    if (options.splitCpu) await stopLoops();
     const cpu = process.cpuUsage();
     const startedAt = Date.now();
     await pool(n, options.submitters, (i) => post(`task-${i}`, i));
     const submitMs = Date.now() - startedAt;
+    const submitCpuMsPerTask = options.splitCpu ? cpuMs(cpu) / n : undefined;
+    if (options.splitCpu) startLoops();
     await allFinished(before + n);
     const cpuMsPerTask = cpuMs(cpu) / n;
     calls.counting = false;
@@ -430,13 +459,12 @@ export async function runBaseline(
       clientP99Ms: summary.p99Ms,
       submitMs,
       cpuMsPerTask,
+      submitCpuMsPerTask,
       callsPerTask: calls.perTask(n),
     };
   } finally {
     await closeApi();
-    running = false;
-    abort.abort();
-    await Promise.allSettled(loops);
+    await stopLoops(true);
     ddb.destroy();
     sqs.destroy();
     await sqsServer.stop();
