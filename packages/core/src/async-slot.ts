@@ -2,7 +2,7 @@
  * Values that follow the async context, as AsyncLocalStorage keeps them, all in one AsyncLocalStorage. In Node 20 every
  * promise created copies each enabled AsyncLocalStorage's store onto itself, so each instance costs something on every
  * promise of the process (the AWS SDK's, the HTTP server's); the log context, an attempt's log, the trace's subsegment
- * and the events being gathered share this one instead of having one each.
+ * and its propagation, and the events being gathered share this one instead of having one each.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 

@@ -13,7 +13,7 @@
  * Chat webhooks, LLM providers and the web pages the research agent reads are recorded in the trace (xray.ts) but are
  * not handed its id: a trace id is not for third parties.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { AsyncSlot } from "./async-slot.js";
 
 /** `Root=1-<8 hex>-<24 hex>`, then optional `;Parent=<16 hex>`, `;Sampled=0|1|?`, `;Lineage=…` fields. */
 const TRACE_HEADER = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24}(;[A-Za-z]+=[^;\s]{1,256}){0,6}$/;
@@ -42,7 +42,7 @@ export function useTraceHeaderSource(next: Source): () => void {
   };
 }
 
-const propagating = new AsyncLocalStorage<boolean>();
+const propagating = new AsyncSlot<boolean>();
 
 /** Runs `fn` with the trace header passed on with the HTTP requests it makes (fetch's; see xray.ts `captureHttp`). */
 export function propagateTrace<T>(fn: () => Promise<T>): Promise<T> {
